@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/khist/khist/eventlog/importer"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newImportCmd) }
+
+type importFlags struct {
+	format    string
+	noProject bool
+}
+
+// readers maps --format to the importer that reads it. audit.go adds "audit".
+var importFormats = map[string]func(cluster string, in ...importer.Input) (*importer.Result, error){
+	"watch": importer.ReadWatch,
+}
+
+// afterImport folds what was imported into the views; set by the projector wiring.
+var afterImport func(cmd *cobra.Command, g *globalFlags) error
+
+func newImportCmd(g *globalFlags) *cobra.Command {
+	f := &importFlags{}
+	cmd := &cobra.Command{
+		Use:   "import FILE... (or - for standard input)",
+		Short: "Append recorded watch streams (kubectl --watch --output-watch-events -o json), Lists or audit logs to the log",
+		Example: `  kubectl get deploy,rs,pods -n shop --watch --output-watch-events -o json > shop.json
+  khist import shop.json
+  khist import --format audit /var/log/kubernetes/audit.log`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runImport(cmd, g, f, args) },
+	}
+	cmd.Flags().StringVar(&f.format, "format", "watch", "input format: watch (kubectl watch events or Lists) or audit (audit.k8s.io/v1 JSON lines)")
+	cmd.Flags().BoolVar(&f.noProject, "no-project", false, "only append to the log; do not fold into the views")
+	return cmd
+}
+
+func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string) error {
+	read, ok := importFormats[f.format]
+	if !ok {
+		return fmt.Errorf("--format: unknown format %q: use watch or audit", f.format)
+	}
+	var inputs []importer.Input
+	for _, a := range args {
+		if a == "-" {
+			inputs = append(inputs, importer.Input{Name: "-", R: cmd.InOrStdin()})
+			continue
+		}
+		fh, err := os.Open(a)
+		if err != nil {
+			return fmt.Errorf("import: %s: cannot open: %v", a, err)
+		}
+		defer fh.Close()
+		inputs = append(inputs, importer.Input{Name: a, R: fh})
+	}
+	res, err := read(g.Cluster, inputs...)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	st, err := importer.Publish(ctx, l, res)
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "imported %d events, %d duplicates skipped, %d bookmarks skipped, %d rejected\n",
+		st.Published, st.Duplicates, res.Bookmarks, res.RejectedTotal())
+	reasons := make([]string, 0, len(res.Rejected))
+	for r := range res.Rejected {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(out, "  rejected %d: %s\n", res.Rejected[r], r)
+	}
+	if err != nil {
+		return err
+	}
+	if !f.noProject && afterImport != nil {
+		l.Close()
+		return afterImport(cmd, g)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newLogCmd) }
+
+type logFlags struct {
+	kind, namespace, name string
+	allNamespaces         bool
+	since, until          string
+	output                string
+	fromSeq               uint64
+	limit                 int
+}
+
+func newLogCmd(g *globalFlags) *cobra.Command {
+	f := &logFlags{}
+	cmd := &cobra.Command{
+		Use:   "log [KIND[/NAME]]",
+		Short: "Print the raw event log, the source of truth, optionally filtered",
+		Example: `  khist log deploy -n shop
+  khist log pod/web-0 -n shop --since 2h -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				k, n, err := query.ParseKindName(args[0], nil, true)
+				if err != nil {
+					return err
+				}
+				f.kind, f.name = k.Kind, n
+			} else if f.kind != "" {
+				k, err := query.ResolveKind(f.kind, nil)
+				if err != nil {
+					return fmt.Errorf("--kind: %w", err)
+				}
+				f.kind = k.Kind
+			}
+			return runLog(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kind, "kind", "", "only this kind (kind, plural or short name)")
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "only this namespace")
+	fl.BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "all namespaces (the default for log)")
+	fl.StringVar(&f.since, "since", "", "only events observed at or after this time ("+query.TimeForms+")")
+	fl.StringVar(&f.until, "until", "", "only events observed before this time")
+	fl.StringVarP(&f.output, "output", "o", "table", "table or json (one envelope per line)")
+	fl.Uint64Var(&f.fromSeq, "from-seq", 0, "start at this stream sequence")
+	fl.IntVar(&f.limit, "limit", 0, "print at most this many events (0: all)")
+	return cmd
+}
+
+// jsonEnvelope is the -o json form of an envelope: its headers and the object.
+type jsonEnvelope struct {
+	Seq             uint64          `json:"seq"`
+	Type            string          `json:"type"`
+	Cluster         string          `json:"cluster"`
+	APIVersion      string          `json:"apiVersion"`
+	Kind            string          `json:"kind"`
+	Namespace       string          `json:"namespace,omitempty"`
+	Name            string          `json:"name"`
+	UID             string          `json:"uid"`
+	ResourceVersion string          `json:"resourceVersion"`
+	Observed        time.Time       `json:"observed"`
+	Source          string          `json:"source,omitempty"`
+	Actor           string          `json:"actor,omitempty"`
+	Object          json.RawMessage `json:"object"`
+}
+
+func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
+	if f.output != "table" && f.output != "json" {
+		return fmt.Errorf("-o: unknown output %q: use table or json", f.output)
+	}
+	now := time.Now()
+	var since, until time.Time
+	var err error
+	if f.since != "" {
+		if since, err = query.ParseTime("--since", f.since, now, time.Local); err != nil {
+			return err
+		}
+	}
+	if f.until != "" {
+		if until, err = query.ParseTime("--until", f.until, now, time.Local); err != nil {
+			return err
+		}
+	}
+	ctx := cmd.Context()
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var filters []string
+	if f.kind != "" {
+		k, _ := query.ResolveKind(f.kind, nil)
+		ns := "*"
+		if f.namespace != "" {
+			ns = f.namespace
+		}
+		if f.name != "" && f.namespace != "" {
+			filters = []string{eventlog.Subject(g.Cluster, k.Group, k.Kind, f.namespace, f.name)}
+		} else {
+			filters = []string{eventlog.Filter(g.Cluster, k.Group, k.Kind, ns)}
+		}
+	} else if f.namespace != "" {
+		filters = []string{eventlog.Filter(g.Cluster, "*", "*", f.namespace)}
+	} else {
+		filters = []string{eventlog.SubjectPrefix + "." + eventlog.EncodeToken(g.Cluster) + ".>"}
+	}
+	w := bufio.NewWriter(cmd.OutOrStdout())
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	if f.output == "table" {
+		fmt.Fprintf(w, "%-8s %-20s %-18s %-22s %-40s %-10s %s\n", "SEQ", "OBSERVED", "TYPE", "KIND", "NAMESPACE/NAME", "RV", "ACTOR")
+	}
+	printed := 0
+	errStop := fmt.Errorf("limit reached")
+	err = l.Read(ctx, eventlog.ReadOptions{StartSeq: f.fromSeq, Filters: filters}, func(batch []*eventlog.Envelope) error {
+		for _, e := range batch {
+			if f.name != "" && e.Name != f.name {
+				continue
+			}
+			if !since.IsZero() && e.Observed.Before(since) || !until.IsZero() && !e.Observed.Before(until) {
+				continue
+			}
+			if f.output == "json" {
+				je := jsonEnvelope{e.Seq, string(e.Type), e.Cluster, e.GroupVersion(), e.Kind, e.Namespace, e.Name, e.UID, e.ResourceVersion, e.Observed, e.Source, e.Actor, e.Object}
+				if err := enc.Encode(&je); err != nil {
+					return err
+				}
+			} else {
+				nn := e.Name
+				if e.Namespace != "" {
+					nn = e.Namespace + "/" + e.Name
+				}
+				fmt.Fprintf(w, "%-8d %-20s %-18s %-22s %-40s %-10s %s\n", e.Seq, e.Observed.Local().Format("2006-01-02 15:04:05"), e.Type, e.Kind, nn, e.ResourceVersion, e.Actor)
+			}
+			printed++
+			if f.limit > 0 && printed >= f.limit {
+				return errStop
+			}
+		}
+		return nil
+	})
+	if err == errStop {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"context"
+
+	"github.com/khist/khist/eventlog"
+)
+
+// openLog opens the event log the global flags name: the embedded server under --data-dir, or
+// --nats-url.
+func openLog(ctx context.Context, g *globalFlags) (*eventlog.Log, error) {
+	return eventlog.Open(ctx, eventlog.Options{
+		DataDir:  g.DataDir,
+		URL:      g.NATS.URL,
+		Creds:    g.NATS.Creds,
+		User:     g.NATS.User,
+		Password: g.NATS.Password,
+		Token:    g.NATS.Token,
+		TLSCA:    g.NATS.TLSCA,
+		TLSCert:  g.NATS.TLSCert,
+		TLSKey:   g.NATS.TLSKey,
+		Stream:   g.Stream,
+	})
+}

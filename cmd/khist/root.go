@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/khist/khist/eventlog"
+	"github.com/spf13/cobra"
+)
+
+// globalFlags are the flags every command shares: where the log and the views live.
+type globalFlags struct {
+	DataDir string // --data-dir: embedded NATS store and bbolt views; default $XDG_DATA_HOME/khist
+	Cluster string // --cluster: name of the recorded cluster
+	NATS    natsFlags
+	Stream  eventlog.StreamConfig // --stream-*: retention and replication of the log's stream
+}
+
+// natsFlags select an external NATS JetStream instead of the embedded server.
+type natsFlags struct {
+	URL, Creds, User, Password, Token string
+	TLSCA, TLSCert, TLSKey            string
+}
+
+// commands lists constructors of subcommands; each file in cmd/khist adds its own with
+// register from an init function, so commands can be added without touching this file.
+var commands []func(*globalFlags) *cobra.Command
+
+func register(c func(*globalFlags) *cobra.Command) { commands = append(commands, c) }
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "khist")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "khist")
+	}
+	return ".khist"
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "khist",
+		Short:         "Record, query and replay the history of a Kubernetes cluster",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.DataDir, "data-dir", defaultDataDir(), "directory of the embedded NATS store and the bbolt views")
+	pf.StringVar(&g.Cluster, "cluster", "default", "name of the recorded cluster")
+	pf.StringVar(&g.NATS.URL, "nats-url", "", "external NATS JetStream URL(s); empty runs an embedded server under --data-dir")
+	pf.StringVar(&g.NATS.Creds, "nats-creds", "", "NATS credentials file (JWT + nkey)")
+	pf.StringVar(&g.NATS.User, "nats-user", "", "NATS user name")
+	pf.StringVar(&g.NATS.Password, "nats-password", "", "NATS password")
+	pf.StringVar(&g.NATS.Token, "nats-token", "", "NATS token")
+	pf.StringVar(&g.NATS.TLSCA, "nats-tls-ca", "", "CA file to verify the NATS server")
+	pf.StringVar(&g.NATS.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
+	pf.StringVar(&g.NATS.TLSKey, "nats-tls-key", "", "client key for NATS mutual TLS")
+	pf.DurationVar(&g.Stream.MaxAge, "stream-max-age", 0, "drop log events older than this (0 keeps them forever)")
+	pf.Int64Var(&g.Stream.MaxBytes, "stream-max-bytes", 0, "drop the oldest log events beyond this many bytes (0: no limit)")
+	pf.DurationVar(&g.Stream.Duplicates, "stream-dedup-window", 0, "window in which JetStream drops duplicate events (default 10m)")
+	pf.IntVar(&g.Stream.Replicas, "stream-replicas", 1, "replicas of the stream on a clustered JetStream")
+	for _, c := range commands {
+		root.AddCommand(c(g))
+	}
+	return root
+}

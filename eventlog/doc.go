@@ -1,0 +1,15 @@
+// Package eventlog is khist's source of truth: one NATS JetStream stream in which each message is
+// one observed version of one Kubernetes object.
+//
+// An Envelope is one such version: the object's JSON as the body, and headers that carry what a
+// consumer needs without parsing the body (event type, cluster, group/version/kind, namespace,
+// name, uid, resourceVersion, observed time, source, actor). Subjects are
+// khist.ev.CLUSTER.GROUP.KIND.NAMESPACE.NAME with every token encoded reversibly (EncodeToken), so
+// a consumer can filter by cluster, kind and namespace.
+//
+// Guarantees: a Publisher returns every failure it could not recover from, never drops an
+// envelope silently, and publishes with a message id derived from cluster/uid/resourceVersion/type
+// so that JetStream drops duplicates within its window; readers see envelopes in stream order.
+// Log opens either an embedded in-process nats-server (the default) or an external JetStream; the
+// same code serves both.
+package eventlog

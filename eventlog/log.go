@@ -1,0 +1,316 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxObjectSize is etcd's default request limit: no Kubernetes object is larger.
+const MaxObjectSize = 1536 * 1024
+
+// minPayload is what a message must be allowed to carry: the largest object plus headers.
+const minPayload = MaxObjectSize + 64*1024
+
+// embeddedMaxPayload is the embedded server's max_payload (the nats-server default is 1 MiB).
+const embeddedMaxPayload = 4 * 1024 * 1024
+
+// DefaultStream is the stream name used when Options.Stream is empty.
+const DefaultStream = "KHIST"
+
+// StreamConfig is the part of the stream's configuration a user sets. Zero values mean the
+// documented defaults.
+type StreamConfig struct {
+	Name       string        // stream name; default KHIST
+	MaxAge     time.Duration // drop events older than this; 0 keeps them forever
+	MaxBytes   int64         // drop the oldest events beyond this size; 0 means no limit
+	Duplicates time.Duration // de-duplication window; default 10m
+	Replicas   int           // stream replicas on a clustered JetStream; default 1
+	NoCompress bool          // store without S2 compression (compression is on by default)
+}
+
+// Options say where the log lives. With URL empty an embedded nats-server runs in-process with
+// its JetStream store under DataDir; otherwise URL names an external JetStream.
+type Options struct {
+	DataDir string // embedded server's home: store in DataDir/jetstream; required without URL
+
+	URL      string // external server URL(s), comma separated
+	Creds    string // credentials file (JWT + nkey)
+	User     string
+	Password string
+	Token    string
+	TLSCA    string // CA to verify the server
+	TLSCert  string // client certificate for mutual TLS
+	TLSKey   string
+
+	Stream StreamConfig
+	// Name is the NATS connection name shown by the server; default "khist".
+	Name string
+}
+
+// Log is an open event log: a connection to JetStream and the stream that holds the events.
+// It is safe for concurrent use. Close releases it (and stops an embedded server).
+type Log struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	name   string
+	srv    *server.Server
+	lock   *os.File
+	// Embedded reports whether this process runs the server.
+	Embedded bool
+}
+
+// addrFile records the loopback address of the embedded server run by a live khist process, so
+// that a second process on the same data directory connects to it rather than opening the store.
+const addrFile = "nats.addr"
+
+// Open connects to the event log and makes sure its stream exists with the given configuration.
+func Open(ctx context.Context, o Options) (*Log, error) {
+	if o.Name == "" {
+		o.Name = "khist"
+	}
+	l := &Log{name: o.Stream.Name}
+	if l.name == "" {
+		l.name = DefaultStream
+	}
+	if o.URL == "" {
+		if err := l.startEmbedded(&o); err != nil {
+			return nil, err
+		}
+	} else {
+		nc, err := nats.Connect(o.URL, natsOptions(o)...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS %s: %w (check --nats-url and credentials)", o.URL, err)
+		}
+		l.nc = nc
+	}
+	if mp := l.nc.MaxPayload(); mp < minPayload {
+		l.Close()
+		return nil, fmt.Errorf("%w: the server allows %d bytes per message, objects up to etcd's 1.5 MiB need %d: set max_payload: 4MB in the nats-server configuration", ErrMaxPayloadTooSmall, mp, minPayload)
+	}
+	js, err := jetstream.New(l.nc)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.js = js
+	cfg := l.streamConfig(o.Stream)
+	st, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		l.Close()
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return nil, fmt.Errorf("NATS at %s has no JetStream: start nats-server with -js (or jetstream {} in its configuration): %w", o.URL, err)
+		}
+		return nil, fmt.Errorf("create stream %s: %w", cfg.Name, err)
+	}
+	l.stream = st
+	return l, nil
+}
+
+func (l *Log) streamConfig(c StreamConfig) jetstream.StreamConfig {
+	dup := c.Duplicates
+	if dup == 0 {
+		dup = 10 * time.Minute
+	}
+	if c.MaxAge > 0 && dup > c.MaxAge {
+		dup = c.MaxAge
+	}
+	rep := c.Replicas
+	if rep == 0 {
+		rep = 1
+	}
+	maxBytes := c.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	comp := jetstream.S2Compression
+	if c.NoCompress {
+		comp = jetstream.NoCompression
+	}
+	return jetstream.StreamConfig{
+		Name:        l.name,
+		Description: "khist: every observed version of every Kubernetes object",
+		Subjects:    []string{SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Storage:     jetstream.FileStorage,
+		Compression: comp,
+		MaxAge:      c.MaxAge,
+		MaxBytes:    maxBytes,
+		MaxMsgs:     -1,
+		MaxMsgSize:  minPayload,
+		Duplicates:  dup,
+		Replicas:    rep,
+	}
+}
+
+func natsOptions(o Options) []nats.Option {
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+	}
+	if o.Creds != "" {
+		opts = append(opts, nats.UserCredentials(o.Creds))
+	}
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.Token != "" {
+		opts = append(opts, nats.Token(o.Token))
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" || o.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	return opts
+}
+
+// startEmbedded runs nats-server in this process, or, when another khist process already runs
+// one on the same data directory, connects to that one over loopback.
+func (l *Log) startEmbedded(o *Options) error {
+	if o.DataDir == "" {
+		return fmt.Errorf("%w: a data directory is needed to run the embedded NATS server (--data-dir)", ErrInvalidOption)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	lf, err := os.OpenFile(filepath.Join(o.DataDir, "khist.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		// Another process owns the store: use its server.
+		addr, rerr := os.ReadFile(filepath.Join(o.DataDir, addrFile))
+		if rerr != nil {
+			return fmt.Errorf("data directory %s is in use by another khist process that publishes no address: stop it or use another --data-dir", o.DataDir)
+		}
+		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name))
+		if cerr != nil {
+			return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
+		}
+		l.nc = nc
+		return nil
+	}
+	l.lock = lf
+	srv, err := server.NewServer(&server.Options{
+		ServerName: "khist-embedded",
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		JetStream:  true,
+		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
+		MaxPayload: embeddedMaxPayload,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("embedded NATS: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		l.Close()
+		return fmt.Errorf("embedded NATS did not start within 30s (store %s)", filepath.Join(o.DataDir, "jetstream"))
+	}
+	l.srv = srv
+	l.Embedded = true
+	if err := os.WriteFile(filepath.Join(o.DataDir, addrFile), []byte(srv.ClientURL()+"\n"), 0o600); err != nil {
+		l.Close()
+		return fmt.Errorf("data directory: %w", err)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name))
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("embedded NATS: %w", err)
+	}
+	l.nc = nc
+	return nil
+}
+
+// JetStream returns the JetStream context (for tools and tests that need the raw API).
+func (l *Log) JetStream() jetstream.JetStream { return l.js }
+
+// Conn returns the NATS connection.
+func (l *Log) Conn() *nats.Conn { return l.nc }
+
+// StreamName is the name of the stream that holds the log.
+func (l *Log) StreamName() string { return l.name }
+
+// ClientURL is the loopback URL of the embedded server ("" for an external one).
+func (l *Log) ClientURL() string {
+	if l.srv == nil {
+		return ""
+	}
+	return l.srv.ClientURL()
+}
+
+// LastSeq returns the sequence of the newest event in the log (0 when empty).
+func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
+
+// State returns the stream's counters: messages, bytes, first and last sequence.
+func (l *Log) State(ctx context.Context) (jetstream.StreamState, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return jetstream.StreamState{}, err
+	}
+	return info.State, nil
+}
+
+// Close drains the connection and stops an embedded server, waiting for it to flush its store.
+func (l *Log) Close() error {
+	if l.nc != nil {
+		l.nc.Drain()
+		for i := 0; i < 100 && !l.nc.IsClosed(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.nc.Close()
+	}
+	if l.srv != nil {
+		l.srv.Shutdown()
+		l.srv.WaitForShutdown()
+	}
+	if l.lock != nil {
+		os.Remove(filepath.Join(filepath.Dir(l.lock.Name()), addrFile))
+		l.lock.Close()
+	}
+	return nil
+}
+
+// LastOf returns the newest envelope stored on one object's subject (see Subject), its body
+// included, or nil when the log holds none. Producers use it to avoid re-publishing versions the
+// log already has after the de-duplication window has passed.
+func (l *Log) LastOf(ctx context.Context, subject string) (*Envelope, error) {
+	raw, err := l.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := FromMsg(raw.Header, raw.Data)
+	if err != nil {
+		return nil, err
+	}
+	e.Seq = raw.Sequence
+	return e, nil
+}

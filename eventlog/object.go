@@ -1,0 +1,151 @@
+package eventlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Meta is what the log needs to know of an object, read from its JSON in one decode.
+type Meta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Namespace         string            `json:"namespace"`
+		Name              string            `json:"name"`
+		UID               string            `json:"uid"`
+		ResourceVersion   string            `json:"resourceVersion"`
+		Generation        int64             `json:"generation"`
+		CreationTimestamp *time.Time        `json:"creationTimestamp"`
+		DeletionTimestamp *time.Time        `json:"deletionTimestamp"`
+		Labels            map[string]string `json:"labels"`
+		ManagedFields     []ManagedField    `json:"managedFields"`
+	} `json:"metadata"`
+}
+
+// ManagedField is one entry of metadata.managedFields without its field set.
+type ManagedField struct {
+	Manager     string     `json:"manager"`
+	Operation   string     `json:"operation"`
+	Time        *time.Time `json:"time"`
+	Subresource string     `json:"subresource"`
+}
+
+// ParseMeta reads the identity of an object from its JSON.
+func ParseMeta(obj []byte) (Meta, error) {
+	var m Meta
+	if err := json.Unmarshal(obj, &m); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// GroupVersion splits apiVersion into group and version.
+func (m *Meta) GroupVersion() (group, version string) {
+	if g, v, ok := strings.Cut(m.APIVersion, "/"); ok {
+		return g, v
+	}
+	return "", m.APIVersion
+}
+
+// Actor is the field manager of the most recent change recorded in managedFields (the last
+// entry with the latest time), or "".
+func (m *Meta) Actor() string {
+	var best *ManagedField
+	for i := range m.Metadata.ManagedFields {
+		f := &m.Metadata.ManagedFields[i]
+		if best == nil || f.Time != nil && (best.Time == nil || !f.Time.Before(*best.Time)) {
+			best = f
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.Manager
+}
+
+// Envelope returns an envelope of type t for the object described by m and its JSON obj.
+func (m *Meta) Envelope(t EventType, cluster string, obj []byte) *Envelope {
+	g, v := m.GroupVersion()
+	return &Envelope{
+		Type:            t,
+		Cluster:         cluster,
+		Group:           g,
+		Version:         v,
+		Kind:            m.Kind,
+		Namespace:       m.Metadata.Namespace,
+		Name:            m.Metadata.Name,
+		UID:             m.Metadata.UID,
+		ResourceVersion: m.Metadata.ResourceVersion,
+		Actor:           m.Actor(),
+		Object:          obj,
+	}
+}
+
+// secretValueFields are the fields of a Secret that hold values; Sanitize keeps their keys only.
+var secretValueFields = []string{"data", "stringData"}
+
+// lastApplied is the annotation in which kubectl apply keeps the whole object, values included.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// Sanitize returns obj as it may be recorded: for a Secret, the values of data and stringData
+// are replaced by "" (key names are kept) and the last-applied-configuration annotation is
+// removed; for every object, managedFields keep manager, operation, time and subresource but not
+// the field sets (fieldsV1), which are large and say nothing a version diff does not. Objects
+// that need no change are returned as they are, without re-encoding.
+func Sanitize(kind string, obj []byte) ([]byte, error) {
+	secret := kind == "Secret"
+	if !secret && !bytes.Contains(obj, []byte(`"fieldsV1"`)) {
+		return obj, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &top); err != nil {
+		return nil, fmt.Errorf("sanitize %s: %w", kind, err)
+	}
+	if secret {
+		for _, f := range secretValueFields {
+			raw, ok := top[f]
+			if !ok {
+				continue
+			}
+			var vals map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &vals); err != nil {
+				delete(top, f)
+				continue
+			}
+			for k := range vals {
+				vals[k] = json.RawMessage(`""`)
+			}
+			top[f], _ = json.Marshal(vals)
+		}
+	}
+	if raw, ok := top["metadata"]; ok {
+		var md map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &md); err != nil {
+			return nil, fmt.Errorf("sanitize %s: metadata: %w", kind, err)
+		}
+		if mf, ok := md["managedFields"]; ok {
+			var entries []map[string]json.RawMessage
+			if err := json.Unmarshal(mf, &entries); err == nil {
+				for _, e := range entries {
+					delete(e, "fieldsV1")
+					delete(e, "fieldsType")
+				}
+				md["managedFields"], _ = json.Marshal(entries)
+			}
+		}
+		if secret {
+			if ann, ok := md["annotations"]; ok {
+				var a map[string]json.RawMessage
+				if err := json.Unmarshal(ann, &a); err == nil {
+					delete(a, lastApplied)
+					md["annotations"], _ = json.Marshal(a)
+				}
+			}
+		}
+		top["metadata"], _ = json.Marshal(md)
+	}
+	return json.Marshal(top)
+}

@@ -1,0 +1,161 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ReadOptions select what Read delivers. Zero values mean the documented defaults.
+type ReadOptions struct {
+	// StartSeq is the first stream sequence to deliver; 0 or 1 start at the beginning.
+	StartSeq uint64
+	// Filters are subject filters (see Filter and Subject); none delivers everything.
+	Filters []string
+	// Durable names a durable pull consumer whose position is kept by the server and survives
+	// restarts. When it exists at another position than StartSeq it is re-created at StartSeq:
+	// the reader's caller (e.g. the projector, which stores its position with its views) is the
+	// authority on where to resume. Empty uses an ephemeral consumer.
+	Durable string
+	// Batch is the most envelopes handed to fn at once; default 500.
+	Batch int
+	// MaxWait is how long one fetch waits for a full batch before delivering what it has;
+	// default 50ms.
+	MaxWait time.Duration
+	// Follow keeps reading new events as they arrive until ctx ends. Without it Read returns
+	// once it has delivered every event that was in the log when it started.
+	Follow bool
+}
+
+// Read delivers the log's envelopes in stream order to fn, a batch at a time. A batch is
+// acknowledged (for a durable consumer) only after fn returns nil; an error from fn stops Read
+// and is returned. Read returns nil when done (see Follow) and ctx's error when cancelled.
+func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) error) error {
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 50 * time.Millisecond
+	}
+	start := o.StartSeq
+	if start == 0 {
+		start = 1
+	}
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	last := info.State.LastSeq
+	if !o.Follow && last < start {
+		return nil
+	}
+	cons, err := l.consumer(ctx, o, start)
+	if err != nil {
+		return err
+	}
+	if o.Durable == "" {
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+		}()
+	}
+	batch := make([]*Envelope, 0, o.Batch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		msgs, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
+		if err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+		batch = batch[:0]
+		var lastMsg jetstream.Msg
+		var pendingAfter uint64
+		var lastSeqSeen uint64
+		for m := range msgs.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read log: %w", err)
+			}
+			e, err := FromMsg(m.Headers(), m.Data())
+			if err != nil {
+				return fmt.Errorf("read log: message %d: %w", md.Sequence.Stream, err)
+			}
+			e.Seq = md.Sequence.Stream
+			batch = append(batch, e)
+			lastMsg, pendingAfter, lastSeqSeen = m, md.NumPending, md.Sequence.Stream
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("read log: %w", err)
+		}
+		if len(batch) > 0 {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			if o.Durable != "" {
+				if err := lastMsg.Ack(); err != nil {
+					return fmt.Errorf("read log: ack: %w", err)
+				}
+			}
+		}
+		if !o.Follow {
+			if len(batch) > 0 && (lastSeqSeen >= last || pendingAfter == 0) {
+				return nil
+			}
+			if len(batch) == 0 {
+				// Nothing within MaxWait: with filters, nothing left may match.
+				ci, err := cons.Info(ctx)
+				if err != nil {
+					return fmt.Errorf("read log: %w", err)
+				}
+				if ci.NumPending == 0 || ci.Delivered.Stream >= last {
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+		AckPolicy:      jetstream.AckNonePolicy,
+		FilterSubjects: o.Filters,
+		MaxAckPending:  -1,
+	}
+	if len(o.Filters) == 1 {
+		cfg.FilterSubject, cfg.FilterSubjects = o.Filters[0], nil
+	}
+	if o.Durable == "" {
+		cfg.InactiveThreshold = time.Minute
+		c, err := l.stream.CreateConsumer(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("read log: %w", err)
+		}
+		return c, nil
+	}
+	cfg.Durable = o.Durable
+	cfg.AckPolicy = jetstream.AckAllPolicy
+	cfg.MaxAckPending = 0
+	if c, err := l.stream.Consumer(ctx, o.Durable); err == nil {
+		info := c.CachedInfo()
+		if info.AckFloor.Stream+1 == start && info.Delivered.Stream == info.AckFloor.Stream {
+			return c, nil
+		}
+		if err := l.stream.DeleteConsumer(ctx, o.Durable); err != nil {
+			return nil, fmt.Errorf("read log: reset consumer %s: %w", o.Durable, err)
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("read log: consumer %s: %w", o.Durable, err)
+	}
+	c, err := l.stream.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("read log: create consumer %s: %w", o.Durable, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,114 @@
+package query
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Kind is a resource kind as the log names it.
+type Kind struct {
+	Group      string // "" for the core group
+	Kind       string // e.g. Deployment
+	Resource   string // plural, e.g. deployments
+	Namespaced bool
+}
+
+// knownKinds are the built-in kinds with kubectl's plural and short names.
+var knownKinds = []struct {
+	Kind
+	short []string
+}{
+	{Kind{"", "Pod", "pods", true}, []string{"po"}},
+	{Kind{"", "Service", "services", true}, []string{"svc"}},
+	{Kind{"", "Endpoints", "endpoints", true}, []string{"ep"}},
+	{Kind{"", "PersistentVolumeClaim", "persistentvolumeclaims", true}, []string{"pvc"}},
+	{Kind{"", "PersistentVolume", "persistentvolumes", false}, []string{"pv"}},
+	{Kind{"", "ConfigMap", "configmaps", true}, []string{"cm"}},
+	{Kind{"", "Secret", "secrets", true}, nil},
+	{Kind{"", "Node", "nodes", false}, []string{"no"}},
+	{Kind{"", "Namespace", "namespaces", false}, []string{"ns"}},
+	{Kind{"", "Event", "events", true}, []string{"ev"}},
+	{Kind{"", "ServiceAccount", "serviceaccounts", true}, []string{"sa"}},
+	{Kind{"", "ReplicationController", "replicationcontrollers", true}, []string{"rc"}},
+	{Kind{"", "ResourceQuota", "resourcequotas", true}, []string{"quota"}},
+	{Kind{"", "LimitRange", "limitranges", true}, []string{"limits"}},
+	{Kind{"apps", "Deployment", "deployments", true}, []string{"deploy"}},
+	{Kind{"apps", "ReplicaSet", "replicasets", true}, []string{"rs"}},
+	{Kind{"apps", "StatefulSet", "statefulsets", true}, []string{"sts"}},
+	{Kind{"apps", "DaemonSet", "daemonsets", true}, []string{"ds"}},
+	{Kind{"apps", "ControllerRevision", "controllerrevisions", true}, nil},
+	{Kind{"batch", "Job", "jobs", true}, nil},
+	{Kind{"batch", "CronJob", "cronjobs", true}, []string{"cj"}},
+	{Kind{"discovery.k8s.io", "EndpointSlice", "endpointslices", true}, nil},
+	{Kind{"networking.k8s.io", "Ingress", "ingresses", true}, []string{"ing"}},
+	{Kind{"networking.k8s.io", "NetworkPolicy", "networkpolicies", true}, []string{"netpol"}},
+	{Kind{"policy", "PodDisruptionBudget", "poddisruptionbudgets", true}, []string{"pdb"}},
+	{Kind{"autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true}, []string{"hpa"}},
+	{Kind{"storage.k8s.io", "StorageClass", "storageclasses", false}, []string{"sc"}},
+	{Kind{"coordination.k8s.io", "Lease", "leases", true}, nil},
+	{Kind{"rbac.authorization.k8s.io", "Role", "roles", true}, nil},
+	{Kind{"rbac.authorization.k8s.io", "RoleBinding", "rolebindings", true}, nil},
+	{Kind{"rbac.authorization.k8s.io", "ClusterRole", "clusterroles", false}, nil},
+	{Kind{"rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", false}, nil},
+	{Kind{"apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", false}, []string{"crd", "crds"}},
+}
+
+// ResolveKind reads a kind as kubectl accepts it: a kind (Deployment), its plural
+// (deployments), singular (deployment) or short name (deploy), optionally qualified with its
+// group (deployments.apps). extra lists kinds known from the recorded history (e.g. CRDs), which
+// are matched by kind, plural and lowercase kind.
+func ResolveKind(s string, extra []Kind) (Kind, error) {
+	in := strings.ToLower(strings.TrimSpace(s))
+	name, group, _ := strings.Cut(in, ".")
+	match := func(k Kind, short []string) bool {
+		if group != "" && strings.ToLower(k.Group) != group && !(group == "core" && k.Group == "") {
+			return false
+		}
+		lk := strings.ToLower(k.Kind)
+		if name == lk || name == k.Resource {
+			return true
+		}
+		for _, sn := range short {
+			if name == sn {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range knownKinds {
+		if match(k.Kind, k.short) {
+			return k.Kind, nil
+		}
+	}
+	for _, k := range extra {
+		if match(k, nil) {
+			return k, nil
+		}
+	}
+	return Kind{}, fmt.Errorf("unknown kind %q: use a kind, plural or short name such as deploy, rs, sts, ds, po, svc, pvc (see kubectl api-resources)", s)
+}
+
+// ParseKindName splits KIND/NAME; NAME may be empty when allowEmptyName.
+func ParseKindName(arg string, extra []Kind, allowEmptyName bool) (Kind, string, error) {
+	ks, name, ok := strings.Cut(arg, "/")
+	if !ok && !allowEmptyName {
+		return Kind{}, "", fmt.Errorf("%q: expected KIND/NAME, e.g. deploy/web", arg)
+	}
+	if ok && name == "" {
+		return Kind{}, "", fmt.Errorf("%q: the name after / is empty: expected KIND/NAME, e.g. deploy/web", arg)
+	}
+	k, err := ResolveKind(ks, extra)
+	return k, name, err
+}
+
+// KindNames returns the names completion offers for kinds.
+func KindNames() []string {
+	var out []string
+	for _, k := range knownKinds {
+		out = append(out, k.Resource)
+		out = append(out, k.short...)
+	}
+	sort.Strings(out)
+	return out
+}
