@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,9 +65,9 @@ func (e *SyntaxError) Error() string {
 func ReadWatch(cluster string, inputs ...Input) (*Result, error) {
 	res := &Result{}
 	for _, in := range inputs {
-		data, err := io.ReadAll(in.R)
+		data, err := readInput(in)
 		if err != nil {
-			return nil, fmt.Errorf("import: %s: %w", in.Name, err)
+			return nil, err
 		}
 		envs, err := readWatchFile(cluster, in.Name, data, res)
 		if err != nil {
@@ -83,6 +84,24 @@ func ReadWatch(cluster string, inputs ...Input) (*Result, error) {
 		last = e.Observed
 	}
 	return res, nil
+}
+
+// readInput reads a whole input, gunzipping it when it is gzip-compressed.
+func readInput(in Input) ([]byte, error) {
+	data, err := io.ReadAll(in.R)
+	if err != nil {
+		return nil, fmt.Errorf("import: %s: %w", in.Name, err)
+	}
+	if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err == nil {
+			data, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("import: %s: gzip: %w", in.Name, err)
+		}
+	}
+	return data, nil
 }
 
 // watchEvent is one line of `kubectl get --watch --output-watch-events -o json`; a List or a

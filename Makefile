@@ -1,0 +1,52 @@
+# khist — the two commands a new user needs:
+#   make run    builds khist and records the cluster of your current kubeconfig into the
+#               embedded default (in-process NATS + bbolt under ~/.local/share/khist)
+#   make test   installs what the tests need (the Kubernetes control plane, built from source
+#               through the Go module proxy; Chromium from Debian's packages) and runs every test
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/khist
+TEST_TIMEOUT ?= 80m
+ARGS ?=
+
+.PHONY: all build run demo test test-short vet bench install deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/khist
+	ln -sf khist bin/kubectl-khist
+
+run: build
+	./$(BIN) collect $(ARGS)
+
+# No cluster at hand: import the bundled sample recordings and show what khist makes of them.
+demo: build
+	./$(BIN) --data-dir .demo import eventlog/importer/testdata/sample-rolling/*.json.gz
+	./$(BIN) --data-dir .demo log --limit 10
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+deps:
+	bash test/setup.sh
+
+test: deps vet
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+# Unit tests only: no control plane, no browser.
+test-short: vet
+	$(GO) test -short ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+install:
+	$(GO) install ./cmd/khist
+	ln -sf khist $$($(GO) env GOPATH)/bin/kubectl-khist
+
+clean:
+	rm -rf bin .demo
+
+-include Makefile.cluster

@@ -1,0 +1,189 @@
+package importer
+
+import (
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/khist/khist/eventlog"
+)
+
+func openGz(t *testing.T, path string) Input {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Input{Name: strings.TrimSuffix(filepath.Base(path), ".gz"), R: zr}
+}
+
+func sampleInputs(t *testing.T) []Input {
+	files, _ := filepath.Glob("testdata/sample-rolling/*.json.gz")
+	if len(files) != 4 {
+		t.Fatalf("want 4 sample files, have %d", len(files))
+	}
+	var in []Input
+	for _, f := range files {
+		in = append(in, openGz(t, f))
+	}
+	return in
+}
+
+func TestReadWatchMergesInResourceVersionOrder(t *testing.T) {
+	res, err := ReadWatch("c1", sampleInputs(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Envelopes) != 29+52+66+41 {
+		t.Fatalf("%d envelopes, want 188", len(res.Envelopes))
+	}
+	kinds := map[string]int{}
+	var prev uint64
+	for i, e := range res.Envelopes {
+		rv, err := strconv.ParseUint(e.ResourceVersion, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rv < prev {
+			t.Fatalf("envelope %d: rv %d after %d", i, rv, prev)
+		}
+		if i > 0 && e.Observed.Before(res.Envelopes[i-1].Observed) {
+			t.Fatalf("envelope %d: observed time goes back", i)
+		}
+		prev = rv
+		kinds[e.Kind]++
+		if e.Cluster != "c1" || e.UID == "" || e.Observed.IsZero() {
+			t.Fatalf("envelope %d incomplete: %+v", i, e)
+		}
+		if strings.Contains(string(e.Object), `"fieldsV1"`) {
+			t.Fatalf("envelope %d keeps managedFields field sets", i)
+		}
+	}
+	if kinds["Deployment"] != 29 || kinds["ReplicaSet"] != 41 || kinds["Pod"] != 66 || kinds["Event"] != 52 {
+		t.Fatalf("kinds = %v", kinds)
+	}
+	// The first event of the recording is the Deployment's creation, by kubectl.
+	if e := res.Envelopes[0]; e.Kind != "Deployment" || e.Type != eventlog.Added || !strings.HasPrefix(e.Actor, "kubectl") {
+		t.Fatalf("first envelope = %s by %q", e, e.Actor)
+	}
+}
+
+func TestReadWatchAcceptsAnyWhitespaceAndLists(t *testing.T) {
+	pod := func(name, rv string) string {
+		return `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `","namespace":"n","uid":"u-` + name + `","resourceVersion":"` + rv + `"}}`
+	}
+	in := "  {\"type\":\"ADDED\",\n \"object\":" + pod("a", "5") + "}{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"6\"}}}\n\n" +
+		`{"apiVersion":"v1","kind":"List","items":[` + pod("b", "3") + `,` + pod("c", "4") + `]}` + "\n" +
+		`{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","code":410}}`
+	res, err := ReadWatch("c", Input{Name: "x.json", R: strings.NewReader(in)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range res.Envelopes {
+		names = append(names, string(e.Type)+":"+e.Name)
+	}
+	if got := strings.Join(names, ","); got != "RESYNC:b,RESYNC:c,ADDED:a" {
+		t.Fatalf("envelopes = %s", got)
+	}
+	if res.Bookmarks != 1 || res.RejectedTotal() != 1 {
+		t.Fatalf("bookmarks %d rejected %v", res.Bookmarks, res.Rejected)
+	}
+}
+
+func TestSecretValuesNotImported(t *testing.T) {
+	in := `{"type":"ADDED","object":{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"n","uid":"u","resourceVersion":"1","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"password\":\"aHVudGVyMg==\"}}"}},"data":{"password":"aHVudGVyMg=="},"stringData":{"token":"hunter3"}}}`
+	res, err := ReadWatch("c", Input{Name: "s.json", R: strings.NewReader(in)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(res.Envelopes[0].Object)
+	for _, secret := range []string{"aHVudGVyMg==", "hunter3"} {
+		if strings.Contains(body, secret) {
+			t.Fatalf("secret value %q kept: %s", secret, body)
+		}
+	}
+	if !strings.Contains(body, `"password":""`) || !strings.Contains(body, `"token":""`) {
+		t.Fatalf("secret key names lost: %s", body)
+	}
+}
+
+func TestMalformedFiles(t *testing.T) {
+	good := `{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","uid":"u","resourceVersion":"1"}}}` + "\n"
+	cases := []struct {
+		name, content, want string
+	}{
+		{"empty.json", "", "import: empty.json:1: empty file: expected kubectl watch events"},
+		{"blank.json", "\n  \n", "import: blank.json:1: empty file"},
+		{"truncated.json", good + `{"type":"MODIFIED","object":{"apiVersion":"v1","kind":"Pod","meta`, "import: truncated.json:2: truncated JSON"},
+		{"pods.yaml", "apiVersion: v1\nkind: Pod\n", "import: pods.yaml:1: expected a JSON object (kubectl ... -o json), found \"apiVersion: v1\": is this YAML or text?"},
+		{"shape.json", good + `{"hello":"world"}`, "import: shape.json:2: expected a watch event"},
+		{"noobject.json", `{"type":"ADDED"}`, "import: noobject.json:1: ADDED event without an object"},
+		{"badtype.json", good + good + `{"type":"CHANGED","object":{}}`, "import: badtype.json:3: unknown event type \"CHANGED\""},
+		{"notk8s.json", `{"type":"ADDED","object":{"name":"x"}}`, "import: notk8s.json:1: object has no apiVersion and kind"},
+		{"array.json", `[1,2]`, "import: array.json:1: invalid JSON"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ReadWatch("c", Input{Name: "ok.json", R: strings.NewReader(good)}, Input{Name: c.name, R: strings.NewReader(c.content)})
+			if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				t.Fatalf("error = %v\nwant prefix %s", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestPublishIsIdempotent(t *testing.T) {
+	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir(), Stream: eventlog.StreamConfig{Duplicates: 1e9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	res, err := ReadWatch("c1", sampleInputs(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Publish(context.Background(), l, res)
+	if err != nil || st.Published != 188 {
+		t.Fatalf("first import: %+v %v", st, err)
+	}
+	// Re-import after the one-second duplicate window has passed: still nothing new.
+	time.Sleep(1200 * time.Millisecond)
+	res2, _ := ReadWatch("c1", sampleInputs(t)...)
+	st, err = Publish(context.Background(), l, res2)
+	if err != nil || st.Published != 0 || st.Duplicates != 188 {
+		t.Fatalf("re-import: %+v %v", st, err)
+	}
+	last, _ := l.LastSeq(context.Background())
+	if last != 188 {
+		t.Fatalf("log has %d events, want 188", last)
+	}
+	var seen []string
+	err = l.Read(context.Background(), eventlog.ReadOptions{}, func(b []*eventlog.Envelope) error {
+		for _, e := range b {
+			seen = append(seen, e.ResourceVersion)
+		}
+		return nil
+	})
+	if err != nil || len(seen) != 188 {
+		t.Fatal(err, len(seen))
+	}
+	for i := range seen {
+		if seen[i] != res.Envelopes[i].ResourceVersion {
+			t.Fatalf("log order differs at %d", i)
+		}
+	}
+}

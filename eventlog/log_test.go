@@ -1,0 +1,304 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// mustOpenLog opens an embedded log on t.TempDir() and closes it in t.Cleanup.
+func mustOpenLog(t testing.TB, dir string) *Log {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	l, err := Open(context.Background(), Options{DataDir: dir})
+	if err != nil {
+		t.Fatalf("open log: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func testEnvelope(i int, body []byte) *Envelope {
+	if body == nil {
+		body = []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-%d","namespace":"shop","resourceVersion":"%d"}}`, i, 100+i))
+	}
+	return &Envelope{
+		Type: Modified, Cluster: "prod.eu-1", Group: "", Version: "v1", Kind: "Pod", Resource: "pods",
+		Namespace: "shop", Name: fmt.Sprintf("web-%d.a_b", i), UID: fmt.Sprintf("uid-%d", i),
+		ResourceVersion: fmt.Sprint(100 + i), Observed: time.Date(2026, 11, 20, 10, 0, i, 123456789, time.UTC),
+		Source: "test", Actor: "kube-controller-manager", Object: body,
+	}
+}
+
+func readAll(t testing.TB, l *Log, o ReadOptions) []*Envelope {
+	t.Helper()
+	var out []*Envelope
+	err := l.Read(context.Background(), o, func(b []*Envelope) error {
+		for _, e := range b {
+			c := *e
+			c.Object = append([]byte(nil), e.Object...)
+			out = append(out, &c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return out
+}
+
+func publishAll(t testing.TB, l *Log, envs []*Envelope) PublishStats {
+	t.Helper()
+	p, err := l.NewPublisher(PublisherOptions{MaxInFlight: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, e := range envs {
+		if err := p.Publish(ctx, e); err != nil {
+			t.Fatalf("publish %s: %v", e, err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	return p.Stats()
+}
+
+func TestRoundTrip(t *testing.T) {
+	l := mustOpenLog(t, "")
+	var in []*Envelope
+	for i := 0; i < 300; i++ {
+		in = append(in, testEnvelope(i, nil))
+	}
+	st := publishAll(t, l, in)
+	if st.Published != 300 || st.Duplicates != 0 || st.Failed != 0 {
+		t.Fatalf("stats = %+v, want 300 published", st)
+	}
+	out := readAll(t, l, ReadOptions{Batch: 64})
+	if len(out) != len(in) {
+		t.Fatalf("read %d envelopes, want %d", len(out), len(in))
+	}
+	for i := range in {
+		want := *in[i]
+		want.Seq = uint64(i + 1)
+		got := *out[i]
+		if !bytes.Equal(got.Object, want.Object) {
+			t.Fatalf("envelope %d: body differs", i)
+		}
+		got.Object, want.Object = nil, nil
+		if !got.Observed.Equal(want.Observed) {
+			t.Fatalf("envelope %d: observed %v, want %v", i, got.Observed, want.Observed)
+		}
+		got.Observed, want.Observed = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("envelope %d:\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	// Reading from a sequence starts there.
+	if tail := readAll(t, l, ReadOptions{StartSeq: 291}); len(tail) != 10 || tail[0].Seq != 291 {
+		t.Fatalf("read from 291: %d envelopes, first seq %d", len(tail), tail[0].Seq)
+	}
+}
+
+func TestDuplicatesDropped(t *testing.T) {
+	l := mustOpenLog(t, "")
+	e := testEnvelope(1, nil)
+	if st := publishAll(t, l, []*Envelope{e, e, e}); st.Published != 1 || st.Duplicates != 2 {
+		t.Fatalf("stats = %+v, want 1 published and 2 duplicates", st)
+	}
+	// Another event type of the same version is a different message.
+	d := *e
+	d.Type = Resync
+	if st := publishAll(t, l, []*Envelope{&d}); st.Published != 1 {
+		t.Fatalf("RESYNC of the same version: %+v, want published", st)
+	}
+	if got := readAll(t, l, ReadOptions{}); len(got) != 2 {
+		t.Fatalf("log holds %d envelopes, want 2", len(got))
+	}
+}
+
+func TestInvalidEnvelopeRefused(t *testing.T) {
+	l := mustOpenLog(t, "")
+	p, err := l.NewPublisher(PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	e := testEnvelope(1, nil)
+	e.Type = "CHANGED"
+	if err := p.Publish(context.Background(), e); !errors.Is(err, ErrInvalidEnvelope) {
+		t.Fatalf("publish with bad type: %v, want ErrInvalidEnvelope", err)
+	}
+	big := testEnvelope(2, bytes.Repeat([]byte("x"), MaxObjectSize+2048))
+	if err := p.Publish(context.Background(), big); !errors.Is(err, ErrInvalidEnvelope) {
+		t.Fatalf("publish over etcd's limit: %v, want ErrInvalidEnvelope", err)
+	}
+}
+
+func TestLargestObject(t *testing.T) {
+	l := mustOpenLog(t, "")
+	body := []byte(`{"apiVersion":"v1","kind":"ConfigMap","data":{"blob":"` + strings.Repeat("a1b2c3d4", MaxObjectSize/8-16) + `"}}`)
+	if len(body) < 1500*1024 {
+		t.Fatalf("test body is only %d bytes", len(body))
+	}
+	e := testEnvelope(1, body)
+	publishAll(t, l, []*Envelope{e})
+	got := readAll(t, l, ReadOptions{})
+	if len(got) != 1 || !bytes.Equal(got[0].Object, body) {
+		t.Fatalf("1.5 MiB object did not come back intact")
+	}
+}
+
+func TestSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(context.Background(), Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAll(t, l, []*Envelope{testEnvelope(1, nil), testEnvelope(2, nil)})
+	l.Close()
+	l2 := mustOpenLog(t, dir)
+	got := readAll(t, l2, ReadOptions{})
+	if len(got) != 2 || got[1].Name != "web-2.a_b" {
+		t.Fatalf("after restart: %d envelopes", len(got))
+	}
+	// And de-duplication still holds within the window.
+	if st := publishAll(t, l2, []*Envelope{testEnvelope(2, nil)}); st.Duplicates != 1 {
+		t.Fatalf("after restart: %+v, want a duplicate", st)
+	}
+}
+
+func TestSecondProcessSharesEmbeddedServer(t *testing.T) {
+	dir := t.TempDir()
+	owner := mustOpenLog(t, dir)
+	if !owner.Embedded {
+		t.Fatal("first open should run the embedded server")
+	}
+	publishAll(t, owner, []*Envelope{testEnvelope(1, nil)})
+	// A second open on the same directory (as a second khist process would) connects to it.
+	other := mustOpenLog(t, dir)
+	if other.Embedded {
+		t.Fatal("second open started another server on a store in use")
+	}
+	if got := readAll(t, other, ReadOptions{}); len(got) != 1 {
+		t.Fatalf("second client reads %d envelopes, want 1", len(got))
+	}
+}
+
+func TestExternalMaxPayloadTooSmall(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server did not start")
+	}
+	_, err = Open(context.Background(), Options{URL: srv.ClientURL()})
+	if !errors.Is(err, ErrMaxPayloadTooSmall) || !strings.Contains(err.Error(), "max_payload") {
+		t.Fatalf("open against a 1 MiB max_payload server: %v, want ErrMaxPayloadTooSmall naming max_payload", err)
+	}
+}
+
+func TestExternalServer(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server did not start")
+	}
+	l, err := Open(context.Background(), Options{URL: srv.ClientURL(), Stream: StreamConfig{MaxAge: time.Hour, MaxBytes: 1 << 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	publishAll(t, l, []*Envelope{testEnvelope(1, nil)})
+	if got := readAll(t, l, ReadOptions{}); len(got) != 1 {
+		t.Fatalf("external: read %d", len(got))
+	}
+	info, err := l.JetStream().Stream(context.Background(), l.StreamName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.CachedInfo().Config
+	if cfg.MaxAge != time.Hour || cfg.MaxBytes != 1<<30 || cfg.Compression == 0 {
+		t.Fatalf("stream config not applied: %+v", cfg)
+	}
+}
+
+func TestReadFilterAndDurable(t *testing.T) {
+	l := mustOpenLog(t, "")
+	var in []*Envelope
+	for i := 0; i < 20; i++ {
+		e := testEnvelope(i, nil)
+		if i%2 == 1 {
+			e.Namespace = "other"
+		}
+		in = append(in, e)
+	}
+	publishAll(t, l, in)
+	got := readAll(t, l, ReadOptions{Filters: []string{Filter("prod.eu-1", "", "Pod", "other")}})
+	if len(got) != 10 {
+		t.Fatalf("filtered read: %d, want 10", len(got))
+	}
+	for _, e := range got {
+		if e.Namespace != "other" {
+			t.Fatalf("filter leaked %s", e)
+		}
+	}
+	// No match at all ends too.
+	if got := readAll(t, l, ReadOptions{Filters: []string{Filter("nope", "*", "*", "*")}}); len(got) != 0 {
+		t.Fatalf("read of an absent cluster: %d", len(got))
+	}
+	// A durable consumer resumes where its caller says.
+	first := readAll(t, l, ReadOptions{Durable: "t1", Batch: 5})
+	if len(first) != 20 {
+		t.Fatalf("durable read: %d", len(first))
+	}
+	rest := readAll(t, l, ReadOptions{Durable: "t1", StartSeq: 15})
+	if len(rest) != 6 || rest[0].Seq != 15 {
+		t.Fatalf("durable re-read from 15: %d envelopes", len(rest))
+	}
+}
+
+func TestFollowStopsOnCancel(t *testing.T) {
+	l := mustOpenLog(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan int, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Read(ctx, ReadOptions{Follow: true}, func(b []*Envelope) error { got <- len(b); return nil })
+	}()
+	publishAll(t, l, []*Envelope{testEnvelope(1, nil)})
+	select {
+	case n := <-got:
+		if n != 1 {
+			t.Fatalf("follow delivered %d", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not deliver a new event")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow returned %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not stop on cancel")
+	}
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suites need that Go does not fetch by itself:
+# - Chromium from Debian's packages, for the HTML timeline test;
+# - the Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+#   kwok, kubectl), built from source through the Go module proxy and cached outside the repo.
+# Both steps do nothing when their result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  echo "setup: installing chromium from Debian's packages"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "setup: Kubernetes control plane binaries (first build on a machine takes ~7 minutes)"
+go run ./test/cluster/cmd/khist-cluster build
