@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,6 +67,8 @@ type Log struct {
 	name   string
 	srv    *server.Server
 	lock   *os.File
+	closed chan struct{} // closed by the connection's ClosedHandler
+	once   sync.Once
 	// Embedded reports whether this process runs the server.
 	Embedded bool
 }
@@ -79,16 +82,17 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	if o.Name == "" {
 		o.Name = "khist"
 	}
-	l := &Log{name: o.Stream.Name}
+	l := &Log{name: o.Stream.Name, closed: make(chan struct{})}
+	onClosed := nats.ClosedHandler(func(*nats.Conn) { close(l.closed) })
 	if l.name == "" {
 		l.name = DefaultStream
 	}
 	if o.URL == "" {
-		if err := l.startEmbedded(&o); err != nil {
+		if err := l.startEmbedded(&o, onClosed); err != nil {
 			return nil, err
 		}
 	} else {
-		nc, err := nats.Connect(o.URL, natsOptions(o)...)
+		nc, err := nats.Connect(o.URL, append(natsOptions(o), onClosed)...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to NATS %s: %w (check --nats-url and credentials)", o.URL, err)
 		}
@@ -180,7 +184,7 @@ func natsOptions(o Options) []nats.Option {
 
 // startEmbedded runs nats-server in this process, or, when another khist process already runs
 // one on the same data directory, connects to that one over loopback.
-func (l *Log) startEmbedded(o *Options) error {
+func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 	if o.DataDir == "" {
 		return fmt.Errorf("%w: a data directory is needed to run the embedded NATS server (--data-dir)", ErrInvalidOption)
 	}
@@ -198,7 +202,7 @@ func (l *Log) startEmbedded(o *Options) error {
 		if rerr != nil {
 			return fmt.Errorf("data directory %s is in use by another khist process that publishes no address: stop it or use another --data-dir", o.DataDir)
 		}
-		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name))
+		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), onClosed)
 		if cerr != nil {
 			return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
 		}
@@ -232,7 +236,7 @@ func (l *Log) startEmbedded(o *Options) error {
 		l.Close()
 		return fmt.Errorf("data directory: %w", err)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name))
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), onClosed)
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("embedded NATS: %w", err)
@@ -277,11 +281,19 @@ func (l *Log) State(ctx context.Context) (jetstream.StreamState, error) {
 }
 
 // Close drains the connection and stops an embedded server, waiting for it to flush its store.
+// Calling it again does nothing.
 func (l *Log) Close() error {
+	l.once.Do(l.close)
+	return nil
+}
+
+func (l *Log) close() {
 	if l.nc != nil {
-		l.nc.Drain()
-		for i := 0; i < 100 && !l.nc.IsClosed(); i++ {
-			time.Sleep(10 * time.Millisecond)
+		if err := l.nc.Drain(); err == nil {
+			select {
+			case <-l.closed:
+			case <-time.After(5 * time.Second):
+			}
 		}
 		l.nc.Close()
 	}
@@ -293,7 +305,6 @@ func (l *Log) Close() error {
 		os.Remove(filepath.Join(filepath.Dir(l.lock.Name()), addrFile))
 		l.lock.Close()
 	}
-	return nil
 }
 
 // LastOf returns the newest envelope stored on one object's subject (see Subject), its body
