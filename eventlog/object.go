@@ -13,15 +13,17 @@ type Meta struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Metadata   struct {
-		Namespace         string            `json:"namespace"`
-		Name              string            `json:"name"`
-		UID               string            `json:"uid"`
-		ResourceVersion   string            `json:"resourceVersion"`
-		Generation        int64             `json:"generation"`
-		CreationTimestamp *time.Time        `json:"creationTimestamp"`
-		DeletionTimestamp *time.Time        `json:"deletionTimestamp"`
-		Labels            map[string]string `json:"labels"`
-		ManagedFields     []ManagedField    `json:"managedFields"`
+		Namespace         string     `json:"namespace"`
+		Name              string     `json:"name"`
+		UID               string     `json:"uid"`
+		ResourceVersion   string     `json:"resourceVersion"`
+		Generation        int64      `json:"generation"`
+		CreationTimestamp *time.Time `json:"creationTimestamp"`
+		DeletionTimestamp *time.Time `json:"deletionTimestamp"`
+		// DeletionGracePeriodSeconds: deletionTimestamp is the deletion request's time plus this.
+		DeletionGracePeriodSeconds *int64            `json:"deletionGracePeriodSeconds"`
+		Labels                     map[string]string `json:"labels"`
+		ManagedFields              []ManagedField    `json:"managedFields"`
 	} `json:"metadata"`
 }
 
@@ -64,6 +66,20 @@ func (m *Meta) Actor() string {
 		return ""
 	}
 	return best.Manager
+}
+
+// DeletionRequested is when deletion of the object was asked for: its deletionTimestamp less
+// the grace period (deletionTimestamp is when the grace period ends). Zero when not deleting.
+func (m *Meta) DeletionRequested() time.Time {
+	d := m.Metadata.DeletionTimestamp
+	if d == nil {
+		return time.Time{}
+	}
+	t := *d
+	if g := m.Metadata.DeletionGracePeriodSeconds; g != nil {
+		t = t.Add(-time.Duration(*g) * time.Second)
+	}
+	return t
 }
 
 // Envelope returns an envelope of type t for the object described by m and its JSON obj.

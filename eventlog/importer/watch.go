@@ -60,7 +60,7 @@ func (e *SyntaxError) Error() string {
 // resourceVersion order (numeric when every resourceVersion is an integer, as on etcd;
 // otherwise files keep their own order, one after the other). Objects are sanitized
 // (eventlog.Sanitize): no Secret value is kept. The observed time of an envelope is the latest
-// timestamp the object carries (managedFields, creation, deletion), never earlier than the one
+// timestamp the object carries (managedFields, creation, deletion request), never earlier than the one
 // before it in the merged order: the import cannot know better.
 func ReadWatch(cluster string, inputs ...Input) (*Result, error) {
 	res := &Result{}
@@ -256,8 +256,8 @@ func latestTime(m *eventlog.Meta) time.Time {
 	if c := m.Metadata.CreationTimestamp; c != nil {
 		t = *c
 	}
-	if d := m.Metadata.DeletionTimestamp; d != nil && d.After(t) {
-		t = *d
+	if d := m.DeletionRequested(); d.After(t) {
+		t = d
 	}
 	for _, f := range m.Metadata.ManagedFields {
 		if f.Time != nil && f.Time.After(t) {

@@ -1,0 +1,10 @@
+// Package fidelity holds khist's fidelity suite: rollout scenarios played on a real control plane
+// (kube-apiserver, kube-controller-manager, kube-scheduler, kwok; see test/cluster), recorded,
+// and replayed by the replay engine to measure how often the simulation matches the real
+// controllers step for step.
+//
+// The recordings are kept as fixtures under testdata/ (one gzip'd watch-event stream per
+// scenario, in resourceVersion order), so that the projector, query and replay tests run on real
+// controller behaviour without a cluster. `go test ./test/fidelity -record` plays every scenario
+// again and rewrites them.
+package fidelity
