@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 	g := &globalFlags{}
 	root := &cobra.Command{
 		Use:           "khist",
+		Annotations:   pluginName(),
 		Short:         "Record, query and replay the history of a Kubernetes cluster",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -65,4 +66,13 @@ func newRootCmd() *cobra.Command {
 		root.AddCommand(c(g))
 	}
 	return root
+}
+
+// pluginName makes usage and help say "kubectl khist" when the binary runs as the kubectl plugin
+// kubectl-khist.
+func pluginName() map[string]string {
+	if filepath.Base(os.Args[0]) == "kubectl-khist" {
+		return map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl khist"}
+	}
+	return nil
 }

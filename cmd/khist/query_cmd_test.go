@@ -1,0 +1,63 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReadCommands runs the read commands as the binary would, on the sample recording imported
+// into an embedded log: the wiring of flags, views and output. What the answers say is tested
+// in package query (golden files).
+func TestReadCommands(t *testing.T) {
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join("../../query/testdata/scenarios/sample-rolling", "*.json.gz"))
+	if out, err := run(t, dir, append([]string{"import"}, files...)...); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	ns := []string{"-n", "sample-rolling"}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"rollouts", "-A"}, []string{"deployment/checkout", "1 -> 2", "checkout:v1 -> checkout:v2", "complete", "6/6 (100%)", "kubectl-set"}},
+		{append([]string{"history", "deploy/checkout"}, ns...), []string{"669d5fd697", "checkout:v2", "now", "complete in "}},
+		{append([]string{"history", "deploy", "checkout"}, ns...), []string{"669d5fd697"}},
+		{append([]string{"steps", "deploy/checkout"}, ns...), []string{"Scaled up replica set checkout-669d5fd697 from 0 to 2", "Deleted pod checkout-59b467b7d8-k8qnr"}},
+		{append([]string{"get", "deploy/checkout", "--at", "2026-11-22T00:11:32Z"}, ns...), []string{"image: checkout:v1", "# recorded version: MODIFIED"}},
+		{append([]string{"get", "pod/checkout-59b467b7d8-j4gxg", "-o", "json"}, ns...), []string{`"name": "checkout-59b467b7d8-j4gxg"`}},
+		{append([]string{"diff", "deploy/checkout", "--from", "1", "--to", "2", "--color", "never"}, ns...), []string{"-      - image: checkout:v1", "+      - image: checkout:v2"}},
+		{append([]string{"state", "--at", "2026-11-22T00:11:36Z", "--kind", "deploy,rs"}, ns...), []string{"deployment.apps/checkout", "UP-TO-DATE", "replicaset.apps/checkout-669d5fd697"}},
+		{append([]string{"timeline", "--since", "2026-11-22T00:00:00Z", "--until", "2026-11-22T01:00:00Z", "-o", "md"}, ns...), []string{"## deployment.apps/checkout", "image app checkout:v1 -> checkout:v2"}},
+	} {
+		out, err := run(t, dir, c.args...)
+		if err != nil {
+			t.Errorf("khist %s: %v\n%s", strings.Join(c.args, " "), err, out)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("khist %s: output lacks %q:\n%s", strings.Join(c.args, " "), w, out)
+			}
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get"}, "get: KIND/NAME is needed, e.g. get deploy/web"},
+		{[]string{"get", "deploy/checkout", "-n", "sample-rolling", "--at", "soon"}, `--at: cannot parse "soon"`},
+		{[]string{"history", "deploy/chekout", "-n", "sample-rolling"}, `no deployment "chekout" in namespace sample-rolling in the recorded history: nearest: checkout`},
+		{[]string{"diff", "deploy/checkout", "-n", "sample-rolling", "--color", "rainbow"}, `--color: "rainbow": use auto, always or never`},
+		{[]string{"timeline", "-n", "sample-rolling", "--since", "2020-01-01", "--until", "2020-01-02"}, "--until: 2020-01-02 00:00:00"},
+	} {
+		out, err := run(t, dir, c.args...)
+		if err == nil {
+			t.Errorf("khist %s: no error\n%s", strings.Join(c.args, " "), out)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("khist %s: error %q, want one line with %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}

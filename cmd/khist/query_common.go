@@ -1,0 +1,272 @@
+package main
+
+// What the read commands (get, diff, state, timeline, history, rollouts, steps) share: opening
+// the views brought up to date with the log, kubectl's flags, shell completion from history.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/khist/khist/projector"
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// queryFlags are the flags of every read command.
+type queryFlags struct {
+	namespace     string // -n
+	allNamespaces bool   // -A
+	output        string // -o
+	db            string // --db
+	noUpdate      bool   // --no-update: read the views as they are
+}
+
+func (f *queryFlags) addNamespace(cmd *cobra.Command, g *globalFlags, all bool) {
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace (default: the current namespace of your kubeconfig, else default)")
+	cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(g))
+	if all {
+		cmd.Flags().BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "all namespaces")
+	}
+}
+
+func (f *queryFlags) addViews(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.db, "db", "", "views file (default DATA_DIR/views.db)")
+	cmd.Flags().BoolVar(&f.noUpdate, "no-update", false, "answer from the views as they are, without folding the log's newest events first")
+}
+
+// ns returns -n, or the current namespace of the kubeconfig (kubectl's default), or default.
+func (f *queryFlags) ns() string {
+	if f.namespace != "" || f.allNamespaces {
+		return f.namespace
+	}
+	return kubeNamespace()
+}
+
+// kubeNamespace is the namespace of the kubeconfig's current context, as kubectl uses it.
+func kubeNamespace() string {
+	cfg := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+	if ns, _, err := cfg.Namespace(); err == nil && ns != "" {
+		return ns
+	}
+	return "default"
+}
+
+// openViews opens the views for a read command after folding the events of the log they lack
+// (projector.EnsureCurrent). When the log cannot be read, it answers from the views as they
+// are and says so on stderr; when the views are held by another process (khist collect or
+// project, which keep them current), it says what to do.
+func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views, func(), error) {
+	ctx := cmd.Context()
+	path := viewsPath(g, f.db)
+	env := query.DefaultEnv()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && f.noUpdate {
+		return nil, nil, fmt.Errorf("no views at %s: record (khist collect) or import (khist import) first, or pass --data-dir or --db", path)
+	}
+	if !f.noUpdate {
+		db, err := projector.Open(path, &projector.Options{Timeout: 500 * time.Millisecond})
+		if err == nil {
+			behind := ensureCurrent(ctx, g, db)
+			if behind != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "khist: warning: the views may be behind the log: %v\n", behind)
+			}
+			return query.NewViews(db, g.Cluster, env), func() { db.Close() }, nil
+		}
+		if !errors.Is(err, projector.ErrInUse) {
+			return nil, nil, fmt.Errorf("views %s: %w", path, err)
+		}
+		// Another process folds into the views: read them as they are.
+	}
+	db, err := projector.Open(path, &projector.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if errors.Is(err, projector.ErrInUse) {
+		return nil, nil, fmt.Errorf("views %s are held by another khist process (collect or project), which keeps them current: stop it, or query a copy (--db)", path)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("views %s: %w", path, err)
+	}
+	return query.NewViews(db, g.Cluster, env), func() { db.Close() }, nil
+}
+
+// ensureCurrent folds the tail of the log into db; it returns why it could not.
+func ensureCurrent(ctx context.Context, g *globalFlags, db *projector.DB) error {
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return fmt.Errorf("cannot open the log: %v", err)
+	}
+	defer l.Close()
+	if _, err := projector.EnsureCurrent(ctx, l, db); err != nil {
+		return err
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal that takes colour (not when NO_COLOR is set).
+func isTerminal(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fh, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(fh.Fd()))
+}
+
+// objectArgs accepts KIND/NAME, or KIND NAME as kubectl does, and returns KIND/NAME.
+func objectArg(args []string) string {
+	if len(args) == 2 && !strings.Contains(args[0], "/") {
+		return args[0] + "/" + args[1]
+	}
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// objectArgs validates the positional arguments KIND/NAME (or KIND NAME).
+func objectArgs(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("%s: KIND/NAME is needed, e.g. %s deploy/web", cmd.Name(), cmd.Name())
+	case len(args) == 2 && strings.Contains(args[0], "/"), len(args) > 2:
+		return fmt.Errorf("%s: one object, as KIND/NAME or KIND NAME, e.g. %s deploy/web", cmd.Name(), cmd.Name())
+	}
+	return nil
+}
+
+// readOnlyViews opens the views for completion: read-only, without touching the log, nil when
+// they cannot be opened at once.
+func readOnlyViews(g *globalFlags, cmd *cobra.Command) *projector.DB {
+	db := ""
+	if f := cmd.Flags().Lookup("db"); f != nil {
+		db = f.Value.String()
+	}
+	d, err := projector.Open(viewsPath(g, db), &projector.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		return nil
+	}
+	return d
+}
+
+// completeObject completes KIND/NAME: kinds first (workload kinds only for commands about
+// rollouts), then the names the history holds, deleted objects included.
+func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ks, prefix, ok := strings.Cut(toComplete, "/")
+		if !ok {
+			var out []string
+			words := query.KindNames()
+			if workloads {
+				words = []string{"deploy", "deployments", "sts", "statefulsets", "ds", "daemonsets"}
+			}
+			for _, w := range words {
+				if strings.HasPrefix(w, toComplete) {
+					out = append(out, w+"/")
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+		}
+		k, err := query.ResolveKind(ks, nil)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		db := readOnlyViews(g, cmd)
+		if db == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		ctx := context.Background()
+		var namespaces []string
+		all, _ := cmd.Flags().GetBool("all-namespaces")
+		switch ns, _ := cmd.Flags().GetString("namespace"); {
+		case !k.Namespaced:
+			namespaces = []string{""}
+		case all:
+			namespaces, _ = db.Namespaces(ctx, g.Cluster)
+		case ns != "":
+			namespaces = []string{ns}
+		default:
+			namespaces = []string{kubeNamespace()}
+		}
+		seen := map[string]bool{}
+		var out []string
+		for _, ns := range namespaces {
+			names, _ := db.Names(ctx, g.Cluster, k.Group, k.Kind, ns)
+			for _, n := range names {
+				c := ks + "/" + n
+				if strings.HasPrefix(n, prefix) && !seen[c] {
+					seen[c] = true
+					out = append(out, c)
+				}
+			}
+		}
+		sort.Strings(out)
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeNamespaces completes -n with the namespaces of the history.
+func completeNamespaces(g *globalFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		db := readOnlyViews(g, cmd)
+		if db == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		nss, _ := db.Namespaces(context.Background(), g.Cluster)
+		var out []string
+		for _, ns := range nss {
+			if ns != "" && strings.HasPrefix(ns, toComplete) {
+				out = append(out, ns)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeKinds completes --kind.
+func completeKinds(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	var out []string
+	for _, w := range query.KindNames() {
+		if strings.HasPrefix(w, toComplete) {
+			out = append(out, w)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeWords completes a flag with fixed values.
+func completeWords(words ...string) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return words, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeRollouts completes --rollout with the rollouts of the workload named by the argument.
+func completeRollouts(g *globalFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		out := []string{"latest", "all"}
+		k, name, err := query.ParseKindName(objectArg(args), nil, false)
+		db := readOnlyViews(g, cmd)
+		if err != nil || db == nil {
+			return out, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		ns, _ := cmd.Flags().GetString("namespace")
+		if ns == "" {
+			ns = kubeNamespace()
+		}
+		rs, _ := db.Rollouts(context.Background(), projector.RolloutFilter{Cluster: g.Cluster, Namespace: ns, Kind: k.Kind, Name: name})
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("%d\trevision %d, %s", r.StartSeq, r.ToRevision, r.Start.Local().Format("2006-01-02 15:04:05")))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newHistoryCmd) }
+
+func newHistoryCmd(g *globalFlags) *cobra.Command {
+	f := &queryFlags{}
+	cmd := &cobra.Command{
+		Use:   "history KIND/NAME",
+		Short: "List every revision of a Deployment, StatefulSet or DaemonSet (kubectl rollout history, complete)",
+		Long: `history lists every revision of a workload, also of one deleted since: its template hash,
+images, when it became current and until when, who changed it, its change-cause, the outcome of
+the rollout that introduced it and how many pods were created from it.`,
+		Example: `  khist history deploy/web -n shop
+  khist history sts/db -n shop -o yaml`,
+		Args:              objectArgs,
+		ValidArgsFunction: completeObject(g, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, done, err := openViews(cmd, g, f)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return v.History(cmd.Context(), query.HistoryArgs{Object: objectArg(args), Namespace: f.ns(), Output: f.output}, cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, false)
+	f.addViews(cmd)
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table, json or yaml")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.HistoryFormats...))
+	return cmd
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newRolloutsCmd) }
+
+type rolloutsFlags struct {
+	queryFlags
+	since, until string
+}
+
+func newRolloutsCmd(g *globalFlags) *cobra.Command {
+	f := &rolloutsFlags{}
+	cmd := &cobra.Command{
+		Use:   "rollouts [-n NS | -A] [KIND[/NAME]] [--since T] [--until T]",
+		Short: "Audit rollouts: one row per rollout with revisions, images, duration, outcome and availability",
+		Long: `rollouts lists every rollout of Deployments, StatefulSets and DaemonSets: the workload, the
+revision it went from and to, images, when it started and how long it took, its outcome
+(complete, progressing, failed, rolled back, superseded, paused), the lowest number of available
+replicas (and share of the desired ones), the peak number of pods, the number of reconcile steps
+(khist steps shows them, by the ID of this table) and who triggered it.`,
+		Example: `  khist rollouts -A --since 7d
+  khist rollouts -n shop deploy/web
+  khist rollouts -A --since 7d -o csv > rollouts.csv`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeObject(g, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return v.Rollouts(cmd.Context(), query.RolloutsArgs{
+				Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
+				Since: f.since, Until: f.until, Output: f.output,
+			}, cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, true)
+	f.addViews(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.since, "since", "", "only rollouts that ran at or after this time ("+query.TimeForms+")")
+	fl.StringVar(&f.until, "until", "", "only rollouts that started before this time")
+	fl.StringVarP(&f.output, "output", "o", "table", "table, wide, json, yaml, csv or md")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.RolloutsFormats...))
+	return cmd
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newStateCmd) }
+
+type stateFlags struct {
+	queryFlags
+	at    string
+	kinds []string
+}
+
+func newStateCmd(g *globalFlags) *cobra.Command {
+	f := &stateFlags{}
+	cmd := &cobra.Command{
+		Use:   "state --at T [-n NS | -A] [--kind K]",
+		Short: "Show what kubectl get would have shown at a time",
+		Long: `state lists the objects that existed at a time, each as it was then, with kubectl get's
+columns. Without --kind it shows what kubectl get all shows, and PersistentVolumeClaims.`,
+		Example: `  khist state -n shop --at "2026-11-20 10:02"
+  khist state -A --at 2h --kind deploy,sts -o wide
+  khist state -n shop --at 10m --kind pods -o yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return v.State(cmd.Context(), query.StateArgs{
+				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output,
+			}, cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, true)
+	f.addViews(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.at, "at", "", "the time ("+query.TimeForms+"); required")
+	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds (comma separated; all: what kubectl get all shows)")
+	fl.StringVarP(&f.output, "output", "o", "table", "table, wide, name, json or yaml")
+	cmd.RegisterFlagCompletionFunc("kind", completeKinds)
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StateFormats...))
+	return cmd
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newStepsCmd) }
+
+type stepsFlags struct {
+	queryFlags
+	rollout string
+}
+
+func newStepsCmd(g *globalFlags) *cobra.Command {
+	f := &stepsFlags{}
+	cmd := &cobra.Command{
+		Use:   "steps KIND/NAME [--rollout ID]",
+		Short: "Show the reconcile steps of a rollout, with their times",
+		Long: `steps lists what the controllers did during a rollout, in order: replica sets scaled, pods
+created and deleted, PVCs created and bound, each with its time, the time since the rollout
+started and the Event that announced it. --rollout takes an ID from khist rollouts, revN (the
+rollout to revision N), latest (the default) or all.`,
+		Example: `  khist steps deploy/web -n shop
+  khist steps sts/db -n shop --rollout rev4
+  khist steps deploy/web -n shop --rollout all -o json`,
+		Args:              objectArgs,
+		ValidArgsFunction: completeObject(g, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return v.Steps(cmd.Context(), query.StepsArgs{Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout, Output: f.output}, cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, false)
+	f.addViews(cmd)
+	cmd.Flags().StringVar(&f.rollout, "rollout", "latest", "the rollout: an ID from khist rollouts, revN, latest or all")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StepsFormats...))
+	cmd.RegisterFlagCompletionFunc("rollout", completeRollouts(g))
+	return cmd
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/khist/khist/query"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newTimelineCmd) }
+
+type timelineFlags struct {
+	queryFlags
+	since, until string
+	kinds        []string
+	selector     string
+	outputFile   string
+	all          bool
+}
+
+func newTimelineCmd(g *globalFlags) *cobra.Command {
+	f := &timelineFlags{}
+	cmd := &cobra.Command{
+		Use:   "timeline --since T [--until T] [-n NS | -A] [--kind K] [-l SELECTOR] [-o table|json|csv|md|html]",
+		Short: "Show every change in a time window, in order, grouped by workload",
+		Long: `timeline lists every recorded change in a window, grouped by workload (a Deployment with
+its ReplicaSets and their Pods, a StatefulSet with its Pods and their PVCs, a Service with its
+Endpoints), with spec changes (*), scaling steps (^), readiness changes (+ ready, - not ready)
+and warning Events (!) marked. -o html writes one self-contained page (no network needed) with
+swimlanes on a time axis, zoom, and the diff of each change on a click.`,
+		Example: `  khist timeline -n shop --since "2026-11-20 10:02" --until "2026-11-20 10:40"
+  khist timeline -n shop --since 2h -l app=web -o md > incident.md
+  khist timeline -A --since 1h -o html --output-file timeline.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var w io.Writer = cmd.OutOrStdout()
+			var fh *os.File
+			if f.outputFile != "" && f.outputFile != "-" {
+				if fh, err = os.Create(f.outputFile); err != nil {
+					return fmt.Errorf("--output-file: %v", err)
+				}
+				w = fh
+			}
+			err = v.Timeline(cmd.Context(), query.TimelineArgs{
+				Namespace: f.ns(), AllNamespaces: f.allNamespaces, Since: f.since, Until: f.until,
+				Kinds: f.kinds, Selector: f.selector, Output: f.output, All: f.all,
+			}, w)
+			if fh != nil {
+				if cerr := fh.Close(); err == nil && cerr != nil {
+					err = fmt.Errorf("--output-file: %v", cerr)
+				}
+				if err != nil {
+					os.Remove(f.outputFile)
+				} else {
+					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", f.outputFile)
+				}
+			}
+			return err
+		},
+	}
+	f.addNamespace(cmd, g, true)
+	f.addViews(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.since, "since", "", "start of the window ("+query.TimeForms+"); required")
+	fl.StringVar(&f.until, "until", "", "end of the window (default now)")
+	fl.StringSliceVar(&f.kinds, "kind", nil, "only objects of these kinds (comma separated)")
+	fl.StringVarP(&f.selector, "selector", "l", "", "only workloads with an object whose labels match (app=web,tier!=db)")
+	fl.StringVarP(&f.output, "output", "o", "table", "table, json, csv, md or html")
+	fl.StringVar(&f.outputFile, "output-file", "", "write to this file instead of standard output")
+	fl.BoolVar(&f.all, "all", false, "also list versions that changed only noise (resourceVersion, status timestamps)")
+	cmd.RegisterFlagCompletionFunc("kind", completeKinds)
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.TimelineFormats...))
+	return cmd
+}

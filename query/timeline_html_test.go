@@ -1,0 +1,217 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds the browser the HTML test drives (Debian's chromium; test/setup.sh installs
+// it). It skips the test only when the browser is missing and -short is set.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if testing.Short() {
+		t.Skip("chromium is not installed (apt-get install chromium, or test/setup.sh); skipped with -short")
+	}
+	t.Fatal("chromium is not installed: run test/setup.sh (apt-get install chromium) or use -short to skip this test")
+	return ""
+}
+
+// artifactDir is where tests leave files for a human to look at: test/artifacts at the root of
+// the module (git-ignored).
+func artifactDir(t *testing.T) string {
+	d := filepath.Join("..", "test", "artifacts")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		d = t.TempDir()
+	}
+	abs, _ := filepath.Abs(d)
+	return abs
+}
+
+// TestTimelineHTMLInBrowser opens the HTML timeline of every recorded scenario in headless
+// Chromium with the network disabled, checks that swimlanes and markers render, that a click on
+// a marker shows its change, that zoom works and that the page needs no network, and saves a
+// screenshot under test/artifacts.
+func TestTimelineHTMLInBrowser(t *testing.T) {
+	browser := chromiumPath(t)
+	dir := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Any request that escapes the blocklist goes to a proxy that is not there.
+		chromedp.ProxyServer("http://127.0.0.1:9"),
+		chromedp.WindowSize(1400, 1000),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium (%s): %v", browser, err)
+	}
+	for _, name := range scenarioNames(t) {
+		t.Run(name, func(t *testing.T) { checkTimelineHTML(t, bctx, name) })
+	}
+}
+
+func checkTimelineHTML(t *testing.T, bctx context.Context, name string) {
+	s := loadScenario(t, name)
+	since, until := s.first, s.last.Add(time.Second)
+	tl, err := BuildTimeline(s.views, TimelineOptions{Scope: Scope{AllNamespaces: true}, Since: since, Until: until, Diffs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := s.views.Timeline(context.Background(), TimelineArgs{AllNamespaces: true, Since: rfc(since), Until: rfc(until), Output: "html"}, &html); err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "timeline.html")
+	if err := os.WriteFile(page, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What the page must show: every lane, every entry, and for the first spec change (the
+	// first .marker.c-spec in document order) its summary and diff.
+	lanes, markers := 0, 0
+	var spec *TimelineEntry
+	var specLane ObjectKey
+	for _, g := range tl.Groups {
+		lanes += len(g.Lanes)
+		for _, l := range g.Lanes {
+			markers += len(l.Entries)
+			for i := range l.Entries {
+				if spec == nil && l.Entries[i].Class == ClassSpec {
+					spec, specLane = &l.Entries[i], l.Object
+				}
+			}
+		}
+	}
+	if spec == nil {
+		t.Fatalf("scenario %s has no spec change to click", name)
+	}
+	var added string
+	for _, line := range strings.Split(spec.Diff, "\n") {
+		if strings.HasPrefix(line, "+") && !strings.HasPrefix(line, "+++") {
+			added = line
+			break
+		}
+	}
+
+	ctx, cancel := chromedp.NewContext(bctx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var requests []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requests = append(requests, e.Request.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("network domain: %v", err)
+	}
+	var block []*network.BlockPattern
+	for _, p := range []string{"http://*:*/*", "https://*:*/*", "ws://*:*/*", "wss://*:*/*"} {
+		block = append(block, &network.BlockPattern{URLPattern: p, Block: true})
+	}
+	if _, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: block}); err != nil {
+		t.Fatalf("blocking the network: %v", err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("driving chromium: %v", err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		must(err)
+		return s
+	}
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
+		must(err)
+		return n
+	}
+	must(chromedp.Do(ctx,
+		chromedp.Navigate("file://"+page),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)),
+	))
+	if n := count(".row.lane"); n != lanes {
+		t.Errorf("the page shows %d swimlanes, the timeline has %d", n, lanes)
+	}
+	if n := count(".marker"); n != markers || n == 0 {
+		t.Errorf("the page shows %d markers, the timeline has %d entries", n, markers)
+	}
+	if n := count(".row.group"); n != len(tl.Groups) {
+		t.Errorf("the page shows %d workload groups, the timeline has %d", n, len(tl.Groups))
+	}
+	rangeBefore := text("#range")
+	must(chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(".marker.c-spec")),
+		chromedp.WaitVisible(chromedp.CSS("#detail-diff")),
+	))
+	title, diff := text("#detail h2"), text("#detail-diff")
+	if !strings.Contains(title, specLane.Name) || !strings.Contains(title, spec.Summary) {
+		t.Errorf("clicking the spec marker of %s shows %q, want its change %q", specLane.Ref(), title, spec.Summary)
+	}
+	if added == "" || !strings.Contains(diff, added) {
+		t.Errorf("the diff shown for %s lacks %q:\n%s", specLane.Ref(), added, diff)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	must(err)
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#zoom-in"))))
+	if after := text("#range"); after == rangeBefore {
+		t.Errorf("zoom in did not change the visible range (%q)", rangeBefore)
+	}
+	mu.Lock()
+	for _, u := range requests {
+		if !strings.HasPrefix(u, "file://") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page requested %s: it must need no network", u)
+		}
+	}
+	mu.Unlock()
+	// And the network is really off: a fetch from the page fails.
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("http://example.com/").then(() => "reached", () => "blocked")`, chromedp.EvalAwaitPromise))
+	must(err)
+	if got != "blocked" {
+		t.Errorf("a fetch from the page was %s: the test must run without network", got)
+	}
+	out := filepath.Join(artifactDir(t), "timeline-"+name+".png")
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(artifactDir(t), "timeline-"+name+".html"), html.Bytes(), 0o644)
+	t.Logf("screenshot: %s", out)
+}

@@ -1,0 +1,91 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// TimelineArgs are the arguments of khist timeline. With -n, cluster-scoped objects (nodes,
+// volumes) are included only when --kind names their kind.
+type TimelineArgs struct {
+	Namespace     string   // -n
+	AllNamespaces bool     // -A
+	Since         string   // --since (required)
+	Until         string   // --until; default now
+	Kinds         []string // --kind: only lanes of these kinds
+	Selector      string   // -l: only workloads with an object whose labels match
+	Output        string   // -o: table, json, csv, md or html
+	All           bool     // also versions that changed only noise
+}
+
+// Timeline writes every change in a window, grouped by workload, in one of TimelineFormats.
+// The HTML form carries each change's diff, shown on a click.
+func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error {
+	out, err := ParseOutput(a.Output, TimelineFormats...)
+	if err != nil {
+		return err
+	}
+	scope, err := ScopeOf(a.Namespace, a.AllNamespaces, "default")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(a.Since) == "" {
+		return errorf(ErrBadTime, "--since: the start of the window is needed: use %s", TimeForms)
+	}
+	since, err := v.Env.Time("--since", a.Since)
+	if err != nil {
+		return err
+	}
+	until := v.Env.Now
+	if a.Until != "" {
+		if until, err = v.Env.Time("--until", a.Until); err != nil {
+			return err
+		}
+	}
+	if err := CheckWindow(since, until, v.Env.loc()); err != nil {
+		return err
+	}
+	sel, err := ParseSelector(a.Selector)
+	if err != nil {
+		return err
+	}
+	var kinds []Kind
+	for _, ks := range a.Kinds {
+		for _, s := range strings.Split(ks, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			k, err := v.ResolveKind(ctx, s)
+			if err != nil {
+				return fmt.Errorf("--kind: %w", err)
+			}
+			kinds = append(kinds, k)
+			scope.ClusterScoped = scope.ClusterScoped || !k.Namespaced
+		}
+	}
+	first, last, err := v.Span(ctx)
+	if err != nil {
+		return err
+	}
+	if first.IsZero() {
+		return errorf(ErrNotFound, "the views of cluster %q are empty: record (khist collect) or import (khist import) first, or pick --cluster", v.Cluster)
+	}
+	end := last.Add(time.Second)
+	if until.Before(first) {
+		return &RangeError{Flag: "--until", Time: until, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
+	}
+	if since.After(end) {
+		return &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
+	}
+	tl, err := BuildTimeline(v, TimelineOptions{
+		Cluster: v.Cluster, Scope: scope, Since: since, Until: until,
+		Kinds: kinds, Selector: sel, Diffs: out == OutHTML, All: a.All,
+	})
+	if err != nil {
+		return err
+	}
+	return RenderTimeline(w, tl, out, v.Env)
+}
