@@ -46,11 +46,30 @@ func scenarioNames(t testing.TB) []string {
 			out = append(out, filepath.Base(d))
 		}
 	}
+	// The fidelity suite's recordings, made by the project's own harness on the real control
+	// plane: one merged watch stream per scenario.
+	for _, name := range fidelityScenarios {
+		out = append(out, "fidelity-"+name)
+	}
 	sort.Strings(out)
 	if len(out) == 0 {
 		t.Fatal("no scenario under testdata/scenarios")
 	}
 	return out
+}
+
+// fidelityScenarios are the test/fidelity recordings the golden files cover: the seed rollout,
+// a failed rollout rolled back, a StatefulSet with a re-created pod, a mid-rollout re-update.
+var fidelityScenarios = []string{"seed-rolling", "never-ready-undo", "sts-pod-recreate", "mid-rollout-update", "undo-to-revision"}
+
+// scenarioFiles lists the recording files of a scenario.
+func scenarioFiles(name string) []string {
+	if f, ok := strings.CutPrefix(name, "fidelity-"); ok {
+		return []string{filepath.Join("..", "test", "fidelity", "testdata", f+".json.gz")}
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "scenarios", name, "*.json*"))
+	sort.Strings(files)
+	return files
 }
 
 // TestMain removes the views the scenarios were folded into and closes the benchmarks' views.
@@ -75,8 +94,7 @@ func loadScenario(t testing.TB, name string) *scenario {
 	if s := scenarioCache[name]; s != nil {
 		return s
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "scenarios", name, "*.json*"))
-	sort.Strings(files)
+	files := scenarioFiles(name)
 	var in []importer.Input
 	for _, f := range files {
 		fh, err := os.Open(f)
