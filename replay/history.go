@@ -1,0 +1,351 @@
+package replay
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event types of a Version, as the event log records them.
+const (
+	Added             = "ADDED"
+	Modified          = "MODIFIED"
+	Deleted           = "DELETED"
+	Resync            = "RESYNC"             // seen again on a (re)list
+	DeletedUnobserved = "DELETED_UNOBSERVED" // found missing on relist; Object is the last state seen
+)
+
+// Version is one observed version of one object, the unit of the history replay reads.
+//
+// A history is a slice of Versions in log order: Seq increases strictly. Replay orders
+// changes causally by resourceVersion when every version has a numeric one (etcd revisions:
+// the order in which the API server committed the changes), by Seq otherwise. Observed is the
+// best known wall-clock time of the change; Kubernetes' own timestamps have a resolution of one
+// second, so replay uses that order to order and Observed only to measure durations.
+type Version struct {
+	Seq             uint64    `json:"seq"`
+	Type            string    `json:"type"` // ADDED MODIFIED DELETED RESYNC DELETED_UNOBSERVED
+	Observed        time.Time `json:"observed"`
+	Kind            string    `json:"kind"`
+	Namespace       string    `json:"namespace,omitempty"`
+	Name            string    `json:"name"`
+	UID             string    `json:"uid"`
+	ResourceVersion string    `json:"resourceVersion"`
+	Actor           string    `json:"actor,omitempty"` // who made the change, "" when unknown
+	Object          []byte    `json:"object"`          // the object's JSON
+}
+
+// ErrNoHistory is returned by LoadWatchFiles when the files hold no object version.
+var ErrNoHistory = errors.New("replay: no object version in history")
+
+// LoadWatchFiles reads the output of `kubectl get KIND --watch --output-watch-events -o json`
+// (one {"type":...,"object":{...}} document after another; files ending in .gz are gunzipped)
+// and merges the files into one history sorted numerically by resourceVersion, which on a
+// single etcd is the order in which the API server committed the changes. BOOKMARK and ERROR
+// events are skipped; the same version seen twice (same uid, resourceVersion and type) is kept
+// once.
+//
+// Seq is the position in the merged history (from 1). Watch output carries no observation
+// time, so Observed is estimated: the latest timestamp the history proves had passed, i.e. the
+// running maximum, in log order, of the lower bounds each version carries (its managedFields
+// times, condition transition times, creation and deletion request times, and for Events the
+// nanosecond clock encoded in their name). Actor is the field manager that made a spec change,
+// when the version changed metadata.generation.
+func LoadWatchFiles(paths ...string) ([]Version, error) {
+	type rec struct {
+		rv   uint64
+		file int
+		pos  int
+		v    Version
+	}
+	var all []rec
+	seen := map[string]bool{}
+	for fi, p := range paths {
+		evs, err := readWatchFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range evs {
+			key := v.UID + "/" + v.ResourceVersion + "/" + v.Type
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			rv, err := strconv.ParseUint(v.ResourceVersion, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s %s/%s: resourceVersion %q is not a number: watch output from an etcd-backed API server is required", p, v.Kind, v.Namespace, v.Name, v.ResourceVersion)
+			}
+			all = append(all, rec{rv: rv, file: fi, pos: i, v: v})
+		}
+	}
+	if len(all) == 0 {
+		return nil, ErrNoHistory
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].rv != all[j].rv {
+			return all[i].rv < all[j].rv
+		}
+		if all[i].file != all[j].file {
+			return all[i].file < all[j].file
+		}
+		return all[i].pos < all[j].pos
+	})
+	out := make([]Version, len(all))
+	for i := range all {
+		out[i] = all[i].v
+		out[i].Seq = uint64(i + 1)
+	}
+	EstimateObserved(out)
+	setSpecActors(out)
+	return out, nil
+}
+
+func readWatchFile(path string) ([]Version, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReader(f)
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer gz.Close()
+		r = gz
+	}
+	dec := json.NewDecoder(r)
+	var out []Version
+	for n := 1; ; n++ {
+		var ev struct {
+			Type   string          `json:"type"`
+			Object json.RawMessage `json:"object"`
+		}
+		if err := dec.Decode(&ev); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: event %d: %v: expected the output of kubectl get --watch --output-watch-events -o json", path, n, err)
+		}
+		switch ev.Type {
+		case Added, Modified, Deleted, Resync, DeletedUnobserved:
+		case "BOOKMARK", "ERROR":
+			continue
+		default:
+			return nil, fmt.Errorf("%s: event %d: unknown event type %q: expected ADDED, MODIFIED or DELETED", path, n, ev.Type)
+		}
+		var m objMeta
+		if err := json.Unmarshal(ev.Object, &m); err != nil {
+			return nil, fmt.Errorf("%s: event %d: object: %v", path, n, err)
+		}
+		out = append(out, Version{
+			Type:            ev.Type,
+			Kind:            m.Kind,
+			Namespace:       m.Metadata.Namespace,
+			Name:            m.Metadata.Name,
+			UID:             m.Metadata.UID,
+			ResourceVersion: m.Metadata.ResourceVersion,
+			Object:          bytes.Clone(ev.Object),
+		})
+	}
+	return out, nil
+}
+
+// objMeta is the part of any object's JSON that replay reads without knowing its kind.
+type objMeta struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name                       string            `json:"name"`
+		Namespace                  string            `json:"namespace"`
+		UID                        string            `json:"uid"`
+		ResourceVersion            string            `json:"resourceVersion"`
+		Generation                 int64             `json:"generation"`
+		CreationTimestamp          *time.Time        `json:"creationTimestamp"`
+		DeletionTimestamp          *time.Time        `json:"deletionTimestamp"`
+		DeletionGracePeriodSeconds *int64            `json:"deletionGracePeriodSeconds"`
+		Labels                     map[string]string `json:"labels"`
+		Annotations                map[string]string `json:"annotations"`
+		OwnerReferences            []struct {
+			Kind       string `json:"kind"`
+			Name       string `json:"name"`
+			UID        string `json:"uid"`
+			Controller *bool  `json:"controller"`
+		} `json:"ownerReferences"`
+		ManagedFields []struct {
+			Manager     string     `json:"manager"`
+			Operation   string     `json:"operation"`
+			Subresource string     `json:"subresource"`
+			Time        *time.Time `json:"time"`
+		} `json:"managedFields"`
+	} `json:"metadata"`
+}
+
+// controllerOf returns the kind, name and uid of the object's controlling owner.
+func (m *objMeta) controllerOf() (kind, name, uid string) {
+	for _, o := range m.Metadata.OwnerReferences {
+		if o.Controller != nil && *o.Controller {
+			return o.Kind, o.Name, o.UID
+		}
+	}
+	return "", "", ""
+}
+
+// timeClues is every timestamp an object carries that is a lower bound of the time it was
+// written, plus, for Events, the clock encoded in the name.
+type timeClues struct {
+	objMeta
+	Status struct {
+		Conditions []struct {
+			LastTransitionTime *time.Time `json:"lastTransitionTime"`
+			LastUpdateTime     *time.Time `json:"lastUpdateTime"`
+		} `json:"conditions"`
+	} `json:"status"`
+	// Event fields (core/v1 and events.k8s.io/v1 spellings).
+	EventTime      *time.Time `json:"eventTime"`
+	FirstTimestamp *time.Time `json:"firstTimestamp"`
+	LastTimestamp  *time.Time `json:"lastTimestamp"`
+	Series         *struct {
+		LastObservedTime *time.Time `json:"lastObservedTime"`
+	} `json:"series"`
+}
+
+// lowerBound returns the latest time the object proves had passed when it was written.
+func lowerBound(v *Version) time.Time {
+	var c timeClues
+	if json.Unmarshal(v.Object, &c) != nil {
+		return time.Time{}
+	}
+	var lb time.Time
+	see := func(t *time.Time) {
+		if t != nil && t.After(lb) {
+			lb = *t
+		}
+	}
+	if v.Type == Added {
+		see(c.Metadata.CreationTimestamp)
+	}
+	for _, f := range c.Metadata.ManagedFields {
+		see(f.Time)
+	}
+	if d := c.Metadata.DeletionTimestamp; d != nil {
+		g := int64(0)
+		if c.Metadata.DeletionGracePeriodSeconds != nil {
+			g = *c.Metadata.DeletionGracePeriodSeconds
+		}
+		t := d.Add(-time.Duration(g) * time.Second)
+		see(&t)
+	}
+	for _, cd := range c.Status.Conditions {
+		see(cd.LastTransitionTime)
+		see(cd.LastUpdateTime)
+	}
+	if c.Kind == "Event" {
+		see(c.EventTime)
+		see(c.FirstTimestamp)
+		see(c.LastTimestamp)
+		if c.Series != nil {
+			see(c.Series.LastObservedTime)
+		}
+		// client-go's event recorder names events NAME.<UnixNano in hex>: a sub-second clock.
+		if i := strings.LastIndexByte(c.Metadata.Name, '.'); i >= 0 {
+			if ns, err := strconv.ParseUint(c.Metadata.Name[i+1:], 16, 64); err == nil {
+				t := time.Unix(0, int64(ns)).UTC()
+				// Only trust it when it agrees with the event's own second-resolution stamps.
+				ref := c.FirstTimestamp
+				if ref == nil {
+					ref = c.EventTime
+				}
+				if ref == nil {
+					ref = c.Metadata.CreationTimestamp
+				}
+				if ref != nil && absDur(t.Sub(*ref)) < 2*time.Second {
+					see(&t)
+				}
+			}
+		}
+	}
+	return lb.UTC()
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// EstimateObserved fills Observed, for versions that have none, with the running maximum in
+// log order of the lower bounds the versions' own timestamps give (see LoadWatchFiles). The
+// estimate never runs backwards and is never earlier than a time the history proves had passed;
+// versions with Observed already set keep it and take part in the running maximum.
+func EstimateObserved(h []Version) {
+	var cur time.Time
+	for i := range h {
+		if !h[i].Observed.IsZero() {
+			if h[i].Observed.After(cur) {
+				cur = h[i].Observed
+			}
+			continue
+		}
+		if lb := lowerBound(&h[i]); lb.After(cur) {
+			cur = lb
+		}
+		h[i].Observed = cur
+	}
+}
+
+// setSpecActors sets Actor on versions of workloads whose metadata.generation changed: the
+// field manager, other than the controller manager, with the latest managedFields entry.
+func setSpecActors(h []Version) {
+	gen := map[string]int64{}
+	for i := range h {
+		v := &h[i]
+		if !isWorkloadKind(v.Kind) || v.Actor != "" {
+			continue
+		}
+		var m objMeta
+		if json.Unmarshal(v.Object, &m) != nil {
+			continue
+		}
+		if g, ok := gen[v.UID]; !ok || m.Metadata.Generation > g {
+			v.Actor = specActor(&m)
+		}
+		gen[v.UID] = m.Metadata.Generation
+	}
+}
+
+// specActor picks the manager that most likely made the latest spec change of an object: the
+// latest managedFields entry outside the status subresource and not written by a controller.
+func specActor(m *objMeta) string {
+	best, bestT := "", time.Time{}
+	for _, f := range m.Metadata.ManagedFields {
+		if f.Subresource != "" || isControllerManager(f.Manager) {
+			continue
+		}
+		t := time.Time{}
+		if f.Time != nil {
+			t = *f.Time
+		}
+		if best == "" || !t.Before(bestT) {
+			best, bestT = f.Manager, t
+		}
+	}
+	return best
+}
+
+func isControllerManager(manager string) bool {
+	return manager == "kube-controller-manager" || strings.HasPrefix(manager, "system:serviceaccount:kube-system:")
+}
+
+func isWorkloadKind(k string) bool {
+	return k == KindDeployment || k == KindStatefulSet || k == KindDaemonSet
+}

@@ -1,0 +1,280 @@
+package replay
+
+import (
+	"slices"
+	"sort"
+	"time"
+)
+
+// Rollout metrics are computed the same way for recorded and simulated rollouts, from the
+// lives of the workload's pods: when each was created, became Ready, was asked to terminate and
+// was removed.
+
+type lifeline struct {
+	rev                           string // template key
+	created, ready, deleted, gone time.Time
+	readyLTT                      time.Time // the Ready condition's transition time, as stored
+}
+
+// availableAt is when the pod became available as upstream's IsPodAvailable sees it: at once
+// without minReadySeconds, else strictly after its stored Ready transition time (one-second
+// resolution) plus minReadySeconds.
+func (l *lifeline) availableAt(minReady time.Duration) time.Time {
+	if minReady == 0 || l.readyLTT.IsZero() {
+		return l.ready.Add(minReady)
+	}
+	return maxTime(l.ready, l.readyLTT.Add(minReady+time.Nanosecond))
+}
+
+type timeline struct {
+	points      []AvailabilityPoint
+	completed   bool
+	completedAt time.Time
+}
+
+type tlEvent struct {
+	t                                   time.Time
+	i                                   int // position before sorting: keeps the sort stable
+	pods, active, updated, avail, setTo int
+	desired                             bool
+}
+
+// buildTimeline sweeps the lifelines and returns the state of the workload at each change
+// between from and to, and when it first completed: as many updated pods as desired, no
+// other active pod, all of them available (see lifeline.availableAt).
+//
+// partition is the number of pods a partitioned StatefulSet rolling update leaves at the old
+// revision on purpose: such a rollout completes with Desired-partition updated pods.
+func buildTimeline(lines []lifeline, target string, desired []desiredPoint, minReady time.Duration, partition int, from, to time.Time) *timeline {
+	evs := make([]tlEvent, 0, 4*len(lines)+len(desired))
+	for _, l := range lines {
+		up := 0
+		if l.rev == target {
+			up = 1
+		}
+		evs = append(evs, tlEvent{t: l.created, pods: 1, active: 1, updated: up})
+		if !l.ready.IsZero() {
+			a := l.availableAt(minReady)
+			if l.deleted.IsZero() || a.Before(l.deleted) {
+				evs = append(evs, tlEvent{t: a, avail: 1})
+				if !l.deleted.IsZero() {
+					evs = append(evs, tlEvent{t: l.deleted, avail: -1})
+				}
+			}
+		}
+		if !l.deleted.IsZero() {
+			evs = append(evs, tlEvent{t: l.deleted, active: -1, updated: -up})
+		}
+		if !l.gone.IsZero() {
+			evs = append(evs, tlEvent{t: l.gone, pods: -1})
+		}
+	}
+	for _, d := range desired {
+		evs = append(evs, tlEvent{t: d.t, desired: true, setTo: d.n})
+	}
+	for i := range evs {
+		evs[i].i = i
+	}
+	slices.SortFunc(evs, func(a, b tlEvent) int {
+		if c := a.t.Compare(b.t); c != 0 {
+			return c
+		}
+		return a.i - b.i
+	})
+
+	tl := &timeline{}
+	var cur AvailabilityPoint
+	active := 0
+	emit := func(t time.Time) {
+		p := cur
+		p.Time = t
+		p.Terminating = p.Pods - active
+		if n := len(tl.points); n > 0 {
+			q := tl.points[n-1]
+			q.Time = t
+			if q == p {
+				return
+			}
+		}
+		tl.points = append(tl.points, p)
+		if !tl.completed && p.Updated >= max(p.Desired-partition, 0) && active == p.Desired && p.Available == p.Desired {
+			tl.completed, tl.completedAt = true, t
+		}
+	}
+	started := false
+	for i := 0; i < len(evs); {
+		t := evs[i].t
+		if t.After(to) {
+			break
+		}
+		if !started && t.After(from) {
+			emit(from)
+			started = true
+		}
+		for ; i < len(evs) && evs[i].t.Equal(t); i++ {
+			e := evs[i]
+			cur.Pods += e.pods
+			active += e.active
+			cur.Updated += e.updated
+			cur.Available += e.avail
+			if e.desired {
+				cur.Desired = e.setTo
+			}
+		}
+		if !started && t.Equal(from) {
+			started = true
+		}
+		if started {
+			emit(t)
+		}
+	}
+	if !started {
+		emit(from)
+	}
+	return tl
+}
+
+// summary computes the metrics between from and the completion (or to).
+func (tl *timeline) summary(from, to time.Time) RolloutSummary {
+	end := to
+	if tl.completed {
+		end = tl.completedAt
+	}
+	s := RolloutSummary{Duration: Duration(end.Sub(from)), LowestAvailable: -1, LowestAvailableShare: 1}
+	for _, p := range tl.points {
+		if p.Time.After(end) {
+			break
+		}
+		if s.LowestAvailable < 0 || p.Available < s.LowestAvailable {
+			s.LowestAvailable = p.Available
+			if p.Desired > 0 {
+				s.LowestAvailableShare = float64(p.Available) / float64(p.Desired)
+			}
+		}
+		s.PeakPods = max(s.PeakPods, p.Pods)
+	}
+	if s.LowestAvailable < 0 {
+		s.LowestAvailable = 0
+	}
+	return s
+}
+
+// recordedSummary measures a recorded rollout.
+func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
+	x := scn.x
+	var lines []lifeline
+	for i := range scn.Pods {
+		p := &scn.Pods[i]
+		if p.createSeq >= ro.EndSeq || (p.goneSeq != 0 && p.goneSeq < ro.Seq) {
+			continue
+		}
+		l := lifeline{rev: p.revKey, created: p.Created, ready: p.Ready, readyLTT: p.readyLTT}
+		if p.delSeq != 0 {
+			l.deleted = p.DeleteRequested
+		}
+		if p.goneSeq != 0 {
+			l.gone = p.Gone
+		}
+		lines = append(lines, l)
+	}
+	target := ro.template
+	var minReady int32
+	var desired []desiredPoint
+	nodesAt := func(seq uint64) []*node {
+		var out []*node
+		for _, name := range x.nodeOrder {
+			var cur *nodeVer
+			for i, v := range x.nodes[name] {
+				if v.seq <= seq {
+					cur = &x.nodes[name][i]
+				}
+			}
+			if cur != nil && !cur.deleted {
+				out = append(out, cur.n)
+			}
+		}
+		return out
+	}
+	addDesired := func(t time.Time, w *workloadObj, seq uint64) {
+		n := int(w.spec.Replicas)
+		if scn.Kind == KindDaemonSet {
+			n = 0
+			for _, nd := range nodesAt(seq) {
+				if run, _ := shouldRunDaemonPod(nd, w.tmpl); run {
+					n++
+				}
+			}
+		}
+		if k := len(desired); k > 0 && desired[k-1].n == n {
+			return
+		}
+		desired = append(desired, desiredPoint{t, n})
+	}
+	var last *workloadObj
+	partition := 0
+	for _, wv := range x.workload {
+		if wv.seq >= ro.EndSeq {
+			break
+		}
+		if isDelete(wv.typ) {
+			continue
+		}
+		last = wv.w
+		partition = partitionOf(scn.Kind, &wv.w.spec)
+		if wv.seq == ro.Seq {
+			minReady = wv.w.spec.MinReadySeconds
+		}
+		if wv.seq >= ro.Seq {
+			addDesired(wv.t, wv.w, wv.seq)
+		}
+	}
+	if scn.Kind == KindDaemonSet && last != nil {
+		for _, name := range x.nodeOrder {
+			for _, v := range x.nodes[name] {
+				if v.seq > ro.Seq && v.seq < ro.EndSeq {
+					addDesired(v.t, last, v.seq)
+				}
+			}
+		}
+		sort.SliceStable(desired, func(i, j int) bool { return desired[i].t.Before(desired[j].t) })
+	}
+	tl := buildTimeline(lines, target, desired, time.Duration(minReady)*time.Second, partition, ro.Start, ro.End)
+	s := tl.summary(ro.Start, ro.End)
+	s.Steps = len(ro.Recorded)
+	switch {
+	case tl.completed:
+		s.Outcome = OutcomeComplete
+	case deadlineExceeded(x, ro):
+		s.Outcome = OutcomeDeadlineExceeded
+	case ro.Index < len(scn.Rollouts):
+		s.Outcome = OutcomeSuperseded
+		if next := scn.Rollouts[ro.Index]; next.Revision == ro.Previous && ro.Previous != "" {
+			s.Outcome = OutcomeRolledBack
+		}
+	default:
+		s.Outcome = OutcomeInProgress
+	}
+	return s
+}
+
+// deadlineExceeded reports whether the recorded Deployment reported ProgressDeadlineExceeded
+// during the rollout.
+func deadlineExceeded(x *extraction, ro *Rollout) bool {
+	for _, wv := range x.workload {
+		if wv.seq < ro.Seq || wv.seq >= ro.EndSeq || isDelete(wv.typ) {
+			continue
+		}
+		if c := wv.w.status.Progressing; c != nil && c.Reason == reasonTimedOut {
+			return true
+		}
+	}
+	return false
+}
+
+// partitionOf is the number of pods a StatefulSet rolling update keeps at the old revision.
+func partitionOf(kind string, s *spec) int {
+	if kind != KindStatefulSet || s.Strategy != strategyRollingUpdate {
+		return 0
+	}
+	return int(min(s.Partition, s.Replicas))
+}

@@ -1,0 +1,1060 @@
+package replay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is what the world did around one workload, extracted from a history: the spec
+// changes people and tools made, the rollouts they started with the steps the controller was
+// recorded taking, and the environment (how each pod behaved, which nodes came and went).
+// A Scenario is immutable once extracted; Simulate replays one of its rollouts.
+type Scenario struct {
+	Kind      string // KindDeployment, KindStatefulSet or KindDaemonSet
+	Namespace string // "" for cluster-scoped histories
+	Name      string
+	UID       string
+
+	// Changes are the spec changes made by people and tools other than controllers (a change
+	// of metadata.generation), in log order. The creation of the workload is the first change
+	// when the history saw it.
+	Changes []SpecChange
+	// Rollouts are the transitions from one pod template to the next, in log order.
+	Rollouts []Rollout
+	// Pods is every pod the workload owned in the history, in creation order.
+	Pods []PodRecord
+	// Nodes are the nodes seen in the history, by name.
+	Nodes []NodeRecord
+	// End is the time of the last version of the history.
+	End time.Time
+
+	x *extraction
+}
+
+// SpecChange is one change of the workload's spec by a person or a tool.
+type SpecChange struct {
+	Seq        uint64
+	Time       time.Time
+	Actor      string   // field manager, e.g. "kubectl-set"; "" when unknown
+	Generation int64    // metadata.generation after the change
+	Fields     []string // top-level spec fields that changed, e.g. ["template"]; nil for the creation
+	Object     []byte   // the workload's JSON after the change
+
+	w *workloadObj
+}
+
+// Rollout is the transition of a workload from one pod template to the next: the creation of
+// the workload, an update of its template, a rollback, or the resumption of a paused
+// Deployment whose template was edited. It lasts until the next rollout starts or the history
+// ends.
+type Rollout struct {
+	// ID is "<kind>/<name>#<n>" with n the rollout's number in the history, from 1. When the
+	// history starts with the creation of the workload, n is the revision number the controller
+	// gives the rollout (deployment.kubernetes.io/revision, ControllerRevision.revision): upstream
+	// gives every rollout, rollbacks included, the next number.
+	ID       string
+	Index    int       // n
+	Seq      uint64    // the change that started the rollout
+	Start    time.Time // its time
+	EndSeq   uint64    // exclusive: the next rollout's Seq, or one past the end of the history
+	End      time.Time // the next rollout's start, or the end of the history
+	Revision string    // name of the revision rolled out: ReplicaSet name or controller-revision-hash
+	Previous string    // the revision it replaced; "" for the creation
+	Actor    string
+	// Recorded is the steps the controller was recorded taking during the rollout.
+	Recorded []Step
+
+	template string // key of the pod template rolled out
+}
+
+// PodRecord is the observed life of one pod: the environment the simulation replays.
+type PodRecord struct {
+	Name     string
+	UID      string
+	Revision string // ReplicaSet name (Deployment) or controller-revision-hash
+	Ordinal  int    // StatefulSet ordinal; -1 for other kinds
+	Node     string
+	// Times of the first observation of each phase; zero when never observed.
+	Created, Scheduled, Running, Ready time.Time
+	DeleteRequested, Gone              time.Time
+	// DeletedBy is "controller" when the workload's controller deleted the pod, "external"
+	// when someone else did (kubectl delete pod, eviction), "" when it was not deleted.
+	DeletedBy string
+	// NeverReady is set for pods that lived longer than the slowest pod of the workload took
+	// to become Ready without becoming Ready themselves.
+	NeverReady bool
+
+	revKey                                                         string
+	creationTimestamp                                              time.Time // as stored
+	createSeq, scheduledSeq, runningSeq, readySeq, delSeq, goneSeq uint64
+	readyLTT                                                       time.Time
+	readyEff, goneEff                                              time.Time // group-aligned (see alignEnvironment)
+}
+
+// Latency is the pod's creation -> Ready time, or -1 when it was never observed Ready.
+func (p *PodRecord) Latency() time.Duration {
+	if p.Ready.IsZero() {
+		return -1
+	}
+	return p.Ready.Sub(p.Created)
+}
+
+// NodeRecord is one node of the history.
+type NodeRecord struct {
+	Name    string
+	Added   time.Time // zero when present before the history starts
+	Removed time.Time // zero when present at the end
+}
+
+const (
+	deletedByController = "controller"
+	deletedByExternal   = "external"
+)
+
+// extraction holds the parsed history of one workload, shared by the simulations of its
+// rollouts.
+type extraction struct {
+	workload  []wlVer
+	rs        []*rsTimeline // Deployment, by creation
+	nodes     map[string][]nodeVer
+	nodeOrder []string
+	crs       []crRecord
+	pvcs      map[string]uint64 // name -> seq of creation
+	revName   map[string]string // template key -> revision name
+	revKey    map[string]string // revision name -> template key
+	endSeq    uint64
+	endTime   time.Time
+	// termination: how long a pod took from its deletion request to its removal (median).
+	termMedian time.Duration
+}
+
+type wlVer struct {
+	seq   uint64
+	t     time.Time
+	typ   string
+	w     *workloadObj
+	actor string
+	raw   []byte
+}
+
+type rsTimeline struct {
+	name, uid, template string
+	created             time.Time // creationTimestamp
+	createSeq           uint64
+	vers                []rsVer
+}
+
+type rsVer struct {
+	seq     uint64
+	t       time.Time
+	deleted bool
+	o       *rsObj
+}
+
+type nodeVer struct {
+	seq     uint64
+	t       time.Time
+	deleted bool
+	n       *node
+}
+
+type crRecord struct {
+	name, hash, template string
+	revision             int64
+	seq                  uint64
+}
+
+// Errors of ExtractScenario.
+var (
+	// ErrWorkloadNotFound is returned when the history holds no version of the workload.
+	ErrWorkloadNotFound = errors.New("replay: workload not found in history")
+	// ErrUnsupportedKind is returned for kinds other than Deployment, StatefulSet, DaemonSet.
+	ErrUnsupportedKind = errors.New("replay: unsupported workload kind")
+	// ErrNotLogOrder is returned when the versions of a history are not in log order.
+	ErrNotLogOrder = errors.New("replay: history not in log order")
+)
+
+// normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...).
+func normalizeKind(k string) (string, error) {
+	switch strings.ToLower(k) {
+	case "deployment", "deployments", "deploy", "deployment.apps":
+		return KindDeployment, nil
+	case "statefulset", "statefulsets", "sts", "statefulset.apps":
+		return KindStatefulSet, nil
+	case "daemonset", "daemonsets", "ds", "daemonset.apps":
+		return KindDaemonSet, nil
+	}
+	return "", fmt.Errorf("%w %q: use deployment, statefulset or daemonset", ErrUnsupportedKind, k)
+}
+
+// ExtractScenario extracts from a history (versions in log order, see Version) the scenario
+// of one workload: its spec changes, rollouts with their recorded steps, and the environment.
+// It is a pure function of its arguments. When the name was reused, the last object of that
+// name is taken. Versions without Observed times get estimates (see EstimateObserved). When
+// resourceVersions show that the log order differs from the order the API server committed the
+// changes, the latter is used (see causalOrder), and the Seq of the scenario are positions in
+// that order.
+func ExtractScenario(workloadKind, namespace, name string, history []Version) (Scenario, error) {
+	kind, err := normalizeKind(workloadKind)
+	if err != nil {
+		return Scenario{}, err
+	}
+	scn := Scenario{Kind: kind, Namespace: namespace, Name: name}
+	x := &extraction{nodes: map[string][]nodeVer{}, pvcs: map[string]uint64{}, revName: map[string]string{}, revKey: map[string]string{}}
+	scn.x = x
+	estimated := false
+	for i := range history {
+		if i > 0 && history[i].Seq <= history[i-1].Seq {
+			return scn, fmt.Errorf("%w: seq %d follows seq %d: sort the versions by Seq", ErrNotLogOrder, history[i].Seq, history[i-1].Seq)
+		}
+		if history[i].Observed.IsZero() && !estimated {
+			// Versions without an observation time get the estimate LoadWatchFiles gives,
+			// on a copy: the caller's history is not modified.
+			history = append([]Version(nil), history...)
+			EstimateObserved(history)
+			estimated = true
+		}
+	}
+	history = causalOrder(history)
+	if len(history) > 0 {
+		last := history[len(history)-1]
+		x.endSeq, x.endTime = last.Seq, last.Observed
+		scn.End = maxTime(last.Observed, history[0].Observed)
+		for i := range history {
+			scn.End = maxTime(scn.End, history[i].Observed)
+		}
+		x.endTime = scn.End
+	}
+
+	// The workload: its last lifetime.
+	for i := range history {
+		v := &history[i]
+		if v.Kind == kind && v.Namespace == namespace && v.Name == name && v.Type == Added {
+			scn.UID = v.UID
+		}
+	}
+	if scn.UID == "" {
+		for i := range history {
+			v := &history[i]
+			if v.Kind == kind && v.Namespace == namespace && v.Name == name {
+				scn.UID = v.UID
+			}
+		}
+	}
+	if scn.UID == "" {
+		return scn, fmt.Errorf("%w: no %s %s in the history: check the namespace and the name", ErrWorkloadNotFound, kind, qualified(namespace, name))
+	}
+
+	// First pass: the workload, its ReplicaSets and ControllerRevisions, nodes, events.
+	rsByUID := map[string]*rsTimeline{}
+	owners := map[string]bool{scn.UID: true} // uids whose pods belong to the workload
+	var events []eventOcc
+	eventCount := map[string]int32{}
+	for i := range history {
+		v := &history[i]
+		switch {
+		case v.UID == scn.UID:
+			// Most versions are status updates: the spec is parsed again only when the
+			// generation changed.
+			var w *workloadObj
+			var err error
+			if n := len(x.workload); n > 0 {
+				prev := x.workload[n-1].w
+				w, err = parseWorkloadStatus(kind, v.Object, prev)
+				if err == nil && w.meta.Metadata.Generation != prev.meta.Metadata.Generation {
+					w, err = parseWorkload(kind, v.Object)
+				}
+			} else {
+				w, err = parseWorkload(kind, v.Object)
+			}
+			if err != nil {
+				return scn, fmt.Errorf("replay: %s %s seq %d: %v", kind, qualified(namespace, name), v.Seq, err)
+			}
+			x.workload = append(x.workload, wlVer{seq: v.Seq, t: v.Observed, typ: v.Type, w: w, actor: v.Actor, raw: v.Object})
+		case v.Kind == "ReplicaSet" && v.Namespace == namespace && kind == KindDeployment:
+			t := rsByUID[v.UID]
+			o, err := parseReplicaSet(v.Object, t == nil)
+			if err != nil {
+				return scn, fmt.Errorf("replay: ReplicaSet %s seq %d: %v", v.Name, v.Seq, err)
+			}
+			if _, _, ouid := o.meta.controllerOf(); ouid != scn.UID {
+				continue
+			}
+			if t != nil {
+				o.template = t.template
+			} else {
+				t = &rsTimeline{name: v.Name, uid: v.UID, template: o.template, createSeq: v.Seq}
+				if o.meta.Metadata.CreationTimestamp != nil {
+					t.created = o.meta.Metadata.CreationTimestamp.UTC()
+				}
+				rsByUID[v.UID] = t
+				x.rs = append(x.rs, t)
+				owners[v.UID] = true
+				if _, ok := x.revName[o.template]; !ok {
+					x.revName[o.template] = v.Name
+				}
+			}
+			t.vers = append(t.vers, rsVer{seq: v.Seq, t: v.Observed, deleted: isDelete(v.Type), o: o})
+		case v.Kind == "ControllerRevision" && v.Namespace == namespace && kind != KindDeployment:
+			var m objMeta
+			if json.Unmarshal(v.Object, &m) != nil {
+				continue
+			}
+			if _, _, ouid := m.controllerOf(); ouid != scn.UID || v.Type != Added {
+				continue
+			}
+			var cr struct {
+				Revision int64 `json:"revision"`
+			}
+			_ = json.Unmarshal(v.Object, &cr)
+			key, err := templateKey(v.Object)
+			if err != nil || key == "" {
+				continue
+			}
+			hash := m.Metadata.Labels[labelCtrlRevision]
+			if kind == KindStatefulSet || hash == "" {
+				hash = v.Name // StatefulSet pods carry the revision's full name
+				if kind == KindDaemonSet {
+					hash = strings.TrimPrefix(v.Name, name+"-")
+				}
+			}
+			x.crs = append(x.crs, crRecord{name: v.Name, hash: hash, template: key, revision: cr.Revision, seq: v.Seq})
+		case v.Kind == "Node":
+			n, err := parseNode(v.Object)
+			if err != nil {
+				return scn, fmt.Errorf("replay: Node %s seq %d: %v", v.Name, v.Seq, err)
+			}
+			if _, ok := x.nodes[n.Name]; !ok {
+				x.nodeOrder = append(x.nodeOrder, n.Name)
+			}
+			x.nodes[n.Name] = append(x.nodes[n.Name], nodeVer{seq: v.Seq, t: v.Observed, deleted: isDelete(v.Type), n: n})
+		case v.Kind == "Event" && v.Namespace == namespace:
+			if occ, ok := parseDeleteEvent(v, eventCount); ok {
+				events = append(events, occ)
+			}
+		}
+	}
+	if len(x.workload) == 0 {
+		return scn, fmt.Errorf("%w: no %s %s in the history", ErrWorkloadNotFound, kind, qualified(namespace, name))
+	}
+
+	// Revision names: ControllerRevisions first, then StatefulSet status.
+	for _, cr := range x.crs {
+		setRevName(x, cr.template, cr.hash)
+	}
+	if kind == KindStatefulSet {
+		for _, wv := range x.workload {
+			st := wv.w.status
+			if st.UpdateRevision != "" && st.ObservedGeneration >= wv.w.meta.Metadata.Generation {
+				setRevName(x, wv.w.spec.Template, st.UpdateRevision)
+			}
+		}
+	}
+
+	// Pods and PVCs.
+	pods, err := extractPods(&scn, history, owners, rsByUID)
+	if err != nil {
+		return scn, err
+	}
+	scn.Pods = pods
+
+	extractChangesAndRollouts(&scn)
+	attributeDeletions(&scn, events, len(events) > 0 || hasEvents(history, namespace))
+	classifyReadiness(&scn)
+	alignEnvironment(&scn, history)
+	recordSteps(&scn)
+
+	// Nodes: recorded Node objects, else the nodes pods ran on.
+	if len(x.nodeOrder) == 0 {
+		seen := map[string]bool{}
+		for _, p := range scn.Pods {
+			if p.Node != "" && !seen[p.Node] {
+				seen[p.Node] = true
+				x.nodeOrder = append(x.nodeOrder, p.Node)
+				x.nodes[p.Node] = []nodeVer{{n: &node{Name: p.Node}}}
+			}
+		}
+	}
+	sort.Strings(x.nodeOrder)
+	firstSeq := history[0].Seq
+	for _, n := range x.nodeOrder {
+		r := NodeRecord{Name: n}
+		vs := x.nodes[n]
+		if vs[0].seq > firstSeq {
+			r.Added = vs[0].t
+		}
+		if last := vs[len(vs)-1]; last.deleted {
+			r.Removed = last.t
+		}
+		scn.Nodes = append(scn.Nodes, r)
+	}
+	return scn, nil
+}
+
+// causalOrder returns the history in the order the API server committed the changes: by
+// resourceVersion when every version has a numeric one (etcd revisions; a collector watching
+// each kind separately may log versions of different kinds slightly out of that order), the
+// versions seen on a relist (RESYNC, DELETED_UNOBSERVED) staying where they were seen. When
+// the order changes, the result is a copy whose Seq are the new positions (from 1); otherwise
+// it is the history itself.
+func causalOrder(h []Version) []Version {
+	keys := make([]uint64, len(h))
+	var top uint64
+	inOrder := true
+	for i := range h {
+		rv, err := strconv.ParseUint(h[i].ResourceVersion, 10, 64)
+		if err != nil {
+			return h
+		}
+		if h[i].Type == Resync || h[i].Type == DeletedUnobserved {
+			rv = top
+		}
+		top = max(top, rv)
+		keys[i] = rv
+		if i > 0 && rv < keys[i-1] {
+			inOrder = false
+		}
+	}
+	if inOrder {
+		return h
+	}
+	idx := make([]int, len(h))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
+	out := make([]Version, len(h))
+	for j, i := range idx {
+		out[j] = h[i]
+		out[j].Seq = uint64(j + 1)
+	}
+	return out
+}
+
+func setRevName(x *extraction, key, name string) {
+	if key == "" || name == "" {
+		return
+	}
+	if _, ok := x.revName[key]; !ok {
+		x.revName[key] = name
+	}
+	if _, ok := x.revKey[name]; !ok {
+		x.revKey[name] = key
+	}
+}
+
+func isDelete(t string) bool { return t == Deleted || t == DeletedUnobserved }
+
+func qualified(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// extractPods folds the versions of the workload's pods (and a StatefulSet's claims) into
+// PodRecords.
+func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByUID map[string]*rsTimeline) ([]PodRecord, error) {
+	x := scn.x
+	var pods []PodRecord
+	byUID := map[string]int{}
+	// the workload's template in effect at a seq, for revision votes (seqs only grow)
+	wi, tmpl := 0, ""
+	tmplAt := func(seq uint64) string {
+		for ; wi < len(x.workload) && x.workload[wi].seq <= seq; wi++ {
+			tmpl = x.workload[wi].w.spec.Template
+		}
+		return tmpl
+	}
+	votes := map[string]map[string]int{} // hash -> template -> count
+	for i := range history {
+		v := &history[i]
+		if v.Namespace != scn.Namespace {
+			continue
+		}
+		if v.Kind == "PersistentVolumeClaim" && scn.Kind == KindStatefulSet && v.Type == Added {
+			// claims from volumeClaimTemplates are named CLAIM-SET-ORDINAL
+			if i := strings.LastIndex(v.Name, "-"+scn.Name+"-"); i > 0 && ordinalOf(v.Name[i+1:], scn.Name) >= 0 {
+				x.pvcs[v.Name] = v.Seq
+			}
+			continue
+		}
+		if v.Kind != "Pod" {
+			continue
+		}
+		idx, known := byUID[v.UID]
+		p, err := parsePod(v.Object)
+		if err != nil {
+			return nil, fmt.Errorf("replay: Pod %s seq %d: %v", v.Name, v.Seq, err)
+		}
+		if !known {
+			_, _, ouid := p.meta.controllerOf()
+			if !owners[ouid] {
+				continue
+			}
+			r := PodRecord{Name: v.Name, UID: v.UID, Ordinal: -1, Created: v.Observed, createSeq: v.Seq}
+			if ts := p.meta.Metadata.CreationTimestamp; ts != nil {
+				r.creationTimestamp = ts.UTC()
+			}
+			switch scn.Kind {
+			case KindDeployment:
+				if rs := rsByUID[ouid]; rs != nil {
+					r.revKey, r.Revision = rs.template, rs.name
+				}
+			default:
+				r.Revision = p.meta.Metadata.Labels[labelCtrlRevision]
+				if scn.Kind == KindStatefulSet {
+					r.Ordinal = ordinalOf(v.Name, scn.Name)
+				}
+				if r.Revision != "" && v.Type == Added {
+					if votes[r.Revision] == nil {
+						votes[r.Revision] = map[string]int{}
+					}
+					votes[r.Revision][tmplAt(v.Seq)]++
+				}
+			}
+			pods = append(pods, r)
+			idx = len(pods) - 1
+			byUID[v.UID] = idx
+		}
+		r := &pods[idx]
+		if p.node != "" {
+			r.Node = p.node
+		}
+		if r.scheduledSeq == 0 && p.scheduled {
+			r.scheduledSeq, r.Scheduled = v.Seq, v.Observed
+		}
+		if r.runningSeq == 0 && p.phase == "Running" {
+			r.runningSeq, r.Running = v.Seq, v.Observed
+		}
+		if r.readySeq == 0 && p.ready && !isDelete(v.Type) {
+			r.readySeq, r.Ready, r.readyLTT = v.Seq, v.Observed, p.readyLTT
+			if r.readyLTT.IsZero() {
+				r.readyLTT = v.Observed.Truncate(time.Second)
+			}
+		}
+		if r.delSeq == 0 && p.meta.Metadata.DeletionTimestamp != nil {
+			r.delSeq, r.DeleteRequested = v.Seq, v.Observed
+		}
+		if isDelete(v.Type) {
+			r.goneSeq, r.Gone = v.Seq, v.Observed
+			if r.delSeq == 0 {
+				r.delSeq, r.DeleteRequested = v.Seq, v.Observed
+			}
+		}
+	}
+	// Revision names of StatefulSet and DaemonSet pods by majority vote.
+	for _, hash := range sortedKeys(votes) {
+		best, bestN := "", 0
+		for _, k := range sortedKeys(votes[hash]) {
+			if votes[hash][k] > bestN {
+				best, bestN = k, votes[hash][k]
+			}
+		}
+		if _, ok := x.revKey[hash]; !ok {
+			setRevName(x, best, hash)
+		}
+	}
+	for i := range pods {
+		if pods[i].revKey == "" {
+			if k, ok := x.revKey[pods[i].Revision]; ok {
+				pods[i].revKey = k
+			} else {
+				pods[i].revKey = "rev:" + pods[i].Revision
+			}
+		}
+	}
+	// Termination durations.
+	var terms []time.Duration
+	for i := range pods {
+		if pods[i].goneSeq != 0 && pods[i].delSeq != pods[i].goneSeq {
+			terms = append(terms, pods[i].Gone.Sub(pods[i].DeleteRequested))
+		}
+	}
+	x.termMedian = percentile(terms, 50)
+	return pods, nil
+}
+
+func ordinalOf(pod, set string) int {
+	if !strings.HasPrefix(pod, set+"-") {
+		return -1
+	}
+	n, err := strconv.Atoi(pod[len(set)+1:])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// extractChangesAndRollouts finds the user spec changes and the rollouts they started.
+func extractChangesAndRollouts(scn *Scenario) {
+	x := scn.x
+	var prev *wlVer
+	effective := ""
+	type start struct {
+		seq   uint64
+		t     time.Time
+		tmpl  string
+		prev  string
+		actor string
+	}
+	var starts []start
+	for i := range x.workload {
+		wv := &x.workload[i]
+		if isDelete(wv.typ) {
+			continue
+		}
+		gen := wv.w.meta.Metadata.Generation
+		isChange := false
+		if prev == nil {
+			created := wv.w.status.ObservedGeneration == 0 && gen <= 1
+			if created {
+				isChange = true
+			} else {
+				effective = wv.w.spec.Template
+			}
+		} else if gen > prev.w.meta.Metadata.Generation {
+			isChange = true
+		}
+		if isChange {
+			actor := wv.actor
+			if actor == "" {
+				actor = specActor(&wv.w.meta)
+			}
+			c := SpecChange{Seq: wv.seq, Time: wv.t, Actor: actor, Generation: gen, Object: wv.raw, w: wv.w}
+			if prev != nil {
+				c.Fields = changedFields(prev.raw, wv.raw)
+			}
+			scn.Changes = append(scn.Changes, c)
+			if !wv.w.spec.Paused && wv.w.spec.Template != effective {
+				starts = append(starts, start{seq: wv.seq, t: wv.t, tmpl: wv.w.spec.Template, prev: effective, actor: actor})
+				effective = wv.w.spec.Template
+			}
+		}
+		prev = wv
+	}
+	kindLower := strings.ToLower(scn.Kind)
+	for i, s := range starts {
+		r := Rollout{Index: i + 1, ID: fmt.Sprintf("%s/%s#%d", kindLower, scn.Name, i+1), Seq: s.seq, Start: s.t,
+			Revision: revisionName(scn, s.tmpl), Actor: s.actor, template: s.tmpl}
+		if s.prev != "" {
+			r.Previous = revisionName(scn, s.prev)
+		}
+		if i+1 < len(starts) {
+			r.EndSeq, r.End = starts[i+1].seq, starts[i+1].t
+		} else {
+			r.EndSeq, r.End = x.endSeq+1, x.endTime
+		}
+		scn.Rollouts = append(scn.Rollouts, r)
+	}
+}
+
+// revisionName is the recorded name of the revision with template key k, or a stable
+// synthetic name when the history never named it.
+func revisionName(scn *Scenario, k string) string {
+	if n, ok := scn.x.revName[k]; ok {
+		return n
+	}
+	h := k
+	if len(h) > 10 {
+		h = h[:10]
+	}
+	switch scn.Kind {
+	case KindDeployment, KindStatefulSet:
+		return scn.Name + "-sim" + h
+	}
+	return "sim" + h
+}
+
+// changedFields lists the top-level spec fields that differ between two object JSONs.
+func changedFields(a, b []byte) []string {
+	var x, y struct {
+		Spec map[string]json.RawMessage `json:"spec"`
+	}
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range sortedKeys(y.Spec) {
+		if !jsonEqual(x.Spec[k], y.Spec[k]) {
+			out = append(out, k)
+		}
+	}
+	for _, k := range sortedKeys(x.Spec) {
+		if _, ok := y.Spec[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return string(a) == string(b)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// eventOcc is one occurrence of a controller's "deleted pod" event.
+type eventOcc struct {
+	pod string
+	seq uint64
+	t   time.Time
+}
+
+// parseDeleteEvent recognizes the events controllers emit when they delete a pod
+// (ReplicaSet and DaemonSet "Deleted pod: NAME", StatefulSet "delete Pod NAME in StatefulSet
+// SET successful"). A MODIFIED event counts when its count grew.
+func parseDeleteEvent(v *Version, counts map[string]int32) (eventOcc, bool) {
+	var e struct {
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+		Note    string `json:"note"`
+		Count   int32  `json:"count"`
+		Series  *struct {
+			Count int32 `json:"count"`
+		} `json:"series"`
+	}
+	if json.Unmarshal(v.Object, &e) != nil || e.Reason != "SuccessfulDelete" {
+		return eventOcc{}, false
+	}
+	n := e.Count
+	if e.Series != nil && e.Series.Count > n {
+		n = e.Series.Count
+	}
+	if n == 0 {
+		n = 1
+	}
+	if n <= counts[v.UID] {
+		return eventOcc{}, false
+	}
+	counts[v.UID] = n
+	msg := e.Message
+	if msg == "" {
+		msg = e.Note
+	}
+	var pod string
+	switch {
+	case strings.HasPrefix(msg, "Deleted pod: "):
+		pod = strings.TrimPrefix(msg, "Deleted pod: ")
+	case strings.HasPrefix(msg, "delete Pod "):
+		pod, _, _ = strings.Cut(strings.TrimPrefix(msg, "delete Pod "), " ")
+	default:
+		return eventOcc{}, false
+	}
+	return eventOcc{pod: pod, seq: v.Seq, t: v.Observed}, true
+}
+
+func hasEvents(h []Version, ns string) bool {
+	for i := range h {
+		if h[i].Kind == "Event" && h[i].Namespace == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// attributeDeletions decides for each deleted pod whether its controller deleted it. With
+// Events in the history, the proof is a "deleted pod" event of the controller: each event is
+// matched with the latest deletion of a pod of that name before it in log order (the controller
+// reports a deletion after making it; StatefulSet pods reuse names), within seconds. Without
+// Events, a deletion the controller had a reason for (a ReplicaSet above its replicas, a
+// StatefulSet pod outside its ordinals or of an old revision) is attributed to it.
+func attributeDeletions(scn *Scenario, events []eventOcc, haveEvents bool) {
+	if !haveEvents {
+		for i := range scn.Pods {
+			p := &scn.Pods[i]
+			if p.delSeq == 0 {
+				continue
+			}
+			p.DeletedBy = deletedByExternal
+			if controllerHadReason(scn, p) {
+				p.DeletedBy = deletedByController
+			}
+		}
+		return
+	}
+	byName := map[string][]*PodRecord{}
+	for i := range scn.Pods {
+		p := &scn.Pods[i]
+		if p.delSeq != 0 {
+			p.DeletedBy = deletedByExternal
+			byName[p.Name] = append(byName[p.Name], p)
+		}
+	}
+	matched := map[*PodRecord]bool{}
+	for _, e := range events {
+		var best *PodRecord
+		for _, p := range byName[e.pod] {
+			if p.delSeq < e.seq && !matched[p] && (best == nil || p.delSeq > best.delSeq) {
+				best = p
+			}
+		}
+		if best == nil {
+			continue
+		}
+		if d := e.t.Sub(best.DeleteRequested); d >= -time.Second && d <= 5*time.Second {
+			matched[best] = true
+			best.DeletedBy = deletedByController
+		}
+	}
+}
+
+func controllerHadReason(scn *Scenario, p *PodRecord) bool {
+	x := scn.x
+	w := workloadAt(x, p.delSeq)
+	switch scn.Kind {
+	case KindDeployment:
+		for _, rs := range x.rs {
+			if rs.name != p.Revision {
+				continue
+			}
+			var replicas int32 = -1
+			for _, v := range rs.vers {
+				if v.seq >= p.delSeq {
+					break
+				}
+				replicas = v.o.replicas
+				if v.deleted {
+					return true
+				}
+			}
+			active := int32(0)
+			for j := range scn.Pods {
+				q := &scn.Pods[j]
+				if q.Revision == rs.name && q.createSeq < p.delSeq && (q.delSeq == 0 || q.delSeq >= p.delSeq) {
+					active++
+				}
+			}
+			return active > replicas
+		}
+		return true
+	case KindStatefulSet:
+		if w == nil {
+			return true
+		}
+		// outside the ordinals, or of another revision than the template's where a rolling
+		// update replaces pods
+		return int32(p.Ordinal) >= w.spec.Replicas ||
+			w.spec.Strategy == strategyRollingUpdate && int32(p.Ordinal) >= w.spec.Partition && p.revKey != w.spec.Template
+	default:
+		if w == nil {
+			return true
+		}
+		return p.revKey != w.spec.Template
+	}
+}
+
+// workloadAt returns the workload's state just before seq.
+func workloadAt(x *extraction, seq uint64) *workloadObj {
+	var w *workloadObj
+	for _, wv := range x.workload {
+		if wv.seq >= seq {
+			break
+		}
+		if !isDelete(wv.typ) {
+			w = wv.w
+		}
+	}
+	return w
+}
+
+// classifyReadiness marks the pods that never became Ready although they lived longer than
+// the slowest pod of the workload took.
+func classifyReadiness(scn *Scenario) {
+	var longest time.Duration
+	for i := range scn.Pods {
+		if l := scn.Pods[i].Latency(); l > longest {
+			longest = l
+		}
+	}
+	for i := range scn.Pods {
+		p := &scn.Pods[i]
+		if p.readySeq != 0 {
+			continue
+		}
+		end := scn.End
+		if p.delSeq != 0 {
+			end = p.DeleteRequested
+		}
+		if end.Sub(p.Created) >= longest {
+			p.NeverReady = true
+		}
+	}
+}
+
+// alignEnvironment computes the times at which the as-recorded environment makes pods Ready
+// and removes them. Readiness changes and removals that the controllers had no chance to react
+// to one by one (no write of the workload, its ReplicaSets or revisions, no pod creation or
+// deletion between them in log order) happened together as far as the controllers could tell:
+// they share one instant, the latest of their observed times.
+func alignEnvironment(scn *Scenario, history []Version) {
+	type member struct {
+		pod  int
+		gone bool
+	}
+	podIdx := map[string]int{}
+	for i := range scn.Pods {
+		podIdx[scn.Pods[i].UID] = i
+	}
+	rsUIDs := map[string]bool{}
+	for _, rs := range scn.x.rs {
+		rsUIDs[rs.uid] = true
+	}
+	revisions := map[string]bool{}
+	for _, cr := range scn.x.crs {
+		revisions[cr.name] = true
+	}
+	var group []member
+	var groupT, lastT time.Time
+	flush := func() {
+		if len(group) == 0 {
+			return
+		}
+		// Groups the controllers saw one after the other stay apart, even when the
+		// observation times cannot tell them apart (one-second estimates).
+		if !groupT.After(lastT) {
+			groupT = lastT.Add(time.Microsecond)
+		}
+		lastT = groupT
+		for _, m := range group {
+			if m.gone {
+				scn.Pods[m.pod].goneEff = groupT
+			} else {
+				scn.Pods[m.pod].readyEff = groupT
+			}
+		}
+		group, groupT = group[:0], time.Time{}
+	}
+	for i := range history {
+		v := &history[i]
+		if v.Type == Resync {
+			continue // seen again on a relist: nobody wrote anything
+		}
+		if v.UID == scn.UID || rsUIDs[v.UID] {
+			flush()
+			continue
+		}
+		if v.Kind == "ControllerRevision" || v.Kind == "PersistentVolumeClaim" {
+			if _, claim := scn.x.pvcs[v.Name]; claim && v.Kind == "PersistentVolumeClaim" || revisions[v.Name] && v.Kind == "ControllerRevision" {
+				flush()
+			}
+			continue
+		}
+		if v.Kind != "Pod" {
+			continue
+		}
+		idx, ok := podIdx[v.UID]
+		if !ok {
+			continue
+		}
+		p := &scn.Pods[idx]
+		switch v.Seq {
+		case p.createSeq, p.delSeq:
+			if v.Seq == p.goneSeq && p.delSeq == p.goneSeq && v.Seq != p.createSeq {
+				// removed without a graceful deletion: a removal, not a controller write
+				group = append(group, member{pod: idx, gone: true})
+				groupT = maxTime(groupT, v.Observed)
+				continue
+			}
+			flush()
+		case p.readySeq:
+			group = append(group, member{pod: idx})
+			groupT = maxTime(groupT, v.Observed)
+		case p.goneSeq:
+			group = append(group, member{pod: idx, gone: true})
+			groupT = maxTime(groupT, v.Observed)
+		}
+	}
+	flush()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// recordSteps fills each rollout's recorded steps.
+func recordSteps(scn *Scenario) {
+	var steps []struct {
+		seq uint64
+		s   Step
+	}
+	add := func(seq uint64, s Step) {
+		steps = append(steps, struct {
+			seq uint64
+			s   Step
+		}{seq, s})
+	}
+	switch scn.Kind {
+	case KindDeployment:
+		for _, rs := range scn.x.rs {
+			var prev int32
+			for i, v := range rs.vers {
+				switch {
+				case v.deleted:
+				case i == 0:
+					add(v.seq, Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: v.o.replicas, Time: v.t})
+				case v.o.replicas != prev:
+					add(v.seq, Step{Kind: KindDeployment, ReplicaSet: rs.name, From: prev, To: v.o.replicas, Time: v.t})
+				}
+				if !v.deleted {
+					prev = v.o.replicas
+				}
+			}
+		}
+	default:
+		for i := range scn.Pods {
+			p := &scn.Pods[i]
+			add(p.createSeq, Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Time: p.Created})
+			if p.DeletedBy == deletedByController {
+				add(p.delSeq, Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Time: p.DeleteRequested})
+			}
+		}
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].seq < steps[j].seq })
+	for ri := range scn.Rollouts {
+		r := &scn.Rollouts[ri]
+		for _, s := range steps {
+			if s.seq >= r.Seq && s.seq < r.EndSeq {
+				r.Recorded = append(r.Recorded, s.s)
+			}
+		}
+	}
+}
+
+// Rollout returns the rollout with the given id: "deployment/checkout#2", "#2" or "2"; ""
+// means the last rollout.
+func (s *Scenario) Rollout(id string) (*Rollout, error) {
+	if len(s.Rollouts) == 0 {
+		return nil, fmt.Errorf("replay: %s %s has no rollout in the history: a rollout starts when the pod template changes", s.Kind, qualified(s.Namespace, s.Name))
+	}
+	if id == "" {
+		return &s.Rollouts[len(s.Rollouts)-1], nil
+	}
+	n := id
+	if i := strings.LastIndexByte(id, '#'); i >= 0 {
+		n = id[i+1:]
+	}
+	k, err := strconv.Atoi(n)
+	if err == nil && k >= 1 && k <= len(s.Rollouts) {
+		r := &s.Rollouts[k-1]
+		if !strings.Contains(id, "/") || strings.EqualFold(id, r.ID) {
+			return r, nil
+		}
+	}
+	var ids []string
+	for _, r := range s.Rollouts {
+		ids = append(ids, r.ID)
+	}
+	return nil, fmt.Errorf("replay: no rollout %q: use one of %s", id, strings.Join(ids, ", "))
+}

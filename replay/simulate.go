@@ -1,0 +1,717 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SimOptions selects what Simulate replays and how. The zero value replays the last rollout
+// of the scenario in the recorded environment (EnvAsRecorded) with the recorded settings.
+type SimOptions struct {
+	// RolloutID selects the rollout (see Scenario.Rollout); "" means the last one.
+	RolloutID string
+	// Environment selects how pods behave; EnvAsRecorded by default.
+	Environment Environment
+	// Set overrides fields of the workload's spec, as PATH=VALUE (see WhatIf). They apply to
+	// the workload's state before the rollout and to every change during it.
+	Set []string
+	// ReadyLatency is how long new pods take to become Ready under EnvLatency: "recorded"
+	// (default: each pod takes what its counterpart took), "p50", "p90", "max" (that
+	// percentile of the recorded latencies of the pod's revision) or a duration. Pods that
+	// never became Ready stay unready in every case.
+	ReadyLatency string
+}
+
+// SimResult is the outcome of one simulated rollout.
+type SimResult struct {
+	Workload string    `json:"workload"`
+	Rollout  string    `json:"rollout"`
+	Start    time.Time `json:"start"`
+	// Steps are the controller's steps, in the order it took them.
+	Steps []Step `json:"steps"`
+	// Availability has a point each time the number of pods or of available pods changed.
+	Availability []AvailabilityPoint `json:"availability"`
+	Completed    bool                `json:"completed"`
+	CompletedAt  time.Time           `json:"completedAt"`
+	Summary      RolloutSummary      `json:"summary"`
+	// Claims are the PersistentVolumeClaims the StatefulSet controller created.
+	Claims []string `json:"claims,omitempty"`
+	// Events is how many events the simulation processed.
+	Events int `json:"events"`
+}
+
+// AvailabilityPoint is the state of the workload's pods from Time on.
+type AvailabilityPoint struct {
+	Time        time.Time `json:"time"`
+	Pods        int       `json:"pods"`        // existing pods, terminating ones included
+	Terminating int       `json:"terminating"` // pods asked to terminate, not yet removed
+	Available   int       `json:"available"`   // not terminating, Ready for minReadySeconds
+	Updated     int       `json:"updated"`     // not terminating, of the revision rolled out
+	Desired     int       `json:"desired"`
+}
+
+// RolloutSummary is what a rollout did, in numbers.
+type RolloutSummary struct {
+	// Duration is from the start of the rollout to its completion (all pods of the new
+	// revision, as many as desired, available, none of an older one), or to the end of the
+	// observation when it did not complete.
+	Duration             Duration `json:"duration"`
+	LowestAvailable      int      `json:"lowestAvailable"`
+	LowestAvailableShare float64  `json:"lowestAvailableShare"` // of the desired replicas
+	PeakPods             int      `json:"peakPods"`
+	Steps                int      `json:"steps"`
+	// Outcome is one of: complete, progress deadline exceeded, rolled back, superseded,
+	// in progress (the history ended first), stalled (the simulation could not progress any
+	// more), incomplete (the recorded window ended first).
+	Outcome string `json:"outcome"`
+}
+
+// Outcomes.
+const (
+	OutcomeComplete         = "complete"
+	OutcomeDeadlineExceeded = "progress deadline exceeded"
+	OutcomeRolledBack       = "rolled back"
+	OutcomeSuperseded       = "superseded"
+	OutcomeInProgress       = "in progress"
+	OutcomeStalled          = "stalled"
+	OutcomeIncomplete       = "incomplete"
+)
+
+// Duration is a time.Duration that serializes as a string such as "8.4s".
+type Duration time.Duration
+
+// MarshalJSON writes the duration as time.Duration's String, rounded to the millisecond.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).Round(time.Millisecond).String() + `"`), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	v, err := time.ParseDuration(strings.Trim(string(b), `"`))
+	*d = Duration(v)
+	return err
+}
+
+// ErrNotExtracted is returned by Simulate for a Scenario not made by ExtractScenario.
+var ErrNotExtracted = errors.New("replay: scenario not extracted: use ExtractScenario")
+
+// Simulate replays one rollout of a scenario with the simulated controllers and returns the
+// steps they took, availability over time and the completion time. It is deterministic: the
+// same scenario and options always give the same result.
+func Simulate(scn Scenario, opts SimOptions) (*SimResult, error) {
+	if scn.x == nil {
+		return nil, ErrNotExtracted
+	}
+	ro, err := scn.Rollout(opts.RolloutID)
+	if err != nil {
+		return nil, err
+	}
+	lat, err := parseReadyLatency(opts.ReadyLatency)
+	if err != nil {
+		return nil, err
+	}
+	ov, err := parseOverrides(scn.Kind, opts.Set)
+	if err != nil {
+		return nil, err
+	}
+	s := &simulation{clock: newClock(ro.Start), scn: &scn, ro: ro, mode: opts.Environment, ov: ov}
+	s.env = newEnvironment(&scn, ro, opts.Environment, lat)
+	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: s.onChange}
+	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s
+	s.syncFn = s.dispatch
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	s.run()
+	return s.result(), nil
+}
+
+type simulation struct {
+	*clock
+	scn  *Scenario
+	ro   *Rollout
+	mode Environment
+	env  *environment
+	ov   *overrides
+	st   *store
+
+	dc  deploymentController
+	rsc replicaSetController
+	ssc statefulSetController
+	dsc daemonSetController
+
+	steps         []Step
+	batchID       int
+	curBatch      int
+	uidSeq        int
+	nodePref      map[string]int
+	deadlineAt    time.Time
+	claimsCreated []string
+	desired       []desiredPoint
+}
+
+type desiredPoint struct {
+	t time.Time
+	n int
+}
+
+func (s *simulation) dispatch(c controllerID, key string) {
+	switch c {
+	case ctrlDeployment:
+		s.dc.sync()
+	case ctrlReplicaSet:
+		s.rsc.sync(key)
+	case ctrlStatefulSet:
+		s.ssc.sync()
+	case ctrlDaemonSet:
+		s.dsc.sync()
+	}
+}
+
+// onChange is the informers: it enqueues the controllers that watch the changed object.
+func (s *simulation) onChange(c change) {
+	w := s.st.w
+	switch s.scn.Kind {
+	case KindDeployment:
+		switch c.kind {
+		case chPodAdded, chPodUpdated, chPodRemoved:
+			if rs := c.pod.owner; rs != nil && !rs.deleted {
+				s.enqueue(ctrlReplicaSet, rs.name)
+				if c.becameReady && rs.minReadySeconds > 0 {
+					s.enqueueAfter(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second+time.Second)
+				}
+			}
+			if c.kind == chPodRemoved && w != nil && w.spec.Strategy == strategyRecreate && len(s.st.pods) == 0 {
+				s.enqueue(ctrlDeployment, "")
+			}
+		case chReplicaSet:
+			if !c.rs.deleted {
+				s.enqueue(ctrlReplicaSet, c.rs.name)
+			}
+			s.enqueue(ctrlDeployment, "")
+		case chWorkload:
+			s.enqueue(ctrlDeployment, "")
+		}
+	case KindStatefulSet, KindDaemonSet:
+		ctrl := ctrlStatefulSet
+		if s.scn.Kind == KindDaemonSet {
+			ctrl = ctrlDaemonSet
+			if c.kind == chNode {
+				s.recordDesired()
+			}
+		}
+		s.enqueue(ctrl, "")
+		if c.becameReady && w != nil && w.spec.MinReadySeconds > 0 {
+			s.enqueueAfter(ctrl, "", time.Duration(w.spec.MinReadySeconds)*time.Second+time.Second)
+		}
+	}
+}
+
+func (s *simulation) revisionName(key string) string { return revisionName(s.scn, key) }
+
+func (s *simulation) step(st Step) {
+	st.Time = s.now
+	st.batch = s.curBatch
+	s.env.observeStep(len(s.steps), st)
+	s.steps = append(s.steps, st)
+}
+
+// newBatch starts a group of concurrent steps; endBatch closes it.
+func (s *simulation) newBatch() {
+	s.batchID++
+	s.curBatch = s.batchID
+}
+
+func (s *simulation) endBatch() { s.curBatch = 0 }
+
+// podSpec is what a controller asks for when it creates a pod.
+type podSpec struct {
+	owner           *simRS
+	revKey, revName string
+	ordinal         int
+	node            string // DaemonSet: the node the pod is for
+	name            string // StatefulSet: the pod's name
+}
+
+// createPod creates a pod, as the API server and the scheduler would, and plans what the
+// environment will do to it.
+func (s *simulation) createPod(ps podSpec) *simPod {
+	p := &simPod{owner: ps.owner, revKey: ps.revKey, revName: ps.revName, ordinal: ps.ordinal, node: ps.node, name: ps.name,
+		created: s.now, creationTS: metaTime(s.now), phase: "Pending"}
+	r := s.env.counterpart(ps.revKey, ps.name, ps.node)
+	p.rec = r
+	if r != nil {
+		if p.name == "" {
+			p.name = r.Name
+		}
+		p.uid = r.UID
+		if p.node == "" && r.Node != "" && s.st.nodeByName(r.Node) != nil {
+			p.node = r.Node
+		}
+	}
+	s.uidSeq++
+	if p.uid == "" {
+		p.uid = fmt.Sprintf("sim-%08d", s.uidSeq)
+	}
+	if p.name == "" {
+		prefix := s.scn.Name
+		if ps.owner != nil {
+			prefix = ps.owner.name
+		}
+		p.name = fmt.Sprintf("%s-sim%05d", prefix, s.uidSeq)
+	}
+	if p.node == "" {
+		p.node = s.pickNode()
+	}
+	pl := s.env.plan(ps.revKey, r, s.now)
+	s.st.addPod(p)
+	if s.scn.Kind != KindDeployment {
+		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionCreate, Revision: p.revName, Node: p.node})
+	}
+	s.schedulePlan(p, pl)
+	return p
+}
+
+// pickNode is the scheduler: the node with the fewest of the workload's pods, by name on ties.
+func (s *simulation) pickNode() string {
+	best, bestN := "", -1
+	for _, n := range s.st.nodes {
+		if n.Unschedulable {
+			continue
+		}
+		if c := s.st.onNode[n.Name]; bestN < 0 || c < bestN {
+			best, bestN = n.Name, c
+		}
+	}
+	return best
+}
+
+// schedulePlan turns a pod's plan into events.
+func (s *simulation) schedulePlan(p *simPod, pl podPlan) {
+	var last time.Time
+	for _, t := range []time.Time{pl.scheduled, pl.running, pl.ready} {
+		if !t.IsZero() && !t.Equal(last) {
+			s.at(t, func() { s.applyPlan(p, pl) })
+			last = t
+		}
+	}
+	if !pl.externalDelete.IsZero() {
+		s.at(pl.externalDelete, func() { s.deletePod(p, false) })
+	}
+}
+
+// applyPlan makes the transitions of a pod's plan that are due.
+func (s *simulation) applyPlan(p *simPod, pl podPlan) {
+	if p.gone {
+		return
+	}
+	changed, became := false, false
+	if !pl.scheduled.IsZero() && !p.scheduled && !s.now.Before(pl.scheduled) {
+		s.st.setScheduled(p)
+		changed = true
+	}
+	if !pl.running.IsZero() && p.phase != "Running" && !s.now.Before(pl.running) {
+		p.phase, changed = "Running", true
+	}
+	if !pl.ready.IsZero() && !p.ready && !s.now.Before(pl.ready) {
+		s.st.setReady(p, s.now)
+		changed, became = true, true
+	}
+	if changed {
+		s.st.podChanged(p, became)
+	}
+}
+
+// deletePod asks for a pod's deletion; the environment removes it later.
+func (s *simulation) deletePod(p *simPod, byController bool) {
+	if p.deleting || p.gone {
+		return
+	}
+	s.st.setDeleting(p, s.now)
+	if byController && s.scn.Kind != KindDeployment {
+		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionDelete, Revision: p.revName, Node: p.node})
+	}
+	s.st.podChanged(p, false)
+	gone := s.env.goneAt(p, s.now)
+	s.at(gone, func() { s.st.removePod(p, s.now) })
+}
+
+// envEvent is an event of the recorded world, scheduled in log order.
+type envEvent struct {
+	seq uint64
+	t   time.Time
+	fn  func()
+}
+
+// init builds the world as it was just before the rollout started and schedules what the
+// recorded world did during it.
+func (s *simulation) init() error {
+	x, ro := s.scn.x, s.ro
+	S := ro.Seq
+	var evs []envEvent
+
+	// Nodes.
+	for _, name := range x.nodeOrder {
+		var cur *nodeVer
+		for i, v := range x.nodes[name] {
+			if v.seq >= S {
+				if v.seq < ro.EndSeq {
+					v := v
+					evs = append(evs, envEvent{v.seq, v.t, func() { s.nodeChange(name, v) }})
+				}
+				continue
+			}
+			cur = &x.nodes[name][i]
+		}
+		if cur != nil && !cur.deleted {
+			s.st.nodes = append(s.st.nodes, cur.n)
+		}
+	}
+	sort.Slice(s.st.nodes, func(i, j int) bool { return s.st.nodes[i].Name < s.st.nodes[j].Name })
+
+	// The workload.
+	if w := workloadAt(x, S); w != nil {
+		sp := w.spec
+		if err := s.ov.apply(&sp); err != nil {
+			return err
+		}
+		d := &simWorkload{name: s.scn.Name, uid: s.scn.UID, generation: w.meta.Metadata.Generation, spec: sp, tmpl: w.tmpl, status: w.status}
+		if c := w.status.Progressing; c != nil {
+			cc := *c // the scenario is shared: never write into it
+			d.status.Progressing = &cc
+		}
+		d.revision, _ = strconv.ParseInt(w.meta.Metadata.Annotations[annRevision], 10, 64)
+		s.st.w = d
+	}
+
+	// ReplicaSets.
+	for _, t := range x.rs {
+		var cur *rsVer
+		for i := range t.vers {
+			if t.vers[i].seq < S {
+				cur = &t.vers[i]
+			}
+		}
+		if cur == nil || cur.deleted {
+			continue
+		}
+		o := cur.o
+		rs := &simRS{name: t.name, uid: t.uid, revKey: t.template, creationTS: t.created, replicas: o.replicas,
+			minReadySeconds: o.minReadySeconds, generation: o.meta.Metadata.Generation, status: o.status}
+		a := o.meta.Metadata.Annotations
+		rs.revision, _ = strconv.ParseInt(a[annRevision], 10, 64)
+		rs.desired, rs.hasDesired = annotationInt32(a, annDesiredReplicas)
+		rs.max, rs.hasMax = annotationInt32(a, annMaxReplicas)
+		s.st.rss = append(s.st.rss, rs)
+	}
+
+	// Controller revisions and claims.
+	if s.scn.Kind != KindDeployment {
+		s.initRevisions(S)
+		for name, seq := range x.pvcs {
+			if seq < S {
+				s.st.pvcs[name] = true
+			}
+		}
+	}
+
+	// Pods.
+	for i := range s.scn.Pods {
+		r := &s.scn.Pods[i]
+		if r.createSeq >= S || (r.goneSeq != 0 && r.goneSeq < S) {
+			continue
+		}
+		p := &simPod{name: r.Name, uid: r.UID, revKey: r.revKey, revName: r.Revision, ordinal: r.Ordinal, node: r.Node,
+			created: r.Created, creationTS: r.createdTS(), phase: "Pending", rec: r}
+		if s.scn.Kind == KindDeployment {
+			if p.owner = s.st.rsByName(r.Revision); p.owner == nil {
+				continue
+			}
+		}
+		p.scheduled = r.scheduledSeq != 0 && r.scheduledSeq < S
+		if r.runningSeq != 0 && r.runningSeq < S {
+			p.phase = "Running"
+		}
+		if r.readySeq != 0 && r.readySeq < S {
+			p.ready, p.readyAt, p.readyLTT, p.phase = true, r.Ready, r.readyLTT, "Running"
+		}
+		if r.delSeq != 0 && r.delSeq < S {
+			p.deleting, p.deletedAt = true, r.DeleteRequested
+		}
+		s.st.insertPod(p)
+		if s.scn.Kind == KindStatefulSet && len(x.pvcs) == 0 && s.st.w != nil {
+			for _, c := range s.st.w.spec.Claims {
+				s.st.pvcs[fmt.Sprintf("%s-%s-%d", c, s.scn.Name, r.Ordinal)] = true
+			}
+		}
+		evs = append(evs, s.initialPodFuture(p, r)...)
+	}
+	if err := s.ov.resizeInitial(s); err != nil {
+		return err
+	}
+
+	// The people: spec changes during the rollout.
+	for i := range s.scn.Changes {
+		c := &s.scn.Changes[i]
+		if c.Seq >= S && c.Seq < ro.EndSeq {
+			evs = append(evs, envEvent{c.Seq, c.Time, func() { s.applyChange(c) }})
+		}
+	}
+	if err := s.validateSpecs(); err != nil {
+		return err
+	}
+
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].seq < evs[j].seq })
+	for _, e := range evs {
+		s.at(e.t, e.fn)
+	}
+	if s.mode == EnvAsRecorded {
+		// The run stops where the recorded rollout ended: before the next rollout's change, or
+		// after everything that happened at the last instant of the history.
+		stopAt := ro.End
+		if ro.Index == len(s.scn.Rollouts) {
+			stopAt = stopAt.Add(time.Nanosecond)
+		}
+		s.at(stopAt, s.stop)
+	}
+	// Where upstream picks nodes in random order, follow the recording (see daemonset.go).
+	s.nodePref = map[string]int{}
+	for i, st := range ro.Recorded {
+		if _, ok := s.nodePref[st.Node]; !ok && st.Node != "" {
+			s.nodePref[st.Node] = i
+		}
+	}
+	s.recordDesired()
+	return nil
+}
+
+// createdTS is the pod's creationTimestamp as stored (one-second resolution).
+func (r *PodRecord) createdTS() time.Time {
+	if !r.creationTimestamp.IsZero() {
+		return r.creationTimestamp
+	}
+	return metaTime(r.Created)
+}
+
+// annotationInt32 reads a non-negative int32 annotation, as upstream's
+// getNonNegativeInt32FromAnnotation.
+func annotationInt32(a map[string]string, key string) (int32, bool) {
+	v, ok := a[key]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 10, 31)
+	if err != nil {
+		return 0, false
+	}
+	return int32(n), true
+}
+
+// initialPodFuture schedules what the recorded world did to a pod that existed when the
+// rollout started: readiness it had not reached yet, its removal, a deletion by someone else.
+func (s *simulation) initialPodFuture(p *simPod, r *PodRecord) []envEvent {
+	var evs []envEvent
+	eff := func(raw, aligned time.Time) time.Time {
+		if s.env.followsRecording() && !aligned.IsZero() {
+			return aligned
+		}
+		return raw
+	}
+	if !p.ready && r.readySeq != 0 {
+		pl := podPlan{ready: eff(r.Ready, r.readyEff)}
+		if !p.scheduled {
+			pl.scheduled = pl.ready
+		}
+		if p.phase != "Running" {
+			pl.running = pl.ready
+		}
+		evs = append(evs, envEvent{r.readySeq, pl.ready, func() { s.applyPlan(p, pl) }})
+	} else if !p.scheduled && r.scheduledSeq != 0 {
+		pl := podPlan{scheduled: r.Scheduled}
+		evs = append(evs, envEvent{r.scheduledSeq, r.Scheduled, func() { s.applyPlan(p, pl) }})
+	}
+	if p.deleting {
+		gone := s.ro.End.Add(s.env.term)
+		seq := s.ro.EndSeq
+		if r.goneSeq != 0 {
+			gone, seq = eff(r.Gone, r.goneEff), r.goneSeq
+		}
+		evs = append(evs, envEvent{seq, gone, func() { s.st.removePod(p, s.now) }})
+	} else if r.DeletedBy == deletedByExternal && r.delSeq >= s.ro.Seq && r.delSeq < s.ro.EndSeq {
+		evs = append(evs, envEvent{r.delSeq, r.DeleteRequested, func() { s.deletePod(p, false) }})
+	}
+	return evs
+}
+
+// initRevisions loads the StatefulSet's or DaemonSet's controller revisions as they were
+// before seq: the recorded ControllerRevisions, or the templates seen so far.
+func (s *simulation) initRevisions(seq uint64) {
+	x := s.scn.x
+	seen := map[string]*ctrlRevision{}
+	for _, cr := range x.crs {
+		if cr.seq >= seq {
+			continue
+		}
+		if r, ok := seen[cr.template]; ok {
+			r.revision = max(r.revision, cr.revision)
+			continue
+		}
+		r := &ctrlRevision{name: cr.hash, key: cr.template, revision: cr.revision}
+		seen[cr.template] = r
+		s.st.revisions = append(s.st.revisions, r)
+	}
+	if len(s.st.revisions) > 0 {
+		return
+	}
+	n := int64(0)
+	for _, wv := range x.workload {
+		if wv.seq >= seq || isDelete(wv.typ) {
+			continue
+		}
+		k := wv.w.spec.Template
+		if r, ok := seen[k]; ok {
+			if r != s.st.revisions[len(s.st.revisions)-1] {
+				n++
+				r.revision = n
+			}
+			continue
+		}
+		n++
+		r := &ctrlRevision{name: s.revisionName(k), key: k, revision: n}
+		seen[k] = r
+		s.st.revisions = append(s.st.revisions, r)
+	}
+}
+
+// nodeChange applies a recorded change of a node; pods of a removed node go with it, as the
+// pod garbage collector removes them.
+func (s *simulation) nodeChange(name string, v nodeVer) {
+	if !v.deleted {
+		s.st.setNode(name, v.n)
+		return
+	}
+	s.st.setNode(name, nil)
+	for _, p := range append([]*simPod(nil), s.st.pods...) {
+		if p.node == name {
+			s.st.removePod(p, s.now)
+		}
+	}
+}
+
+// applyChange applies a person's change of the workload's spec, with the overrides on top.
+func (s *simulation) applyChange(c *SpecChange) {
+	sp := c.w.spec
+	_ = s.ov.apply(&sp) // validated in init
+	if s.st.w == nil {
+		s.st.w = &simWorkload{name: s.scn.Name, uid: s.scn.UID, generation: c.Generation, spec: sp, tmpl: c.w.tmpl}
+	} else {
+		d := s.st.w
+		d.generation, d.spec, d.tmpl = c.Generation, sp, c.w.tmpl
+	}
+	s.recordDesired()
+	s.st.workloadChanged()
+}
+
+// validateSpecs checks the overridden specs the rollout will use.
+func (s *simulation) validateSpecs() error {
+	check := func(sp spec) error {
+		sp2 := sp
+		if err := s.ov.apply(&sp2); err != nil {
+			return err
+		}
+		return s.ov.validate(s.scn.Kind, &sp2)
+	}
+	if s.st.w != nil {
+		if err := s.ov.validate(s.scn.Kind, &s.st.w.spec); err != nil {
+			return err
+		}
+	}
+	for i := range s.scn.Changes {
+		c := &s.scn.Changes[i]
+		if c.Seq >= s.ro.Seq && c.Seq < s.ro.EndSeq {
+			if err := check(c.w.spec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// recordDesired notes how many pods the workload wants from now on.
+func (s *simulation) recordDesired() {
+	n := 0
+	if w := s.st.w; w != nil {
+		n = int(w.spec.Replicas)
+		if s.scn.Kind == KindDaemonSet {
+			n = 0
+			for _, nd := range s.st.nodes {
+				if run, _ := shouldRunDaemonPod(nd, w.tmpl); run {
+					n++
+				}
+			}
+		}
+	}
+	if k := len(s.desired); k > 0 && s.desired[k-1].n == n {
+		return
+	}
+	s.desired = append(s.desired, desiredPoint{s.now, n})
+}
+
+func (s *simulation) result() *SimResult {
+	res := &SimResult{Workload: workloadName(s.scn), Rollout: s.ro.ID, Start: s.ro.Start, Steps: s.steps, Events: s.events}
+	for _, c := range s.claimsCreated {
+		res.Claims = append(res.Claims, c)
+	}
+	target := s.ro.template
+	if target == "" && s.st.w != nil {
+		target = s.st.w.spec.Template
+	}
+	lines := make([]lifeline, 0, len(s.st.ever))
+	mrs := time.Duration(0)
+	if s.st.w != nil {
+		mrs = time.Duration(s.st.w.spec.MinReadySeconds) * time.Second
+	}
+	for _, p := range s.st.ever {
+		l := lifeline{rev: p.revKey, created: p.created}
+		if p.ready {
+			l.ready, l.readyLTT = p.readyAt, p.readyLTT
+		}
+		if p.deleting {
+			l.deleted = p.deletedAt
+		}
+		if p.gone {
+			l.gone = p.goneAt
+		}
+		lines = append(lines, l)
+	}
+	end := s.now
+	if s.mode == EnvAsRecorded {
+		end = s.ro.End
+	}
+	partition := 0
+	if s.st.w != nil {
+		partition = partitionOf(s.scn.Kind, &s.st.w.spec)
+	}
+	tl := buildTimeline(lines, target, s.desired, mrs, partition, s.ro.Start, end)
+	res.Availability = tl.points
+	res.Completed, res.CompletedAt = tl.completed, tl.completedAt
+	res.Summary = tl.summary(s.ro.Start, end)
+	res.Summary.Steps = len(s.steps)
+	switch {
+	case tl.completed:
+		res.Summary.Outcome = OutcomeComplete
+	case !s.deadlineAt.IsZero():
+		res.Summary.Outcome = OutcomeDeadlineExceeded
+	case s.mode == EnvAsRecorded:
+		res.Summary.Outcome = OutcomeIncomplete
+	default:
+		res.Summary.Outcome = OutcomeStalled
+	}
+	return res
+}
+
+func workloadName(scn *Scenario) string { return strings.ToLower(scn.Kind) + "/" + scn.Name }

@@ -1,0 +1,142 @@
+package replay
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Workload kinds replay understands.
+const (
+	KindDeployment  = "Deployment"
+	KindStatefulSet = "StatefulSet"
+	KindDaemonSet   = "DaemonSet"
+)
+
+// Step actions of StatefulSet and DaemonSet steps.
+const (
+	ActionCreate = "create"
+	ActionDelete = "delete"
+)
+
+// Step is one observable action of a workload controller.
+//
+// For a Deployment it is a change of a ReplicaSet's spec.replicas (creating a ReplicaSet with N
+// replicas is the step 0 -> N) and serializes as {"replicaSet","from","to","time"}. For a
+// StatefulSet it is the creation or deletion of a pod, {"pod","action","revision"} where revision
+// is the pod's controller-revision-hash; for a DaemonSet, {"pod","node","action"}.
+type Step struct {
+	Kind       string    // KindDeployment, KindStatefulSet or KindDaemonSet; not serialized
+	ReplicaSet string    // Deployment
+	From, To   int32     // Deployment
+	Time       time.Time // when the step happened (all kinds; serialized for Deployments)
+	Pod        string    // StatefulSet, DaemonSet
+	Action     string    // StatefulSet, DaemonSet: ActionCreate or ActionDelete
+	Revision   string    // StatefulSet (controller-revision-hash); kept for DaemonSets, not serialized
+	Node       string    // DaemonSet
+
+	// batch groups the steps one controller issued concurrently (upstream fires them from
+	// goroutines, so their order in the log is arbitrary); 0 means alone.
+	batch int
+}
+
+// stepTimeFormat is the time format of Deployment steps: RFC 3339 with milliseconds.
+const stepTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// MarshalJSON writes the kind-specific shape documented on Step.
+func (s Step) MarshalJSON() ([]byte, error) {
+	switch s.Kind {
+	case KindDeployment:
+		return json.Marshal(struct {
+			ReplicaSet string `json:"replicaSet"`
+			From       int32  `json:"from"`
+			To         int32  `json:"to"`
+			Time       string `json:"time"`
+		}{s.ReplicaSet, s.From, s.To, s.Time.UTC().Format(stepTimeFormat)})
+	case KindStatefulSet:
+		return json.Marshal(struct {
+			Pod      string `json:"pod"`
+			Action   string `json:"action"`
+			Revision string `json:"revision"`
+		}{s.Pod, s.Action, s.Revision})
+	case KindDaemonSet:
+		return json.Marshal(struct {
+			Pod    string `json:"pod"`
+			Node   string `json:"node"`
+			Action string `json:"action"`
+		}{s.Pod, s.Node, s.Action})
+	}
+	return nil, fmt.Errorf("replay: step of unknown workload kind %q", s.Kind)
+}
+
+// UnmarshalJSON reads any of the shapes MarshalJSON writes; the kind is inferred from the fields.
+func (s *Step) UnmarshalJSON(b []byte) error {
+	var w struct {
+		ReplicaSet string `json:"replicaSet"`
+		From       int32  `json:"from"`
+		To         int32  `json:"to"`
+		Time       string `json:"time"`
+		Pod        string `json:"pod"`
+		Action     string `json:"action"`
+		Revision   string `json:"revision"`
+		Node       string `json:"node"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*s = Step{ReplicaSet: w.ReplicaSet, From: w.From, To: w.To, Pod: w.Pod, Action: w.Action, Revision: w.Revision, Node: w.Node}
+	switch {
+	case w.ReplicaSet != "":
+		s.Kind = KindDeployment
+		if w.Time != "" {
+			t, err := time.Parse(time.RFC3339Nano, w.Time)
+			if err != nil {
+				return fmt.Errorf("step time %q: %v", w.Time, err)
+			}
+			s.Time = t
+		}
+	case w.Node != "":
+		s.Kind = KindDaemonSet
+	default:
+		s.Kind = KindStatefulSet
+	}
+	return nil
+}
+
+// sameAction reports whether two steps describe the same controller action; times are not
+// compared, nor DaemonSet pod names (upstream names them randomly).
+func (s Step) sameAction(o Step) bool {
+	switch s.Kind {
+	case KindDeployment:
+		return s.ReplicaSet == o.ReplicaSet && s.From == o.From && s.To == o.To
+	case KindStatefulSet:
+		return s.Pod == o.Pod && s.Action == o.Action && s.Revision == o.Revision
+	case KindDaemonSet:
+		return s.Node == o.Node && s.Action == o.Action && s.Revision == o.Revision
+	}
+	return false
+}
+
+// String renders a step on one line, as the tables show it.
+func (s Step) String() string {
+	switch s.Kind {
+	case KindDeployment:
+		return fmt.Sprintf("%s %d->%d", s.ReplicaSet, s.From, s.To)
+	case KindStatefulSet:
+		return fmt.Sprintf("%s %s (%s)", s.Action, s.Pod, s.Revision)
+	case KindDaemonSet:
+		return fmt.Sprintf("%s %s on %s", s.Action, s.Pod, s.Node)
+	}
+	return "?"
+}
+
+// sortKey orders the steps of one concurrent batch canonically.
+func (s Step) sortKey() string {
+	switch s.Kind {
+	case KindDeployment:
+		return s.ReplicaSet
+	case KindStatefulSet:
+		return s.Action + "/" + s.Pod
+	}
+	return s.Action + "/" + s.Node
+}

@@ -1,0 +1,426 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// ErrInvalidOverride is wrapped by the errors for a --set or --ready-latency that cannot be
+// applied; their text starts with the flag and says what to use instead.
+var ErrInvalidOverride = errors.New("replay: invalid override")
+
+type overrideError struct{ msg string }
+
+func (e *overrideError) Error() string { return e.msg }
+func (e *overrideError) Unwrap() error { return ErrInvalidOverride }
+
+func overrideErr(format string, a ...any) error { return &overrideError{fmt.Sprintf(format, a...)} }
+
+// WhatIfOptions selects the rollout and the changes of a what-if.
+type WhatIfOptions struct {
+	// RolloutID selects the rollout (see Scenario.Rollout); "" means the last one.
+	RolloutID string
+	// Set overrides spec fields as PATH=VALUE. Deployment: spec.replicas,
+	// spec.minReadySeconds, spec.progressDeadlineSeconds, spec.revisionHistoryLimit,
+	// spec.paused, spec.strategy.type, spec.strategy.rollingUpdate.maxSurge,
+	// spec.strategy.rollingUpdate.maxUnavailable. StatefulSet: spec.replicas,
+	// spec.minReadySeconds, spec.podManagementPolicy, spec.updateStrategy.type,
+	// spec.updateStrategy.rollingUpdate.partition, spec.revisionHistoryLimit. DaemonSet:
+	// spec.minReadySeconds, spec.updateStrategy.type,
+	// spec.updateStrategy.rollingUpdate.maxSurge, spec.updateStrategy.rollingUpdate.maxUnavailable,
+	// spec.revisionHistoryLimit. The "spec." prefix may be left out.
+	Set []string
+	// ReadyLatency: see SimOptions.ReadyLatency.
+	ReadyLatency string
+}
+
+// WhatIfResult puts side by side the recorded rollout, its replay with the recorded settings,
+// and its replay with the overrides; the replay and the what-if run in the same simulated
+// environment (EnvLatency with the chosen ReadyLatency), so their difference is the settings'.
+type WhatIfResult struct {
+	Workload     string         `json:"workload"`
+	Rollout      string         `json:"rollout"`
+	Set          []string       `json:"set"`
+	ReadyLatency string         `json:"readyLatency"`
+	Recorded     RolloutSummary `json:"recorded"`
+	Replay       RolloutSummary `json:"replay"`
+	WhatIf       RolloutSummary `json:"whatIf"`
+	// Steps are the what-if's steps.
+	Steps []Step `json:"steps"`
+	start time.Time
+}
+
+// WhatIf replays a recorded rollout with other settings. Invalid overrides are refused with
+// an error (wrapping ErrInvalidOverride) that says what to use instead.
+func WhatIf(h []Version, kind, ns, name string, opts WhatIfOptions) (*WhatIfResult, error) {
+	k, err := normalizeKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parseOverrides(k, opts.Set); err != nil {
+		return nil, err
+	}
+	lat, err := parseReadyLatency(opts.ReadyLatency)
+	if err != nil {
+		return nil, err
+	}
+	scn, err := ExtractScenario(k, ns, name, h)
+	if err != nil {
+		return nil, err
+	}
+	ro, err := scn.Rollout(opts.RolloutID)
+	if err != nil {
+		return nil, err
+	}
+	base := SimOptions{RolloutID: ro.ID, Environment: EnvLatency, ReadyLatency: opts.ReadyLatency}
+	replay, err := Simulate(scn, base)
+	if err != nil {
+		return nil, err
+	}
+	base.Set = opts.Set
+	what, err := Simulate(scn, base)
+	if err != nil {
+		return nil, err
+	}
+	set := append([]string{}, opts.Set...)
+	return &WhatIfResult{Workload: workloadName(&scn), Rollout: ro.ID, Set: set, ReadyLatency: lat.String(),
+		Recorded: recordedSummary(&scn, ro), Replay: replay.Summary, WhatIf: what.Summary, Steps: what.Steps, start: ro.Start}, nil
+}
+
+// WriteTable renders the what-if for a terminal: the three columns, then the what-if's steps.
+func (r *WhatIfResult) WriteTable(w io.Writer) error {
+	set := "no overrides"
+	if len(r.Set) > 0 {
+		set = strings.Join(r.Set, ", ")
+	}
+	if _, err := fmt.Fprintf(w, "what-if %s: %s (ready latency: %s)\n\n", r.Rollout, set, r.ReadyLatency); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "\tRECORDED\tREPLAY\tWHAT-IF")
+	row := func(name string, f func(RolloutSummary) string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, f(r.Recorded), f(r.Replay), f(r.WhatIf))
+	}
+	row("duration", func(s RolloutSummary) string { return time.Duration(s.Duration).Round(time.Millisecond).String() })
+	row("lowest available", func(s RolloutSummary) string {
+		return fmt.Sprintf("%d (%.0f%%)", s.LowestAvailable, 100*s.LowestAvailableShare)
+	})
+	row("peak pods", func(s RolloutSummary) string { return strconv.Itoa(s.PeakPods) })
+	row("steps", func(s RolloutSummary) string { return strconv.Itoa(s.Steps) })
+	row("outcome", func(s RolloutSummary) string { return s.Outcome })
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nWHAT-IF STEPS\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tTIME\tSTEP")
+	for i, s := range r.Steps {
+		fmt.Fprintf(tw, "  %d\t+%s\t%s\n", i+1, offset(s.Time, r.start), s)
+	}
+	return tw.Flush()
+}
+
+func offset(t, start time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	return fmt.Sprintf("%.3fs", t.Sub(start).Seconds())
+}
+
+// overrides are parsed --set values.
+type overrides struct {
+	set      []override
+	replicas *int32
+}
+
+type override struct {
+	path, value string
+	apply       func(*spec)
+}
+
+var overridePaths = map[string][]string{
+	KindDeployment: {"spec.replicas", "spec.minReadySeconds", "spec.progressDeadlineSeconds", "spec.revisionHistoryLimit",
+		"spec.paused", "spec.strategy.type", "spec.strategy.rollingUpdate.maxSurge", "spec.strategy.rollingUpdate.maxUnavailable"},
+	KindStatefulSet: {"spec.replicas", "spec.minReadySeconds", "spec.podManagementPolicy", "spec.updateStrategy.type",
+		"spec.updateStrategy.rollingUpdate.partition", "spec.revisionHistoryLimit"},
+	KindDaemonSet: {"spec.minReadySeconds", "spec.updateStrategy.type", "spec.updateStrategy.rollingUpdate.maxSurge",
+		"spec.updateStrategy.rollingUpdate.maxUnavailable", "spec.revisionHistoryLimit"},
+}
+
+// parseOverrides parses PATH=VALUE strings for a workload kind.
+func parseOverrides(kind string, set []string) (*overrides, error) {
+	ov := &overrides{}
+	for _, kv := range set {
+		path, value, ok := strings.Cut(kv, "=")
+		path, value = strings.TrimSpace(path), strings.TrimSpace(value)
+		if !ok || path == "" || value == "" {
+			return nil, overrideErr("--set %q: use PATH=VALUE, e.g. spec.replicas=12", kv)
+		}
+		if !strings.HasPrefix(path, "spec.") {
+			path = "spec." + path
+		}
+		o, err := parseOverride(kind, path, value)
+		if err != nil {
+			return nil, err
+		}
+		if path == "spec.replicas" {
+			n, _ := strconv.ParseInt(value, 10, 32)
+			r := int32(n)
+			ov.replicas = &r
+		}
+		ov.set = append(ov.set, o)
+	}
+	return ov, nil
+}
+
+func parseOverride(kind, path, value string) (override, error) {
+	known := false
+	for _, p := range overridePaths[kind] {
+		known = known || p == path
+	}
+	if !known {
+		if kind == KindStatefulSet && path == "spec.updateStrategy.rollingUpdate.maxUnavailable" {
+			return override{}, overrideErr("--set %s: StatefulSet maxUnavailable needs the alpha MaxUnavailableStatefulSet feature gate and is not simulated: use spec.podManagementPolicy=Parallel or spec.updateStrategy.rollingUpdate.partition", path)
+		}
+		last := path[strings.LastIndexByte(path, '.')+1:]
+		for _, p := range overridePaths[kind] {
+			if strings.HasSuffix(p, "."+last) {
+				return override{}, overrideErr("--set %s: not a field replay can change for a %s: use %s=%s", path, kind, p, value)
+			}
+		}
+		return override{}, overrideErr("--set %s: not a field replay can change for a %s: use one of %s", path, kind, strings.Join(overridePaths[kind], ", "))
+	}
+	o := override{path: path, value: value}
+	whole := func(minimum int64) (int32, error) {
+		n, err := strconv.ParseInt(value, 10, 32)
+		if err != nil || n < minimum {
+			return 0, overrideErr("--set %s=%s: use a whole number of at least %d", path, value, minimum)
+		}
+		return int32(n), nil
+	}
+	intOrPercent := func(capPercent bool) (*intstr.IntOrString, error) {
+		if strings.HasSuffix(value, "%") {
+			n, err := strconv.Atoi(strings.TrimSuffix(value, "%"))
+			if err != nil || n < 0 {
+				return nil, overrideErr("--set %s=%s: use a whole number (2) or a percentage (25%%)", path, value)
+			}
+			if capPercent && n > 100 {
+				return nil, overrideErr("--set %s=%s: must not be more than 100%%", path, value)
+			}
+			v := intstr.FromString(value)
+			return &v, nil
+		}
+		n, err := strconv.ParseInt(value, 10, 32)
+		if err != nil || n < 0 {
+			return nil, overrideErr("--set %s=%s: use a whole number (2) or a percentage (25%%)", path, value)
+		}
+		v := intstr.FromInt32(int32(n))
+		return &v, nil
+	}
+	oneOf := func(vals ...string) (string, error) {
+		for _, v := range vals {
+			if strings.EqualFold(v, value) {
+				return v, nil
+			}
+		}
+		return "", overrideErr("--set %s=%s: use %s", path, value, strings.Join(vals, " or "))
+	}
+	switch path {
+	case "spec.replicas":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.Replicas = n }
+	case "spec.minReadySeconds":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.MinReadySeconds = n }
+	case "spec.progressDeadlineSeconds":
+		n, err := whole(1)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.ProgressDeadlineSeconds = n }
+	case "spec.revisionHistoryLimit":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.RevisionHistoryLimit = n }
+	case "spec.paused":
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return o, overrideErr("--set %s=%s: use true or false", path, value)
+		}
+		o.apply = func(s *spec) { s.Paused = b }
+	case "spec.strategy.type":
+		v, err := oneOf(strategyRollingUpdate, strategyRecreate)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) {
+			s.Strategy = v
+			if v == strategyRollingUpdate && s.MaxSurge == nil && s.MaxUnavailable == nil {
+				s.MaxSurge, s.MaxUnavailable = ptrIS(intstr.FromString("25%")), ptrIS(intstr.FromString("25%"))
+			}
+		}
+	case "spec.updateStrategy.type":
+		v, err := oneOf(strategyRollingUpdate, strategyOnDelete)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) {
+			s.Strategy = v
+			if kind == KindDaemonSet && v == strategyRollingUpdate && s.MaxSurge == nil && s.MaxUnavailable == nil {
+				s.MaxSurge, s.MaxUnavailable = ptrIS(intstr.FromInt32(0)), ptrIS(intstr.FromInt32(1))
+			}
+		}
+	case "spec.strategy.rollingUpdate.maxSurge", "spec.updateStrategy.rollingUpdate.maxSurge":
+		v, err := intOrPercent(false)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.MaxSurge = v }
+	case "spec.strategy.rollingUpdate.maxUnavailable", "spec.updateStrategy.rollingUpdate.maxUnavailable":
+		v, err := intOrPercent(true)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.MaxUnavailable = v }
+	case "spec.podManagementPolicy":
+		v, err := oneOf("OrderedReady", podManagementParallel)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.PodManagementPolicy = v }
+	case "spec.updateStrategy.rollingUpdate.partition":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.Partition = n }
+	}
+	return o, nil
+}
+
+func (ov *overrides) apply(s *spec) error {
+	for _, o := range ov.set {
+		o.apply(s)
+	}
+	return nil
+}
+
+// touches reports whether an override sets a path containing any of the fragments.
+func (ov *overrides) touches(fragments ...string) bool {
+	for _, o := range ov.set {
+		for _, f := range fragments {
+			if strings.Contains(o.path, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validate refuses specs the overrides make invalid, as the API server would.
+func (ov *overrides) validate(kind string, s *spec) error {
+	if s.Strategy == strategyRollingUpdate && (kind == KindDeployment || kind == KindDaemonSet) && ov.touches("maxSurge", "maxUnavailable", "strategy.type", "updateStrategy.type") {
+		zero := func(v *intstr.IntOrString) bool { return v == nil || isZero(v) }
+		if zero(s.MaxSurge) && zero(s.MaxUnavailable) {
+			return overrideErr("--set: maxSurge and maxUnavailable would both be 0 and the rollout could never progress: set one of them above 0")
+		}
+	}
+	if kind == KindDeployment && s.ProgressDeadlineSeconds != noLimit && s.ProgressDeadlineSeconds <= s.MinReadySeconds &&
+		ov.touches("minReadySeconds", "progressDeadlineSeconds") {
+		return overrideErr("--set: progressDeadlineSeconds (%d) must be greater than minReadySeconds (%d)", s.ProgressDeadlineSeconds, s.MinReadySeconds)
+	}
+	return nil
+}
+
+// resizeInitial adapts a steady initial state to an overridden replica count: "what if the
+// workload had had N replicas" starts from N available pods of the current revision, not from
+// the recorded number being scaled.
+func (ov *overrides) resizeInitial(s *simulation) error {
+	w := s.st.w
+	if ov.replicas == nil || w == nil {
+		return nil
+	}
+	want := int(*ov.replicas)
+	switch s.scn.Kind {
+	case KindDeployment:
+		active := activeRS(s.st.rss)
+		if len(active) != 1 {
+			return nil
+		}
+		rs := active[0]
+		if !steady(rs.pods, int(rs.replicas)) {
+			return nil
+		}
+		rs.replicas = int32(want)
+		rs.desired, rs.hasDesired = int32(want), true
+		rs.max, rs.hasMax = int32(want)+maxSurge(&w.spec), true
+		resizePods(s, append([]*simPod(nil), rs.pods...), want, rs)
+		rs.status = rsStatus{Replicas: rs.active, Ready: rs.ready, Available: rs.ready, ObservedGeneration: rs.generation}
+		w.status.Replicas, w.status.UpdatedReplicas = int32(want), int32(want)
+		w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want)
+	case KindStatefulSet:
+		pods := append([]*simPod(nil), s.st.pods...)
+		if !steady(pods, len(pods)) {
+			return nil
+		}
+		sort.Slice(pods, func(i, j int) bool { return pods[i].ordinal < pods[j].ordinal })
+		resizePods(s, pods, want, nil)
+		w.status.Replicas, w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want), int32(want)
+		w.status.CurrentReplicas, w.status.UpdatedReplicas = int32(want), int32(want)
+	}
+	return nil
+}
+
+// steady reports whether pods are n ready, non-terminating pods of one revision.
+func steady(pods []*simPod, n int) bool {
+	if len(pods) != n || n == 0 {
+		return false
+	}
+	for _, p := range pods {
+		if !p.ready || p.deleting || p.revKey != pods[0].revKey {
+			return false
+		}
+	}
+	return true
+}
+
+// resizePods grows (copying the last pod) or shrinks (from the end) a steady set of pods to n.
+func resizePods(s *simulation, pods []*simPod, n int, owner *simRS) {
+	for len(pods) > n {
+		s.st.dropPod(pods[len(pods)-1])
+		pods = pods[:len(pods)-1]
+	}
+	for i := len(pods); i < n; i++ {
+		p := *pods[len(pods)-1]
+		p.rec = nil
+		p.uid = fmt.Sprintf("sim-initial-%05d", i)
+		if s.scn.Kind == KindStatefulSet {
+			p.ordinal = i
+			p.name = fmt.Sprintf("%s-%d", s.scn.Name, i)
+			for _, c := range s.st.w.spec.Claims {
+				s.st.pvcs[fmt.Sprintf("%s-%s-%d", c, s.scn.Name, i)] = true
+			}
+		} else {
+			p.name = fmt.Sprintf("%s-initial%05d", owner.name, i)
+		}
+		p.node = s.pickNode()
+		s.st.insertPod(&p)
+		pods = append(pods, &p)
+	}
+}
