@@ -76,13 +76,6 @@ func ReadWatch(cluster string, inputs ...Input) (*Result, error) {
 		res.Envelopes = append(res.Envelopes, envs...)
 	}
 	sortByResourceVersion(res.Envelopes)
-	var last time.Time
-	for _, e := range res.Envelopes {
-		if e.Observed.Before(last) {
-			e.Observed = last
-		}
-		last = e.Observed
-	}
 	return res, nil
 }
 
