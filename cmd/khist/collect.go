@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/khist/khist/collector"
+	"github.com/khist/khist/eventlog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+)
+
+func init() { register(newCollectCmd) }
+
+// runProjector runs the projector in-process next to the collector, until ctx ends.
+//
+// TODO(lead): wire the projector (package projector) here. This is the single call site:
+// `khist collect` calls it unless --no-project is given; while it is nil the collector runs
+// alone and logs that the views are not updated.
+var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log) error
+
+type collectFlags struct {
+	kube        *genericclioptions.ConfigFlags
+	kubeCluster string
+
+	include, exclude     []string
+	includeNS, excludeNS []string
+	keepHeartbeats       bool
+	noProject            bool
+
+	metricsAddr       string
+	discoveryInterval time.Duration
+	maxInFlight       int
+	logFormat         string
+	logLevel          string
+}
+
+func newCollectCmd(g *globalFlags) *cobra.Command {
+	f := &collectFlags{kube: genericclioptions.NewConfigFlags(true)}
+	// --cluster is khist's name for the recorded cluster (a global flag), and namespaces are
+	// chosen with --include-namespace: kubectl's flags of those names are left out.
+	f.kube.ClusterName = nil
+	f.kube.Namespace = nil
+	// Watches last minutes (each request is bounded by the collector) and discovery is not
+	// cached on disk: kubectl's --request-timeout and --cache-dir do not apply.
+	f.kube.Timeout = nil
+	f.kube.CacheDir = nil
+	cmd := &cobra.Command{
+		Use:   "collect",
+		Short: "Record every change of a cluster's objects into the log, until interrupted",
+		Long: `collect lists and watches every resource of the cluster that supports list and watch,
+built-in and custom (resources added later are found too), and appends each object version it
+sees to the log: the embedded NATS server under --data-dir, or --nats-url. It runs the projector
+in-process unless --no-project is given.
+
+Restarted, it resumes where the log ends: versions the log already holds are not sent again,
+and objects deleted while it was stopped are recorded as DELETED_UNOBSERVED. Secret values are
+never recorded, and Node and Lease updates that only move heartbeat times are left out unless
+--keep-heartbeats is given.`,
+		Example: `  khist collect --cluster prod --context prod-admin
+  khist collect --cluster prod --exclude events --exclude-namespace 'ci-*' --metrics-addr :9090
+  khist collect --cluster prod --nats-url nats://nats.khist:4222 --no-project`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runCollect(cmd.Context(), g, f) },
+	}
+	fl := cmd.Flags()
+	f.kube.AddFlags(fl)
+	fl.StringVar(&f.kubeCluster, "kube-cluster", "", "the kubeconfig cluster to use (kubectl's --cluster)")
+	fl.StringSliceVar(&f.include, "include", nil, "resources to record (default all): pods, deployments.apps, Deployment, or a glob such as *.example.com; repeatable or comma separated")
+	fl.StringSliceVar(&f.exclude, "exclude", nil, "resources not to record, as in --include; wins over --include")
+	fl.StringSliceVar(&f.includeNS, "include-namespace", nil, "namespaces (names or globs) to record (default all); cluster-scoped objects are always recorded")
+	fl.StringSliceVar(&f.excludeNS, "exclude-namespace", nil, "namespaces (names or globs) not to record; wins over --include-namespace")
+	fl.BoolVar(&f.keepHeartbeats, "keep-heartbeats", false, "also record Node and Lease updates that only move heartbeat times")
+	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics; empty: no metrics server")
+	fl.DurationVar(&f.discoveryInterval, "discovery-interval", collector.DefaultDiscoveryInterval, "how often to look for resources added or removed (CRD changes are also noticed at once)")
+	fl.IntVar(&f.maxInFlight, "max-in-flight", collector.DefaultMaxInFlight, "versions sent to the log and not yet acknowledged before the watches wait")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q: use text or json", format)
+}
+
+func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
+	logger, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if f.kubeCluster != "" {
+		f.kube.ClusterName = &f.kubeCluster
+	}
+	cfg, err := f.kube.ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("kubernetes client configuration: %w (check --kubeconfig and --context)", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts := collector.Options{
+		Cluster:           g.Cluster,
+		Include:           f.include,
+		Exclude:           f.exclude,
+		IncludeNamespaces: f.includeNS,
+		ExcludeNamespaces: f.excludeNS,
+		KeepHeartbeats:    f.keepHeartbeats,
+		DiscoveryInterval: f.discoveryInterval,
+		MaxInFlight:       f.maxInFlight,
+		Registerer:        reg,
+		Logger:            logger,
+	}
+	var srv *http.Server
+	if f.metricsAddr != "" {
+		ln, err := net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", f.metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		logger.Info("serving metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics server stopped", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	c, err := collector.New(cfg, l, opts)
+	if err != nil {
+		return err
+	}
+	where := l.ClientURL()
+	if where == "" {
+		where = redactURLs(g.NATS.URL)
+	}
+	logger.Info("collecting", "cluster", g.Cluster, "server", cfg.Host, "log", where, "stream", l.StreamName())
+
+	// The projector, when wired, runs next to the collector; either ending ends both.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	projDone := make(chan error, 1)
+	switch {
+	case f.noProject:
+		projDone <- nil
+	case runProjector == nil:
+		logger.Warn("the projector is not built into this khist: only the log is written (run the projector separately, or use --no-project to silence this)")
+		projDone <- nil
+	default:
+		go func() {
+			err := runProjector(ctx, g, l)
+			if err != nil && ctx.Err() == nil {
+				cancel()
+			}
+			projDone <- err
+		}()
+	}
+	err = c.Start(ctx)
+	cancel()
+	perr := <-projDone
+	if err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
+		err = fmt.Errorf("projector: %w", perr)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// redactURLs removes passwords from comma-separated URLs, for logs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}

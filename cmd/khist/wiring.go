@@ -1,0 +1,22 @@
+package main
+
+import (
+	"context"
+
+	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/projector"
+)
+
+// Connections between commands that live in different files.
+func init() {
+	importFormats["audit"] = importer.ReadAudit
+	runProjector = func(ctx context.Context, g *globalFlags, l *eventlog.Log) error {
+		db, err := projector.Open(viewsPath(g, ""), nil)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return projector.Run(ctx, l, db)
+	}
+}

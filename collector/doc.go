@@ -1,0 +1,17 @@
+// Package collector records a Kubernetes cluster into the khist event log: it discovers every
+// resource that can be listed and watched (built-in and custom, including those added later),
+// lists and watches each at its preferred version, and publishes every object version it sees.
+//
+// Guarantees: each version is published once (a version the log already holds, found on a
+// relist or after a restart, is not sent again), and no change is lost without trace: a watch
+// that falls behind etcd's compaction relists, and an object found missing on a relist is
+// recorded as eventlog.DeletedUnobserved with its last recorded state. Secret values and
+// managedFields' field sets are never recorded, and the memory kept per object is its identity
+// and resourceVersion, whatever the object's size. Versions of one resource are published in
+// the order the API server sent them; versions of different resources are watched in parallel
+// and may interleave in any order.
+//
+// A Collector is created with New and runs with Start, which blocks until its context ends. When
+// the log is slow, publishing blocks (Options.MaxInFlight, MaxInFlightBytes) and the watches wait;
+// when it fails, the watches stop and start again with relists once it accepts events.
+package collector

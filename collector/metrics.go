@@ -1,0 +1,97 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the collector's Prometheus metrics, all named khist_collector_*.
+type metrics struct {
+	events          *prometheus.CounterVec   // recorded, by group, resource, type
+	filtered        *prometheus.CounterVec   // not recorded, by group, resource, reason
+	publishErrors   *prometheus.CounterVec   // by group, resource
+	publishLatency  prometheus.Histogram     // observed to acknowledged
+	publishBlocked  prometheus.Counter       // seconds spent waiting for room to publish
+	inFlight        prometheus.Gauge         // envelopes sent, not yet acknowledged
+	inFlightBytes   prometheus.Gauge         // their bodies' bytes
+	watchRestarts   *prometheus.CounterVec   // by group, resource, reason
+	relists         *prometheus.CounterVec   // by group, resource, reason
+	listDuration    *prometheus.HistogramVec // by group, resource
+	objects         *prometheus.GaugeVec     // objects tracked, by group, kind
+	resources       prometheus.Gauge         // resources watched
+	discoveryErrors prometheus.Counter
+	sessions        prometheus.Counter // restarts after the log failed
+	lastEvent       *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khist_collector_events_total",
+			Help: "Object versions sent to the log, by API group, resource and event type.",
+		}, []string{"group", "resource", "type"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khist_collector_filtered_total",
+			Help: "Object versions seen but not recorded, by API group, resource and reason (known: already in the log; heartbeat: only heartbeat fields changed).",
+		}, []string{"group", "resource", "reason"}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khist_collector_publish_errors_total",
+			Help: "Object versions the log did not acknowledge after retries (they are recorded again on the next relist).",
+		}, []string{"group", "resource"}),
+		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "khist_collector_publish_latency_seconds",
+			Help:    "Time from observing a change to its acknowledgement by the log.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}),
+		publishBlocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_collector_publish_blocked_seconds_total",
+			Help: "Time watches spent waiting for the log to acknowledge earlier versions (back-pressure).",
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "khist_collector_publish_in_flight",
+			Help: "Object versions sent to the log and not yet acknowledged.",
+		}),
+		inFlightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "khist_collector_publish_in_flight_bytes",
+			Help: "Bytes of the object versions sent to the log and not yet acknowledged.",
+		}),
+		watchRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khist_collector_watch_restarts_total",
+			Help: "Watches started again, by API group, resource and reason (timeout, closed, error, gone).",
+		}, []string{"group", "resource", "reason"}),
+		relists: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khist_collector_relists_total",
+			Help: "Lists of a resource, by API group, resource and reason (start, gone, error, restart).",
+		}, []string{"group", "resource", "reason"}),
+		listDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "khist_collector_list_duration_seconds",
+			Help:    "Duration of a (re)list, including publishing what it found.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}, []string{"group", "resource"}),
+		objects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "khist_collector_objects",
+			Help: "Objects the collector tracks (identity and resourceVersion), by API group and kind.",
+		}, []string{"group", "kind"}),
+		resources: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "khist_collector_watched_resources",
+			Help: "Resources (and namespaces) being listed and watched.",
+		}),
+		discoveryErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_collector_discovery_errors_total",
+			Help: "API discoveries that failed entirely or for some groups.",
+		}),
+		sessions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_collector_log_recoveries_total",
+			Help: "Times the collector stopped its watches because the log failed, and started again with relists.",
+		}),
+		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "khist_collector_last_event_timestamp_seconds",
+			Help: "Unix time of the last change observed, by API group and resource (lag shows as its age).",
+		}, []string{"group", "resource"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.filtered, m.publishErrors, m.publishLatency, m.publishBlocked,
+			m.inFlight, m.inFlightBytes, m.watchRestarts, m.relists, m.listDuration, m.objects,
+			m.resources, m.discoveryErrors, m.sessions, m.lastEvent)
+	}
+	return m
+}
