@@ -302,3 +302,50 @@ func TestFollowStopsOnCancel(t *testing.T) {
 		t.Fatal("follow did not stop on cancel")
 	}
 }
+
+func TestPublisherFailsFastWhenServerDies(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server did not start")
+	}
+	l, err := Open(context.Background(), Options{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var acked, failed int
+	p, err := l.NewPublisher(PublisherOptions{MaxInFlight: 200, Retries: 1, AckTimeout: time.Second, OnAck: func(_ *Envelope, _ uint64, _ bool, err error) {
+		if err != nil {
+			failed++
+		} else {
+			acked++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAll(t, l, []*Envelope{testEnvelope(0, nil)})
+	srv.Shutdown()
+	start := time.Now()
+	ctx := context.Background()
+	for i := 1; i <= 150; i++ {
+		if err := p.Publish(ctx, testEnvelope(i, nil)); err != nil {
+			break // an earlier failure is reported here; nothing more is sent
+		}
+	}
+	err = p.Close(ctx)
+	if !errors.Is(err, ErrPublish) {
+		t.Fatalf("close after the server died: %v, want ErrPublish", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("failing a window of 150 took %s; it should take about one AckTimeout plus the retry", d)
+	}
+	st := p.Stats()
+	if st.Published+st.Duplicates != acked || st.Failed != failed || failed == 0 {
+		t.Fatalf("stats %+v disagree with OnAck (%d acked, %d failed)", st, acked, failed)
+	}
+}

@@ -50,9 +50,10 @@ type Publisher struct {
 }
 
 type pending struct {
-	env *Envelope
-	fut jetstream.PubAckFuture
-	err error // send error (no future)
+	env  *Envelope
+	fut  jetstream.PubAckFuture
+	err  error     // send error (no future)
+	sent time.Time // the acknowledgement is due by sent + AckTimeout
 }
 
 // NewPublisher returns a publisher on the log's stream. Close it to stop its ack goroutine.
@@ -111,28 +112,47 @@ func (p *Publisher) Publish(ctx context.Context, e *Envelope) error {
 	p.inFly++
 	p.mu.Unlock()
 	fut, serr := p.js.PublishMsgAsync(e.Msg(), jetstream.WithMsgID(e.MsgID()))
-	p.pending <- pending{env: e, fut: fut, err: serr} // never blocks: inFly <= cap
+	p.pending <- pending{env: e, fut: fut, err: serr, sent: time.Now()} // never blocks: inFly <= cap
 	return nil
 }
 
-// acks settles pending envelopes in order, retrying failed ones synchronously.
+// acks settles pending envelopes in order, retrying failed ones synchronously. Each
+// acknowledgement is awaited until AckTimeout after its envelope was sent. Once an envelope has
+// finally failed, the ones still in flight are not retried: each is settled as soon as its own
+// acknowledgement arrives or is due, so that a dead server fails a full window within about one
+// AckTimeout, and the caller learns (through OnAck and Stats) exactly which were stored.
 func (p *Publisher) acks() {
 	defer close(p.done)
+	timer := time.NewTimer(0)
 	for pe := range p.pending {
 		var (
 			ack *jetstream.PubAck
 			err = pe.err
 		)
 		if err == nil {
+			timer.Reset(max(time.Until(pe.sent.Add(p.opts.AckTimeout)), 0))
 			select {
 			case ack = <-pe.fut.Ok():
 			case err = <-pe.fut.Err():
-			case <-time.After(p.opts.AckTimeout):
+			case <-timer.C:
 				err = fmt.Errorf("no acknowledgement within %s", p.opts.AckTimeout)
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
 			}
 		}
 		if err != nil {
-			ack, err = p.retry(pe.env, err)
+			p.mu.Lock()
+			failed := p.err != nil
+			p.mu.Unlock()
+			if failed {
+				err = fmt.Errorf("%w: %s not stored after an earlier failure: %v", ErrPublish, pe.env, err)
+			} else {
+				ack, err = p.retry(pe.env, err)
+			}
 		}
 		p.settle(pe.env, ack, err)
 	}
