@@ -4,16 +4,15 @@ import (
 	"context"
 	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/khist/khist/eventlog/importer"
 	"github.com/khist/khist/test/cluster"
+	"github.com/khist/khist/test/e2e"
 )
 
-var record = flag.Bool("record", false, "play every scenario on the test cluster and rewrite testdata/*.json.gz")
+var record = flag.Bool("record", false, "rewrite testdata/*.json.gz with the live suite's recordings")
 
 var testCluster *cluster.Cluster
 
@@ -35,41 +34,45 @@ func (r runner) KubectlStdin(ctx context.Context, stdin string, args ...string) 
 	return r.c.KubectlStdin(ctx, strings.NewReader(stdin), args...)
 }
 
-// TestRecordScenarios plays the scenarios on the real control plane while kubectl watches them,
-// and with -record keeps the recordings as fixtures.
-func TestRecordScenarios(t *testing.T) {
+// TestLiveFidelity is the fidelity suite: every scenario is played on the real control plane
+// while khist's collector records it, and the recording is replayed and compared step for step
+// with what the real controllers did. With -record the recordings become the fixtures that
+// TestFixturesReplay and the query tests read.
+func TestLiveFidelity(t *testing.T) {
 	if testCluster == nil {
 		t.Skip("needs the test control plane (not with -short)")
 	}
-	if !*record {
-		t.Skip("run with -record to rewrite the fixtures")
+	var names []string
+	for _, s := range Scenarios {
+		names = append(names, s.Name)
 	}
+	rec := e2e.StartRecorder(t, testCluster, e2e.RecorderOptions{Cluster: "fidelity", IncludeNamespaces: names})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	for i := range Scenarios {
 		s := &Scenarios[i]
-		t.Run(s.Name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			w := &KubectlWatch{Kubectl: filepath.Join(testCluster.BinDir, "kubectl"), Kubeconfig: testCluster.Kubeconfig}
-			if err := w.Start(ctx, s.Name, s.ClusterScoped); err != nil {
-				t.Fatal(err)
-			}
-			err := s.Run(ctx, runner{testCluster})
-			time.Sleep(2 * time.Second) // let the last changes reach the watches
-			ins := w.Stop()
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := importer.ReadWatch("fidelity", ins...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Envelopes) == 0 {
-				t.Fatal("nothing recorded")
-			}
-			if err := WriteFixture(FixturePath("testdata", s.Name), res.Envelopes); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: %d events recorded", s.Name, len(res.Envelopes))
-		})
+		if err := s.Run(ctx, runner{testCluster}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	time.Sleep(2 * time.Second) // the last status updates
+	envs, err := rec.Envelopes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var histories []scenarioHistory
+	for i := range Scenarios {
+		s := &Scenarios[i]
+		mine := ForScenario(envs, s)
+		if len(mine) == 0 {
+			t.Fatalf("%s: nothing recorded", s.Name)
+		}
+		if *record {
+			if err := e2e.WriteWatchFile(FixturePath("testdata", s.Name), mine); err != nil {
+				t.Fatal(err)
+			}
+		}
+		histories = append(histories, scenarioHistory{s, Versions(mine)})
+	}
+	checkFidelity(t, histories)
 }
