@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/khist/khist/projector"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	register(newProjectCmd)
+	register(newRebuildCmd)
+	afterImport = func(cmd *cobra.Command, g *globalFlags) error { return catchUpViews(cmd, g, "") }
+}
+
+// viewsFlags say where the views live.
+type viewsFlags struct {
+	db      string // --db: the bbolt file; default DATA_DIR/views.db
+	durable string // --durable: the JetStream consumer's name
+}
+
+func (f *viewsFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.db, "db", "", "views file (default DATA_DIR/views.db)")
+	cmd.Flags().StringVar(&f.durable, "durable", projector.DefaultDurable, "name of the durable JetStream consumer (one per views file fed from the same stream)")
+}
+
+// viewsPath is the views file: --db, or views.db in the data directory.
+func viewsPath(g *globalFlags, db string) string {
+	if db != "" {
+		return db
+	}
+	return filepath.Join(g.DataDir, "views.db")
+}
+
+func newProjectCmd(g *globalFlags) *cobra.Command {
+	f := &viewsFlags{}
+	cmd := &cobra.Command{
+		Use:   "project",
+		Short: "Fold the event log into the views and keep following it until interrupted",
+		Long: `project runs the projector alone: it folds every event of the log that the views lack, then
+follows the log, committing new events within tens of milliseconds, until Ctrl-C.
+khist import and khist collect run the projector in-process; run project when they were told
+not to (--no-project), or to build views from an external NATS JetStream.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProject(cmd, g, f) },
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags) error {
+	ctx := cmd.Context()
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	db, err := projector.Open(viewsPath(g, f.db), nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	seq, _ := db.Seq()
+	fmt.Fprintf(cmd.ErrOrStderr(), "projecting into %s from sequence %d; Ctrl-C stops\n", db.Path(), seq+1)
+	if err := projector.Run(ctx, l, db, projector.WithDurable(f.durable)); err != nil {
+		return err
+	}
+	c, _ := db.Counts()
+	fmt.Fprintf(cmd.ErrOrStderr(), "stopped at sequence %d (%d events applied, %d already applied)\n", c.Seq, c.Applied, c.Skipped)
+	return nil
+}
+
+// catchUpViews folds the events the views lack (after khist import).
+func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
+	ctx := cmd.Context()
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	db, err := projector.Open(viewsPath(g, dbPath), nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	bar := projector.NewProgressBar(cmd.ErrOrStderr(), "views")
+	st, err := projector.CatchUp(ctx, l, db, projector.WithProgress(bar.Update))
+	if err != nil {
+		return err
+	}
+	bar.Done(st)
+	return nil
+}
+
+func newRebuildCmd(g *globalFlags) *cobra.Command {
+	f := &viewsFlags{}
+	cmd := &cobra.Command{
+		Use:   "rebuild",
+		Short: "Delete the views and fold the whole event log again",
+		Long: `rebuild re-creates the views file from the whole event log, the source of truth, showing
+progress on stderr. The old views stay in place until the new ones are complete.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			l, err := openLog(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			bar := projector.NewProgressBar(cmd.ErrOrStderr(), "rebuild")
+			st, err := projector.Rebuild(ctx, l, viewsPath(g, f.db), projector.WithDurable(f.durable), projector.WithProgress(bar.Update))
+			if err != nil {
+				return err
+			}
+			bar.Done(st)
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}

@@ -1,0 +1,211 @@
+package projector
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// This file holds the encodings of records: a compact binary one for the records written for
+// every event (object heads, versions, index entries) and deterministic JSON for the records of
+// the views that are written on transitions only (rollouts, revisions, steps, pods, endpoints).
+
+// enc appends a record field by field.
+type enc struct{ b []byte }
+
+func (e *enc) u(v uint64)  { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) i(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) byte(v byte) { e.b = append(e.b, v) }
+func (e *enc) s(v string)  { e.u(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) bs(v []byte) { e.u(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// t encodes a time as nanoseconds since the epoch; the zero time encodes as 0.
+func (e *enc) t(v time.Time) {
+	if v.IsZero() {
+		e.i(0)
+		return
+	}
+	e.i(v.UnixNano())
+}
+
+// dec reads what enc wrote. The first error sticks; reads after it return zero values.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated record (%s)", ErrCorrupt, what)
+	}
+}
+
+func (d *dec) u() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) i() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *dec) bool() bool { return d.byte() != 0 }
+
+// bs returns the next byte string, aliasing the record.
+func (d *dec) bs() []byte {
+	n := d.u()
+	if d.err != nil {
+		return nil
+	}
+	if uint64(len(d.b)) < n {
+		d.fail("bytes")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) s() string { return string(d.bs()) }
+
+func (d *dec) t() time.Time {
+	v := d.i()
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+// be8 is v as 8 big-endian bytes: keys that sort numerically.
+func be8(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func appendBE8(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func readBE8(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// timeKey is t as a sortable 8-byte value (times before 1970 sort as 1970).
+func timeKey(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+func keyTime(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v)).UTC()
+}
+
+// key joins parts with NUL bytes: names, namespaces and kinds contain none, so the parts of a
+// key are never ambiguous and a key is a prefix of the keys that extend it.
+func key(parts ...string) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n+16)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// prefix is key(parts...) followed by a separator: the prefix of every key extending it.
+func prefix(parts ...string) []byte { return append(key(parts...), 0) }
+
+// splitKey splits a key made by key into n string parts; a longer remainder (e.g. a binary
+// suffix) is left in the last part.
+func splitKey(k []byte, n int) []string {
+	out := make([]string, 0, n)
+	for len(out) < n-1 {
+		i := indexByte(k, 0)
+		if i < 0 {
+			break
+		}
+		out = append(out, string(k[:i]))
+		k = k[i+1:]
+	}
+	return append(out, string(k))
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Records of the views written on transitions are JSON, encoded deterministically.
+var (
+	marshalOpts   = json.JoinOptions(json.Deterministic(true), json.OmitZeroStructFields(true))
+	unmarshalOpts = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+)
+
+func marshalRecord(v any) ([]byte, error) { return json.Marshal(v, marshalOpts) }
+
+func unmarshalRecord(b []byte, v any) error {
+	if err := json.Unmarshal(b, v, unmarshalOpts); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil
+}

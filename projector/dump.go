@@ -1,0 +1,279 @@
+package projector
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	stdjson "encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DumpOptions tune Dump.
+type DumpOptions struct {
+	// Renumber replaces every stream sequence by its rank among the sequences of the events
+	// that changed the views, and leaves out the views' position and the count of skipped
+	// events: two folds of logs that differ only by duplicated events then dump the same.
+	Renumber bool
+	// Objects prints each version's JSON in full instead of its SHA-256.
+	Objects bool
+}
+
+// keyShape says how a bucket's keys end after their NUL-separated string parts.
+type keyShape int
+
+const (
+	shapeStrings keyShape = iota // only string parts
+	shapeSeq                     // ... NUL seq(8)
+	shapeSeqIdx                  // ... NUL seq(8) index(1)
+	shapeIDSeq                   // id(8) seq(8)
+	shapeTimeSeq                 // ... NUL time(8) seq(8)
+	shapeID                      // ... NUL id(8)
+	shapeSnap                    // cluster NUL time(8) seq(8) namespace
+	shapeSeqOnly                 // seq(8)
+	shapeIDOnly                  // id(8)
+)
+
+// valueShape says how a bucket's values are encoded.
+type valueShape int
+
+const (
+	valEmpty valueShape = iota
+	valJSON
+	valHead
+	valVersion
+	valLifetime
+	valUvarint
+	valString
+	valSnapChunk
+	valMeta
+	valStepKey
+)
+
+// dumpLayouts describes every bucket of the views.
+var dumpLayouts = map[string]struct {
+	key keyShape
+	val valueShape
+}{
+	"meta":     {shapeStrings, valMeta},
+	"obj":      {shapeStrings, valHead},
+	"oid":      {shapeIDOnly, valString},
+	"ver":      {shapeSeqOnly, valVersion},
+	"names":    {shapeSeq, valLifetime},
+	"own":      {shapeStrings, valEmpty},
+	"about":    {shapeStrings, valEmpty},
+	"tn":       {shapeTimeSeq, valUvarint},
+	"live":     {shapeID, valEmpty},
+	"snapmeta": {shapeTimeSeq, valUvarint},
+	"snap":     {shapeSnap, valSnapChunk},
+	"wl":       {shapeStrings, valJSON},
+	"rev":      {shapeStrings, valJSON},
+	"revpods":  {shapeSeq, valJSON},
+	"rollouts": {shapeSeq, valJSON},
+	"steps":    {shapeSeqIdx, valJSON},
+	"ann":      {shapeSeq, valJSON},
+	"await":    {shapeSeq, valStepKey},
+	"pods":     {shapeSeq, valJSON},
+	"podready": {shapeIDSeq, valUvarint},
+	"eps":      {shapeStrings, valJSON},
+	"epu":      {shapeStrings, valJSON},
+	"ep":       {shapeSeq, valJSON},
+}
+
+// Dump writes the logical contents of the views, deterministically: every bucket in name
+// order, every entry decoded, one line each; versions are rebuilt and shown by SHA-256 (or in
+// full). Two DBs with the same logical contents dump the same, whatever their pages.
+func (db *DB) Dump(w io.Writer, o DumpOptions) error {
+	bw := bufio.NewWriter(w)
+	err := db.view(func(tx *bolt.Tx) error {
+		sm := func(s uint64) string { return strconv.FormatUint(s, 10) }
+		if o.Renumber {
+			rank := map[uint64]uint64{}
+			c := tx.Bucket(bVer).Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				rank[readBE8(k)] = uint64(len(rank) + 1)
+			}
+			sm = func(s uint64) string {
+				if s == 0 {
+					return "0"
+				}
+				if r, ok := rank[s]; ok {
+					return "#" + strconv.FormatUint(r, 10)
+				}
+				return "?" + strconv.FormatUint(s, 10)
+			}
+		}
+		var names []string
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, string(name))
+			return nil
+		}); err != nil {
+			return err
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			lay, ok := dumpLayouts[name]
+			if !ok {
+				return fmt.Errorf("dump: bucket %q has no layout", name)
+			}
+			bodies := map[uint64][]byte{} // latest JSON of each object, rebuilding in log order
+			c := tx.Bucket([]byte(name)).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				ks := dumpKey(k, lay.key, sm)
+				var vs string
+				switch lay.val {
+				case valEmpty:
+				case valMeta:
+					switch {
+					case bytes.HasPrefix(k, []byte("c\x00")):
+						d := dec{b: v}
+						vs = fmt.Sprintf("wm=%s since=%d live=%d lastsnap=%s", fmtTime(d.t()), d.u(), d.u(), fmtTime(d.t()))
+					case o.Renumber && (bytes.Equal(k, mSeq) || bytes.Equal(k, mSkipped)):
+						continue
+					default:
+						vs = strconv.FormatUint(readBE8(v), 10)
+					}
+				case valHead:
+					h, err := decodeHead(v)
+					if err != nil {
+						return err
+					}
+					vs = fmt.Sprintf("id=%d %s/%s/%s %s/%s uid=%s first=%s@%s created=%s last=%s@%s rv=%s n=%d full=%s chain=%d/%d/%d gone=%v@%s/%s owner=%s/%s/%s repl=%d rev=%d phase=%q del=%v count=%d tmpl=%x ready=%d node=%q ip=%q",
+						h.ID, h.Cluster, h.Group, h.APIVersion, h.Kind, h.Namespace+"/"+h.Name, h.UID, sm(h.FirstSeq), fmtTime(h.FirstSeen), fmtTime(h.Created),
+						sm(h.LastSeq), fmtTime(h.LastSeen), h.LastRV, h.Versions, sm(h.FullSeq), h.Chain, h.ChainBytes, h.FullBytes, h.Gone, sm(h.GoneSeq), fmtTime(h.GoneAt),
+						h.Owner.Kind, h.Owner.Name, h.Owner.UID, h.Replicas, h.RevNum, h.Phase, h.Deleting, h.Count, h.TmplHash, h.Ready, h.Node, h.IP)
+				case valVersion:
+					seq := readBE8(k)
+					r, err := decodeVer(v, seq)
+					if err != nil {
+						return err
+					}
+					obj, err := body(bodies[r.ID], &r)
+					if err != nil {
+						return fmt.Errorf("dump: version %d: %w", seq, err)
+					}
+					bodies[r.ID] = obj
+					body := fmt.Sprintf("%x", sha256.Sum256(obj))
+					if o.Objects {
+						body = string(obj)
+					}
+					vs = fmt.Sprintf("id=%d prev=%s %s rv=%s gen=%d at=%s actor=%q enc=%d %s", r.ID, sm(r.Prev), r.Type, r.RV, r.Generation, fmtTime(r.Observed), r.Actor, r.Body, body)
+				case valLifetime:
+					d := dec{b: v}
+					vs = fmt.Sprintf("uid=%s id=%d created=%s first=%s gone=%s@%s", d.s(), d.u(), fmtTime(d.t()), fmtTime(d.t()), fmtTime(d.t()), sm(d.u()))
+				case valUvarint:
+					n, _ := binary.Uvarint(v)
+					vs = strconv.FormatUint(n, 10)
+				case valString:
+					vs = strconv.Quote(string(v))
+				case valSnapChunk:
+					m := map[uint64]uint64{}
+					if err := decodeSnapChunk(v, m); err != nil {
+						return err
+					}
+					ids := make([]uint64, 0, len(m))
+					for id := range m {
+						ids = append(ids, id)
+					}
+					slices.Sort(ids)
+					var b strings.Builder
+					for _, id := range ids {
+						fmt.Fprintf(&b, "%d@%s ", id, sm(m[id]))
+					}
+					vs = b.String()
+				case valStepKey:
+					vs = dumpKey(v, shapeSeqIdx, sm)
+				case valJSON:
+					var x any
+					if err := stdjson.Unmarshal(v, &x); err != nil {
+						return fmt.Errorf("dump %s: %w", name, err)
+					}
+					renumberJSON(x, "", sm)
+					b, err := stdjson.Marshal(x)
+					if err != nil {
+						return err
+					}
+					vs = string(b)
+				}
+				if _, err := fmt.Fprintf(bw, "%s %s = %s\n", name, ks, vs); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func dumpKey(k []byte, shape keyShape, sm func(uint64) string) string {
+	strs := func(b []byte) string { return strconv.Quote(strings.ReplaceAll(string(b), "\x00", "|")) }
+	switch shape {
+	case shapeSeqOnly:
+		return sm(readBE8(k))
+	case shapeIDOnly:
+		return strconv.FormatUint(readBE8(k), 10)
+	case shapeSeq:
+		if len(k) >= 8 {
+			return strs(k[:len(k)-8]) + " " + sm(readBE8(k[len(k)-8:]))
+		}
+	case shapeSeqIdx:
+		if len(k) >= 9 {
+			return strs(k[:len(k)-9]) + " " + sm(readBE8(k[len(k)-9:])) + "." + strconv.Itoa(int(k[len(k)-1]))
+		}
+	case shapeIDSeq:
+		if len(k) == 16 {
+			return strconv.FormatUint(readBE8(k), 10) + " " + sm(readBE8(k[8:]))
+		}
+	case shapeTimeSeq:
+		if len(k) >= 16 {
+			return strs(k[:len(k)-16]) + " " + fmtTime(keyTime(readBE8(k[len(k)-16:]))) + " " + sm(readBE8(k[len(k)-8:]))
+		}
+	case shapeID:
+		if len(k) >= 8 {
+			return strs(k[:len(k)-8]) + " " + strconv.FormatUint(readBE8(k[len(k)-8:]), 10)
+		}
+	case shapeSnap:
+		if i := indexByte(k, 0); i >= 0 && len(k) >= i+17 {
+			r := k[i+1:]
+			return strs(k[:i]) + " " + fmtTime(keyTime(readBE8(r))) + " " + sm(readBE8(r[8:])) + " " + strs(r[16:])
+		}
+	}
+	return strs(k)
+}
+
+// renumberJSON maps, in a decoded JSON record, the numbers of fields named seq or ending in
+// Seq (the convention of every record that holds a stream sequence).
+func renumberJSON(x any, k string, sm func(uint64) string) any {
+	switch v := x.(type) {
+	case map[string]any:
+		for kk, vv := range v {
+			v[kk] = renumberJSON(vv, kk, sm)
+		}
+	case []any:
+		for i := range v {
+			v[i] = renumberJSON(v[i], k, sm)
+		}
+	case float64:
+		if k == "seq" || strings.HasSuffix(k, "Seq") {
+			return sm(uint64(v))
+		}
+	}
+	return x
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,22 @@
+package projector
+
+import "errors"
+
+// Errors returned by this package. Each is wrapped with the detail of the case.
+var (
+	// ErrInUse is returned by Open and Rebuild when another process holds the views file.
+	ErrInUse = errors.New("views in use")
+	// ErrSchema is returned by Open when the file was written by an incompatible version of
+	// the projector; khist rebuild re-creates it from the log.
+	ErrSchema = errors.New("views schema mismatch")
+	// ErrNotFound is returned by read methods when the object, workload or version asked for
+	// is not in the views.
+	ErrNotFound = errors.New("not found")
+	// ErrCorrupt is returned when a record of the views cannot be decoded.
+	ErrCorrupt = errors.New("corrupt views")
+	// ErrAhead is returned by the folds when the views hold events the log does not have:
+	// the stream was deleted and created again, or the views belong to another log.
+	ErrAhead = errors.New("views ahead of the log")
+	// ErrInvalidOption is returned when an option has a value that cannot work.
+	ErrInvalidOption = errors.New("invalid option")
+)

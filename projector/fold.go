@@ -1,0 +1,281 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/khist/khist/eventlog"
+	bolt "go.etcd.io/bbolt"
+)
+
+// event is one envelope being folded, with what the views share about it: the object decoded
+// once, and its head before and after.
+type event struct {
+	env *eventlog.Envelope
+	obj *Object // nil when the JSON could not be decoded
+
+	okey  []byte   // head key
+	head  *objHead // the head after this event; views update its fold state
+	prev  objHead  // the head before this event (zero, with Replicas and RevNum -1, when new)
+	isNew bool     // first version of the object
+	gone  bool     // this event ends the object's life
+
+	// Speculated by decodeEvents (see there).
+	speculate bool
+	baseSeq   uint64 // the sequence of the previous version of the object in the log
+	base      []byte // its JSON (cleared once the delta is computed)
+	delta     []byte // the delta from it, or nil
+	fullZ     []byte // the compressed JSON, for a first version
+}
+
+// decodeEvents decodes the objects of a batch, in parallel, each once. With a speculation
+// cache it also computes, in the same parallel pass, the work of the versions view that does
+// not depend on the views: each version's delta against the previous version of its object
+// in the log (or its compressed copy for a first version). The fold uses them when that
+// previous version is indeed the one it applied last, and computes them itself otherwise.
+func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
+	evs := make([]event, len(envs))
+	objs := make([]Object, len(envs))
+	for i, e := range envs {
+		evs[i].env = e
+		if spec != nil {
+			evs[i].baseSeq, evs[i].base = spec.next(e)
+			evs[i].speculate = true
+		}
+	}
+	work := func(lo, hi int) {
+		var enc deltaEncoder
+		for i := lo; i < hi; i++ {
+			ev := &evs[i]
+			if DecodeObject(ev.env.Object, &objs[i]) == nil {
+				ev.obj = &objs[i]
+			}
+			if !ev.speculate {
+				continue
+			}
+			if ev.base != nil {
+				ev.delta = enc.encode(nil, ev.base, ev.env.Object)
+			} else {
+				ev.fullZ = compress(nil, ev.env.Object)
+			}
+			ev.base = nil
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(envs)+63)/64)
+	if workers <= 1 {
+		work(0, len(envs))
+		return evs
+	}
+	var wg sync.WaitGroup
+	chunk := (len(envs) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(envs))
+		wg.Go(func() { work(lo, hi) })
+	}
+	wg.Wait()
+	return evs
+}
+
+// specCache remembers the latest JSON of each object in log order, for decodeEvents, with
+// the sequence of its version. It is bounded (see genCache): the fold computes itself what
+// was not speculated.
+type specCache struct{ g genCache[string, specEntry] }
+
+type specEntry struct {
+	seq  uint64
+	body []byte
+}
+
+func newSpecCache(limit int) *specCache {
+	c := &specCache{}
+	c.g.init(limit, func(e specEntry) int { return len(e.body) + 64 })
+	return c
+}
+
+// next returns the previous version of e's object and records e as its latest.
+func (c *specCache) next(e *eventlog.Envelope) (uint64, []byte) {
+	k := string(objKey(e.Cluster, e.UID, e.Kind, e.Namespace, e.Name))
+	prev, _ := c.g.get(k)
+	if e.Type.IsDelete() {
+		c.g.drop(k)
+	} else {
+		c.g.put(k, specEntry{e.Seq, e.Object})
+	}
+	return prev.seq, prev.body
+}
+
+// A fold is one view's deterministic function of (views so far, event) -> views. Folds run in
+// this order for every event that the versions view accepted.
+var folds = []struct {
+	name string
+	fn   func(t *txn, ev *event) error
+}{
+	{"names", foldNames},
+	{"relations", foldRelations},
+	{"timeindex", foldTimeIndex},
+	{"revisions", foldRevisions},
+	{"rollouts", foldRollouts},
+	{"steps", foldSteps},
+	{"pods", foldPods},
+	{"endpoints", foldEndpoints},
+}
+
+// txn is a write transaction of the fold, with the buckets and scratch space it uses.
+type txn struct {
+	db *DB
+	tx *bolt.Tx
+
+	meta, obj, oid, ver *bolt.Bucket
+
+	heads map[string]*objHead // heads read or written in this transaction; written at finish
+
+	seq              uint64 // last sequence folded
+	nextID           uint64
+	applied, skipped uint64
+	clusters         map[string]*clusterState
+
+	denc              deltaEncoder
+	scratch, zscratch []byte
+	rec, hbuf, keyBuf []byte
+	arena             []byte // values put in this transaction (bbolt keeps them until commit)
+}
+
+func (db *DB) newTxn(tx *bolt.Tx) *txn {
+	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), obj: tx.Bucket(bObj), oid: tx.Bucket(bOID), ver: tx.Bucket(bVer), clusters: map[string]*clusterState{}, heads: map[string]*objHead{}}
+	// Buckets whose keys mostly grow (sequences, times) fill their pages; the default 50% is
+	// for random inserts.
+	t.ver.FillPercent = 1.0
+	for _, b := range [][]byte{bTimeNS, bPodReady, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bNames, bRevPods} {
+		t.bucket(b).FillPercent = 0.9
+	}
+	t.seq = getU64(t.meta, mSeq)
+	t.nextID = getU64(t.meta, mNextID)
+	t.applied = getU64(t.meta, mApplied)
+	t.skipped = getU64(t.meta, mSkipped)
+	return t
+}
+
+// keep copies b to memory that stays valid until the transaction ends: bbolt keeps the keys
+// and values given to Put until commit, so scratch buffers must not be put directly.
+func (t *txn) keep(b []byte) []byte {
+	if len(t.arena)+len(b) > cap(t.arena) {
+		t.arena = make([]byte, 0, max(1<<20, len(b)))
+	}
+	n := len(t.arena)
+	t.arena = append(t.arena, b...)
+	return t.arena[n:len(t.arena):len(t.arena)]
+}
+
+// bucket returns a bucket of the views (created by Open).
+func (t *txn) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+// apply folds one event. Events at or before the stored sequence were folded already and are
+// ignored: this is what makes a redelivery after a crash harmless.
+func (t *txn) apply(ev *event) error {
+	if ev.env.Seq <= t.seq {
+		return nil
+	}
+	t.seq = ev.env.Seq
+	ok, err := foldVersions(t, ev)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		t.skipped++
+		return nil
+	}
+	for _, f := range folds {
+		if err := f.fn(t, ev); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	t.heads[string(ev.okey)] = ev.head
+	t.applied++
+	return foldSnapshots(t, ev)
+}
+
+// head returns the head stored under k (nil if none), from this transaction's heads first.
+// The caller may modify it: heads are written back at finish.
+func (t *txn) head(k []byte) (*objHead, error) {
+	if h, ok := t.heads[string(k)]; ok {
+		return h, nil
+	}
+	raw := t.obj.Get(k)
+	if raw == nil {
+		return nil, nil
+	}
+	h, err := decodeHead(raw)
+	if err != nil {
+		return nil, err
+	}
+	t.heads[string(k)] = h
+	return h, nil
+}
+
+// finish writes the heads, the position and the counters; the caller commits.
+func (t *txn) finish() error {
+	keys := make([]string, 0, len(t.heads))
+	for k := range t.heads {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		t.hbuf = t.heads[k].encode(t.hbuf[:0])
+		if err := t.obj.Put([]byte(k), t.keep(t.hbuf)); err != nil {
+			return err
+		}
+	}
+	for name, cs := range t.clusters {
+		if err := t.meta.Put(clusterStateKey(name), cs.encode()); err != nil {
+			return err
+		}
+	}
+	for k, v := range map[string]uint64{string(mSeq): t.seq, string(mNextID): t.nextID, string(mApplied): t.applied, string(mSkipped): t.skipped} {
+		if err := putU64(t.meta, []byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Apply folds envelopes read from the log (Seq set, increasing) into the views in one
+// transaction. Envelopes at or before the views' sequence are ignored. It is the fold CatchUp
+// and Run use, for callers that already hold envelopes.
+func (db *DB) Apply(ctx context.Context, envs []*eventlog.Envelope) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.foldMu.Lock()
+	defer db.foldMu.Unlock()
+	_, err := db.applyEvents([][]event{decodeEvents(envs, nil)})
+	return err
+}
+
+// txCounts are what one transaction did.
+type txCounts struct{ applied, skipped, seq uint64 }
+
+// applyEvents folds decoded batches in one transaction. On failure the object cache, which
+// may hold versions of the rolled back transaction, is cleared.
+func (db *DB) applyEvents(batches [][]event) (txCounts, error) {
+	var c txCounts
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		t := db.newTxn(tx)
+		a0, s0 := t.applied, t.skipped
+		for _, b := range batches {
+			for i := range b {
+				if err := t.apply(&b[i]); err != nil {
+					return fmt.Errorf("fold event %d (%s): %w", b[i].env.Seq, b[i].env, err)
+				}
+			}
+		}
+		c = txCounts{applied: t.applied - a0, skipped: t.skipped - s0, seq: t.seq}
+		return t.finish()
+	})
+	if err != nil {
+		db.cache.reset()
+	}
+	return c, err
+}

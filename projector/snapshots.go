@@ -1,0 +1,339 @@
+package projector
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The snapshots view keeps, per cluster, the set of live objects at points of the log, so that
+// "the state of namespace X at time T" is read from the nearest snapshot before T and a short
+// fold of the time index after it, not from the beginning of history.
+//
+//   - bucket "live": cluster NUL namespace NUL id (8 bytes): the objects that exist now;
+//   - bucket "snapmeta": cluster NUL time (8) seq (8) -> number of objects: one snapshot, taken
+//     after the event seq, whose time is the cluster's watermark (the latest observed time of
+//     its events so far);
+//   - bucket "snap": cluster NUL time seq namespace -> the snapshot's objects in that namespace:
+//     S2 of (id, sequence of the object's latest version) pairs.
+//
+// A snapshot of time Ts holds exactly the events of the cluster observed at or before Ts: when
+// an event observed at or before the time of an existing snapshot arrives late, the snapshots
+// from its time on are dropped. A cluster's snapshots are taken when at least
+// Options.SnapshotEvery events, and at least twice as many events as it has live objects, have
+// been applied since the last one.
+var bLive, bSnapMeta, bSnap = []byte("live"), []byte("snapmeta"), []byte("snap")
+
+func init() { registerBuckets(bLive, bSnapMeta, bSnap) }
+
+// clusterState is what the fold keeps per cluster (in the meta bucket).
+type clusterState struct {
+	WM       time.Time // latest observed time
+	Since    uint64    // events applied since the last snapshot
+	Live     uint64    // live objects
+	LastSnap time.Time // time of the newest snapshot kept; zero if none
+}
+
+func clusterStateKey(cluster string) []byte { return append([]byte("c\x00"), cluster...) }
+
+func (cs *clusterState) encode() []byte {
+	e := enc{}
+	e.t(cs.WM)
+	e.u(cs.Since)
+	e.u(cs.Live)
+	e.t(cs.LastSnap)
+	return e.b
+}
+
+func (t *txn) cluster(name string) (*clusterState, error) {
+	if cs, ok := t.clusters[name]; ok {
+		return cs, nil
+	}
+	cs := &clusterState{}
+	if raw := t.meta.Get(clusterStateKey(name)); raw != nil {
+		d := dec{b: raw}
+		cs.WM, cs.Since, cs.Live, cs.LastSnap = d.t(), d.u(), d.u(), d.t()
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
+	t.clusters[name] = cs
+	return cs, nil
+}
+
+func liveKey(h *objHead) []byte { return appendBE8(prefix(h.Cluster, h.Namespace), h.ID) }
+
+func foldSnapshots(t *txn, ev *event) error {
+	h := ev.head
+	cs, err := t.cluster(h.Cluster)
+	if err != nil {
+		return err
+	}
+	live := t.bucket(bLive)
+	switch {
+	case ev.isNew && !ev.gone:
+		if err := live.Put(liveKey(h), nil); err != nil {
+			return err
+		}
+		cs.Live++
+	case ev.gone && !ev.isNew:
+		if err := live.Delete(liveKey(h)); err != nil {
+			return err
+		}
+		cs.Live--
+	}
+	obs := ev.env.Observed
+	if !cs.LastSnap.IsZero() && !obs.After(cs.LastSnap) {
+		if err := dropSnapshots(t, h.Cluster, obs, cs); err != nil {
+			return err
+		}
+	}
+	if obs.After(cs.WM) {
+		cs.WM = obs
+	}
+	cs.Since++
+	if cs.Since >= max(uint64(t.db.snapshotEvery), 2*cs.Live) {
+		cs.Since = 0
+		return takeSnapshot(t, h.Cluster, cs)
+	}
+	return nil
+}
+
+// dropSnapshots deletes the cluster's snapshots of time from on.
+func dropSnapshots(t *txn, cluster string, from time.Time, cs *clusterState) error {
+	p := prefix(cluster)
+	meta, snap := t.bucket(bSnapMeta), t.bucket(bSnap)
+	var drop [][]byte
+	c := meta.Cursor()
+	for k, _ := c.Seek(appendBE8(slices.Clone(p), timeKey(from))); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		drop = append(drop, slices.Clone(k))
+	}
+	for _, k := range drop {
+		if err := meta.Delete(k); err != nil {
+			return err
+		}
+		var chunks [][]byte
+		sc := snap.Cursor()
+		for sk, _ := sc.Seek(k); sk != nil && bytes.HasPrefix(sk, k); sk, _ = sc.Next() {
+			chunks = append(chunks, slices.Clone(sk))
+		}
+		for _, sk := range chunks {
+			if err := snap.Delete(sk); err != nil {
+				return err
+			}
+		}
+	}
+	cs.LastSnap = time.Time{}
+	c = meta.Cursor()
+	k, _ := c.Seek(appendBE8(appendBE8(slices.Clone(p), math.MaxUint64), math.MaxUint64))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k != nil && bytes.HasPrefix(k, p) {
+		cs.LastSnap = keyTime(readBE8(k[len(p):]))
+	}
+	return nil
+}
+
+// takeSnapshot records the live objects of a cluster and their latest versions.
+func takeSnapshot(t *txn, cluster string, cs *clusterState) error {
+	p := prefix(cluster)
+	id := appendBE8(be8(timeKey(cs.WM)), t.seq)
+	live := t.bucket(bLive).Cursor()
+	var ns string
+	var pairs []uint64
+	var count uint64
+	flush := func() error {
+		if len(pairs) == 0 {
+			return nil
+		}
+		e := enc{}
+		e.u(uint64(len(pairs) / 2))
+		var last uint64
+		for i := 0; i < len(pairs); i += 2 {
+			e.u(pairs[i] - last)
+			e.u(pairs[i+1])
+			last = pairs[i]
+		}
+		k := append(append(slices.Clone(p), id...), ns...)
+		pairs = pairs[:0]
+		return t.bucket(bSnap).Put(k, compress(nil, e.b))
+	}
+	for k, _ := live.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = live.Next() {
+		rest := k[len(p):]
+		kns := string(rest[:len(rest)-9])
+		if kns != ns {
+			if err := flush(); err != nil {
+				return err
+			}
+			ns = kns
+		}
+		hk := t.oid.Get(k[len(k)-8:])
+		h, err := t.head(hk)
+		if err != nil {
+			return err
+		}
+		if h == nil {
+			return fmt.Errorf("%w: live object %d has no head", ErrCorrupt, readBE8(k[len(k)-8:]))
+		}
+		pairs = append(pairs, h.ID, h.LastSeq)
+		count++
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	var n [binary.MaxVarintLen64]byte
+	cs.LastSnap = cs.WM
+	return t.bucket(bSnapMeta).Put(append(slices.Clone(p), id...), n[:binary.PutUvarint(n[:], count)])
+}
+
+func decodeSnapChunk(b []byte, into map[uint64]uint64) error {
+	raw, err := decompress(nil, b)
+	if err != nil {
+		return err
+	}
+	d := dec{b: raw}
+	n := d.u()
+	var id uint64
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		id += d.u()
+		into[id] = d.u()
+	}
+	return d.err
+}
+
+// StateFilter selects the objects of StateAt.
+type StateFilter struct {
+	Cluster     string    // "" for every cluster
+	Namespaces  []string  // nil for every namespace; "" names the cluster-scoped objects
+	Kinds       []string  // nil for every kind
+	At          time.Time // the time of the state
+	WithObjects bool      // rebuild each object's JSON
+}
+
+// StateAt returns the objects that existed at time f.At, each at its version current then
+// (the last version in log order observed at or before f.At), sorted by cluster, namespace,
+// kind and name. It starts from the latest snapshot at or before f.At and folds the time index
+// from there.
+func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
+	var out []Version
+	err := db.view(func(tx *bolt.Tx) error {
+		clusters := []string{f.Cluster}
+		if f.Cluster == "" {
+			var err error
+			if clusters, err = clustersOf(tx); err != nil {
+				return err
+			}
+		}
+		ver := tx.Bucket(bVer)
+		hc := headCache{tx: tx}
+		for _, cl := range clusters {
+			state, err := stateAt(ctx, tx, cl, f.Namespaces, f.At)
+			if err != nil {
+				return err
+			}
+			for id, seq := range state {
+				h, err := hc.get(id)
+				if err != nil {
+					return err
+				}
+				if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, h.Kind) {
+					continue
+				}
+				r, err := decodeVer(ver.Get(be8(seq)), seq)
+				if err != nil {
+					return err
+				}
+				v := versionOf(seq, &r, h)
+				if f.WithObjects {
+					if v.Object, _, err = loadVersion(ver, seq); err != nil {
+						return err
+					}
+				}
+				out = append(out, v)
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b Version) int {
+		for _, c := range [...]int{cmpStr(a.Cluster, b.Cluster), cmpStr(a.Namespace, b.Namespace), cmpStr(a.Kind, b.Kind), cmpStr(a.Group, b.Group), cmpStr(a.Name, b.Name)} {
+			if c != 0 {
+				return c
+			}
+		}
+		return cmpU64(a.Seq, b.Seq)
+	})
+	return out, err
+}
+
+// stateAt returns object id -> sequence of its version current at time at, for the objects of
+// a cluster (in the given namespaces, nil for all) that existed then.
+func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []string, at time.Time) (map[uint64]uint64, error) {
+	p := prefix(cluster)
+	state := map[uint64]uint64{}
+	var from time.Time
+	c := tx.Bucket(bSnapMeta).Cursor()
+	k, _ := c.Seek(appendBE8(slices.Clone(p), timeKey(at)+1))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+16 {
+		from = keyTime(readBE8(k[len(p):]) + 1)
+		snap := tx.Bucket(bSnap)
+		if namespaces == nil {
+			sc := snap.Cursor()
+			for sk, sv := sc.Seek(k); sk != nil && bytes.HasPrefix(sk, k); sk, sv = sc.Next() {
+				if err := decodeSnapChunk(sv, state); err != nil {
+					return nil, err
+				}
+			}
+		} else {
+			for _, ns := range namespaces {
+				if sv := snap.Get(append(slices.Clone(k), ns...)); sv != nil {
+					if err := decodeSnapChunk(sv, state); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	var tail []timeEntry
+	to := at.Add(time.Nanosecond)
+	add := func(e timeEntry) bool { tail = append(tail, e); return true }
+	nss := namespaces
+	if nss == nil {
+		nss = distinct(tx.Bucket(bTimeNS), prefix(cluster))
+	}
+	for _, ns := range nss {
+		scanTime(tx.Bucket(bTimeNS), prefix(cluster, ns), from, to, add)
+	}
+	slices.SortFunc(tail, func(a, b timeEntry) int { return cmpU64(a.Seq, b.Seq) })
+	ver := tx.Bucket(bVer)
+	for i, e := range tail {
+		if i&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		r, err := decodeVer(ver.Get(be8(e.Seq)), e.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if r.Type.IsDelete() {
+			delete(state, e.ID)
+		} else {
+			state[e.ID] = e.Seq
+		}
+	}
+	return state, nil
+}

@@ -1,0 +1,173 @@
+package projector
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The time index view maps observed time to versions, for timelines and point-in-time reads.
+//
+// Bucket "tn": cluster NUL namespace NUL time (8 bytes, ns since the epoch) seq (8) -> object
+// id (namespace "" holds the cluster-scoped objects). Reads across namespaces merge them.
+// Observed times need not increase along the log (imports of older recordings); the index
+// orders by (time, seq) whatever the order of arrival.
+var bTimeNS = []byte("tn")
+
+func init() { registerBuckets(bTimeNS) }
+
+func foldTimeIndex(t *txn, ev *event) error {
+	h := ev.head
+	var id [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(id[:], h.ID)
+	k := appendBE8(appendBE8(prefix(h.Cluster, h.Namespace), timeKey(ev.env.Observed)), ev.env.Seq)
+	return t.bucket(bTimeNS).Put(k, id[:n])
+}
+
+// timeEntry is one entry of the time index.
+type timeEntry struct {
+	At  time.Time
+	Seq uint64
+	ID  uint64
+}
+
+// scanTime lists the entries under p (a "ti" or "tn" prefix) with from <= time < to (zero to:
+// no end), in (time, seq) order, calling fn for each until it returns false.
+func scanTime(b *bolt.Bucket, p []byte, from, to time.Time, fn func(timeEntry) bool) {
+	c := b.Cursor()
+	start := appendBE8(slices.Clone(p), timeKey(from))
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+16; k, v = c.Next() {
+		tk := readBE8(k[len(p):])
+		if !to.IsZero() && tk >= timeKey(to) {
+			return
+		}
+		id, _ := binary.Uvarint(v)
+		if !fn(timeEntry{At: keyTime(tk), Seq: readBE8(k[len(p)+8:]), ID: id}) {
+			return
+		}
+	}
+}
+
+// TimelineFilter selects the versions of a timeline. Zero fields select everything.
+type TimelineFilter struct {
+	Cluster     string    // "" for every cluster
+	Namespaces  []string  // nil for every namespace; "" names the cluster-scoped objects
+	Kinds       []string  // nil for every kind
+	From, To    time.Time // observed in [From, To); zero To has no end
+	Limit       int       // at most this many versions (the first ones); 0 for all
+	WithObjects bool      // rebuild each version's JSON
+}
+
+// Timeline returns the versions observed in a time window, in (observed time, sequence)
+// order, with the objects' identity and the versions' metadata (and JSON with WithObjects).
+func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error) {
+	var out []Version
+	err := db.view(func(tx *bolt.Tx) error {
+		clusters := []string{f.Cluster}
+		if f.Cluster == "" {
+			var err error
+			if clusters, err = clustersOf(tx); err != nil {
+				return err
+			}
+		}
+		var entries []timeEntry
+		collect := func(b *bolt.Bucket, p []byte) {
+			// Without a kind filter, the first Limit entries of each scan hold the first
+			// Limit of their union.
+			n := 0
+			scanTime(b, p, f.From, f.To, func(e timeEntry) bool {
+				entries = append(entries, e)
+				n++
+				return f.Limit <= 0 || len(f.Kinds) > 0 || n < f.Limit
+			})
+		}
+		for _, c := range clusters {
+			namespaces := f.Namespaces
+			if namespaces == nil {
+				namespaces = distinct(tx.Bucket(bTimeNS), prefix(c))
+			}
+			for _, ns := range namespaces {
+				collect(tx.Bucket(bTimeNS), prefix(c, ns))
+			}
+		}
+		slices.SortFunc(entries, func(a, b timeEntry) int {
+			if c := a.At.Compare(b.At); c != 0 {
+				return c
+			}
+			return cmpU64(a.Seq, b.Seq)
+		})
+		hc := headCache{tx: tx}
+		ver := tx.Bucket(bVer)
+		for i, e := range entries {
+			if i&1023 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			h, err := hc.get(e.ID)
+			if err != nil {
+				return err
+			}
+			if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, h.Kind) {
+				continue
+			}
+			r, err := decodeVer(ver.Get(be8(e.Seq)), e.Seq)
+			if err != nil {
+				return err
+			}
+			v := versionOf(e.Seq, &r, h)
+			if f.WithObjects {
+				if v.Object, _, err = loadVersion(ver, e.Seq); err != nil {
+					return err
+				}
+			}
+			out = append(out, v)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// clustersOf lists the clusters with entries in the time index.
+func clustersOf(tx *bolt.Tx) ([]string, error) {
+	var out []string
+	c := tx.Bucket(bTimeNS).Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := indexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		out = append(out, string(k[:i]))
+		k, _ = c.Seek(append(slices.Clone(k[:i]), 1))
+	}
+	return out, nil
+}
+
+// headCache reads heads by id once per query.
+type headCache struct {
+	tx *bolt.Tx
+	m  map[uint64]*objHead
+}
+
+func (c *headCache) get(id uint64) (*objHead, error) {
+	if h, ok := c.m[id]; ok {
+		return h, nil
+	}
+	h, err := headByID(c.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[uint64]*objHead{}
+	}
+	c.m[id] = h
+	return h, nil
+}

@@ -1,0 +1,121 @@
+package projector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/khist/khist/eventlog"
+)
+
+func TestVersionsRebuildEveryVersion(t *testing.T) {
+	envs := loadRecording(t, "testdata/sample-rolling", "test")
+	for _, fullEvery := range []int{1, 3, 32} {
+		db := mustOpenDBAt(t, filepath.Join(t.TempDir(), "v.db"), &Options{FullEvery: fullEvery})
+		foldAll(t, db, envs, 50)
+		ctx := context.Background()
+		for _, e := range envs {
+			v, err := db.VersionBySeq(ctx, e.Seq)
+			if err != nil {
+				t.Fatalf("FullEvery %d: seq %d: %v", fullEvery, e.Seq, err)
+			}
+			if !bytes.Equal(v.Object, e.Object) {
+				t.Fatalf("FullEvery %d: seq %d (%s): rebuilt object differs", fullEvery, e.Seq, e)
+			}
+			if v.ResourceVersion != e.ResourceVersion || v.Type != string(e.Type) || !v.Observed.Equal(e.Observed) || v.Kind != e.Kind || v.Name != e.Name || v.Actor != e.Actor {
+				t.Fatalf("FullEvery %d: seq %d: metadata %+v, want %s", fullEvery, e.Seq, v, e)
+			}
+		}
+		c, err := db.Counts()
+		if err != nil || c.Applied != uint64(len(envs)) || c.Seq != uint64(len(envs)) {
+			t.Fatalf("counts %+v, %v", c, err)
+		}
+	}
+}
+
+func TestVersionsOfObject(t *testing.T) {
+	envs := loadRecording(t, "testdata/sample-rolling", "test")
+	db := MustOpenDB(t)
+	foldAll(t, db, envs, 7)
+	ctx := context.Background()
+	ref := ObjectRef{Cluster: "test", Group: "apps", Kind: "Deployment", Namespace: "sample-rolling", Name: "checkout"}
+	vs, err := db.Versions(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := find(envs, "Deployment sample-rolling/checkout ")
+	if len(vs) != len(want) || len(want) != 29 {
+		t.Fatalf("got %d versions, want %d (29)", len(vs), len(want))
+	}
+	for i := range vs {
+		if vs[i].Seq != want[i].Seq || !bytes.Equal(vs[i].Object, want[i].Object) {
+			t.Fatalf("version %d: seq %d, want %d", i, vs[i].Seq, want[i].Seq)
+		}
+	}
+	// Group "" finds the kind in any group.
+	ref.Group = ""
+	if vs2, err := db.Versions(ctx, ref); err != nil || len(vs2) != len(vs) {
+		t.Fatalf("any group: %d versions, %v", len(vs2), err)
+	}
+	// At a time: the last version observed at or before it.
+	mid := want[10]
+	v, err := db.VersionAt(ctx, ref, mid.Observed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp *eventlog.Envelope
+	for _, e := range want {
+		if !e.Observed.After(mid.Observed) {
+			exp = e
+		}
+	}
+	if v.Seq != exp.Seq || !bytes.Equal(v.Object, exp.Object) {
+		t.Fatalf("VersionAt: seq %d, want %d", v.Seq, exp.Seq)
+	}
+	if _, err := db.VersionAt(ctx, ref, want[0].Observed.Add(-time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("before creation: %v, want ErrNotFound", err)
+	}
+	pod := ObjectRef{Cluster: "test", Kind: "Pod", Namespace: "sample-rolling", Name: "checkout-59b467b7d8-fdv7k"}
+	gone := find(envs, "DELETED Pod sample-rolling/checkout-59b467b7d8-fdv7k")[0]
+	if _, err := db.VersionAt(ctx, pod, gone.Observed.Add(time.Second)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after deletion: %v, want ErrNotFound", err)
+	}
+}
+
+func TestDuplicatesChangeNothing(t *testing.T) {
+	envs := loadRecording(t, "testdata/sample-rolling", "test")
+	once := MustOpenDB(t)
+	foldAll(t, once, envs, 100)
+	// The same versions again, as a relist would re-send them (RESYNC), then the log again.
+	var twice []*eventlog.Envelope
+	seq := uint64(0)
+	add := func(e *eventlog.Envelope, typ eventlog.EventType) {
+		c := *e
+		seq++
+		c.Seq = seq
+		if typ != "" {
+			c.Type = typ
+		}
+		twice = append(twice, &c)
+	}
+	for _, e := range envs {
+		add(e, "")
+		add(e, eventlog.Resync)
+	}
+	for _, e := range envs {
+		add(e, "")
+	}
+	db := MustOpenDB(t)
+	foldAll(t, db, twice, 64)
+	c, _ := db.Counts()
+	if c.Applied != uint64(len(envs)) || c.Skipped != uint64(2*len(envs)) {
+		t.Fatalf("counts %+v: want %d applied, %d skipped", c, len(envs), 2*len(envs))
+	}
+	a, b := mustDump(t, once), mustDump(t, db)
+	if a != b {
+		t.Fatalf("folding duplicates changed the views:\n%s", firstDiff(a, b))
+	}
+}
