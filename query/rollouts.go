@@ -70,6 +70,16 @@ func outcomeWord(o string) string {
 	return o
 }
 
+// rolloutOutcome is a rollout's outcome as the tables print it; a rollout that failed its
+// progress deadline before it ended otherwise says so first ("failed, rolled back").
+func rolloutOutcome(r *projector.Rollout) string {
+	w := outcomeWord(r.Outcome)
+	if r.FailedSeq != 0 && r.Outcome != projector.OutcomeFailed {
+		w = "failed, " + w
+	}
+	return w
+}
+
 // workloadKinds are the kinds that roll out.
 var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet"}
 
@@ -131,7 +141,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 			ID: r.StartSeq, Workload: ObjectKey{Group: "apps", Kind: r.Kind, Namespace: r.Namespace, Name: r.Name},
 			FromRevision: r.FromRevision, ToRevision: r.ToRevision, FromHash: r.FromHash, ToHash: r.ToHash,
 			FromImages: imagesOf(r, r.FromHash), ToImages: imagesOf(r, r.ToHash),
-			Initial: r.Initial, Rollback: r.Rollback, Started: r.Start, Ended: r.End, EndSeq: r.EndSeq, Outcome: outcomeWord(r.Outcome),
+			Initial: r.Initial, Rollback: r.Rollback, Started: r.Start, Ended: r.End, EndSeq: r.EndSeq, Outcome: rolloutOutcome(r),
 			Desired: r.Desired, MinAvailable: r.MinAvailable, MinShare: r.MinAvailableShare, MinAt: r.MinAvailableAt,
 			PeakPods: r.PeakPods, Steps: len(steps), Actor: r.Actor, ChangeCause: r.ChangeCause, Strategy: r.Strategy,
 		}
