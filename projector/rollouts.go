@@ -20,7 +20,8 @@ import (
 // equal to updateRevision (or the partition reached) with every replica ready; for a
 // DaemonSet every scheduled pod updated and available. Outcomes: complete; progressing (not
 // ended yet); failed (ProgressDeadlineExceeded; it may still complete later); paused (the
-// Deployment is paused); superseded (the template changed again before it ended); rolled back
+// Deployment is paused; edits made while it is paused belong to the same rollout); superseded
+// (the template changed again before it ended); rolled back
 // (superseded by a rollout back to the revision it started from). While a rollout lasts the
 // view folds the workload's status into the lowest number of available replicas (and its
 // share of the desired replicas) and the peak number of pods.
@@ -187,6 +188,18 @@ func foldWorkloadRollout(t *txn, ev *event) error {
 	initial := ev.isNew && e.Type == "ADDED"
 	var r *Rollout
 	var k []byte
+	if changed && w.OpenSeq != 0 {
+		// Edits made while a Deployment is paused, before the controller made a new revision
+		// current, accumulate into the rollout that is waiting: the controller will roll them
+		// out as one new ReplicaSet on resume.
+		open, err := loadRollout(t, rolloutKey(h.Cluster, h.Namespace, h.Kind, h.Name, w.OpenSeq))
+		if err != nil {
+			return err
+		}
+		if open != nil && open.Outcome == OutcomePaused && open.ToHash == "" {
+			changed = false
+		}
+	}
 	if changed || initial {
 		w.TemplateSeq, w.TemplateAt, w.TemplateActor, w.TemplateChangeCause = e.Seq, e.Observed, e.Actor, o.Metadata.Annotations.ChangeCause
 		if w.OpenSeq != 0 {
@@ -285,7 +298,10 @@ func rolloutStatus(r *Rollout, h *objHead, o *Object, seq uint64, at time.Time) 
 	done := false
 	switch h.Kind {
 	case "Deployment":
-		if c := st.Condition("Progressing"); c != nil && observed {
+		// The Progressing condition still reads NewReplicaSetAvailable from the previous
+		// rollout until the controller has made the new ReplicaSet (with Recreate, only once
+		// every old pod is gone): the rollout can end only once its target is current.
+		if c := st.Condition("Progressing"); c != nil && observed && r.ToHash != "" {
 			switch {
 			case c.Status == "True" && c.Reason == "NewReplicaSetAvailable":
 				done = true

@@ -60,7 +60,7 @@ func scenarioNames(t testing.TB) []string {
 
 // fidelityScenarios are the test/fidelity recordings the golden files cover: the seed rollout,
 // a failed rollout rolled back, a StatefulSet with a re-created pod, a mid-rollout re-update.
-var fidelityScenarios = []string{"seed-rolling", "never-ready-undo", "sts-pod-recreate", "mid-rollout-update", "undo-to-revision"}
+var fidelityScenarios = []string{"seed-rolling", "never-ready-undo", "sts-pod-recreate", "mid-rollout-update", "undo-to-revision", "recreate", "pause-resume"}
 
 // scenarioFiles lists the recording files of a scenario.
 func scenarioFiles(name string) []string {
