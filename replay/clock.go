@@ -109,6 +109,21 @@ func (c *clock) enqueueAfter(ctrl controllerID, key string, d time.Duration) {
 	c.at(c.now.Add(d), func() { c.enqueue(ctrl, key) })
 }
 
+// writeLatency is the time a sync's status write takes to return. The simulated controllers act
+// in no time, except here: upstream re-queues a workload after minReadySeconds with AddAfter once
+// its status write has returned, so strictly after the readiness that started the wait, whose
+// lastTransitionTime the API server stores truncated to the second. A re-sync exactly
+// minReadySeconds after a readiness at a whole second (which is what histories with one-second
+// timestamps give) would find the pod one instant short of available, as IsPodAvailable
+// compares strictly, where upstream's finds it available.
+const writeLatency = time.Millisecond
+
+// resyncAfterWrite re-queues a controller key d after the status write a sync just made, as
+// upstream's AddAfter calls that follow updateStatus do (see writeLatency).
+func (c *clock) resyncAfterWrite(ctrl controllerID, key string, d time.Duration) {
+	c.enqueueAfter(ctrl, key, d+writeLatency)
+}
+
 // run processes events until the queue is empty, stop is called, or a bound is reached.
 func (c *clock) run() {
 	limit := c.start.Add(maxVirtual).UnixNano()

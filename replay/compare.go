@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // CompareOptions selects what Compare compares.
@@ -24,7 +25,11 @@ type CompareResult struct {
 
 // RolloutComparison is the comparison of one rollout.
 type RolloutComparison struct {
-	ID         string      `json:"id"`
+	ID string `json:"id"`
+	// Seq is the rollout's Rollout.LogSeq: the stream sequence at which it started when the
+	// history comes from the event log, the ID khist rollouts shows.
+	Seq        uint64      `json:"seq"`
+	Start      time.Time   `json:"start"`
 	Match      bool        `json:"match"`
 	Recorded   []Step      `json:"recorded"`
 	Simulated  []Step      `json:"simulated"`
@@ -63,15 +68,20 @@ func Compare(h []Version, kind, ns, name string, opts CompareOptions) (*CompareR
 		_, err := scn.Rollout("")
 		return nil, err
 	}
-	res := &CompareResult{Workload: workloadName(&scn), Match: true}
+	return compareRollouts(&scn, rollouts)
+}
+
+// compareRollouts replays rollouts of a scenario in the recorded environment and compares.
+func compareRollouts(scn *Scenario, rollouts []Rollout) (*CompareResult, error) {
+	res := &CompareResult{Workload: workloadName(scn), Match: true, Rollouts: []RolloutComparison{}}
 	for i := range rollouts {
 		ro := &rollouts[i]
-		sim, err := Simulate(scn, SimOptions{RolloutID: ro.ID, Environment: EnvAsRecorded})
+		sim, err := Simulate(*scn, SimOptions{RolloutID: ro.ID, Environment: EnvAsRecorded})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ro.ID, err)
 		}
 		rc := compareSteps(ro.Recorded, sim.Steps)
-		rc.ID = ro.ID
+		rc.ID, rc.Seq, rc.Start = ro.ID, ro.LogSeq, ro.Start
 		res.Match = res.Match && rc.Match
 		res.Rollouts = append(res.Rollouts, rc)
 	}
@@ -201,7 +211,7 @@ func (r *CompareResult) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, rc := range r.Rollouts {
-		fmt.Fprintf(w, "\n%s\n", rc.ID)
+		fmt.Fprintf(w, "\n%s, started %s (sequence %d)\n", rc.ID, rc.Start.UTC().Format(time.RFC3339), rc.Seq)
 		tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "  #\tRECORDED\tSIMULATED")
 		n := max(len(rc.Recorded), len(rc.Simulated))

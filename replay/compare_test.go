@@ -185,7 +185,7 @@ func ExampleCompare() {
 	// Output:
 	// statefulset/cache: MATCH (1 rollouts)
 	//
-	// statefulset/cache#2
+	// statefulset/cache#2, started 2026-11-22T00:11:49Z (sequence 42)
 	//   #   RECORDED                            SIMULATED
 	//   1   delete cache-2 (cache-646487fcd6)   delete cache-2 (cache-646487fcd6)
 	//   2   create cache-2 (cache-9777856c6)    create cache-2 (cache-9777856c6)

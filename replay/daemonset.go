@@ -366,6 +366,6 @@ func (dsc *daemonSetController) updateStatus(ds *simWorkload, rev *ctrlRevision)
 		s.st.workloadChanged()
 	}
 	if ds.spec.MinReadySeconds > 0 && st.ReadyReplicas != st.AvailableReplicas {
-		s.enqueueAfter(ctrlDaemonSet, "", time.Duration(ds.spec.MinReadySeconds)*time.Second)
+		s.resyncAfterWrite(ctrlDaemonSet, "", time.Duration(ds.spec.MinReadySeconds)*time.Second)
 	}
 }

@@ -514,13 +514,24 @@ func (dc *deploymentController) reconcileOldReplicaSets(all, oldRSs []*simRS, ne
 	if maxScaledDown <= 0 {
 		return false
 	}
-	oldRSs, cleaned := dc.cleanupUnhealthyReplicas(oldRSs, maxScaledDown, d)
+	oldRSs, cleaned, ok := dc.cleanupUnhealthyReplicas(oldRSs, maxScaledDown, d)
+	if !ok {
+		// Upstream's reconcileOldReplicaSets gives up for this sync (false, nil) when the
+		// clean-up refuses a scale "down" that would grow a ReplicaSet: no scale-down at all,
+		// and the status is synced as if nothing had been scaled.
+		return false
+	}
 	all = append(append([]*simRS(nil), oldRSs...), newRS)
 	scaledDown := dc.scaleDownOldReplicaSetsForRollingUpdate(all, oldRSs, d)
 	return cleaned+scaledDown > 0
 }
 
-func (dc *deploymentController) cleanupUnhealthyReplicas(oldRSs []*simRS, maxCleanup int32, d *simWorkload) ([]*simRS, int32) {
+// cleanupUnhealthyReplicas is upstream's: it scales old ReplicaSets down by their unavailable
+// pods, oldest first. A status that reports more available pods than the ReplicaSet now asks
+// for (its scale-down not yet reflected in the status, which the ReplicaSet controller writes
+// after acting) makes the count negative: upstream then returns an error ("got invalid request
+// to scale down"), reported here as ok == false, after the scale-downs it already made.
+func (dc *deploymentController) cleanupUnhealthyReplicas(oldRSs []*simRS, maxCleanup int32, d *simWorkload) ([]*simRS, int32, bool) {
 	byCreation(oldRSs)
 	total := int32(0)
 	for _, rs := range oldRSs {
@@ -531,13 +542,13 @@ func (dc *deploymentController) cleanupUnhealthyReplicas(oldRSs []*simRS, maxCle
 			continue
 		}
 		n := min(maxCleanup-total, rs.replicas-rs.status.Available)
-		if n <= 0 { // a stale status can report more available pods than the spec asks
-			continue
+		if rs.replicas-n > rs.replicas {
+			return nil, total, false
 		}
 		dc.scaleRS(rs, rs.replicas-n, d)
 		total += n
 	}
-	return oldRSs, total
+	return oldRSs, total, true
 }
 
 func (dc *deploymentController) scaleDownOldReplicaSetsForRollingUpdate(all, oldRSs []*simRS, d *simWorkload) int32 {

@@ -177,3 +177,37 @@ func TestRevisionHistoryLimit(t *testing.T) {
 		t.Fatalf("ReplicaSets left: %s", got)
 	}
 }
+
+// TestCleanupRefusesStaleStatus: an old ReplicaSet whose status still counts more available
+// pods than its spec now asks for (its last scale-down not yet in its status) makes upstream's
+// cleanupUnhealthyReplicas compute a scale "down" that would grow it; upstream returns an error
+// and reconcileOldReplicaSets gives up for this sync without scaling anything, even where
+// scaleDownOldReplicaSetsForRollingUpdate would have scaled.
+func TestCleanupRefusesStaleStatus(t *testing.T) {
+	s := unitSim(KindDeployment)
+	old := unitRS("web-old", "v1", 1, 2, 8, genStart) // spec 1, status still 2 available
+	cur := unitRS("web-new", "v2", 4, 4, 8, genStart.Add(time.Minute))
+	old.revision, cur.revision = 1, 2
+	old.desired = 4
+	s.st.rss = []*simRS{old, cur}
+	d := &simWorkload{name: "web", generation: 2, revision: 2, spec: spec{Replicas: 4, Strategy: strategyRollingUpdate,
+		MaxSurge: ptrIS(intstr.FromString("100%")), MaxUnavailable: ptrIS(intstr.FromInt32(0)), Template: "v2",
+		HasSelector: true, ProgressDeadlineSeconds: noLimit, RevisionHistoryLimit: noLimit},
+		status: workloadStatus{ObservedGeneration: 2}}
+	s.st.w = d
+	s.now = genStart.Add(2 * time.Minute)
+	s.dc.sync()
+	// maxScaledDown = 5 - 4 - 0 = 1; the clean-up computes min(1, 1-2) = -1: refused.
+	if len(s.steps) != 0 || old.replicas != 1 {
+		t.Fatalf("steps %v, old ReplicaSet at %d: want no step in the sync that sees the stale status", s.steps, old.replicas)
+	}
+	if d.status.AvailableReplicas != 6 {
+		t.Fatalf("status %+v: want it synced from the ReplicaSets' statuses (6 available)", d.status)
+	}
+	// Once the old ReplicaSet's status catches up, the scale-down goes on.
+	old.status = rsStatus{Replicas: 1, Ready: 1, Available: 1, ObservedGeneration: old.generation}
+	s.dc.sync()
+	if len(s.steps) != 1 || s.steps[0].String() != "web-old 1->0" {
+		t.Fatalf("steps %v, want web-old 1->0", s.steps)
+	}
+}

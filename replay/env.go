@@ -17,7 +17,9 @@ const (
 	// revision created in the same order; for StatefulSets the same ordinal, for DaemonSets the
 	// same node) is scheduled, runs and becomes Ready at the recorded instants, and is removed
 	// when the recorded one was. Readiness changes the real controllers could only have seen
-	// together happen at the same instant (see ExtractScenario). The run stops where the
+	// together happen at the same instant, except where a ReplicaSet status write shows that
+	// its controller saw them one by one (see alignEnvironment). A pod asked to terminate
+	// whose removal the history never saw is removed after its end. The run stops where the
 	// recorded rollout ends. This is what Compare uses.
 	EnvAsRecorded Environment = iota
 	// EnvLatency gives each pod the recorded durations of its counterpart (creation -> Ready,
@@ -254,7 +256,8 @@ func (e *environment) typical(revKey string) (time.Duration, bool) {
 	return percentile(lats, 50), true
 }
 
-// goneAt is when a pod deleted now is removed.
+// goneAt is when a pod deleted now is removed: as its counterpart was, else after the median
+// termination of the history.
 func (e *environment) goneAt(p *simPod, now time.Time) time.Time {
 	r := p.rec
 	if r != nil && r.goneSeq != 0 {
@@ -268,7 +271,13 @@ func (e *environment) goneAt(p *simPod, now time.Time) time.Time {
 		}
 		return now.Add(d)
 	}
-	return now.Add(e.term)
+	d := e.term
+	if r != nil && r.delSeq != 0 {
+		// Censored: the history ended while the pod was still terminating. It took a typical
+		// time, but at least as long as it was seen terminating: until after the end.
+		d = max(d, e.end.Sub(r.DeleteRequested)+time.Millisecond)
+	}
+	return now.Add(d)
 }
 
 // percentile is the nearest-rank percentile of ds (0 when empty).

@@ -200,9 +200,18 @@ func (m *objMeta) controllerOf() (kind, name, uid string) {
 }
 
 // timeClues is every timestamp an object carries that is a lower bound of the time it was
-// written, plus, for Events, the clock encoded in the name.
+// written, plus, for Events, the clock encoded in the name. Only these fields are decoded.
 type timeClues struct {
-	objMeta
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name                       string     `json:"name"`
+		CreationTimestamp          *time.Time `json:"creationTimestamp"`
+		DeletionTimestamp          *time.Time `json:"deletionTimestamp"`
+		DeletionGracePeriodSeconds *int64     `json:"deletionGracePeriodSeconds"`
+		ManagedFields              []struct {
+			Time *time.Time `json:"time"`
+		} `json:"managedFields"`
+	} `json:"metadata"`
 	Status struct {
 		Conditions []struct {
 			LastTransitionTime *time.Time `json:"lastTransitionTime"`
@@ -218,21 +227,27 @@ type timeClues struct {
 	} `json:"series"`
 }
 
+// parseClues reads the time clues of an object (see decodeJSON).
+func parseClues(obj []byte, c *timeClues) error { return decodeJSON(obj, c) }
+
 // lowerBound returns the latest time the object proves had passed when it was written.
 func lowerBound(v *Version) time.Time {
 	var c timeClues
-	if json.Unmarshal(v.Object, &c) != nil {
+	if parseClues(v.Object, &c) != nil {
 		return time.Time{}
 	}
+	return c.lowerBound()
+}
+
+// lowerBound is lowerBound of the parsed clues.
+func (c *timeClues) lowerBound() time.Time {
 	var lb time.Time
 	see := func(t *time.Time) {
 		if t != nil && t.After(lb) {
 			lb = *t
 		}
 	}
-	if v.Type == Added {
-		see(c.Metadata.CreationTimestamp)
-	}
+	see(c.Metadata.CreationTimestamp) // every version is written after the creation
 	for _, f := range c.Metadata.ManagedFields {
 		see(f.Time)
 	}
@@ -301,6 +316,34 @@ func EstimateObserved(h []Version) {
 		}
 		h[i].Observed = cur
 	}
+}
+
+// boundObserved returns a copy of h in which every version's Observed is the running maximum,
+// in log order, of the versions' Observed times and of the lower bounds their own timestamps
+// give (see LoadWatchFiles): the latest time the history proves had passed when the version was
+// written. Versions without Observed get the estimate LoadWatchFiles gives them; so do versions
+// imported into the event log from watch files, whose observed times the importer estimates
+// from each version's own timestamps only, so that both extract alike. Times a collector
+// observed are later than these bounds and stay as they are, but for clock skew: a time with
+// a fraction of a second is taken for an observation and its version is not parsed, since
+// bounds from timestamps of one-second resolution cannot raise it.
+func boundObserved(h []Version) []Version {
+	out := make([]Version, len(h))
+	var cur time.Time
+	for i := range h {
+		out[i] = h[i]
+		o := h[i].Observed
+		if o.After(cur) {
+			cur = o
+		}
+		if o.IsZero() || o.Nanosecond() == 0 {
+			if lb := lowerBound(&h[i]); lb.After(cur) {
+				cur = lb
+			}
+		}
+		out[i].Observed = cur
+	}
+	return out
 }
 
 // setSpecActors sets Actor on versions of workloads whose metadata.generation changed: the

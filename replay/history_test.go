@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +104,137 @@ func TestLoadWatchFilesErrors(t *testing.T) {
 	}
 	if len(h) != 2 || h[0].ResourceVersion != "9" || h[1].ResourceVersion != "10" || h[1].Seq != 2 {
 		t.Fatalf("merged history: %+v", h)
+	}
+}
+
+// TestDecoders: json v2 (decodeJSON's fast path) decodes what extraction reads of every
+// version of the recordings as encoding/json does: time clues, pods, ReplicaSets, workload
+// status, Events; and a history extracts and replays alike with either.
+func TestDecoders(t *testing.T) {
+	files, _ := filepath.Glob("../test/fidelity/testdata/*.json.gz")
+	files = append(files, "testdata/sample-rolling/pods.json.gz", "testdata/sample-statefulset/events.json.gz")
+	both := func(f func() any) (fast, ref any) {
+		t.Helper()
+		useJSONv2 = true
+		fast = f()
+		useJSONv2 = false
+		ref = f()
+		useJSONv2 = true
+		return
+	}
+	n := 0
+	for _, file := range files {
+		h, err := LoadWatchFiles(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range h {
+			v := &h[i]
+			check := func(what string, f func() any) {
+				t.Helper()
+				if fast, ref := both(f); !reflect.DeepEqual(fast, ref) {
+					t.Fatalf("%s seq %d %s: json v2 decodes\n%+v\nencoding/json\n%+v", file, v.Seq, what, fast, ref)
+				}
+			}
+			check("time clues", func() any {
+				var c timeClues
+				err := parseClues(v.Object, &c)
+				return []any{c, err}
+			})
+			switch v.Kind {
+			case "Pod":
+				check("pod", func() any { p, err := parsePod(v.Object); return []any{p, err} })
+			case "ReplicaSet":
+				check("ReplicaSet", func() any { r, err := parseReplicaSet(v.Object, false); return []any{r, err} })
+			case KindDeployment, KindStatefulSet, KindDaemonSet:
+				check("status", func() any {
+					w, err := parseWorkloadStatus(v.Kind, v.Object, &workloadObj{})
+					return []any{w, err}
+				})
+			case "Event":
+				check("event", func() any {
+					o, ok := parseDeleteEvent(v, map[string]int32{})
+					return []any{o, ok}
+				})
+			}
+			n++
+		}
+	}
+	if n < 2000 {
+		t.Fatalf("only %d versions checked", n)
+	}
+
+	// Whole replays.
+	h := sampleRolling.load(t)
+	fast, ref := both(func() any {
+		res, err := Compare(h, "deployment", "sample-rolling", "checkout", CompareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	})
+	if !reflect.DeepEqual(fast, ref) {
+		t.Fatal("the sample replays differently with json v2")
+	}
+}
+
+// TestObservedFromDeletionRequest: a pod's deletionTimestamp is the end of its grace period;
+// the deletion was requested deletionGracePeriodSeconds earlier, which is what the estimate of
+// the observed time takes.
+func TestObservedFromDeletionRequest(t *testing.T) {
+	h := []Version{
+		{Seq: 1, Type: Added, Kind: "Pod", Name: "p", UID: "u", ResourceVersion: "1",
+			Object: []byte(`{"kind":"Pod","metadata":{"name":"p","uid":"u","creationTimestamp":"2026-11-22T01:00:00Z"}}`)},
+		{Seq: 2, Type: Modified, Kind: "Pod", Name: "p", UID: "u", ResourceVersion: "2",
+			Object: []byte(`{"kind":"Pod","metadata":{"name":"p","uid":"u","creationTimestamp":"2026-11-22T01:00:00Z","deletionTimestamp":"2026-11-22T01:00:40Z","deletionGracePeriodSeconds":30}}`)},
+	}
+	EstimateObserved(h)
+	if want := time.Date(2026, 11, 22, 1, 0, 10, 0, time.UTC); !h[1].Observed.Equal(want) {
+		t.Fatalf("observed %s, want the deletion request %s (deletionTimestamp minus the grace period)", h[1].Observed, want)
+	}
+}
+
+// TestExtractFromImportedEstimates: a history imported into the event log carries, as observed
+// times, estimates from each version's own timestamps (creation, deletion request, managed
+// fields); it extracts and replays exactly as the watch files it came from, whose times
+// LoadWatchFiles estimates from the whole history.
+func TestExtractFromImportedEstimates(t *testing.T) {
+	for _, s := range []sample{sampleRolling, sampleStatefulSet} {
+		file := s.load(t)
+		imported := append([]Version(nil), file...)
+		for i := range imported {
+			var m objMeta
+			if err := json.Unmarshal(imported[i].Object, &m); err != nil {
+				t.Fatal(err)
+			}
+			var own time.Time
+			if ts := m.Metadata.CreationTimestamp; ts != nil {
+				own = *ts
+			}
+			if d := m.Metadata.DeletionTimestamp; d != nil {
+				g := int64(0)
+				if m.Metadata.DeletionGracePeriodSeconds != nil {
+					g = *m.Metadata.DeletionGracePeriodSeconds
+				}
+				own = maxTime(own, d.Add(-time.Duration(g)*time.Second))
+			}
+			for _, f := range m.Metadata.ManagedFields {
+				if f.Time != nil {
+					own = maxTime(own, *f.Time)
+				}
+			}
+			imported[i].Observed = own.UTC()
+		}
+		a, err := Compare(file, s.kind, s.ns, s.name, CompareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Compare(imported, s.kind, s.ns, s.name, CompareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s: the imported history replays differently from the files", s.dir)
+		}
 	}
 }

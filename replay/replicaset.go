@@ -65,7 +65,7 @@ func (rsc *replicaSetController) sync(name string) {
 		s.st.replicaSetChanged(rs)
 	}
 	if rs.minReadySeconds > 0 && rs.status.Ready == rs.replicas && rs.status.Available != rs.replicas {
-		s.enqueueAfter(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second)
+		s.resyncAfterWrite(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second)
 	}
 }
 

@@ -132,3 +132,32 @@ func TestLogAgeIsUpstreams(t *testing.T) {
 		check(time.Duration(r.Int63n(int64(365 * 24 * time.Hour))))
 	}
 }
+
+// TestMinReadySecondsResync: a ReplicaSet whose pods are Ready but not yet available re-syncs
+// minReadySeconds after its status write, as upstream's AddAfter does once the write has
+// returned. A pod Ready at a whole second (lastTransitionTime equal to the readiness instant,
+// as one-second timestamps give) is then available at that re-sync, as upstream finds it, and
+// not a second later at the pod handler's safety re-sync.
+func TestMinReadySecondsResync(t *testing.T) {
+	s := unitSim(KindDeployment)
+	rs := unitRS("web-1", "v1", 1, 0, 2, genStart)
+	rs.minReadySeconds = 3
+	rs.status = rsStatus{}
+	s.st.rss = []*simRS{rs}
+	p := &simPod{name: "pa", uid: "ua", owner: rs, node: "n", scheduled: true, phase: "Running", creationTS: genStart, created: genStart}
+	s.st.insertPod(p)
+	ready := genStart.Add(2 * time.Second) // a whole second
+	s.now = ready
+	s.st.setReady(p, ready)
+	s.rsc.sync("web-1")
+	if rs.status.Ready != 1 || rs.status.Available != 0 {
+		t.Fatalf("status at readiness %+v, want 1 ready, 0 available", rs.status)
+	}
+	s.run()
+	if rs.status.Available != 1 {
+		t.Fatalf("status after the re-sync %+v, want the pod available", rs.status)
+	}
+	if want := ready.Add(3*time.Second + writeLatency); !s.now.Equal(want) {
+		t.Fatalf("available at %s, want %s (minReadySeconds after the status write)", s.now.Sub(genStart), want.Sub(genStart))
+	}
+}

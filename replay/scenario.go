@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,9 +59,13 @@ type Rollout struct {
 	// history starts with the creation of the workload, n is the revision number the controller
 	// gives the rollout (deployment.kubernetes.io/revision, ControllerRevision.revision): upstream
 	// gives every rollout, rollbacks included, the next number.
-	ID       string
-	Index    int       // n
-	Seq      uint64    // the change that started the rollout
+	ID    string
+	Index int    // n
+	Seq   uint64 // the change that started the rollout
+	// LogSeq is Seq in the history as given: the stream sequence of the change when the
+	// history comes from the event log (khist rollouts shows it as the rollout's ID). It equals
+	// Seq unless the versions had to be reordered (see ExtractScenario).
+	LogSeq   uint64
 	Start    time.Time // its time
 	EndSeq   uint64    // exclusive: the next rollout's Seq, or one past the end of the history
 	End      time.Time // the next rollout's start, or the end of the history
@@ -132,6 +137,8 @@ type extraction struct {
 	endTime   time.Time
 	// termination: how long a pod took from its deletion request to its removal (median).
 	termMedian time.Duration
+	// logSeq maps a Seq of the scenario to the Seq the version had in the history as given.
+	logSeq func(uint64) uint64
 }
 
 type wlVer struct {
@@ -178,6 +185,9 @@ var (
 	ErrUnsupportedKind = errors.New("replay: unsupported workload kind")
 	// ErrNotLogOrder is returned when the versions of a history are not in log order.
 	ErrNotLogOrder = errors.New("replay: history not in log order")
+	// ErrNoRollout is returned when the history holds no rollout of the workload, or none with
+	// the id asked for.
+	ErrNoRollout = errors.New("replay: no rollout")
 )
 
 // normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...).
@@ -196,7 +206,9 @@ func normalizeKind(k string) (string, error) {
 // ExtractScenario extracts from a history (versions in log order, see Version) the scenario
 // of one workload: its spec changes, rollouts with their recorded steps, and the environment.
 // It is a pure function of its arguments. When the name was reused, the last object of that
-// name is taken. Versions without Observed times get estimates (see EstimateObserved). When
+// name is taken. Observed times are never earlier than the history proves: versions without
+// one, and versions whose time was estimated from their own timestamps only (histories imported
+// into the event log), get the estimate LoadWatchFiles makes (see EstimateObserved). When
 // resourceVersions show that the log order differs from the order the API server committed the
 // changes, the latter is used (see causalOrder), and the Seq of the scenario are positions in
 // that order.
@@ -208,20 +220,14 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 	scn := Scenario{Kind: kind, Namespace: namespace, Name: name}
 	x := &extraction{nodes: map[string][]nodeVer{}, pvcs: map[string]uint64{}, revName: map[string]string{}, revKey: map[string]string{}}
 	scn.x = x
-	estimated := false
 	for i := range history {
 		if i > 0 && history[i].Seq <= history[i-1].Seq {
 			return scn, fmt.Errorf("%w: seq %d follows seq %d: sort the versions by Seq", ErrNotLogOrder, history[i].Seq, history[i-1].Seq)
 		}
-		if history[i].Observed.IsZero() && !estimated {
-			// Versions without an observation time get the estimate LoadWatchFiles gives,
-			// on a copy: the caller's history is not modified.
-			history = append([]Version(nil), history...)
-			EstimateObserved(history)
-			estimated = true
-		}
 	}
-	history = causalOrder(history)
+	// On a copy: the caller's history is not modified.
+	history = boundObserved(history)
+	history, x.logSeq = causalOrder(history)
 	if len(history) > 0 {
 		last := history[len(history)-1]
 		x.endSeq, x.endTime = last.Seq, last.Observed
@@ -303,7 +309,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 			t.vers = append(t.vers, rsVer{seq: v.Seq, t: v.Observed, deleted: isDelete(v.Type), o: o})
 		case v.Kind == "ControllerRevision" && v.Namespace == namespace && kind != KindDeployment:
 			var m objMeta
-			if json.Unmarshal(v.Object, &m) != nil {
+			if decodeJSON(v.Object, &m) != nil {
 				continue
 			}
 			if _, _, ouid := m.controllerOf(); ouid != scn.UID || v.Type != Added {
@@ -402,15 +408,16 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 // each kind separately may log versions of different kinds slightly out of that order), the
 // versions seen on a relist (RESYNC, DELETED_UNOBSERVED) staying where they were seen. When
 // the order changes, the result is a copy whose Seq are the new positions (from 1); otherwise
-// it is the history itself.
-func causalOrder(h []Version) []Version {
+// it is the history itself. logSeq gives, for a Seq of the result, the Seq the version had in h.
+func causalOrder(h []Version) (out []Version, logSeq func(uint64) uint64) {
+	same := func(seq uint64) uint64 { return seq }
 	keys := make([]uint64, len(h))
 	var top uint64
 	inOrder := true
 	for i := range h {
 		rv, err := strconv.ParseUint(h[i].ResourceVersion, 10, 64)
 		if err != nil {
-			return h
+			return h, same
 		}
 		if h[i].Type == Resync || h[i].Type == DeletedUnobserved {
 			rv = top
@@ -422,19 +429,34 @@ func causalOrder(h []Version) []Version {
 		}
 	}
 	if inOrder {
-		return h
+		return h, same
 	}
 	idx := make([]int, len(h))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
-	out := make([]Version, len(h))
+	out = make([]Version, len(h))
+	orig := make([]uint64, len(h))
 	for j, i := range idx {
 		out[j] = h[i]
+		orig[j] = h[i].Seq
 		out[j].Seq = uint64(j + 1)
 	}
-	return out
+	return out, func(seq uint64) uint64 {
+		if seq >= 1 && seq <= uint64(len(orig)) {
+			return orig[seq-1]
+		}
+		return seq
+	}
+}
+
+// toLogSeq maps a Seq of the scenario to the Seq the version had in the history as given.
+func (x *extraction) toLogSeq(seq uint64) uint64 {
+	if x.logSeq == nil {
+		return seq
+	}
+	return x.logSeq(seq)
 }
 
 func setRevName(x *extraction, key, name string) {
@@ -641,7 +663,7 @@ func extractChangesAndRollouts(scn *Scenario) {
 	}
 	kindLower := strings.ToLower(scn.Kind)
 	for i, s := range starts {
-		r := Rollout{Index: i + 1, ID: fmt.Sprintf("%s/%s#%d", kindLower, scn.Name, i+1), Seq: s.seq, Start: s.t,
+		r := Rollout{Index: i + 1, ID: fmt.Sprintf("%s/%s#%d", kindLower, scn.Name, i+1), Seq: s.seq, LogSeq: x.toLogSeq(s.seq), Start: s.t,
 			Revision: revisionName(scn, s.tmpl), Actor: s.actor, template: s.tmpl}
 		if s.prev != "" {
 			r.Previous = revisionName(scn, s.prev)
@@ -722,7 +744,7 @@ func parseDeleteEvent(v *Version, counts map[string]int32) (eventOcc, bool) {
 			Count int32 `json:"count"`
 		} `json:"series"`
 	}
-	if json.Unmarshal(v.Object, &e) != nil || e.Reason != "SuccessfulDelete" {
+	if decodeJSON(v.Object, &e) != nil || e.Reason != "SuccessfulDelete" {
 		return eventOcc{}, false
 	}
 	n := e.Count
@@ -895,24 +917,44 @@ func classifyReadiness(scn *Scenario) {
 // to one by one (no write of the workload, its ReplicaSets or revisions, no pod creation or
 // deletion between them in log order) happened together as far as the controllers could tell:
 // they share one instant, the latest of their observed times.
+//
+// Except where a controller's write proves it saw them one by one: a ReplicaSet status write
+// whose readyReplicas counts fewer of the ReplicaSet's pods than the log shows Ready comes from a
+// sync that listed the pods before the latest readiness changes reached it (informers deliver
+// in order, so the ones it missed are the latest). Those changes stay pending and happen with
+// the next group, after the write, as the controllers saw them.
 func alignEnvironment(scn *Scenario, history []Version) {
 	type member struct {
 		pod  int
 		gone bool
+		t    time.Time
 	}
 	podIdx := map[string]int{}
 	for i := range scn.Pods {
 		podIdx[scn.Pods[i].UID] = i
 	}
 	rsUIDs := map[string]bool{}
+	// ReplicaSet versions whose status differs from the version before: the ReplicaSet
+	// controller's status writes, with the readyReplicas they report.
+	type statusWrite struct {
+		rs    string
+		ready int32
+	}
+	statusWrites := map[uint64]statusWrite{}
 	for _, rs := range scn.x.rs {
 		rsUIDs[rs.uid] = true
+		for i := 1; i < len(rs.vers); i++ {
+			if v := rs.vers[i]; !v.deleted && !rs.vers[i-1].deleted && v.o.status != rs.vers[i-1].o.status {
+				statusWrites[v.seq] = statusWrite{rs.name, v.o.status.Ready}
+			}
+		}
 	}
+	readyActive := map[string]int32{} // per ReplicaSet: its pods Ready and not terminating, in log order
 	revisions := map[string]bool{}
 	for _, cr := range scn.x.crs {
 		revisions[cr.name] = true
 	}
-	var group []member
+	var group, held []member
 	var groupT, lastT time.Time
 	flush := func() {
 		if len(group) == 0 {
@@ -933,13 +975,40 @@ func alignEnvironment(scn *Scenario, history []Version) {
 		}
 		group, groupT = group[:0], time.Time{}
 	}
+	join := func(m member) {
+		group = append(group, m)
+		groupT = maxTime(groupT, m.t)
+	}
+	// holdBack takes out of the group the latest n readiness changes of ReplicaSet rs.
+	holdBack := func(rs string, n int32) {
+		held = held[:0]
+		for i := len(group) - 1; i >= 0 && n > 0; i-- {
+			if m := group[i]; !m.gone && scn.Pods[m.pod].Revision == rs {
+				held = append(held, m)
+				group = append(group[:i], group[i+1:]...)
+				n--
+			}
+		}
+		slices.Reverse(held)
+		groupT = time.Time{}
+		for _, m := range group {
+			groupT = maxTime(groupT, m.t)
+		}
+	}
 	for i := range history {
 		v := &history[i]
 		if v.Type == Resync {
 			continue // seen again on a relist: nobody wrote anything
 		}
 		if v.UID == scn.UID || rsUIDs[v.UID] {
+			held = held[:0]
+			if w, ok := statusWrites[v.Seq]; ok && readyActive[w.rs] > w.ready {
+				holdBack(w.rs, readyActive[w.rs]-w.ready)
+			}
 			flush()
+			for _, m := range held {
+				join(m)
+			}
 			continue
 		}
 		if v.Kind == "ControllerRevision" || v.Kind == "PersistentVolumeClaim" {
@@ -956,21 +1025,26 @@ func alignEnvironment(scn *Scenario, history []Version) {
 			continue
 		}
 		p := &scn.Pods[idx]
+		if scn.Kind == KindDeployment {
+			if v.Seq == p.readySeq && (p.delSeq == 0 || p.delSeq > v.Seq) {
+				readyActive[p.Revision]++
+			}
+			if v.Seq == p.delSeq && p.readySeq != 0 && p.readySeq < v.Seq {
+				readyActive[p.Revision]--
+			}
+		}
 		switch v.Seq {
 		case p.createSeq, p.delSeq:
 			if v.Seq == p.goneSeq && p.delSeq == p.goneSeq && v.Seq != p.createSeq {
 				// removed without a graceful deletion: a removal, not a controller write
-				group = append(group, member{pod: idx, gone: true})
-				groupT = maxTime(groupT, v.Observed)
+				join(member{pod: idx, gone: true, t: v.Observed})
 				continue
 			}
 			flush()
 		case p.readySeq:
-			group = append(group, member{pod: idx})
-			groupT = maxTime(groupT, v.Observed)
+			join(member{pod: idx, t: v.Observed})
 		case p.goneSeq:
-			group = append(group, member{pod: idx, gone: true})
-			groupT = maxTime(groupT, v.Observed)
+			join(member{pod: idx, gone: true, t: v.Observed})
 		}
 	}
 	flush()
@@ -1032,14 +1106,51 @@ func recordSteps(scn *Scenario) {
 	}
 }
 
-// Rollout returns the rollout with the given id: "deployment/checkout#2", "#2" or "2"; ""
-// means the last rollout.
+// rolloutOfChange finds the rollout of the template a spec change at LogSeq seq set, when the
+// change did not start it at once (an edit of a paused Deployment rolls out on resume): the
+// first rollout after the change, if it rolls out that template (not a later one's).
+func (s *Scenario) rolloutOfChange(seq uint64) (*Rollout, bool) {
+	for _, c := range s.Changes {
+		if c.w == nil || s.x == nil || s.x.toLogSeq(c.Seq) != seq {
+			continue
+		}
+		for i := range s.Rollouts {
+			if r := &s.Rollouts[i]; r.Seq > c.Seq {
+				return r, r.template == c.w.spec.Template
+			}
+		}
+	}
+	return nil, false
+}
+
+// Rollout returns the rollout with the given id: "deployment/checkout#2", "#2" or "2" (the
+// rollout's number in the history), or "@SEQ", the rollout that the change at LogSeq SEQ started
+// (the ID khist rollouts shows), or, for the edit of a paused Deployment, that rolled out the
+// template it set; "" and "latest" mean the last rollout.
 func (s *Scenario) Rollout(id string) (*Rollout, error) {
 	if len(s.Rollouts) == 0 {
-		return nil, fmt.Errorf("replay: %s %s has no rollout in the history: a rollout starts when the pod template changes", s.Kind, qualified(s.Namespace, s.Name))
+		return nil, fmt.Errorf("%w in the history of %s %s: a rollout starts when the pod template changes", ErrNoRollout, s.Kind, qualified(s.Namespace, s.Name))
 	}
-	if id == "" {
+	if id == "" || id == "latest" {
 		return &s.Rollouts[len(s.Rollouts)-1], nil
+	}
+	if seq, ok := strings.CutPrefix(id, "@"); ok {
+		n, err := strconv.ParseUint(seq, 10, 64)
+		if err == nil {
+			for i := range s.Rollouts {
+				if s.Rollouts[i].LogSeq == n {
+					return &s.Rollouts[i], nil
+				}
+			}
+			if r, ok := s.rolloutOfChange(n); ok {
+				return r, nil
+			}
+		}
+		var ids []string
+		for _, r := range s.Rollouts {
+			ids = append(ids, fmt.Sprintf("%d (%s)", r.LogSeq, r.ID))
+		}
+		return nil, fmt.Errorf("%w of %s %s started at sequence %s: use one of %s", ErrNoRollout, s.Kind, qualified(s.Namespace, s.Name), seq, strings.Join(ids, ", "))
 	}
 	n := id
 	if i := strings.LastIndexByte(id, '#'); i >= 0 {
@@ -1056,5 +1167,5 @@ func (s *Scenario) Rollout(id string) (*Rollout, error) {
 	for _, r := range s.Rollouts {
 		ids = append(ids, r.ID)
 	}
-	return nil, fmt.Errorf("replay: no rollout %q: use one of %s", id, strings.Join(ids, ", "))
+	return nil, fmt.Errorf("%w %q: use one of %s", ErrNoRollout, id, strings.Join(ids, ", "))
 }

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -204,5 +206,157 @@ func TestExtractWithoutObservedTimes(t *testing.T) {
 	}
 	if !h[10].Observed.IsZero() {
 		t.Error("the caller's history was modified")
+	}
+}
+
+// TestExternalPodDeletion: a StatefulSet pod deleted by someone else (kubectl delete pod) is
+// re-created by the controller: the re-creation is a step of the rollout in progress, not a new
+// rollout, and the pod finds its claim again. When the history ends while the deleted pod is
+// still terminating, the controller had not re-created it yet (OrderedReady waits for the
+// termination): neither did the simulation, whatever the typical termination time.
+func TestExternalPodDeletion(t *testing.T) {
+	s := time.Second
+	w := genWorld{obj: genStatefulSet("db", 3, "web:v1"), nodes: []string{"node-a", "node-b"},
+		latency: randomLatency(5, s, 3*s), termination: 2 * s, podDeletes: []genPodDelete{{at: 30 * s, name: "db-1"}}}
+	h := generate(t, w)
+	ns := objMetaOf(w.obj).Namespace
+	scn, err := ExtractScenario(KindStatefulSet, ns, "db", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scn.Rollouts) != 1 {
+		t.Fatalf("%d rollouts, want 1: a re-created pod is no rollout", len(scn.Rollouts))
+	}
+	var rec []string
+	for _, st := range scn.Rollouts[0].Recorded {
+		rec = append(rec, st.Action+" "+st.Pod)
+	}
+	if got := strings.Join(rec, ", "); got != "create db-0, create db-1, create db-2, create db-1" {
+		t.Fatalf("recorded steps %s, want the re-creation of db-1 as the 4th", got)
+	}
+	res, err := Compare(h, KindStatefulSet, ns, "db", CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Match {
+		res.WriteTable(os.Stdout)
+		t.Fatal("external deletion and re-creation do not replay step for step")
+	}
+	sim, err := Simulate(scn, SimOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sim.Claims, ","); got != "data-db-0,data-db-1,data-db-2" {
+		t.Fatalf("claims created %s, want each once: the re-created pod uses its claim again", got)
+	}
+
+	// The same history, cut just after the deletion request of db-1.
+	cut := 0
+	for i, v := range h {
+		if v.Kind == "Pod" && v.Name == "db-1" && strings.Contains(string(v.Object), `"deletionTimestamp"`) {
+			cut = i + 1
+			break
+		}
+	}
+	if cut == 0 {
+		t.Fatal("no deletion request of db-1 in the generated history")
+	}
+	res, err = Compare(h[:cut], KindStatefulSet, ns, "db", CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Match || len(res.Rollouts[0].Simulated) != 3 {
+		res.WriteTable(os.Stdout)
+		t.Fatal("the simulation re-created a pod the history ends with still terminating")
+	}
+}
+
+// TestAlignmentFollowsReplicaSetStatus: in this recording of a real control plane, two pods of
+// the new ReplicaSet became Ready one after the other with no controller write between them,
+// but the ReplicaSet controller's next status write counts only the first (readyReplicas 3 of
+// 4): it synced between the two, and the Deployment controller scaled the old ReplicaSet down
+// by one on that status. The as-recorded environment makes them Ready at two instants, in that
+// order, so that the simulated controllers see what the real ones saw.
+func TestAlignmentFollowsReplicaSetStatus(t *testing.T) {
+	h, err := LoadWatchFiles("../test/fidelity/testdata/max-surge-100.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scn, err := ExtractScenario("deployment", "max-surge-100", "web", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := func(name string) *PodRecord {
+		for i := range scn.Pods {
+			if scn.Pods[i].Name == name {
+				return &scn.Pods[i]
+			}
+		}
+		t.Fatalf("no pod %s", name)
+		return nil
+	}
+	first, second := pod("web-76c778f4bf-b4df4"), pod("web-76c778f4bf-z2ld6")
+	if !first.Ready.Equal(second.Ready) {
+		t.Fatalf("observed Ready at %s and %s: the recording no longer shows them together", first.Ready, second.Ready)
+	}
+	if !first.readyEff.Before(second.readyEff) {
+		t.Fatalf("aligned readiness %s and %s: want the first strictly before the second", first.readyEff, second.readyEff)
+	}
+	res, err := Compare(h, "deployment", "max-surge-100", "web", CompareOptions{RolloutID: "#2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Match {
+		res.WriteTable(os.Stdout)
+		t.Fatal("rollout #2 does not replay step for step")
+	}
+}
+
+// TestRolloutBySequence: "@SEQ" names a rollout by the log sequence of the change that started
+// it (the ID khist rollouts shows). The edits of a paused Deployment start nothing until it is
+// resumed: the last one names the rollout that resumed with its template, an earlier one, whose
+// template was never rolled out, names none.
+func TestRolloutBySequence(t *testing.T) {
+	h, err := LoadWatchFiles("../test/fidelity/testdata/pause-resume.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scn, err := ExtractScenario("deployment", "pause-resume", "web", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scn.Rollouts) != 2 {
+		t.Fatalf("%d rollouts, want 2", len(scn.Rollouts))
+	}
+	first, second := &scn.Rollouts[0], &scn.Rollouts[1]
+	var paused []SpecChange // the edits between the pause and the resume
+	for _, c := range scn.Changes {
+		if c.Seq > first.Seq && c.Seq < second.Seq && c.w.spec.Paused {
+			paused = append(paused, c)
+		}
+	}
+	if len(paused) < 3 {
+		t.Fatalf("%d changes while paused, want the pause, the image and the env", len(paused))
+	}
+	for _, c := range []struct {
+		id   string
+		want *Rollout
+	}{
+		{fmt.Sprintf("@%d", first.LogSeq), first},
+		{fmt.Sprintf("@%d", second.LogSeq), second},
+		{fmt.Sprintf("@%d", paused[len(paused)-1].Seq), second}, // kubectl set env: rolled out on resume
+		{fmt.Sprintf("@%d", paused[len(paused)-2].Seq), nil},    // kubectl set image: superseded by set env
+		{"@999999", nil},
+		{"@x", nil},
+		{"latest", second},
+		{"#1", first},
+	} {
+		r, err := scn.Rollout(c.id)
+		switch {
+		case c.want == nil && !errors.Is(err, ErrNoRollout):
+			t.Errorf("%s: %v, %v; want ErrNoRollout", c.id, r, err)
+		case c.want != nil && (err != nil || r.ID != c.want.ID):
+			t.Errorf("%s: %v, %v; want %s", c.id, r, err, c.want.ID)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func (ssc *statefulSetController) sync() {
 		s.st.workloadChanged()
 	}
 	if set.spec.MinReadySeconds > 0 && st.AvailableReplicas != set.spec.Replicas {
-		s.enqueueAfter(ctrlStatefulSet, "", time.Duration(set.spec.MinReadySeconds)*time.Second)
+		s.resyncAfterWrite(ctrlStatefulSet, "", time.Duration(set.spec.MinReadySeconds)*time.Second)
 	}
 }
 

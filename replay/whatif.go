@@ -95,6 +95,33 @@ func WhatIf(h []Version, kind, ns, name string, opts WhatIfOptions) (*WhatIfResu
 		Recorded: recordedSummary(&scn, ro), Replay: replay.Summary, WhatIf: what.Summary, Steps: what.Steps, start: ro.Start}, nil
 }
 
+// CheckWhatIf checks what-if options for a workload kind before any history is read: the
+// --set paths and values and the --ready-latency, with the errors WhatIf gives (wrapping
+// ErrInvalidOverride). Checks that need the workload's spec (maxSurge and maxUnavailable both
+// 0 once the overrides apply to it) are WhatIf's.
+func CheckWhatIf(kind string, opts WhatIfOptions) error {
+	k, err := normalizeKind(kind)
+	if err != nil {
+		return err
+	}
+	ov, err := parseOverrides(k, opts.Set)
+	if err != nil {
+		return err
+	}
+	if _, err := parseReadyLatency(opts.ReadyLatency); err != nil {
+		return err
+	}
+	if k == KindDeployment || k == KindDaemonSet {
+		// Both set to 0 by the overrides themselves: whatever the spec, invalid.
+		sp := spec{Strategy: strategyRollingUpdate}
+		_ = ov.apply(&sp)
+		if sp.MaxSurge != nil && sp.MaxUnavailable != nil {
+			return ov.validate(k, &sp)
+		}
+	}
+	return nil
+}
+
 // WriteTable renders the what-if for a terminal: the three columns, then the what-if's steps.
 func (r *WhatIfResult) WriteTable(w io.Writer) error {
 	set := "no overrides"

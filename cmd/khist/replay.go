@@ -1,0 +1,444 @@
+package main
+
+// khist replay: the replay engine over the projector's views. The history of a workload comes
+// from projector.WorkloadHistory (never from the raw log), converted to replay.Version.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/khist/khist/projector"
+	"github.com/khist/khist/query"
+	"github.com/khist/khist/replay"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newReplayCmd) }
+
+func newReplayCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Re-run the workload controllers over recorded rollouts: compare with what happened, or ask what if",
+		Long: `replay re-runs the Deployment, ReplicaSet, StatefulSet and DaemonSet controllers, re-implemented
+from upstream, in a deterministic simulation of a recorded rollout: the spec changes people made
+and the environment (how long each pod took to become Ready, nodes coming and going) come from
+the recorded history.
+
+  compare   replay rollouts as they were recorded and compare the controller's steps
+  what-if   replay a rollout with other settings (maxSurge, replicas, partition ...)
+  all       compare every recorded rollout and report the share that replays step for step`,
+	}
+	cmd.AddCommand(newReplayCompareCmd(g), newReplayWhatIfCmd(g), newReplayAllCmd(g))
+	return cmd
+}
+
+type replayFlags struct {
+	queryFlags
+	rollout string
+}
+
+// --- compare ---
+
+func newReplayCompareCmd(g *globalFlags) *cobra.Command {
+	f := &replayFlags{}
+	cmd := &cobra.Command{
+		Use:   "compare KIND/NAME [-n NS] [--rollout ID] [-o table|json]",
+		Short: "Replay a workload's recorded rollouts and compare the simulated steps with the recorded ones",
+		Long: `compare replays the recorded rollouts of a Deployment, StatefulSet or DaemonSet (all of them, or
+the one --rollout names) in the recorded environment, and prints the steps the controller was
+recorded taking and the steps the simulated controller takes side by side: MATCH, or the first
+divergence. A divergence usually means that something outside the controller acted (an HPA, a
+person scaling by hand, an admission webhook) or a controller bug.
+
+--rollout takes an ID from khist rollouts (the sequence at which the rollout started), revN (the
+rollout to revision N), #N (the N-th rollout of the history), latest, or all (the default).`,
+		Example: `  khist replay compare deploy/web -n shop
+  khist replay compare sts/db -n shop --rollout latest -o json`,
+		Args:              objectArgs,
+		ValidArgsFunction: completeObject(g, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := query.ParseOutput(f.output, query.OutTable, query.OutJSON)
+			if err != nil {
+				return err
+			}
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			wl, h, err := workloadHistory(cmd.Context(), v, objectArg(args), f.ns())
+			if err != nil {
+				return err
+			}
+			id, err := rolloutID(cmd.Context(), v, wl, f.rollout, true)
+			if err != nil {
+				return err
+			}
+			res, err := replay.Compare(h, wl.Kind, wl.Namespace, wl.Name, replay.CompareOptions{RolloutID: id})
+			if err != nil {
+				return replayErr(err)
+			}
+			if out == query.OutJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			return res.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, false)
+	f.addViews(cmd)
+	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: an ID from khist rollouts, revN, #N, latest or all")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
+	cmd.RegisterFlagCompletionFunc("rollout", completeRollouts(g))
+	return cmd
+}
+
+// --- what-if ---
+
+type whatIfFlags struct {
+	replayFlags
+	set          []string
+	readyLatency string
+}
+
+func newReplayWhatIfCmd(g *globalFlags) *cobra.Command {
+	f := &whatIfFlags{}
+	cmd := &cobra.Command{
+		Use:   "what-if KIND/NAME [-n NS] [--rollout ID] --set PATH=VALUE... [--ready-latency L] [-o table|json]",
+		Short: "Replay a recorded rollout with other settings and show recorded, replayed and what-if side by side",
+		Long: `what-if replays a recorded rollout twice in the same simulated environment, once with the
+recorded settings and once with the --set overrides, and shows the recorded rollout, the replay
+and the what-if side by side (duration, lowest availability, peak pods, steps, outcome), then
+the what-if's steps.
+
+--set PATH=VALUE (repeatable; the spec. prefix may be left out):
+  Deployment   replicas, minReadySeconds, progressDeadlineSeconds, revisionHistoryLimit, paused,
+               strategy.type, strategy.rollingUpdate.maxSurge, strategy.rollingUpdate.maxUnavailable
+  StatefulSet  replicas, minReadySeconds, podManagementPolicy, updateStrategy.type,
+               updateStrategy.rollingUpdate.partition, revisionHistoryLimit
+  DaemonSet    minReadySeconds, updateStrategy.type, updateStrategy.rollingUpdate.maxSurge,
+               updateStrategy.rollingUpdate.maxUnavailable, revisionHistoryLimit
+
+--ready-latency is how long new pods take to become Ready: recorded (each pod as its recorded
+counterpart), p50, p90, max (that percentile of the recorded latencies) or a duration (4s).
+--rollout takes an ID from khist rollouts, revN, #N or latest (the default).`,
+		Example: `  khist replay what-if deploy/web -n shop --set strategy.rollingUpdate.maxSurge=50%
+  khist replay what-if sts/db -n shop --set podManagementPolicy=Parallel --ready-latency p90`,
+		Args:              objectArgs,
+		ValidArgsFunction: completeObject(g, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := query.ParseOutput(f.output, query.OutTable, query.OutJSON)
+			if err != nil {
+				return err
+			}
+			if f.rollout == "all" {
+				return errors.New("--rollout all: what-if replays one rollout: use an ID from khist rollouts, revN, #N or latest")
+			}
+			k, _, err := query.ParseKindName(objectArg(args), nil, false)
+			if err != nil {
+				return err
+			}
+			opts := replay.WhatIfOptions{Set: f.set, ReadyLatency: f.readyLatency}
+			if replayKind(k) != "" {
+				// Bad --set and --ready-latency fail before any history is read.
+				if err := replay.CheckWhatIf(k.Kind, opts); err != nil {
+					return err
+				}
+			}
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			wl, h, err := workloadHistory(cmd.Context(), v, objectArg(args), f.ns())
+			if err != nil {
+				return err
+			}
+			if opts.RolloutID, err = rolloutID(cmd.Context(), v, wl, f.rollout, false); err != nil {
+				return err
+			}
+			res, err := replay.WhatIf(h, wl.Kind, wl.Namespace, wl.Name, opts)
+			if err != nil {
+				return replayErr(err)
+			}
+			if out == query.OutJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			return res.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, false)
+	f.addViews(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.rollout, "rollout", "latest", "the rollout: an ID from khist rollouts, revN, #N or latest")
+	fl.StringArrayVar(&f.set, "set", nil, "override a spec field, PATH=VALUE (repeatable), e.g. strategy.rollingUpdate.maxSurge=50%")
+	fl.StringVar(&f.readyLatency, "ready-latency", "recorded", "how long new pods take to become Ready: recorded, p50, p90, max or a duration")
+	fl.StringVarP(&f.output, "output", "o", "table", "table or json")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
+	cmd.RegisterFlagCompletionFunc("rollout", completeRollouts(g))
+	cmd.RegisterFlagCompletionFunc("ready-latency", completeWords("recorded", "p50", "p90", "max"))
+	return cmd
+}
+
+// --- all ---
+
+type replayAllFlags struct {
+	queryFlags
+	since string
+}
+
+func newReplayAllCmd(g *globalFlags) *cobra.Command {
+	f := &replayAllFlags{}
+	cmd := &cobra.Command{
+		Use:   "all [-n NS | -A] [--since T] [-o table|json]",
+		Short: "Compare every recorded rollout of every Deployment, StatefulSet and DaemonSet and report the share that matched",
+		Long: `all replays every recorded rollout of every Deployment, StatefulSet and DaemonSet of a namespace
+(or of all of them) as compare does, and reports the share the simulated controllers reproduce
+step for step, then the rollouts that diverged. A divergence usually means that something
+outside the controller acted (an HPA, a person scaling by hand, an admission webhook) or a
+controller bug; khist replay compare shows it side by side. On a terminal, a progress bar is
+drawn on stderr.`,
+		Example: `  khist replay all -A
+  khist replay all -n shop --since 7d -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := query.ParseOutput(f.output, query.OutTable, query.OutJSON)
+			if err != nil {
+				return err
+			}
+			v, done, err := openViews(cmd, g, &f.queryFlags)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var since time.Time
+			if f.since != "" {
+				if since, err = v.Env.Time("--since", f.since); err != nil {
+					return err
+				}
+			}
+			ctx := cmd.Context()
+			wls, err := listWorkloads(ctx, v, f.ns(), f.allNamespaces)
+			if err != nil {
+				return err
+			}
+			bar := newReplayBar(cmd.ErrOrStderr())
+			res, err := replay.CompareAll(ctx, wls, viewsLoader(v), replay.SurveyOptions{Since: since, Progress: bar.update})
+			bar.done()
+			if err != nil {
+				return err
+			}
+			if out == query.OutJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			return res.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f.addNamespace(cmd, g, true)
+	f.addViews(cmd)
+	cmd.Flags().StringVar(&f.since, "since", "", "only rollouts that ran at or after this time ("+query.TimeForms+")")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
+	return cmd
+}
+
+// --- shared ---
+
+// replayKind returns the replay kind of a workload kind, "" for other kinds.
+func replayKind(k query.Kind) string {
+	if k.Group != "apps" {
+		return ""
+	}
+	switch k.Kind {
+	case replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet:
+		return k.Kind
+	}
+	return ""
+}
+
+// workloadHistory resolves KIND/NAME in namespace ns and reads the workload's whole history
+// from the views.
+func workloadHistory(ctx context.Context, v *query.Views, arg, ns string) (replay.WorkloadRef, []replay.Version, error) {
+	k, name, err := v.ParseObject(ctx, arg)
+	if err != nil {
+		return replay.WorkloadRef{}, nil, err
+	}
+	if replayKind(k) == "" {
+		return replay.WorkloadRef{}, nil, fmt.Errorf("%s: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME", arg)
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	wl := replay.WorkloadRef{Kind: k.Kind, Namespace: ns, Name: name}
+	h, err := viewsLoader(v)(ctx, wl)
+	if errors.Is(err, projector.ErrNotFound) {
+		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
+		return wl, nil, &query.NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: query.Nearest(name, names, 3)}
+	}
+	return wl, h, err
+}
+
+// viewsLoader reads workload histories from the views.
+func viewsLoader(v *query.Views) replay.HistoryLoader {
+	return func(ctx context.Context, w replay.WorkloadRef) ([]replay.Version, error) {
+		hv, err := v.DB.WorkloadHistory(ctx, projector.WorkloadRef{Cluster: v.Cluster, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}, time.Time{}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		h := make([]replay.Version, len(hv))
+		for i := range hv {
+			h[i] = replay.Version(hv[i])
+		}
+		return h, nil
+	}
+}
+
+// listWorkloads lists the Deployments, StatefulSets and DaemonSets the history holds in a
+// namespace, or in all.
+func listWorkloads(ctx context.Context, v *query.Views, ns string, all bool) ([]replay.WorkloadRef, error) {
+	namespaces := []string{ns}
+	if all {
+		var err error
+		if namespaces, err = v.DB.Namespaces(ctx, v.Cluster); err != nil {
+			return nil, err
+		}
+	} else if ns == "" {
+		namespaces = []string{"default"}
+	}
+	var out []replay.WorkloadRef
+	for _, n := range namespaces {
+		if n == "" {
+			continue // workloads are namespaced
+		}
+		for _, kind := range []string{replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet} {
+			names, err := v.DB.Names(ctx, v.Cluster, "apps", kind, n)
+			if err != nil {
+				return nil, err
+			}
+			for _, name := range names {
+				out = append(out, replay.WorkloadRef{Kind: kind, Namespace: n, Name: name})
+			}
+		}
+	}
+	return out, nil
+}
+
+// rolloutID turns --rollout into a replay rollout ID: "" (all, or the latest when !all is
+// allowed), "#N", or "@SEQ" for an ID from khist rollouts (the stream sequence at which the
+// rollout started) or revN (the rollout to revision N, as the rollouts view numbers them).
+func rolloutID(ctx context.Context, v *query.Views, wl replay.WorkloadRef, sel string, allowAll bool) (string, error) {
+	sel = strings.TrimSpace(sel)
+	switch {
+	case sel == "all" && allowAll, sel == "":
+		return "", nil
+	case sel == "latest":
+		if allowAll {
+			return "latest", nil
+		}
+		return "", nil
+	case strings.HasPrefix(sel, "#"), strings.Contains(sel, "#"):
+		return sel, nil
+	case strings.HasPrefix(sel, "rev"):
+		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), 10, 64)
+		if err != nil {
+			break
+		}
+		rs, err := v.DB.Rollouts(ctx, projector.RolloutFilter{Cluster: v.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name})
+		if err != nil {
+			return "", err
+		}
+		var revs []string
+		for _, r := range rs {
+			if r.ToRevision == n {
+				return "@" + strconv.FormatUint(r.StartSeq, 10), nil
+			}
+			revs = append(revs, "rev"+strconv.FormatInt(r.ToRevision, 10))
+		}
+		return "", fmt.Errorf("--rollout %s: %s/%s has no rollout to revision %d: it has %s", sel, strings.ToLower(wl.Kind), wl.Name, n, orNone(revs))
+	default:
+		if _, err := strconv.ParseUint(sel, 10, 64); err == nil {
+			return "@" + sel, nil
+		}
+	}
+	ways := "an ID from khist rollouts, revN, #N, latest"
+	if allowAll {
+		ways += " or all"
+	}
+	return "", fmt.Errorf("--rollout %q: use %s", sel, ways)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none recorded"
+	}
+	return strings.Join(s, ", ")
+}
+
+// replayErr makes replay's errors read as the command's: without the package prefix, and
+// "--rollout" where the rollout asked for does not exist.
+func replayErr(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "replay: ")
+	if errors.Is(err, replay.ErrNoRollout) && strings.HasPrefix(msg, "no rollout ") && !strings.Contains(msg, "in the history of") {
+		msg = "--rollout: " + msg
+	}
+	return errors.New(msg)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// replayBar draws the progress of replay all on one terminal line, at most every 200ms; it
+// draws nothing when w is not a terminal.
+type replayBar struct {
+	w     io.Writer
+	on    bool
+	start time.Time
+	last  time.Time
+	drawn bool
+}
+
+func newReplayBar(w io.Writer) *replayBar {
+	return &replayBar{w: w, on: isTerminal(w), start: time.Now()}
+}
+
+func (b *replayBar) update(done, total int) {
+	if !b.on {
+		return
+	}
+	now := time.Now()
+	if b.drawn && now.Sub(b.last) < 200*time.Millisecond && done < total {
+		return
+	}
+	b.last, b.drawn = now, true
+	const width = 30
+	frac := float64(done) / float64(max(total, 1))
+	fill := int(frac * width)
+	bar := strings.Repeat("=", fill)
+	if fill < width {
+		bar += ">" + strings.Repeat(" ", width-fill-1)
+	}
+	rate := float64(done) / max(now.Sub(b.start).Seconds(), 1e-9)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(b.w, "\rreplay [%s] %3.0f%% %d/%d workloads %.0f/s ETA %s\x1b[K", bar, frac*100, done, total, rate, eta)
+}
+
+func (b *replayBar) done() {
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\x1b[K")
+	}
+}
