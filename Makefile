@@ -22,8 +22,10 @@ run: build
 
 # No cluster at hand: import the bundled sample recordings and show what khist makes of them.
 demo: build
-	./$(BIN) --data-dir .demo import eventlog/importer/testdata/sample-rolling/*.json.gz
-	./$(BIN) --data-dir .demo log --limit 10
+	./$(BIN) --data-dir .demo import test/fidelity/testdata/never-ready-undo.json.gz
+	./$(BIN) --data-dir .demo rollouts -A
+	./$(BIN) --data-dir .demo history deploy/web -n never-ready-undo
+	./$(BIN) --data-dir .demo replay compare deploy/web -n never-ready-undo
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
