@@ -3,7 +3,10 @@ package fidelity
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +15,31 @@ import (
 	"github.com/khist/khist/test/e2e"
 )
 
-var record = flag.Bool("record", false, "rewrite testdata/*.json.gz with the live suite's recordings")
+var (
+	record  = flag.Bool("record", false, "rewrite testdata/*.json.gz with the live suite's recordings")
+	only    = flag.String("scenarios", "", "comma-separated scenario names the live suite plays (default: all)")
+	repeats = flag.Int("repeat", 1, "play each selected Deployment scenario this many times (in namespaces NAME, NAME-2, ...)")
+)
+
+// liveScenarios are the scenarios the live suite plays, as the flags select them.
+func liveScenarios(t *testing.T) []Scenario {
+	var out []Scenario
+	for _, s := range Scenarios {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.Name) {
+			continue
+		}
+		out = append(out, s)
+		for i := 2; i <= *repeats && s.Kind == "Deployment"; i++ {
+			c := s
+			c.Name = fmt.Sprintf("%s-%d", s.Name, i)
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("-scenarios %q selects no scenario", *only)
+	}
+	return out
+}
 
 var testCluster *cluster.Cluster
 
@@ -42,15 +69,16 @@ func TestLiveFidelity(t *testing.T) {
 	if testCluster == nil {
 		t.Skip("needs the test control plane (not with -short)")
 	}
+	scenarios := liveScenarios(t)
 	var names []string
-	for _, s := range Scenarios {
+	for _, s := range scenarios {
 		names = append(names, s.Name)
 	}
 	rec := e2e.StartRecorder(t, testCluster, e2e.RecorderOptions{Cluster: "fidelity", IncludeNamespaces: names})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	for i := range Scenarios {
-		s := &Scenarios[i]
+	for i := range scenarios {
+		s := &scenarios[i]
 		if err := s.Run(ctx, runner{testCluster}); err != nil {
 			t.Fatal(err)
 		}
@@ -61,13 +89,17 @@ func TestLiveFidelity(t *testing.T) {
 		t.Fatal(err)
 	}
 	var histories []scenarioHistory
-	for i := range Scenarios {
-		s := &Scenarios[i]
+	for i := range scenarios {
+		s := &scenarios[i]
 		mine := ForScenario(envs, s)
 		if len(mine) == 0 {
 			t.Fatalf("%s: nothing recorded", s.Name)
 		}
-		if *record {
+		// Every live recording is kept as a test artifact, so that a divergence can be studied.
+		if err := e2e.WriteWatchFile(filepath.Join("..", "artifacts", "fidelity", s.Name+".json.gz"), mine); err != nil {
+			t.Fatal(err)
+		}
+		if *record && *only == "" && *repeats == 1 {
 			if err := e2e.WriteWatchFile(FixturePath("testdata", s.Name), mine); err != nil {
 				t.Fatal(err)
 			}
