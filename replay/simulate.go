@@ -3,6 +3,7 @@ package replay
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,6 +153,8 @@ type simulation struct {
 	deadlineAt    time.Time
 	claimsCreated []string
 	desired       []desiredPoint
+	// spec changes waiting for the Deployment controller's next sync, in log order
+	afterDeploymentSync []*SpecChange
 }
 
 type desiredPoint struct {
@@ -163,6 +166,9 @@ func (s *simulation) dispatch(c controllerID, key string) {
 	switch c {
 	case ctrlDeployment:
 		s.dc.sync()
+		for len(s.afterDeploymentSync) > 0 {
+			s.applyDeferred(s.afterDeploymentSync[0])
+		}
 	case ctrlReplicaSet:
 		s.rsc.sync(key)
 	case ctrlStatefulSet:
@@ -458,6 +464,14 @@ func (s *simulation) init() error {
 	for i := range s.scn.Changes {
 		c := &s.scn.Changes[i]
 		if c.Seq >= S && c.Seq < ro.EndSeq {
+			if t := c.afterSync; !t.IsZero() {
+				// After the Deployment controller's first sync at t, at the latest just after t.
+				evs = append(evs, envEvent{c.Seq, t, func() {
+					s.afterDeploymentSync = append(s.afterDeploymentSync, c)
+					s.at(t.Add(time.Microsecond), func() { s.applyDeferred(c) })
+				}})
+				continue
+			}
 			evs = append(evs, envEvent{c.Seq, c.Time, func() { s.applyChange(c) }})
 		}
 	}
@@ -600,6 +614,17 @@ func (s *simulation) nodeChange(name string, v nodeVer) {
 			s.st.removePod(p, s.now)
 		}
 	}
+}
+
+// applyDeferred applies a change waiting for a Deployment sync (see SpecChange.afterSync),
+// unless it was applied already.
+func (s *simulation) applyDeferred(c *SpecChange) {
+	i := slices.Index(s.afterDeploymentSync, c)
+	if i < 0 {
+		return
+	}
+	s.afterDeploymentSync = slices.Delete(s.afterDeploymentSync, i, i+1)
+	s.applyChange(c)
 }
 
 // applyChange applies a person's change of the workload's spec, with the overrides on top.
