@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/khist/khist/projector"
 	"github.com/khist/khist/query"
@@ -44,8 +45,17 @@ func TestReplayCommands(t *testing.T) {
 	}
 
 	// compare: every rollout, then one by each way of naming it.
+	var all replay.CompareResult
+	if err := json.Unmarshal([]byte(cmd("replay", "compare", "deploy/web", "-o", "json")), &all); err != nil {
+		t.Fatal(err)
+	}
+	if !all.Match || len(all.Rollouts) != 2 {
+		t.Fatalf("compare -o json: %+v, want 2 matching rollouts", all)
+	}
+	second := all.Rollouts[1]
 	args := []string{"replay", "compare", "deploy/web"}
-	want(cmd(args...), args, "deployment/web: MATCH (2 rollouts)", "deployment/web#2, started 2026-11-22T01:00:47Z (sequence 115)",
+	want(cmd(args...), args, "deployment/web: MATCH (2 rollouts)",
+		fmt.Sprintf("deployment/web#2, started %s (sequence %d)", second.Start.UTC().Format(time.RFC3339), second.Seq),
 		"RECORDED", "SIMULATED", "web-76c778f4bf 0->3", "MATCH: 18 steps")
 	var res replay.CompareResult
 	if err := json.Unmarshal([]byte(cmd("replay", "compare", "deploy/web", "--rollout", "latest", "-o", "json")), &res); err != nil {
@@ -83,7 +93,7 @@ func TestReplayCommands(t *testing.T) {
 	args = []string{"replay", "all"}
 	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workloads replayed step for step (100.0%)")
 	var sr replay.SurveyResult
-	if err := json.Unmarshal([]byte(cmd("replay", "all", "--since", "2026-11-22T01:00:48Z", "-o", "json")), &sr); err != nil {
+	if err := json.Unmarshal([]byte(cmd("replay", "all", "--since", second.Start.Add(time.Second).UTC().Format(time.RFC3339), "-o", "json")), &sr); err != nil {
 		t.Fatal(err)
 	}
 	if sr.Rollouts != 1 || sr.Matched != 1 || sr.Share != 1 || len(sr.Diverged) != 0 {
@@ -108,7 +118,7 @@ func TestReplayCommands(t *testing.T) {
 		{[]string{"replay", "what-if", "deploy/web", "--rollout", "all", "--set", "replicas=12"}, "--rollout all: what-if replays one rollout"},
 		{[]string{"replay", "compare", "pod/web-0"}, "pod/web-0: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME"},
 		{[]string{"replay", "compare", "deploy/webb"}, `no deployment "webb" in namespace default-25 in the recorded history: nearest: web`},
-		{[]string{"replay", "compare", "deploy/web", "--rollout", "99999"}, "--rollout: no rollout of Deployment default-25/web started at sequence 99999: use one of 1 (deployment/web#1), "},
+		{[]string{"replay", "compare", "deploy/web", "--rollout", "99999"}, fmt.Sprintf("--rollout: no rollout of Deployment default-25/web started at sequence 99999: use one of %d (deployment/web#1), ", all.Rollouts[0].Seq)},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "rev7"}, "--rollout rev7: deployment/web has no rollout to revision 7: it has rev1, rev2"},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "soon"}, `--rollout "soon": use an ID from khist rollouts, revN, #N, latest or all`},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "#3"}, `--rollout: no rollout "#3": use one of deployment/web#1, deployment/web#2`},
