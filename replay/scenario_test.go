@@ -278,7 +278,7 @@ func TestExternalPodDeletion(t *testing.T) {
 // by one on that status. The as-recorded environment makes them Ready at two instants, in that
 // order, so that the simulated controllers see what the real ones saw.
 func TestAlignmentFollowsReplicaSetStatus(t *testing.T) {
-	h, err := LoadWatchFiles("../test/fidelity/testdata/max-surge-100.json.gz")
+	h, err := LoadWatchFiles("testdata/kubectl/max-surge-100.json.gz") // recorded with kubectl watches
 	if err != nil {
 		t.Fatal(err)
 	}
