@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -113,23 +114,17 @@ func followUntil(l *eventlog.Log, path string, last uint64) error {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, l, db) }()
-	for {
-		s, err := db.Seq()
-		if err != nil {
-			return err
-		}
-		if s >= last {
+	var reached bool
+	err = Run(ctx, l, db, WithProgress(func(p Progress) {
+		if p.Seq >= last {
+			reached = true
 			cancel()
-			return <-done
 		}
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(5 * time.Millisecond):
-		}
+	}))
+	if err == nil && !reached {
+		err = fmt.Errorf("Run stopped before sequence %d", last)
 	}
+	return err
 }
 
 // rawFold is the decode-free baseline: fetch the log in batches and write each message's
@@ -193,7 +188,7 @@ func BenchmarkDisk(b *testing.B) {
 			b.Fatal(err)
 		}
 		var used int64
-		db.bolt.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+		db.view(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 		sizes := bucketSizes(db)
 		db.Close()
 		st, _ := l.State(context.Background())
@@ -220,7 +215,7 @@ type bucketSize struct {
 
 func bucketSizes(db *DB) []bucketSize {
 	var out []bucketSize
-	db.bolt.View(func(tx *bolt.Tx) error {
+	db.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, bk *bolt.Bucket) error {
 			st := bk.Stats()
 			out = append(out, bucketSize{string(name), st.KeyN, st.LeafInuse, st.LeafPageN + st.LeafOverflowN, float64(st.LeafInuse) / float64(max(1, (st.LeafPageN+st.LeafOverflowN)*4096))})
@@ -275,4 +270,123 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRunHold measures Run folding a backlog, busy all along, as it lets other processes
+// have the views file every second (the default, hold=1s: it closes the file, stays away for
+// a moment and opens it again) against keeping the file open throughout (hold=0). Each op
+// folds the whole log twice into new views, once each way, in alternating order so that both
+// see the same machine; the metrics are the two rates, their ratio and the CPU per event.
+func BenchmarkRunHold(b *testing.B) {
+	envs := benchHistory(*benchEvents)
+	l := mustOpenLog(b, "")
+	publishAll(b, l, envs)
+	last, err := l.LastSeq(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	fold := func(hold time.Duration) (elapsed, cpu time.Duration, reopens int64) {
+		db, err := Open(filepath.Join(b.TempDir(), "views.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		start, c0 := time.Now(), processCPU()
+		err = Run(ctx, l, db, WithHold(hold), WithProgress(func(p Progress) {
+			if p.Seq >= last {
+				cancel()
+			}
+		}))
+		elapsed, cpu = time.Since(start), processCPU()-c0
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s, err := db.Seq(); err != nil || s != last {
+			b.Fatalf("views at %d (%v), want %d", s, err, last)
+		}
+		return elapsed, cpu, db.reopens.Load()
+	}
+	var el, cpu [2]time.Duration
+	var reopens int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := 0; k < 2; k++ {
+			mode := (i + k) % 2 // 0: hold=1s, 1: hold=0
+			hold := time.Second
+			if mode == 1 {
+				hold = 0
+			}
+			e, c, r := fold(hold)
+			el[mode] += e
+			cpu[mode] += c
+			reopens += r
+		}
+	}
+	events := float64(int(last) * b.N)
+	b.ReportMetric(events/el[0].Seconds(), "events/s-hold=1s")
+	b.ReportMetric(events/el[1].Seconds(), "events/s-hold=0")
+	b.ReportMetric(el[1].Seconds()/el[0].Seconds(), "rate-ratio")
+	b.ReportMetric(float64(cpu[0].Microseconds())/events, "cpu-us/event-hold=1s")
+	b.ReportMetric(float64(cpu[1].Microseconds())/events, "cpu-us/event-hold=0")
+	b.ReportMetric(float64(reopens)/float64(b.N), "reopens/op")
+}
+
+// BenchmarkReopen measures what a fold pays each time it lets other processes have the views
+// file (a realistic one: the -khist.events log folded): closing it, which writes bbolt's
+// freelist, and opening it again, which reads it back (release+reopen); and, for comparison,
+// opening it for writing when the freelist was not written (rebuilt by reading the whole file,
+// as bbolt does after a fold that never writes it: folds skip it at each commit).
+func BenchmarkReopen(b *testing.B) {
+	envs := benchHistory(*benchEvents)
+	path := filepath.Join(b.TempDir(), "views.db")
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	foldAll(b, db, envs, 2000)
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	b.Logf("views file of %d events: %d MiB", len(envs), fi.Size()>>20)
+	ctx := context.Background()
+	b.Run("release+reopen", func(b *testing.B) {
+		db, err := Open(path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			if err := db.Apply(ctx, nil); err != nil { // a commit, as a fold's
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := db.release(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.Seq(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("open-without-freelist", func(b *testing.B) {
+		bo := &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20}
+		bdb, err := bolt.Open(path, 0o600, bo)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bdb.Update(func(*bolt.Tx) error { return nil }) // leaves no freelist in the file
+		bdb.Close()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			bdb, err := bolt.Open(path, 0o600, bo)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bdb.Close()
+		}
+	})
 }

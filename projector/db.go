@@ -1,12 +1,15 @@
 package projector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,8 +21,9 @@ const schemaVersion = 1
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {
-	// Timeout is how long Open waits for another process to release the file before it
-	// returns ErrInUse. Default 2s.
+	// Timeout is how long Open (and any later re-opening, see DB) waits for other processes
+	// to release the file before it returns ErrInUse. Default 10s: a fold in another process
+	// lets others in at least every second.
 	Timeout time.Duration
 	// ReadOnly opens the file for reading only (several readers may share it; no writer may).
 	ReadOnly bool
@@ -38,22 +42,46 @@ type Options struct {
 const (
 	defaultFullEvery     = 32
 	defaultSnapshotEvery = 50000
+	defaultTimeout       = 10 * time.Second
 )
 
 // DB is an open views file. Its read methods may be called concurrently, also while a fold is
 // running in the same process; only one fold (CatchUp, Run, EnsureCurrent, Apply) may run at a
 // time.
+//
+// bbolt locks the file for as long as it is open: exclusively for a writer, shared between
+// readers. So that several processes can use the same views (khist collect folding, a read
+// command querying), Run closes the file after each batch that leaves it nothing to fold, and
+// any fold at least every second (see WithHold); the DB opens it again, waiting for the lock,
+// when it is next used.
 type DB struct {
-	bolt *bolt.DB
-	path string
+	path     string
+	readOnly bool
+	noSync   bool
+	timeout  time.Duration
+
+	// hmu is held shared while bdb is used and exclusively to open or close it.
+	hmu      sync.RWMutex
+	bdb      *bolt.DB // nil while released
+	closed   bool
+	openedAt time.Time // when bdb was opened
+	// txid is the id of the last transaction seen on the file: another one when it is
+	// opened again means that another process wrote it, and the object cache is dropped.
+	txid uint64
+	// flDirty: a transaction committed without writing bbolt's freelist, which then must
+	// be written before the file is closed (else the next writer to open it rebuilds the
+	// freelist by reading the whole file).
+	flDirty bool
+	stale   bool         // the object cache must be dropped before the next fold transaction
+	lastUse atomic.Int64 // unix nanoseconds when bdb was last used
+	reopens atomic.Int64 // times the file was opened again after a release (for tests)
 
 	// Fixed parameters of the fold, read from the file.
 	fullEvery     int
 	snapshotEvery int
 
 	foldMu sync.Mutex // one fold at a time
-	closed bool
-	cache  objCache // latest JSON of recently changed objects: a cache of the views
+	cache  objCache   // latest JSON of recently changed objects: a cache of the views
 }
 
 // Bucket names. Each view documents what its buckets hold.
@@ -81,7 +109,8 @@ var (
 	mSnapEvery = []byte("snapevery") // Options.SnapshotEvery when the file was created
 )
 
-// Open opens (creating it if needed) the views file at path.
+// Open opens (creating it if needed) the views file at path, waiting up to Options.Timeout
+// for other processes to release it.
 func Open(path string, o *Options) (*DB, error) {
 	if o == nil {
 		o = &Options{}
@@ -89,35 +118,40 @@ func Open(path string, o *Options) (*DB, error) {
 	if o.FullEvery < 0 || o.SnapshotEvery < 0 {
 		return nil, fmt.Errorf("%w: FullEvery and SnapshotEvery must not be negative", ErrInvalidOption)
 	}
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 2 * time.Second
+	db := &DB{path: path, readOnly: o.ReadOnly, noSync: o.NoSync, timeout: o.Timeout}
+	if db.timeout <= 0 {
+		db.timeout = defaultTimeout
 	}
+	db.cache.init(64 << 20)
 	if !o.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("views: %w", err)
 		}
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         timeout,
-		ReadOnly:        o.ReadOnly,
-		NoSync:          o.NoSync,
-		NoFreelistSync:  true,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 256 << 20,
-	})
+	bdb, err := db.openBolt(context.Background(), db.timeout)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s is held by another khist process (khist collect, project or rebuild): stop it or wait for it to finish", ErrInUse, path)
-		}
-		return nil, fmt.Errorf("views %s: %w", path, err)
+		return nil, err
 	}
-	db := &DB{bolt: bdb, path: path}
-	db.cache.init(64 << 20)
-	if o.ReadOnly {
-		err = bdb.View(func(tx *bolt.Tx) error { return db.loadParams(tx) })
-	} else {
+	ready := false
+	err = bdb.View(func(tx *bolt.Tx) error {
+		db.txid = uint64(tx.ID())
+		if m := tx.Bucket(bMeta); m == nil || m.Get(mSchema) == nil {
+			return nil
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return nil
+			}
+		}
+		ready = true
+		return db.loadParams(tx)
+	})
+	if err == nil && !ready && o.ReadOnly {
+		err = bdb.View(db.loadParams) // says why the file is not views
+	}
+	if err == nil && !ready && !o.ReadOnly {
 		err = bdb.Update(func(tx *bolt.Tx) error {
+			db.txid, db.flDirty = uint64(tx.ID()), true
 			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
@@ -145,7 +179,194 @@ func Open(path string, o *Options) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
+	db.bdb, db.openedAt = bdb, time.Now()
+	db.lastUse.Store(time.Now().UnixNano())
 	return db, nil
+}
+
+// errLockWait: the file stayed locked by another process for the whole wait.
+var errLockWait = errors.New("views locked")
+
+// openBolt opens the bbolt file, waiting up to wait for its lock (0: until ctx ends).
+//
+// bbolt's own wait tries the lock every 50ms, which would rarely meet the short moments in
+// which a busy fold in another process has the file closed; the file is locked here instead,
+// trying every millisecond, before bbolt takes (again, at once) the same lock on it.
+func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error) {
+	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
+		Timeout:         time.Second,
+		ReadOnly:        db.readOnly,
+		NoSync:          db.noSync,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 256 << 20,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			return openLocked(ctx, name, flag, perm, !db.readOnly, wait)
+		},
+	})
+	switch {
+	case errors.Is(err, errLockWait), errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s stayed locked by another khist process for %s (a rebuild, or the fold of a long backlog by khist import or a read command): try again when it is done", ErrInUse, db.path, wait)
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		return nil, fmt.Errorf("views %s: %w", db.path, err)
+	}
+	return bdb, nil
+}
+
+// openLocked opens the file and locks it as bbolt does (flock, exclusive or shared), trying
+// every millisecond for up to wait (0: until ctx ends). It makes sure that the file it locked
+// is still the one at name (a rebuild renames a new file over it).
+func openLocked(ctx context.Context, name string, flag int, perm os.FileMode, exclusive bool, wait time.Duration) (*os.File, error) {
+	how := syscall.LOCK_SH | syscall.LOCK_NB
+	if exclusive {
+		how = syscall.LOCK_EX | syscall.LOCK_NB
+	}
+	var deadline time.Time
+	if wait > 0 {
+		deadline = time.Now().Add(wait)
+	}
+	for {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			err = syscall.Flock(int(f.Fd()), how)
+			if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
+				break
+			}
+			if !deadline.IsZero() && time.Now().After(deadline) {
+				f.Close()
+				return nil, errLockWait
+			}
+			select {
+			case <-ctx.Done():
+				f.Close()
+				return nil, ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(name)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close() // replaced while we waited: lock the new one
+	}
+}
+
+// use returns the bbolt handle, opening the file again if it was released, waiting for its
+// lock up to wait (0: until ctx ends). The caller calls done when it no longer uses it.
+func (db *DB) use(ctx context.Context, wait time.Duration) (b *bolt.DB, done func(), err error) {
+	db.hmu.RLock()
+	for db.bdb == nil && !db.closed {
+		db.hmu.RUnlock()
+		if err := db.reopen(ctx, wait); err != nil {
+			return nil, nil, err
+		}
+		db.hmu.RLock()
+	}
+	if db.closed {
+		db.hmu.RUnlock()
+		return nil, nil, fmt.Errorf("views %s: %w", db.path, berrors.ErrDatabaseNotOpen)
+	}
+	return db.bdb, db.unuse, nil
+}
+
+func (db *DB) unuse() {
+	db.lastUse.Store(time.Now().UnixNano())
+	db.hmu.RUnlock()
+}
+
+// reopen opens the released file again.
+func (db *DB) reopen(ctx context.Context, wait time.Duration) error {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	if db.bdb != nil || db.closed {
+		return nil
+	}
+	bdb, err := db.openBolt(ctx, wait)
+	if err != nil {
+		return err
+	}
+	var txid uint64
+	err = bdb.View(func(tx *bolt.Tx) error {
+		txid = uint64(tx.ID())
+		return db.loadParams(tx)
+	})
+	if err != nil {
+		bdb.Close()
+		return err
+	}
+	if txid != db.txid {
+		// Another process wrote the views meanwhile: what this one remembers of them is stale.
+		db.stale = true
+		db.txid = txid
+	}
+	db.bdb, db.openedAt = bdb, time.Now()
+	db.reopens.Add(1)
+	return nil
+}
+
+// release closes the file until it is used again, so that other processes can open it. It
+// waits for the reads in progress in this process.
+func (db *DB) release() error {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	return db.closeLocked()
+}
+
+func (db *DB) closeLocked() error {
+	if db.bdb == nil {
+		return nil
+	}
+	var err error
+	if db.flDirty {
+		// Write bbolt's freelist, which folds do not write at each commit (it costs as much as
+		// their changes), so that opening the file again is cheap: without it bbolt rebuilds
+		// the freelist by reading the whole file.
+		db.bdb.NoFreelistSync = false
+		err = db.bdb.Update(func(tx *bolt.Tx) error { db.txid = uint64(tx.ID()); return nil })
+		db.bdb.NoFreelistSync = true
+		if err == nil && db.noSync {
+			err = db.bdb.Sync()
+		}
+		db.flDirty = err != nil
+	}
+	if cerr := db.bdb.Close(); err == nil {
+		err = cerr
+	}
+	db.bdb = nil
+	if err != nil {
+		return fmt.Errorf("views %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// heldFor is how long the file has been open, 0 when it is released.
+func (db *DB) heldFor() time.Duration {
+	db.hmu.RLock()
+	defer db.hmu.RUnlock()
+	if db.bdb == nil {
+		return 0
+	}
+	return time.Since(db.openedAt)
+}
+
+// idleFor is how long the file has been open without being used, 0 when it is released.
+func (db *DB) idleFor() time.Duration {
+	db.hmu.RLock()
+	defer db.hmu.RUnlock()
+	if db.bdb == nil {
+		return 0
+	}
+	return time.Since(time.Unix(0, db.lastUse.Load()))
 }
 
 func (db *DB) loadParams(tx *bolt.Tx) error {
@@ -166,11 +387,13 @@ func (db *DB) loadParams(tx *bolt.Tx) error {
 
 // Close closes the file. Closing a closed DB does nothing.
 func (db *DB) Close() error {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
 	if db.closed {
 		return nil
 	}
 	db.closed = true
-	return db.bolt.Close()
+	return db.closeLocked()
 }
 
 // Path is the file's path.
@@ -179,7 +402,7 @@ func (db *DB) Path() string { return db.path }
 // Seq returns the stream sequence of the last event folded into the views (0 when none).
 func (db *DB) Seq() (uint64, error) {
 	var s uint64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		s = readBE8(tx.Bucket(bMeta).Get(mSeq))
 		return nil
 	})
@@ -197,7 +420,7 @@ type Counts struct {
 // Counts returns the views' counters.
 func (db *DB) Counts() (Counts, error) {
 	var c Counts
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bMeta)
 		c = Counts{Seq: readBE8(m.Get(mSeq)), Applied: readBE8(m.Get(mApplied)), Skipped: readBE8(m.Get(mSkipped)), Objects: readBE8(m.Get(mNextID)) - 1}
 		return nil
@@ -208,7 +431,7 @@ func (db *DB) Counts() (Counts, error) {
 // Snapshot writes a consistent copy of the whole views file to w (raft's FSM Snapshot): the
 // state after the event Seq reports, from which a fold can continue.
 func (db *DB) Snapshot(w io.Writer) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx *bolt.Tx) error {
 		_, err := tx.WriteTo(w)
 		return err
 	})
@@ -243,7 +466,40 @@ func Restore(path string, r io.Reader) error {
 }
 
 // view runs fn in a read transaction.
-func (db *DB) view(fn func(tx *bolt.Tx) error) error { return db.bolt.View(fn) }
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	b, done, err := db.use(context.Background(), db.timeout)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return b.View(fn)
+}
+
+// update runs fn in a write transaction (of a fold, under foldMu), waiting up to wait (0:
+// until ctx ends) for the file if it was released. With freelist, the commit also writes
+// bbolt's freelist (see closeLocked), for a fold about to release the file.
+func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn func(tx *bolt.Tx) error) error {
+	b, done, err := db.use(ctx, wait)
+	if err != nil {
+		return err
+	}
+	defer done()
+	// The fields set here are guarded by hmu, held shared by the one fold that writes.
+	b.NoFreelistSync = !freelist
+	err = b.Update(func(tx *bolt.Tx) error {
+		db.txid, db.flDirty = uint64(tx.ID()), true
+		if db.stale {
+			db.cache.reset()
+			db.stale = false
+		}
+		return fn(tx)
+	})
+	b.NoFreelistSync = true
+	if err == nil && freelist {
+		db.flDirty = false
+	}
+	return err
+}
 
 func getU64(b *bolt.Bucket, k []byte) uint64 { return readBE8(b.Get(k)) }
 

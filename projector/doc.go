@@ -15,4 +15,12 @@
 // it keeps; each event's JSON is decoded once (Object) and handed to every view. A version
 // already applied (same uid and resourceVersion, e.g. re-sent by a relist as RESYNC) changes
 // nothing. Dump writes the logical contents of the views, for comparing two folds.
+//
+// Several processes share a views file: bbolt locks it while it is open (exclusively for a
+// writer), so Run keeps it open only while it folds a batch, and any fold closes it at least
+// every second under load (WithHold); the DB opens it again when next used, and Open waits
+// for the lock up to Options.Timeout (10s). Any process may fold the tail of the log
+// (CatchUp, EnsureCurrent: ephemeral JetStream consumers), also while another one runs Run
+// (a durable consumer, one Run per file): the position committed with the effects makes each
+// event apply once, whoever folds it.
 package projector

@@ -4,7 +4,9 @@ import "errors"
 
 // Errors returned by this package. Each is wrapped with the detail of the case.
 var (
-	// ErrInUse is returned by Open and Rebuild when another process holds the views file.
+	// ErrInUse is returned by Open (and the methods that open the file again, see DB) when
+	// another process keeps the views file locked longer than Options.Timeout, and by Run and
+	// Rebuild when another Run or Rebuild feeds the same views.
 	ErrInUse = errors.New("views in use")
 	// ErrSchema is returned by Open when the file was written by an incompatible version of
 	// the projector; khist rebuild re-creates it from the log.

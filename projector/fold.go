@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/khist/khist/eventlog"
 	bolt "go.etcd.io/bbolt"
@@ -250,18 +251,19 @@ func (db *DB) Apply(ctx context.Context, envs []*eventlog.Envelope) error {
 	}
 	db.foldMu.Lock()
 	defer db.foldMu.Unlock()
-	_, err := db.applyEvents([][]event{decodeEvents(envs, nil)})
+	_, err := db.applyEvents(ctx, db.timeout, false, [][]event{decodeEvents(envs, nil)})
 	return err
 }
 
 // txCounts are what one transaction did.
 type txCounts struct{ applied, skipped, seq uint64 }
 
-// applyEvents folds decoded batches in one transaction. On failure the object cache, which
-// may hold versions of the rolled back transaction, is cleared.
-func (db *DB) applyEvents(batches [][]event) (txCounts, error) {
+// applyEvents folds decoded batches in one transaction, waiting up to wait (0: until ctx ends)
+// for the file if it was released (see DB.update for freelist). On failure the object cache,
+// which may hold versions of the rolled back transaction, is cleared.
+func (db *DB) applyEvents(ctx context.Context, wait time.Duration, freelist bool, batches [][]event) (txCounts, error) {
 	var c txCounts
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(ctx, wait, freelist, func(tx *bolt.Tx) error {
 		t := db.newTxn(tx)
 		a0, s0 := t.applied, t.skipped
 		for _, b := range batches {

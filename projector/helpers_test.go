@@ -36,10 +36,13 @@ func mustOpenDBAt(t testing.TB, path string, o *Options) *DB {
 
 func mustCheckAndClose(t testing.TB, db *DB) {
 	t.Helper()
-	if db.closed {
+	db.hmu.RLock()
+	closed := db.closed
+	db.hmu.RUnlock()
+	if closed {
 		return
 	}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			t.Errorf("views %s inconsistent: %v", db.path, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -51,12 +52,27 @@ type options struct {
 	batch    int
 	maxTx    int
 	maxWait  time.Duration
+	hold     time.Duration
 	progress func(Progress)
 	dbOpts   Options
 }
 
-func buildOptions(opts []Option) (*options, error) {
-	o := &options{durable: DefaultDurable, batch: 500, maxTx: 5000, maxWait: 30 * time.Millisecond}
+// Holding the views file: Run closes it when no events came for settleAfter after a
+// transaction that left nothing to fold (and when a read in this process opened it again,
+// after idleAfter); any fold closes it after hold (WithHold) under load, and then stays away
+// for gap, long enough for a process waiting for the file (which tries every millisecond, see
+// openLocked) to get it.
+const (
+	defaultHold = time.Second
+	settleAfter = 20 * time.Millisecond
+	idleAfter   = 100 * time.Millisecond
+	gap         = 10 * time.Millisecond
+)
+
+// buildOptions applies opts over the defaults; durable is the default consumer's name ("":
+// an ephemeral consumer).
+func buildOptions(durable string, opts []Option) (*options, error) {
+	o := &options{durable: durable, batch: 500, maxTx: 5000, maxWait: 30 * time.Millisecond, hold: defaultHold}
 	for _, f := range opts {
 		if err := f(o); err != nil {
 			return nil, err
@@ -65,8 +81,10 @@ func buildOptions(opts []Option) (*options, error) {
 	return o, nil
 }
 
-// WithDurable names the durable JetStream consumer (default "khist-projector"). Each projector
-// building its own views from the same stream needs its own name.
+// WithDurable names the durable JetStream consumer (Run's default is "khist-projector"; CatchUp
+// and EnsureCurrent read with an ephemeral consumer unless given one). Each projector building
+// its own views from the same stream needs its own name, and no two processes may read with
+// the same one at once: the second would move the first one's position.
 func WithDurable(name string) Option {
 	return func(o *options) error {
 		if name == "" {
@@ -100,6 +118,20 @@ func WithMaxWait(d time.Duration) Option {
 	}
 }
 
+// WithHold sets the longest time a fold keeps the views file open (and locked, so that no
+// other process can open it) while events keep coming, default 1s: it then closes it, lets
+// other processes in, and opens it again. Run also closes it after each transaction that
+// leaves nothing to fold. 0 keeps the file open until the fold ends.
+func WithHold(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("%w: hold must not be negative, got %s", ErrInvalidOption, d)
+		}
+		o.hold = d
+		return nil
+	}
+}
+
 // WithProgress calls fn after each committed transaction.
 func WithProgress(fn func(Progress)) Option {
 	return func(o *options) error { o.progress = fn; return nil }
@@ -114,7 +146,7 @@ func WithViewOptions(v Options) Option {
 // it starts, and returns. Cancelling ctx stops it after the transaction in progress; the
 // views stay consistent and a later call continues from there.
 func CatchUp(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) (Stats, error) {
-	o, err := buildOptions(opts)
+	o, err := buildOptions("", opts)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -122,12 +154,23 @@ func CatchUp(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) (St
 }
 
 // Run follows the log, folding events as they arrive, until ctx is cancelled (it then returns
-// nil, after committing the transaction in progress) or an error occurs.
+// nil, after committing the transaction in progress) or an error occurs. It reads with a
+// durable consumer (WithDurable) and returns ErrInUse when another Run or Rebuild has the same
+// views file, in this process or another.
+//
+// Run keeps the views file open only while it folds a batch of events, at most a second at a
+// time under load (WithHold), so that other processes can read the views meanwhile; when one
+// holds the file, Run waits for it (the log keeps the events) and catches up.
 func Run(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) error {
-	o, err := buildOptions(opts)
+	o, err := buildOptions(DefaultDurable, opts)
 	if err != nil {
 		return err
 	}
+	unlock, err := lockRun(db.path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	_, err = fold(ctx, log, db, o, true)
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil
@@ -138,7 +181,10 @@ func Run(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) error {
 // EnsureCurrent folds the tail of the log that the views lack, if any: read commands call it
 // so that their answers include everything logged. When a fold is already running on db in
 // this process (Run, in khist collect), it waits instead until that fold has reached the
-// log's end as it was when EnsureCurrent was called.
+// log's end as it was when EnsureCurrent was called. When another process runs the projector
+// on the same file, EnsureCurrent folds the tail itself (with an ephemeral consumer, which
+// leaves that process's one alone): each event is applied by whichever process gets to it
+// first, once, as the views' position commits with its effects.
 func EnsureCurrent(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) (Stats, error) {
 	seq, err := db.Seq()
 	if err != nil {
@@ -173,13 +219,24 @@ func EnsureCurrent(ctx context.Context, log *eventlog.Log, db *DB, opts ...Optio
 
 // Rebuild re-creates the views file at path from the whole log: it folds into path.rebuild
 // and renames it over path when done, so that an interrupted rebuild leaves the old views as
-// they were. It returns ErrInUse when another process has path open.
+// they were. It returns ErrInUse when Run (khist collect or project) feeds path, or when
+// another process keeps it locked longer than the Timeout of WithViewOptions (default 10s);
+// while it rebuilds, others wait for path (and time out).
 func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option) (Stats, error) {
-	o, err := buildOptions(opts)
+	o, err := buildOptions("", opts)
 	if err != nil {
 		return Stats{}, err
 	}
-	unlock, err := lockFile(path)
+	unlockRun, err := lockRun(path)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer unlockRun()
+	wait := o.dbOpts.Timeout
+	if wait <= 0 {
+		wait = defaultTimeout
+	}
+	unlock, err := lockFile(path, wait)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -191,17 +248,16 @@ func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option
 	dbo := o.dbOpts
 	dbo.NoSync, dbo.ReadOnly = true, false
 	// Without fsync the size of a transaction costs only memory: larger ones rewrite the
-	// pages that many events touch (heads, indexes) fewer times.
+	// pages that many events touch (heads, indexes) fewer times. No other process opens the
+	// new file: the fold keeps it.
 	o.maxTx = max(o.maxTx, 20000)
+	o.hold = 0
 	db, err := Open(tmp, &dbo)
 	if err != nil {
 		return Stats{}, err
 	}
 	st, err := fold(ctx, log, db, o, false)
-	if err == nil {
-		err = db.bolt.Sync()
-	}
-	if cerr := db.Close(); err == nil {
+	if cerr := db.Close(); err == nil { // writes the freelist and syncs the file
 		err = cerr
 	}
 	if err != nil {
@@ -218,19 +274,39 @@ func aheadError(db *DB, seq, last uint64) error {
 	return fmt.Errorf("%w: %s holds events up to sequence %d but the log ends at %d (was the stream deleted?): run khist rebuild", ErrAhead, db.path, seq, last)
 }
 
-// lockFile takes the lock bbolt takes on an open file, so that no process opens the views
-// while they are replaced.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+// lockFile takes the lock bbolt takes on an open file, waiting up to wait, so that no process
+// opens the views while they are replaced.
+func lockFile(path string, wait time.Duration) (func(), error) {
+	f, err := openLocked(context.Background(), path, os.O_RDWR, 0, true, wait)
 	if errors.Is(err, os.ErrNotExist) {
 		return func() {}, nil
+	}
+	if errors.Is(err, errLockWait) {
+		return nil, fmt.Errorf("%w: %s stayed locked by another khist process for %s: try again when it is done", ErrInUse, path, wait)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
+	return func() { f.Close() }, nil
+}
+
+// lockRun takes the lock that Run and Rebuild hold for as long as they run on the views at
+// path (on path.lock: the views file itself is locked only while folding): two of them on the
+// same views would fight over the durable consumer or the file.
+func lockRun(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("views: %w", err)
+	}
+	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("views: %w", err)
+	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s is held by another khist process (khist collect or project): stop it before rebuilding", ErrInUse, path)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is being fed by another khist process (collect, project or rebuild): stop it first", ErrInUse, path)
+		}
+		return nil, fmt.Errorf("views: %w", err)
 	}
 	return func() { f.Close() }, nil
 }
@@ -297,6 +373,26 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 			}
 		}
 	}()
+	// A follower waits as long as it takes for the file when another process holds it; a
+	// catch-up gives up after the DB's timeout.
+	wait := db.timeout
+	if follow {
+		wait = 0
+	}
+	// Following, Run closes the file when no events came for settle after a transaction that
+	// left nothing to fold; when that happened last time (the log trickles), such a
+	// transaction also writes bbolt's freelist, so that closing the file costs nothing more.
+	release := follow && o.hold > 0
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	var settling, trickle bool
+	var idle <-chan time.Time
+	if release {
+		t := time.NewTicker(idleAfter / 2)
+		defer t.Stop()
+		idle = t.C
+	}
 	var applyErr error
 	for applyErr == nil {
 		var first []event
@@ -304,6 +400,21 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		select {
 		case first, ok = <-decoded:
 		case <-ctx.Done():
+		case <-settle.C:
+			settling, trickle = false, true
+			applyErr = db.release()
+			continue
+		case <-idle:
+			// A read in this process opened the file while the log is quiet: let other
+			// processes have it again.
+			if db.idleFor() >= idleAfter {
+				applyErr = db.release()
+			}
+			continue
+		}
+		if settling {
+			settle.Stop()
+			settling, trickle = false, false
 		}
 		if !ok {
 			break
@@ -329,8 +440,9 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 				st.Gap = st.FirstSeq - seq - 1
 			}
 		}
+		quiet := release && len(decoded) == 0 // nothing more to fold now
 		var c txCounts
-		if c, applyErr = db.applyEvents(batches); applyErr != nil {
+		if c, applyErr = db.applyEvents(ctx, wait, quiet && trickle, batches); applyErr != nil {
 			break
 		}
 		for _, b := range batches {
@@ -345,6 +457,23 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		if o.progress != nil {
 			o.progress(Progress{Done: st.Events, Total: total, Seq: st.LastSeq, Elapsed: time.Since(began)})
 		}
+		switch {
+		case o.hold > 0 && db.heldFor() >= o.hold:
+			// Busy: let a process waiting for the file in while the reader and the decoder
+			// keep the next transaction coming.
+			if applyErr = db.release(); applyErr == nil {
+				select {
+				case <-time.After(gap):
+				case <-ctx.Done():
+				}
+			}
+		case quiet:
+			settle.Reset(settleAfter)
+			settling = true
+		}
+	}
+	if applyErr != nil && pctx.Err() != nil && errors.Is(applyErr, pctx.Err()) {
+		applyErr = nil // cancelled while waiting for the file
 	}
 	cancel()
 	for range decoded {

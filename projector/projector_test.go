@@ -93,7 +93,7 @@ func TestRebuild(t *testing.T) {
 	}
 	want := mustDump(t, db)
 	// The views are in use: rebuild refuses.
-	if _, err := Rebuild(context.Background(), l, path); !errors.Is(err, ErrInUse) {
+	if _, err := Rebuild(context.Background(), l, path, WithViewOptions(Options{Timeout: 200 * time.Millisecond})); !errors.Is(err, ErrInUse) {
 		t.Fatalf("rebuild of open views: %v, want ErrInUse", err)
 	}
 	mustCheckAndClose(t, db)

@@ -22,7 +22,7 @@ type viewsFlags struct {
 
 func (f *viewsFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.db, "db", "", "views file (default DATA_DIR/views.db)")
-	cmd.Flags().StringVar(&f.durable, "durable", projector.DefaultDurable, "name of the durable JetStream consumer (one per views file fed from the same stream)")
+	cmd.Flags().StringVar(&f.durable, "durable", projector.DefaultDurable, "name of the durable JetStream consumer (one per views file followed from the same stream)")
 }
 
 // viewsPath is the views file: --db, or views.db in the data directory.
@@ -41,7 +41,10 @@ func newProjectCmd(g *globalFlags) *cobra.Command {
 		Long: `project runs the projector alone: it folds every event of the log that the views lack, then
 follows the log, committing new events within tens of milliseconds, until Ctrl-C.
 khist import and khist collect run the projector in-process; run project when they were told
-not to (--no-project), or to build views from an external NATS JetStream.`,
+not to (--no-project), or to build views from an external NATS JetStream.
+
+While it runs, read commands in other terminals work on the same views: project keeps the
+views file locked only while it folds, and lets others in at least every second.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runProject(cmd, g, f) },
 	}
@@ -71,7 +74,8 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags) error {
 	return nil
 }
 
-// catchUpViews folds the events the views lack (after khist import).
+// catchUpViews folds the events the views lack (after khist import), with an ephemeral
+// consumer: khist collect or project may be following the same views with the durable one.
 func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
 	ctx := cmd.Context()
 	l, err := openLog(ctx, g)
@@ -109,7 +113,13 @@ progress on stderr. The old views stay in place until the new ones are complete.
 			}
 			defer l.Close()
 			bar := projector.NewProgressBar(cmd.ErrOrStderr(), "rebuild")
-			st, err := projector.Rebuild(ctx, l, viewsPath(g, f.db), projector.WithDurable(f.durable), projector.WithProgress(bar.Update))
+			opts := []projector.Option{projector.WithProgress(bar.Update)}
+			if cmd.Flags().Changed("durable") {
+				// Else an ephemeral consumer: the default durable one may be another views
+				// file's projector's (khist collect or project with --db elsewhere).
+				opts = append(opts, projector.WithDurable(f.durable))
+			}
+			st, err := projector.Rebuild(ctx, l, viewsPath(g, f.db), opts...)
 			if err != nil {
 				return err
 			}

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/khist/khist/projector"
@@ -61,8 +63,14 @@ func kubeNamespace() string {
 
 // openViews opens the views for a read command after folding the events of the log they lack
 // (projector.EnsureCurrent). When the log cannot be read, it answers from the views as they
-// are and says so on stderr; when the views are held by another process (khist collect or
-// project, which keep them current), it says what to do.
+// are and says so on stderr.
+//
+// khist collect and khist project, which fold the log into the same views, let other processes
+// have the file at least every second, so that opening it waits at most about that long; a
+// process that keeps it longer (a rebuild, a long catch-up) makes the open fail after
+// projector.Options.Timeout (10s) with a one-line error. The catch-up reads the log with an
+// ephemeral consumer: it leaves the durable consumer of collect or project alone, and whichever
+// process folds an event first applies it, once.
 func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views, func(), error) {
 	ctx := cmd.Context()
 	path := viewsPath(g, f.db)
@@ -71,25 +79,25 @@ func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views,
 		return nil, nil, fmt.Errorf("no views at %s: record (khist collect) or import (khist import) first, or pass --data-dir or --db", path)
 	}
 	if !f.noUpdate {
-		db, err := projector.Open(path, &projector.Options{Timeout: 500 * time.Millisecond})
-		if err == nil {
-			behind := ensureCurrent(ctx, g, db)
-			if behind != nil {
+		db, err := projector.Open(path, nil)
+		switch {
+		case err == nil:
+			if behind := ensureCurrent(ctx, g, db); behind != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "khist: warning: the views may be behind the log: %v\n", behind)
 			}
 			return query.NewViews(db, g.Cluster, env), func() { db.Close() }, nil
+		case errors.Is(err, projector.ErrInUse):
+			return nil, nil, err
+		case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+			// Someone else's views, or a read-only copy: answer from them as they are.
+			fmt.Fprintf(cmd.ErrOrStderr(), "khist: warning: cannot bring the views up to date (%v): answering from them as they are\n", err)
+		default:
+			return nil, nil, err
 		}
-		if !errors.Is(err, projector.ErrInUse) {
-			return nil, nil, fmt.Errorf("views %s: %w", path, err)
-		}
-		// Another process folds into the views: read them as they are.
 	}
-	db, err := projector.Open(path, &projector.Options{ReadOnly: true, Timeout: 2 * time.Second})
-	if errors.Is(err, projector.ErrInUse) {
-		return nil, nil, fmt.Errorf("views %s are held by another khist process (collect or project), which keeps them current: stop it, or query a copy (--db)", path)
-	}
+	db, err := projector.Open(path, &projector.Options{ReadOnly: true})
 	if err != nil {
-		return nil, nil, fmt.Errorf("views %s: %w", path, err)
+		return nil, nil, err
 	}
 	return query.NewViews(db, g.Cluster, env), func() { db.Close() }, nil
 }
@@ -139,13 +147,13 @@ func objectArgs(cmd *cobra.Command, args []string) error {
 }
 
 // readOnlyViews opens the views for completion: read-only, without touching the log, nil when
-// they cannot be opened at once.
+// they cannot be opened soon (collect or project lets readers in at least every second).
 func readOnlyViews(g *globalFlags, cmd *cobra.Command) *projector.DB {
 	db := ""
 	if f := cmd.Flags().Lookup("db"); f != nil {
 		db = f.Value.String()
 	}
-	d, err := projector.Open(viewsPath(g, db), &projector.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	d, err := projector.Open(viewsPath(g, db), &projector.Options{ReadOnly: true, Timeout: 1500 * time.Millisecond})
 	if err != nil {
 		return nil
 	}
