@@ -37,6 +37,9 @@ type StreamConfig struct {
 	Duplicates time.Duration // de-duplication window; default 10m
 	Replicas   int           // stream replicas on a clustered JetStream; default 1
 	NoCompress bool          // store without S2 compression (compression is on by default)
+	// Apply updates an existing stream to these settings. Without it an existing stream keeps
+	// the settings it has, and these apply only when the stream is created.
+	Apply bool
 }
 
 // Options say where the log lives. With URL empty an embedded nats-server runs in-process with
@@ -109,7 +112,15 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	}
 	l.js = js
 	cfg := l.streamConfig(o.Stream)
-	st, err := js.CreateOrUpdateStream(ctx, cfg)
+	// An existing stream keeps its settings unless the caller says to apply them: a read
+	// command opened without --stream-* flags must not reset the retention a collector set.
+	st, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		st, err = js.CreateStream(ctx, cfg)
+	case err == nil && o.Stream.Apply:
+		st, err = js.UpdateStream(ctx, cfg)
+	}
 	if err != nil {
 		l.Close()
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {

@@ -349,3 +349,30 @@ func TestPublisherFailsFastWhenServerDies(t *testing.T) {
 		t.Fatalf("stats %+v disagree with OnAck (%d acked, %d failed)", st, acked, failed)
 	}
 }
+
+func TestStreamSettingsKeptUnlessApplied(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func(sc StreamConfig) time.Duration {
+		t.Helper()
+		l, err := Open(ctx, Options{DataDir: dir, Stream: sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		st, err := l.JetStream().Stream(ctx, l.StreamName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().Config.MaxAge
+	}
+	if got := open(StreamConfig{MaxAge: time.Hour}); got != time.Hour {
+		t.Fatalf("created with max age %s, want 1h", got)
+	}
+	if got := open(StreamConfig{}); got != time.Hour {
+		t.Fatalf("an open without settings changed the max age to %s", got)
+	}
+	if got := open(StreamConfig{MaxAge: 2 * time.Hour, Apply: true}); got != 2*time.Hour {
+		t.Fatalf("applied max age 2h, stream has %s", got)
+	}
+}

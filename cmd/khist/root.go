@@ -62,6 +62,15 @@ func newRootCmd() *cobra.Command {
 	pf.Int64Var(&g.Stream.MaxBytes, "stream-max-bytes", 0, "drop the oldest log events beyond this many bytes (0: no limit)")
 	pf.DurationVar(&g.Stream.Duplicates, "stream-dedup-window", 0, "window in which JetStream drops duplicate events (default 10m)")
 	pf.IntVar(&g.Stream.Replicas, "stream-replicas", 1, "replicas of the stream on a clustered JetStream")
+	// The stream's settings are changed only by a command given one of the --stream-* flags
+	// (or when it creates the stream): other commands leave the log's retention alone.
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		for _, f := range []string{"stream-max-age", "stream-max-bytes", "stream-dedup-window", "stream-replicas"} {
+			if cmd.Flags().Changed(f) {
+				g.Stream.Apply = true
+			}
+		}
+	}
 	for _, c := range commands {
 		root.AddCommand(c(g))
 	}
