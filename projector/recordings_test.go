@@ -330,3 +330,31 @@ func TestRecordingStatefulSet(t *testing.T) {
 		t.Errorf("history kinds %v, want %v", kinds, want)
 	}
 }
+
+// TestRolloutStepCount: the count of a rollout's steps equals the steps read in full.
+func TestRolloutStepCount(t *testing.T) {
+	for _, rec := range []string{"sample-rolling", "sample-statefulset"} {
+		db, _ := foldRecording(t, rec)
+		ctx := context.Background()
+		rs, err := db.Rollouts(ctx, RolloutFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) < 2 {
+			t.Fatalf("%s: %d rollouts", rec, len(rs))
+		}
+		for _, r := range rs {
+			steps, err := db.RolloutSteps(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := db.RolloutStepCount(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(steps) || n == 0 {
+				t.Errorf("%s rollout %d: count %d, steps %d", rec, r.StartSeq, n, len(steps))
+			}
+		}
+	}
+}

@@ -389,6 +389,24 @@ func (db *DB) RolloutSteps(ctx context.Context, r Rollout) ([]Step, error) {
 	return db.Steps(ctx, StepFilter{Cluster: r.Cluster, Namespace: r.Namespace, Kind: r.Kind, Name: r.Name, FromSeq: r.StartSeq, ToSeq: r.EndSeq})
 }
 
+// RolloutStepCount returns len(RolloutSteps(r)) without reading the steps: the number of step
+// keys of the rollout's workload in its sequence range.
+func (db *DB) RolloutStepCount(ctx context.Context, r Rollout) (int, error) {
+	n := 0
+	err := db.view(func(tx *bolt.Tx) error {
+		p := prefix(r.Cluster, r.Namespace, r.Kind, r.Name)
+		c := tx.Bucket(bSteps).Cursor()
+		for k, _ := c.Seek(appendBE8(slices.Clone(p), r.StartSeq)); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			if seq := readBE8(k[len(k)-9:]); r.EndSeq > 0 && seq > r.EndSeq {
+				break
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // seekBefore returns the last entry of b whose key is before k.
 func seekBefore(b *bolt.Bucket, k []byte) ([]byte, []byte) {
 	c := b.Cursor()

@@ -133,7 +133,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 	out := make([]RolloutRow, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
-		steps, err := v.DB.RolloutSteps(ctx, *r)
+		steps, err := v.DB.RolloutStepCount(ctx, *r)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +143,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 			FromImages: imagesOf(r, r.FromHash), ToImages: imagesOf(r, r.ToHash),
 			Initial: r.Initial, Rollback: r.Rollback, Started: r.Start, Ended: r.End, EndSeq: r.EndSeq, Outcome: rolloutOutcome(r),
 			Desired: r.Desired, MinAvailable: r.MinAvailable, MinShare: r.MinAvailableShare, MinAt: r.MinAvailableAt,
-			PeakPods: r.PeakPods, Steps: len(steps), Actor: r.Actor, ChangeCause: r.ChangeCause, Strategy: r.Strategy,
+			PeakPods: r.PeakPods, Steps: steps, Actor: r.Actor, ChangeCause: r.ChangeCause, Strategy: r.Strategy,
 		}
 		if !r.End.IsZero() {
 			row.Duration = r.End.Sub(r.Start)
