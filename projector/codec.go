@@ -171,6 +171,19 @@ func key(parts ...string) []byte {
 // prefix is key(parts...) followed by a separator: the prefix of every key extending it.
 func prefix(parts ...string) []byte { return append(key(parts...), 0) }
 
+// filterPrefix is the key prefix a filter selects: the prefix of its leading non-empty parts
+// (cluster, namespace, ...), or nil (everything) when the first is empty.
+func filterPrefix(parts ...string) []byte {
+	n := 0
+	for n < len(parts) && parts[n] != "" {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	return prefix(parts[:n]...)
+}
+
 // splitKey splits a key made by key into n string parts; a longer remainder (e.g. a binary
 // suffix) is left in the last part.
 func splitKey(k []byte, n int) []string {

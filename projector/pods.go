@@ -188,16 +188,7 @@ type PodFilter struct {
 func (db *DB) Pods(ctx context.Context, f PodFilter) ([]PodLifecycle, error) {
 	var out []PodLifecycle
 	err := db.view(func(tx *bolt.Tx) error {
-		var p []byte
-		switch {
-		case f.Cluster == "":
-		case f.Namespace == "":
-			p = prefix(f.Cluster)
-		case f.Name == "":
-			p = prefix(f.Cluster, f.Namespace)
-		default:
-			p = prefix(f.Cluster, f.Namespace, f.Name)
-		}
+		p := filterPrefix(f.Cluster, f.Namespace, f.Name)
 		c := tx.Bucket(bPods).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			var pl PodLifecycle

@@ -346,18 +346,7 @@ type RolloutFilter struct {
 func (db *DB) Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error) {
 	var out []Rollout
 	err := db.view(func(tx *bolt.Tx) error {
-		var p []byte
-		switch {
-		case f.Cluster == "":
-		case f.Namespace == "":
-			p = prefix(f.Cluster)
-		case f.Kind == "":
-			p = prefix(f.Cluster, f.Namespace)
-		case f.Name == "":
-			p = prefix(f.Cluster, f.Namespace, f.Kind)
-		default:
-			p = prefix(f.Cluster, f.Namespace, f.Kind, f.Name)
-		}
+		p := filterPrefix(f.Cluster, f.Namespace, f.Kind, f.Name)
 		c := tx.Bucket(bRollouts).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			var r Rollout

@@ -478,18 +478,7 @@ type StepFilter struct {
 func (db *DB) Steps(ctx context.Context, f StepFilter) ([]Step, error) {
 	var out []Step
 	err := db.view(func(tx *bolt.Tx) error {
-		var p []byte
-		switch {
-		case f.Cluster == "":
-		case f.Namespace == "":
-			p = prefix(f.Cluster)
-		case f.Kind == "":
-			p = prefix(f.Cluster, f.Namespace)
-		case f.Name == "":
-			p = prefix(f.Cluster, f.Namespace, f.Kind)
-		default:
-			p = prefix(f.Cluster, f.Namespace, f.Kind, f.Name)
-		}
+		p := filterPrefix(f.Cluster, f.Namespace, f.Kind, f.Name)
 		c := tx.Bucket(bSteps).Cursor()
 		start := p
 		if f.Name != "" && f.FromSeq > 0 {
