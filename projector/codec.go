@@ -1,12 +1,14 @@
 package projector
 
 import (
+	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"time"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/klauspost/compress/s2"
 )
 
 // This file holds the encodings of records: a compact binary one for the records written for
@@ -214,9 +216,51 @@ var (
 	unmarshalOpts = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 )
 
-func marshalRecord(v any) ([]byte, error) { return json.Marshal(v, marshalOpts) }
+// A record is stored as its JSON, or, when that is shorter, as a zero byte followed by the
+// JSON compressed with S2 and a dictionary of typical records (recdict.json: one or two of
+// each kind, from folds of recordings made on a real control plane), which takes out the
+// field names and the words that every record repeats: about 40% of a record's size. JSON
+// never starts with a zero byte. The dictionary is part of the views' format.
+//
+//go:embed recdict.json
+var recdict []byte
+
+var recS2dict = s2.MakeDictManual(recdict, 0)
+
+func marshalRecord(v any) ([]byte, error) {
+	b, err := json.Marshal(v, marshalOpts)
+	if err != nil || len(b) < 64 {
+		return b, err
+	}
+	z := make([]byte, 1+s2.MaxEncodedLen(len(b)))
+	z = z[:1+len(recS2dict.Encode(z[1:], b))]
+	if len(z) >= len(b) {
+		return b, nil
+	}
+	return z, nil
+}
+
+// recordJSON returns the JSON of a stored record.
+func recordJSON(b []byte) ([]byte, error) {
+	if len(b) == 0 || b[0] != 0 {
+		return b, nil
+	}
+	n, err := s2.DecodedLen(b[1:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	out, err := recS2dict.Decode(make([]byte, n), b[1:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return out, nil
+}
 
 func unmarshalRecord(b []byte, v any) error {
+	b, err := recordJSON(b)
+	if err != nil {
+		return err
+	}
 	if err := json.Unmarshal(b, v, unmarshalOpts); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

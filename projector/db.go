@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {
@@ -80,8 +80,20 @@ type DB struct {
 	fullEvery     int
 	snapshotEvery int
 
-	foldMu sync.Mutex // one fold at a time
-	cache  objCache   // latest JSON of recently changed objects: a cache of the views
+	foldMu sync.Mutex        // one fold at a time
+	cache  objCache          // latest JSON of recently changed objects: a cache of the views
+	bases  map[uint64][]byte // JSON of the versions that first versions are stored against
+}
+
+// baseJSON returns the cached JSON of the version at seq, a base of first versions (nil if
+// not cached). Versions never change, so the cache is never stale.
+func (db *DB) baseJSON(seq uint64) []byte { return db.bases[seq] }
+
+func (db *DB) keepBaseJSON(seq uint64, b []byte) {
+	if db.bases == nil || len(db.bases) >= 512 {
+		db.bases = map[uint64][]byte{}
+	}
+	db.bases[seq] = b
 }
 
 // Bucket names. Each view documents what its buckets hold.

@@ -55,6 +55,8 @@ const (
 	valSnapChunk
 	valMeta
 	valStepKey
+	valID  // id(8)
+	valSeq // seq(8)
 )
 
 // dumpLayouts describes every bucket of the views.
@@ -63,8 +65,9 @@ var dumpLayouts = map[string]struct {
 	val valueShape
 }{
 	"meta":     {shapeStrings, valMeta},
-	"obj":      {shapeStrings, valHead},
-	"oid":      {shapeIDOnly, valString},
+	"obj":      {shapeIDOnly, valHead},
+	"uids":     {shapeStrings, valID},
+	"bases":    {shapeStrings, valSeq},
 	"ver":      {shapeSeqOnly, valVersion},
 	"names":    {shapeSeq, valLifetime},
 	"own":      {shapeStrings, valEmpty},
@@ -155,7 +158,7 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 					if err != nil {
 						return err
 					}
-					obj, err := body(bodies[r.ID], &r)
+					obj, err := body(tx.Bucket(bVer), bodies[r.ID], &r)
 					if err != nil {
 						return fmt.Errorf("dump: version %d: %w", seq, err)
 					}
@@ -173,6 +176,10 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 					vs = strconv.FormatUint(n, 10)
 				case valString:
 					vs = strconv.Quote(string(v))
+				case valID:
+					vs = strconv.FormatUint(readBE8(v), 10)
+				case valSeq:
+					vs = sm(readBE8(v))
 				case valSnapChunk:
 					m := map[uint64]uint64{}
 					if err := decodeSnapChunk(v, m); err != nil {
@@ -192,7 +199,11 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 					vs = dumpKey(v, shapeSeqIdx, sm)
 				case valJSON:
 					var x any
-					if err := stdjson.Unmarshal(v, &x); err != nil {
+					js, err := recordJSON(v)
+					if err != nil {
+						return fmt.Errorf("dump %s: %w", name, err)
+					}
+					if err := stdjson.Unmarshal(js, &x); err != nil {
 						return fmt.Errorf("dump %s: %w", name, err)
 					}
 					renumberJSON(x, "", sm)

@@ -129,9 +129,11 @@ type txn struct {
 	db *DB
 	tx *bolt.Tx
 
-	meta, obj, oid, ver *bolt.Bucket
+	meta, obj, uids, ver *bolt.Bucket
 
-	heads map[string]*objHead // heads read or written in this transaction; written at finish
+	heads map[uint64]*objHead // heads read in this transaction, by object id
+	ids   map[string]uint64   // head key -> object id, for the heads read
+	dirty map[uint64]struct{} // heads changed in this transaction; written at finish
 
 	seq              uint64 // last sequence folded
 	nextID           uint64
@@ -140,16 +142,19 @@ type txn struct {
 
 	denc              deltaEncoder
 	scratch, zscratch []byte
+	xscratch          []byte
 	rec, hbuf, keyBuf []byte
 	arena             []byte // values put in this transaction (bbolt keeps them until commit)
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {
-	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), obj: tx.Bucket(bObj), oid: tx.Bucket(bOID), ver: tx.Bucket(bVer), clusters: map[string]*clusterState{}, heads: map[string]*objHead{}}
+	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), obj: tx.Bucket(bObj), uids: tx.Bucket(bUIDs), ver: tx.Bucket(bVer),
+		clusters: map[string]*clusterState{}, heads: map[uint64]*objHead{}, ids: map[string]uint64{}, dirty: map[uint64]struct{}{}}
 	// Buckets whose keys mostly grow (sequences, times) fill their pages; the default 50% is
 	// for random inserts.
 	t.ver.FillPercent = 1.0
-	for _, b := range [][]byte{bTimeNS, bPodReady, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bNames, bRevPods} {
+	t.obj.FillPercent = 1.0
+	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bRevPods} {
 		t.bucket(b).FillPercent = 0.9
 	}
 	t.seq = getU64(t.meta, mSeq)
@@ -193,7 +198,9 @@ func (t *txn) apply(ev *event) error {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
-	t.heads[string(ev.okey)] = ev.head
+	t.heads[ev.head.ID] = ev.head
+	t.ids[string(ev.okey)] = ev.head.ID
+	t.dirty[ev.head.ID] = struct{}{}
 	t.applied++
 	return foldSnapshots(t, ev)
 }
@@ -201,10 +208,31 @@ func (t *txn) apply(ev *event) error {
 // head returns the head stored under k (nil if none), from this transaction's heads first.
 // The caller may modify it: heads are written back at finish.
 func (t *txn) head(k []byte) (*objHead, error) {
-	if h, ok := t.heads[string(k)]; ok {
+	if id, ok := t.ids[string(k)]; ok {
+		return t.heads[id], nil
+	}
+	v := t.uids.Get(k)
+	if v == nil {
+		return nil, nil
+	}
+	h, err := t.headID(readBE8(v))
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%w: object %d has no head", ErrCorrupt, readBE8(v))
+	}
+	t.ids[string(k)] = h.ID
+	return h, nil
+}
+
+// headID returns the head of the object with the given id (nil if none), from this
+// transaction's heads first.
+func (t *txn) headID(id uint64) (*objHead, error) {
+	if h, ok := t.heads[id]; ok {
 		return h, nil
 	}
-	raw := t.obj.Get(k)
+	raw := t.obj.Get(be8(id))
 	if raw == nil {
 		return nil, nil
 	}
@@ -212,20 +240,20 @@ func (t *txn) head(k []byte) (*objHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.heads[string(k)] = h
+	t.heads[id] = h
 	return h, nil
 }
 
 // finish writes the heads, the position and the counters; the caller commits.
 func (t *txn) finish() error {
-	keys := make([]string, 0, len(t.heads))
-	for k := range t.heads {
-		keys = append(keys, k)
+	ids := make([]uint64, 0, len(t.dirty))
+	for id := range t.dirty {
+		ids = append(ids, id)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		t.hbuf = t.heads[k].encode(t.hbuf[:0])
-		if err := t.obj.Put([]byte(k), t.keep(t.hbuf)); err != nil {
+	slices.Sort(ids)
+	for _, id := range ids {
+		t.hbuf = t.heads[id].encode(t.hbuf[:0])
+		if err := t.obj.Put(be8(id), t.keep(t.hbuf)); err != nil {
 			return err
 		}
 	}

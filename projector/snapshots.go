@@ -176,8 +176,7 @@ func takeSnapshot(t *txn, cluster string, cs *clusterState) error {
 			}
 			ns = kns
 		}
-		hk := t.oid.Get(k[len(k)-8:])
-		h, err := t.head(hk)
+		h, err := t.headID(readBE8(k[len(k)-8:]))
 		if err != nil {
 			return err
 		}

@@ -2,8 +2,11 @@ package projector
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,18 +23,21 @@ import (
 // FullEvery deltas have followed the last copy or the deltas since it add up to more than two
 // copies. Any version is therefore rebuilt from at most one copy and FullEvery deltas.
 //
-// Each object has a head (bucket "obj", key cluster NUL uid) with its identity, its latest
-// version, the state of its delta chain and the small per-object state the other views fold
-// (last replicas, phase, readiness ...). Objects also get a dense id (bucket "oid": id ->
-// head key) that the indexes use instead of the uid.
+// Each object gets a dense id, in the order of first sight (bucket "uids": cluster NUL uid ->
+// id), that the indexes use instead of the uid, and a head (bucket "obj", key the id) with its
+// identity, its latest version, the state of its delta chain and the small per-object state
+// the other views fold (last replicas, phase, readiness ...). Heads are keyed by id, not uid,
+// so that the objects that change often (long-lived pods) share a few pages that each
+// transaction rewrites once, instead of being spread among the pages of every object ever
+// seen (a uid is random).
 //
 // Idempotence: a version whose resourceVersion is not newer than the object's latest applied
 // one (a duplicate re-sent by a relist as RESYNC, or a late copy) changes nothing, with one
 // exception: DELETED_UNOBSERVED at the latest resourceVersion ends the object's life. Events
 // after an object's deletion change nothing either.
-var bObj, bOID, bVer = []byte("obj"), []byte("oid"), []byte("ver")
+var bObj, bUIDs, bVer = []byte("obj"), []byte("uids"), []byte("ver")
 
-func init() { registerBuckets(bObj, bOID, bVer) }
+func init() { registerBuckets(bObj, bUIDs, bVer) }
 
 // Ref names an object within its namespace: kind, name and uid (an owner, a workload, the
 // target of a step).
@@ -145,6 +151,10 @@ const (
 	bodyFullZ  byte = 1 // the JSON compressed
 	bodyDelta  byte = 2 // a delta against the previous version
 	bodyDeltaZ byte = 3 // a delta, compressed
+	// A first version as a delta against another object's full copy, whose sequence
+	// (uvarint of the difference) starts the payload; see crossDelta.
+	bodyXDelta  byte = 4
+	bodyXDeltaZ byte = 5 // the same, the delta compressed
 )
 
 // verRec is a version record.
@@ -158,6 +168,7 @@ type verRec struct {
 	Actor      string
 	Body       byte
 	Payload    []byte
+	Base       uint64 // bodyXDelta*: the full copy the delta applies to
 }
 
 func (r *verRec) encode(b []byte, seq uint64) []byte {
@@ -169,10 +180,20 @@ func (r *verRec) encode(b []byte, seq uint64) []byte {
 		e.u(seq - r.Prev)
 	}
 	e.byte(typeCode(r.Type))
-	e.s(r.RV)
+	if n, ok := decimalRV(r.RV); ok {
+		e.u(n<<1 | 1)
+	} else {
+		e.u(uint64(len(r.RV)) << 1)
+		e.b = append(e.b, r.RV...)
+	}
 	e.i(r.Generation)
 	e.t(r.Observed)
-	e.s(r.Actor)
+	if i := slices.Index(knownActors, r.Actor); i >= 0 {
+		e.u(uint64(i) + 1)
+	} else {
+		e.u(0)
+		e.s(r.Actor)
+	}
 	e.byte(r.Body)
 	e.b = append(e.b, r.Payload...)
 	return e.b
@@ -187,11 +208,30 @@ func decodeVer(b []byte, seq uint64) (verRec, error) {
 	if c := d.byte(); int(c) < len(typeCodes) {
 		r.Type = typeCodes[c]
 	}
-	r.RV = d.s()
+	if x := d.u(); x&1 == 1 {
+		r.RV = strconv.FormatUint(x>>1, 10)
+	} else if n := x >> 1; n <= uint64(len(d.b)) {
+		r.RV, d.b = string(d.b[:n]), d.b[n:]
+	} else {
+		d.fail("resourceVersion")
+	}
 	r.Generation = d.i()
 	r.Observed = d.t()
-	r.Actor = d.s()
+	if a := d.u(); a == 0 {
+		r.Actor = d.s()
+	} else if a <= uint64(len(knownActors)) {
+		r.Actor = knownActors[a-1]
+	} else {
+		d.fail("actor")
+	}
 	r.Body = d.byte()
+	if r.Body == bodyXDelta || r.Body == bodyXDeltaZ {
+		if b := d.u(); b == 0 || b >= seq {
+			d.fail("base")
+		} else {
+			r.Base = seq - b
+		}
+	}
 	r.Payload = d.b
 	if d.err != nil {
 		return r, fmt.Errorf("version %d: %w", seq, d.err)
@@ -199,7 +239,29 @@ func decodeVer(b []byte, seq uint64) (verRec, error) {
 	return r, nil
 }
 
-func (r *verRec) isFull() bool { return r.Body == bodyFull || r.Body == bodyFullZ }
+// knownActors are the field managers that write most versions, stored as their index (plus
+// one) in version records instead of by name; others are stored by name, after a zero. The
+// list is part of the views' format: it may only grow at its end.
+var knownActors = []string{
+	"kube-controller-manager", "kubelet", "kube-scheduler", "kube-apiserver",
+	"kubectl-client-side-apply", "kubectl", "kubectl-edit", "kubectl-set", "kubectl-rollout",
+	"kubectl-scale", "kubectl-patch", "kubectl-create", "kubectl-label", "kubectl-annotate",
+	"kubectl-replace", "kubectl-expose", "kubectl-run", "kubectl-autoscale",
+	"helm", "kustomize-controller", "argocd-controller", "kwok", "khist",
+}
+
+// decimalRV returns a resourceVersion written in canonical decimal (etcd's) as a number.
+func decimalRV(rv string) (uint64, bool) {
+	if rv == "" || len(rv) > 19 || rv[0] == '0' && len(rv) > 1 || !isDigits(rv) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rv, 10, 64)
+	return n, err == nil
+}
+
+// isFull says whether the version is built without the object's previous version: a full
+// copy, or a first version stored against another object's copy.
+func (r *verRec) isFull() bool { return r.Body != bodyDelta && r.Body != bodyDeltaZ }
 
 // compareRV orders two resourceVersions: numerically when both are decimal (etcd revisions),
 // otherwise equal strings are equal and different ones count as newer.
@@ -262,7 +324,7 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 			Replicas: -1, RevNum: -1, Ready: -1,
 		}
 		t.nextID++
-		if err := t.oid.Put(be8(ev.head.ID), ev.okey); err != nil {
+		if err := t.uids.Put(ev.okey, be8(ev.head.ID)); err != nil {
 			return false, err
 		}
 	}
@@ -310,6 +372,9 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 			rec.Body, rec.Payload = bodyFull, e.Object
 		}
 		h.FullSeq, h.Chain, h.ChainBytes, h.FullBytes = e.Seq, 0, 0, uint64(len(rec.Payload))
+		if err := t.crossDelta(&rec, ev); err != nil {
+			return false, err
+		}
 	} else {
 		h.Chain++
 		h.ChainBytes += uint64(len(rec.Payload))
@@ -333,6 +398,71 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 		t.db.cache.put(h.ID, e.Object)
 	}
 	return true, nil
+}
+
+// A version due for a full copy (a first version, or one ending a long delta chain) is most
+// often much like the last full copy of an object of the same controller (the pods of one
+// ReplicaSet), or of its kind in its namespace (Events), so it is stored as a delta against
+// that one (bodyXDelta) when that is under two thirds of the size of its compressed copy. The version
+// it refers to is always a full copy, so that any version is still rebuilt from one copy and
+// at most FullEvery deltas. Bucket "bases": cluster NUL group NUL kind NUL namespace NUL size
+// class [NUL controller uid] -> the sequence of that full copy (objects of about the same size
+// are in the same state: a pending pod and a running one are not). A version stored in full becomes the base
+// of its controller and of its namespace.
+var bBases = []byte("bases")
+
+func init() { registerBuckets(bBases) }
+
+// crossDelta replaces rec, a full copy, by a delta against a base when
+// that is small enough, and otherwise makes it a base.
+func (t *txn) crossDelta(rec *verRec, ev *event) error {
+	e := ev.env
+	bases := t.bucket(bBases)
+	size := strconv.Itoa(bits.Len(uint(len(e.Object) / 512)))
+	keys := [][]byte{prefix(e.Cluster, e.Group, e.Kind, e.Namespace, size)}
+	if ev.obj != nil {
+		if c := ev.obj.Metadata.Controller(); c != nil && c.UID != "" {
+			keys = append([][]byte{prefix(e.Cluster, e.Group, e.Kind, e.Namespace, size, c.UID)}, keys...)
+		}
+	}
+	for _, k := range keys {
+		v := bases.Get(k)
+		if v == nil {
+			continue
+		}
+		base := readBE8(v)
+		baseJSON := t.db.baseJSON(base)
+		if baseJSON == nil {
+			var err error
+			if baseJSON, _, err = loadVersion(t.ver, base); err != nil {
+				return err
+			}
+			t.db.keepBaseJSON(base, baseJSON)
+		}
+		x := binary.AppendUvarint(t.xscratch[:0], e.Seq-base)
+		n := len(x)
+		x = t.denc.encode(x, baseJSON, e.Object)
+		body := bodyXDelta
+		if len(x)-n > 1024 {
+			z := compress(append(t.scratch[:0], x[:n]...), x[n:])
+			if len(z) < len(x)*7/8 {
+				x, body = append(x[:0], z...), bodyXDeltaZ
+			}
+		}
+		t.xscratch = x
+		if len(x) < len(rec.Payload)*2/3 {
+			rec.Body, rec.Payload = body, x
+			return nil
+		}
+		break // the nearest base is unlike this object: it becomes the base
+	}
+	t.db.keepBaseJSON(e.Seq, e.Object)
+	for _, k := range keys {
+		if err := bases.Put(k, be8(e.Seq)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadVersion rebuilds the JSON of the version stored at seq.
@@ -360,7 +490,7 @@ func loadVersion(ver *bolt.Bucket, seq uint64) ([]byte, verRec, error) {
 	var cur []byte
 	for i := len(chain) - 1; i >= 0; i-- {
 		var err error
-		if cur, err = body(cur, &chain[i]); err != nil {
+		if cur, err = body(ver, cur, &chain[i]); err != nil {
 			return nil, verRec{}, err
 		}
 	}
@@ -368,8 +498,31 @@ func loadVersion(ver *bolt.Bucket, seq uint64) ([]byte, verRec, error) {
 }
 
 // body returns the JSON of version r given the JSON of the version before it.
-func body(prev []byte, r *verRec) ([]byte, error) {
+func body(ver *bolt.Bucket, prev []byte, r *verRec) ([]byte, error) {
 	switch r.Body {
+	case bodyXDelta, bodyXDeltaZ:
+		raw := ver.Get(be8(r.Base))
+		if raw == nil {
+			return nil, fmt.Errorf("%w: base version %d is missing", ErrCorrupt, r.Base)
+		}
+		b, err := decodeVer(raw, r.Base)
+		if err != nil {
+			return nil, err
+		}
+		if b.Body != bodyFull && b.Body != bodyFullZ {
+			return nil, fmt.Errorf("%w: base version %d is not a full copy", ErrCorrupt, r.Base)
+		}
+		base, err := body(ver, nil, &b)
+		if err != nil {
+			return nil, err
+		}
+		d := r.Payload
+		if r.Body == bodyXDeltaZ {
+			if d, err = decompress(nil, d); err != nil {
+				return nil, err
+			}
+		}
+		return applyDelta(nil, base, d)
 	case bodyFull:
 		return slices.Clone(r.Payload), nil
 	case bodyFullZ:
@@ -435,26 +588,22 @@ func versionOf(seq uint64, r *verRec, h *objHead) Version {
 	}
 }
 
-// headByKey reads a head.
+// headByKey reads the head stored for a head key (nil if none).
 func headByKey(tx *bolt.Tx, k []byte) (*objHead, error) {
-	raw := tx.Bucket(bObj).Get(k)
-	if raw == nil {
+	v := tx.Bucket(bUIDs).Get(k)
+	if v == nil {
 		return nil, nil
 	}
-	return decodeHead(raw)
+	return headByID(tx, readBE8(v))
 }
 
 // headByID reads the head of the object with the given id.
 func headByID(tx *bolt.Tx, id uint64) (*objHead, error) {
-	k := tx.Bucket(bOID).Get(be8(id))
-	if k == nil {
+	raw := tx.Bucket(bObj).Get(be8(id))
+	if raw == nil {
 		return nil, fmt.Errorf("%w: object id %d has no head", ErrCorrupt, id)
 	}
-	h, err := headByKey(tx, k)
-	if err == nil && h == nil {
-		err = fmt.Errorf("%w: object id %d has no head", ErrCorrupt, id)
-	}
-	return h, err
+	return decodeHead(raw)
 }
 
 // chainOf returns the sequences of all versions of an object, oldest first.
@@ -517,7 +666,7 @@ func objectVersions(ctx context.Context, tx *bolt.Tx, h *objHead, from, to uint6
 			return nil, err
 		}
 		if withObject && i >= needFrom {
-			if cur, err = body(cur, &r); err != nil {
+			if cur, err = body(ver, cur, &r); err != nil {
 				return nil, err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/khist/khist/eventlog"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestVersionsRebuildEveryVersion(t *testing.T) {
@@ -118,4 +119,40 @@ func TestDuplicatesChangeNothing(t *testing.T) {
 	if a != b {
 		t.Fatalf("folding duplicates changed the views:\n%s", firstDiff(a, b))
 	}
+}
+
+// TestVersionsRebuildGenerated rebuilds every version of a generated history whose full
+// copies are mostly stored against other objects' copies (bodyXDelta), and checks that the
+// encodings it means to exercise are all there.
+func TestVersionsRebuildGenerated(t *testing.T) {
+	envs := genHistory(genConfig{Seed: 5, Events: 20000, Namespaces: 3, Deployments: 4, Replicas: 4, RolloutRate: 0.02})
+	db := mustOpenDBAt(t, filepath.Join(t.TempDir(), "v.db"), &Options{FullEvery: 8})
+	foldAll(t, db, envs, 500)
+	ctx := context.Background()
+	for _, e := range envs {
+		v, err := db.VersionBySeq(ctx, e.Seq)
+		if err != nil {
+			t.Fatalf("seq %d: %v", e.Seq, err)
+		}
+		if !bytes.Equal(v.Object, e.Object) {
+			t.Fatalf("seq %d (%s): rebuilt object differs", e.Seq, e)
+		}
+	}
+	bodies := map[byte]int{}
+	db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bVer).ForEach(func(k, v []byte) error {
+			r, err := decodeVer(v, readBE8(k))
+			if err != nil {
+				return err
+			}
+			bodies[r.Body]++
+			return nil
+		})
+	})
+	for _, b := range []byte{bodyFullZ, bodyDelta, bodyDeltaZ, bodyXDelta, bodyXDeltaZ} {
+		if bodies[b] == 0 {
+			t.Errorf("no version stored with body encoding %d: %v", b, bodies)
+		}
+	}
+	t.Logf("versions by body encoding: %v", bodies)
 }
