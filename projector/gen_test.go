@@ -1,9 +1,14 @@
 package projector
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/khist/khist/eventlog"
@@ -60,6 +65,7 @@ type gen struct {
 	rv   uint64
 	now  time.Time
 	out  []*eventlog.Envelope
+	raw  []int // size of each event's JSON as the API server sends it (with field sets)
 	deps []*genDep
 	pods []*genPod // live pods
 	// recent versions, for duplicates
@@ -67,6 +73,13 @@ type gen struct {
 }
 
 func genHistory(cfg genConfig) []*eventlog.Envelope {
+	envs, _ := genHistoryRaw(cfg)
+	return envs
+}
+
+// genHistoryRaw also returns the size of each event's JSON as a watch receives it from the API
+// server: with the field sets (managedFields[].fieldsV1) that the collector leaves out.
+func genHistoryRaw(cfg genConfig) ([]*eventlog.Envelope, []int) {
 	if cfg.Namespaces == 0 {
 		cfg.Namespaces = 3
 	}
@@ -113,7 +126,7 @@ func genHistory(cfg genConfig) []*eventlog.Envelope {
 			g.churn()
 		}
 	}
-	return g.out[:cfg.Events]
+	return g.out[:cfg.Events], g.raw[:cfg.Events]
 }
 
 func (g *gen) uid() string {
@@ -150,6 +163,7 @@ func (g *gen) emit(typ eventlog.EventType, kind, group, ns, name, uid string, rv
 		ResourceVersion: strconv.FormatUint(rv, 10), Observed: obs, Source: "gen", Actor: actor, Object: obj}
 	e.Seq = uint64(len(g.out) + 1)
 	g.out = append(g.out, e)
+	g.raw = append(g.raw, len(obj)+fieldSetsSize(kind, obj))
 	g.recent = append(g.recent, e)
 	if len(g.recent) > 64 {
 		g.recent = g.recent[1:]
@@ -161,6 +175,7 @@ func (g *gen) emit(typ eventlog.EventType, kind, group, ns, name, uid string, rv
 		}
 		d.Seq = uint64(len(g.out) + 1)
 		g.out = append(g.out, &d)
+		g.raw = append(g.raw, len(d.Object)+fieldSetsSize(d.Kind, d.Object))
 	}
 }
 
@@ -370,4 +385,87 @@ func (g *gen) rolloutStep() {
 		g.emitDep(eventlog.Modified, d, "kube-controller-manager")
 		return
 	}
+}
+
+// Field sets as recorded on a real control plane (shared/recordings/sample-rolling; its node
+// agent, kwok, named kubelet here), by kind, field manager and subresource:
+// testdata/fieldsv1.json. The API server sends one with each managedFields entry; the
+// collector keeps the entry without it (see eventlog.Sanitize), so a generated object is what
+// the collector stores and withFieldSets rebuilds what the watch delivered.
+var (
+	fieldSetsOnce sync.Once
+	fieldSets     map[string][]byte
+	managerRE     = regexp.MustCompile(`"manager":"([^"]*)","operation":"[^"]*"(,"subresource":"([^"]*)")?`)
+)
+
+func loadFieldSets() {
+	raw, err := os.ReadFile("testdata/fieldsv1.json")
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		panic(err)
+	}
+	fieldSets = map[string][]byte{}
+	for k, v := range m {
+		var b bytes.Buffer
+		if err := json.Compact(&b, v); err != nil {
+			panic(err)
+		}
+		fieldSets[k] = b.Bytes()
+	}
+}
+
+// fieldSetFor is the field set of a manager's entry: the recorded one for the same kind,
+// manager and subresource, else the largest recorded for the kind and subresource.
+func fieldSetFor(kind, manager, sub string) []byte {
+	fieldSetsOnce.Do(loadFieldSets)
+	if fs, ok := fieldSets[kind+"|"+manager+"|"+sub]; ok {
+		return fs
+	}
+	var best []byte
+	for k, fs := range fieldSets {
+		if bytes.HasPrefix([]byte(k), []byte(kind+"|")) && bytes.HasSuffix([]byte(k), []byte("|"+sub)) && len(fs) > len(best) {
+			best = fs
+		}
+	}
+	return best
+}
+
+// withFieldSets returns obj as the API server sends it: each managedFields entry with its
+// field set.
+func withFieldSets(kind string, obj []byte) []byte {
+	var out []byte
+	last := 0
+	for _, m := range managerRE.FindAllSubmatchIndex(obj, -1) {
+		fs := fieldSetFor(kind, string(obj[m[2]:m[3]]), subOf(obj, m))
+		if fs == nil {
+			continue
+		}
+		out = append(out, obj[last:m[0]]...)
+		out = append(out, `"fieldsType":"FieldsV1","fieldsV1":`...)
+		out = append(out, fs...)
+		out = append(out, ',')
+		last = m[0]
+	}
+	return append(out, obj[last:]...)
+}
+
+func subOf(obj []byte, m []int) string {
+	if m[6] < 0 {
+		return ""
+	}
+	return string(obj[m[6]:m[7]])
+}
+
+// fieldSetsSize is len(withFieldSets(kind, obj)) - len(obj), without building it.
+func fieldSetsSize(kind string, obj []byte) int {
+	n := 0
+	for _, m := range managerRE.FindAllSubmatchIndex(obj, -1) {
+		if fs := fieldSetFor(kind, string(obj[m[2]:m[3]]), subOf(obj, m)); fs != nil {
+			n += len(`"fieldsType":"FieldsV1","fieldsV1":,`) + len(fs)
+		}
+	}
+	return n
 }

@@ -3,8 +3,10 @@ package projector
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -155,4 +157,39 @@ func TestVersionsRebuildGenerated(t *testing.T) {
 		}
 	}
 	t.Logf("versions by body encoding: %v", bodies)
+}
+
+// TestGeneratedRawSizes checks the generator's account of what the watch delivered: the API
+// server's JSON (with field sets) sanitized as the collector does gives the generated object,
+// and its size is the one counted.
+func TestGeneratedRawSizes(t *testing.T) {
+	envs, raw := genHistoryRaw(genConfig{Seed: 3, Events: 3000})
+	kinds := map[string]int{}
+	for i, e := range envs {
+		full := withFieldSets(e.Kind, e.Object)
+		if len(full) != raw[i] {
+			t.Fatalf("seq %d: raw size %d, built %d", e.Seq, raw[i], len(full))
+		}
+		if e.Kind != "Event" && len(full) <= len(e.Object) {
+			t.Fatalf("seq %d (%s): no field set added", e.Seq, e.Kind)
+		}
+		if kinds[e.Kind] > 20 {
+			continue
+		}
+		kinds[e.Kind]++
+		got, err := eventlog.Sanitize(e.Kind, full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(e.Object, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("seq %d (%s): sanitized raw JSON differs from the generated object:\n%s\n%s", e.Seq, e.Kind, got, e.Object)
+		}
+	}
 }
