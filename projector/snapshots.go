@@ -51,6 +51,31 @@ func (cs *clusterState) encode() []byte {
 	return e.b
 }
 
+// LastObserved returns the latest observed time of the events applied for a cluster (any
+// cluster for ""), zero when there are none. Unlike the time of the event at the views'
+// position, it does not depend on whether that event changed anything (a re-sent version
+// does not).
+func (db *DB) LastObserved(ctx context.Context, cluster string) (time.Time, error) {
+	var last time.Time
+	err := db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bMeta).Cursor()
+		p := clusterStateKey(cluster)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			if cluster != "" && len(k) != len(p) {
+				continue
+			}
+			d := dec{b: v}
+			if wm := d.t(); d.err == nil && wm.After(last) {
+				last = wm
+			} else if d.err != nil {
+				return d.err
+			}
+		}
+		return nil
+	})
+	return last, err
+}
+
 func (t *txn) cluster(name string) (*clusterState, error) {
 	if cs, ok := t.clusters[name]; ok {
 		return cs, nil

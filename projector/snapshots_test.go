@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -134,5 +135,34 @@ func TestStateAtAndTimeline(t *testing.T) {
 	all, _ := db.Timeline(ctx, TimelineFilter{Limit: 10})
 	if len(all) != 10 || !all[0].Observed.Equal(envs[0].Observed) {
 		t.Fatalf("first 10 of everything: %d", len(all))
+	}
+}
+
+// TestLastObserved: the latest observed time of the applied events, also when the log ends
+// with versions re-sent by a relist (skipped), per cluster and over every cluster.
+func TestLastObserved(t *testing.T) {
+	envs := genHistory(genConfig{Seed: 9, Events: 500})
+	last := envs[len(envs)-1].Observed
+	for _, e := range envs {
+		if e.Observed.After(last) {
+			last = e.Observed
+		}
+	}
+	dup := *envs[10]
+	dup.Type, dup.Seq = eventlog.Resync, uint64(len(envs)+1)
+	dup.Observed = last.Add(time.Hour)
+	other := *envs[0]
+	other.Cluster, other.Seq, other.Observed = "other", uint64(len(envs)+2), last.Add(-time.Hour)
+	db := mustOpenDBAt(t, filepath.Join(t.TempDir(), "v.db"), nil)
+	foldAll(t, db, append(envs, &dup, &other), 100)
+	ctx := context.Background()
+	for _, c := range []struct {
+		cluster string
+		want    time.Time
+	}{{"gen", last}, {"", last}, {"other", other.Observed}, {"none", time.Time{}}} {
+		got, err := db.LastObserved(ctx, c.cluster)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("LastObserved(%q) = %v, %v; want %v", c.cluster, got, err, c.want)
+		}
 	}
 }

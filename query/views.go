@@ -126,15 +126,9 @@ func (v *Views) Span(ctx context.Context) (first, last time.Time, err error) {
 		return time.Time{}, time.Time{}, err
 	}
 	first = vs[0].Observed
-	seq, err := v.DB.Seq()
-	if err != nil {
+	if last, err = v.DB.LastObserved(ctx, v.Cluster); err != nil {
 		return first, first, err
 	}
-	lv, err := v.DB.VersionBySeq(ctx, seq)
-	if err != nil {
-		return first, first, nil
-	}
-	last = lv.Observed
 	if last.Before(first) {
 		last = first
 	}
