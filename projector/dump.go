@@ -30,15 +30,16 @@ type DumpOptions struct {
 type keyShape int
 
 const (
-	shapeStrings keyShape = iota // only string parts
-	shapeSeq                     // ... NUL seq(8)
-	shapeSeqIdx                  // ... NUL seq(8) index(1)
-	shapeIDSeq                   // id(8) seq(8)
-	shapeTimeSeq                 // ... NUL time(8) seq(8)
-	shapeID                      // ... NUL id(8)
-	shapeSnap                    // cluster NUL time(8) seq(8) namespace
-	shapeSeqOnly                 // seq(8)
-	shapeIDOnly                  // id(8)
+	shapeStrings      keyShape = iota // only string parts
+	shapeSeq                          // ... NUL seq(8)
+	shapeSeqIdx                       // ... NUL seq(8) index(1)
+	shapeIDSeq                        // id(8) seq(8)
+	shapeTimeSeq                      // ... NUL time(8) seq(8)
+	shapeID                           // ... NUL id(8)
+	shapeSnap                         // cluster NUL time(8) seq(8) namespace
+	shapeSeqOnly                      // seq(8)
+	shapeIDOnly                       // id(8)
+	shapeScopeTimeSeq                 // scope(4) time(8) seq(8)
 )
 
 // valueShape says how a bucket's values are encoded.
@@ -49,14 +50,14 @@ const (
 	valJSON
 	valHead
 	valVersion
-	valLifetime
 	valUvarint
 	valString
 	valSnapChunk
 	valMeta
 	valStepKey
-	valID  // id(8)
-	valSeq // seq(8)
+	valID    // id(8)
+	valSeq   // seq(8)
+	valScope // scope(4)
 )
 
 // dumpLayouts describes every bucket of the views.
@@ -69,10 +70,11 @@ var dumpLayouts = map[string]struct {
 	"uids":     {shapeStrings, valID},
 	"bases":    {shapeStrings, valSeq},
 	"ver":      {shapeSeqOnly, valVersion},
-	"names":    {shapeSeq, valLifetime},
+	"names":    {shapeSeq, valUvarint},
 	"own":      {shapeStrings, valEmpty},
 	"about":    {shapeStrings, valEmpty},
-	"tn":       {shapeTimeSeq, valUvarint},
+	"tn":       {shapeScopeTimeSeq, valUvarint},
+	"scopes":   {shapeStrings, valScope},
 	"live":     {shapeID, valEmpty},
 	"snapmeta": {shapeTimeSeq, valUvarint},
 	"snap":     {shapeSnap, valSnapChunk},
@@ -168,9 +170,6 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 						body = string(obj)
 					}
 					vs = fmt.Sprintf("id=%d prev=%s %s rv=%s gen=%d at=%s actor=%q enc=%d %s", r.ID, sm(r.Prev), r.Type, r.RV, r.Generation, fmtTime(r.Observed), r.Actor, r.Body, body)
-				case valLifetime:
-					d := dec{b: v}
-					vs = fmt.Sprintf("uid=%s id=%d created=%s first=%s gone=%s@%s", d.s(), d.u(), fmtTime(d.t()), fmtTime(d.t()), fmtTime(d.t()), sm(d.u()))
 				case valUvarint:
 					n, _ := binary.Uvarint(v)
 					vs = strconv.FormatUint(n, 10)
@@ -180,6 +179,8 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 					vs = strconv.FormatUint(readBE8(v), 10)
 				case valSeq:
 					vs = sm(readBE8(v))
+				case valScope:
+					vs = strconv.FormatUint(uint64(binary.BigEndian.Uint32(v)), 10)
 				case valSnapChunk:
 					m := map[uint64]uint64{}
 					if err := decodeSnapChunk(v, m); err != nil {
@@ -244,6 +245,10 @@ func dumpKey(k []byte, shape keyShape, sm func(uint64) string) string {
 	case shapeIDSeq:
 		if len(k) == 16 {
 			return strconv.FormatUint(readBE8(k), 10) + " " + sm(readBE8(k[8:]))
+		}
+	case shapeScopeTimeSeq:
+		if len(k) == 20 {
+			return strconv.FormatUint(uint64(binary.BigEndian.Uint32(k)), 10) + " " + fmtTime(keyTime(readBE8(k[4:]))) + " " + sm(readBE8(k[12:]))
 		}
 	case shapeTimeSeq:
 		if len(k) >= 16 {

@@ -135,6 +135,8 @@ type txn struct {
 	ids   map[string]uint64   // head key -> object id, for the heads read
 	dirty map[uint64]struct{} // heads changed in this transaction; written at finish
 
+	scopes map[string][]byte // time index scopes read in this transaction
+
 	seq              uint64 // last sequence folded
 	nextID           uint64
 	applied, skipped uint64
@@ -154,7 +156,7 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 	// for random inserts.
 	t.ver.FillPercent = 1.0
 	t.obj.FillPercent = 1.0
-	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bRevPods} {
+	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bRevPods, bLive} {
 		t.bucket(b).FillPercent = 0.9
 	}
 	t.seq = getU64(t.meta, mSeq)

@@ -3,6 +3,8 @@ package projector
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 
@@ -14,8 +16,8 @@ import (
 // deleted and applied again is another object with the same name.
 //
 // Bucket "names": key cluster NUL group NUL kind NUL namespace NUL name NUL first-seq (8 bytes)
-// -> the lifetime of one object: uid, id, creationTimestamp, first and last observation.
-// Entries are added when an object's first version is folded and closed by its deletion.
+// -> the object's id (uvarint), written once, when its first version is folded; the rest of
+// its lifetime (uid, creationTimestamp, first and last observation) is read from its head.
 var bNames = []byte("names")
 
 func init() { registerBuckets(bNames) }
@@ -39,36 +41,28 @@ func nameKey(h *objHead) []byte {
 	return appendBE8(prefix(h.Cluster, h.Group, h.Kind, h.Namespace, h.Name), h.FirstSeq)
 }
 
-func encodeLifetime(b []byte, h *objHead) []byte {
-	e := enc{b: b}
-	e.s(h.UID)
-	e.u(h.ID)
-	e.t(h.Created)
-	e.t(h.FirstSeen)
-	e.t(h.GoneAt)
-	e.u(h.GoneSeq)
-	return e.b
-}
-
 func foldNames(t *txn, ev *event) error {
-	if !ev.isNew && !ev.gone && ev.head.Created.Equal(ev.prev.Created) {
+	if !ev.isNew {
 		return nil
 	}
-	t.keyBuf = encodeLifetime(t.keyBuf[:0], ev.head)
-	return t.bucket(bNames).Put(nameKey(ev.head), t.keep(t.keyBuf))
+	var id [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(id[:], ev.head.ID)
+	return t.bucket(bNames).Put(nameKey(ev.head), t.keep(id[:n]))
 }
 
-func decodeLifetime(k, v []byte) (Lifetime, error) {
+func decodeLifetime(tx *bolt.Tx, k, v []byte) (Lifetime, error) {
 	parts := splitKey(k[:len(k)-9], 5)
-	d := dec{b: v}
 	lt := Lifetime{Cluster: parts[0], Group: parts[1], Kind: parts[2], Namespace: parts[3], Name: parts[4], FirstSeq: readBE8(k[len(k)-8:])}
-	lt.UID = d.s()
-	d.u()
-	lt.Created = d.t()
-	lt.FirstSeen = d.t()
-	lt.Gone = d.t()
-	lt.GoneSeq = d.u()
-	return lt, d.err
+	id, n := binary.Uvarint(v)
+	if n <= 0 {
+		return lt, fmt.Errorf("%w: names entry %q", ErrCorrupt, k)
+	}
+	h, err := headByID(tx, id)
+	if err != nil {
+		return lt, err
+	}
+	lt.UID, lt.Created, lt.FirstSeen, lt.Gone, lt.GoneSeq = h.UID, h.Created, h.FirstSeen, h.GoneAt, h.GoneSeq
+	return lt, nil
 }
 
 // lifetimes lists the objects that held ref's name. An empty ref.Group matches every group.
@@ -85,7 +79,7 @@ func lifetimes(tx *bolt.Tx, ref ObjectRef) ([]Lifetime, error) {
 	for _, g := range groups {
 		p := prefix(ref.Cluster, g, ref.Kind, ref.Namespace, ref.Name)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+8; k, v = c.Next() {
-			lt, err := decodeLifetime(k, v)
+			lt, err := decodeLifetime(tx, k, v)
 			if err != nil {
 				return nil, err
 			}

@@ -336,10 +336,12 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 	add := func(e timeEntry) bool { tail = append(tail, e); return true }
 	nss := namespaces
 	if nss == nil {
-		nss = distinct(tx.Bucket(bTimeNS), prefix(cluster))
+		nss = namespacesOf(tx, cluster)
 	}
 	for _, ns := range nss {
-		scanTime(tx.Bucket(bTimeNS), prefix(cluster, ns), from, to, add)
+		if sc := scopeOf(tx, cluster, ns); sc != nil {
+			scanTime(tx.Bucket(bTimeNS), sc, from, to, add)
+		}
 	}
 	slices.SortFunc(tail, func(a, b timeEntry) int { return cmpU64(a.Seq, b.Seq) })
 	ver := tx.Bucket(bVer)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 
@@ -12,20 +13,65 @@ import (
 
 // The time index view maps observed time to versions, for timelines and point-in-time reads.
 //
-// Bucket "tn": cluster NUL namespace NUL time (8 bytes, ns since the epoch) seq (8) -> object
-// id (namespace "" holds the cluster-scoped objects). Reads across namespaces merge them.
-// Observed times need not increase along the log (imports of older recordings); the index
-// orders by (time, seq) whatever the order of arrival.
-var bTimeNS = []byte("tn")
+// Bucket "tn": scope (4 bytes) time (8 bytes, ns since the epoch) seq (8) -> object id. A scope
+// is one namespace of one cluster (namespace "" holds the cluster-scoped objects), numbered in
+// order of first sight in bucket "scopes": cluster NUL namespace NUL -> scope (4 bytes), so that
+// an entry does not repeat the names. Reads across namespaces merge them. Observed times need
+// not increase along the log (imports of older recordings); the index orders by (time, seq)
+// whatever the order of arrival.
+var bTimeNS, bScopes = []byte("tn"), []byte("scopes")
 
-func init() { registerBuckets(bTimeNS) }
+func init() { registerBuckets(bTimeNS, bScopes) }
 
 func foldTimeIndex(t *txn, ev *event) error {
 	h := ev.head
+	sc, err := t.scope(h.Cluster, h.Namespace)
+	if err != nil {
+		return err
+	}
 	var id [binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(id[:], h.ID)
-	k := appendBE8(appendBE8(prefix(h.Cluster, h.Namespace), timeKey(ev.env.Observed)), ev.env.Seq)
-	return t.bucket(bTimeNS).Put(k, id[:n])
+	k := appendBE8(appendBE8(append(make([]byte, 0, 20), sc...), timeKey(ev.env.Observed)), ev.env.Seq)
+	return t.bucket(bTimeNS).Put(k, t.keep(id[:n]))
+}
+
+// scope returns the scope of a namespace, numbering it when it is new.
+func (t *txn) scope(cluster, namespace string) ([]byte, error) {
+	k := prefix(cluster, namespace)
+	if sc, ok := t.scopes[string(k)]; ok {
+		return sc, nil
+	}
+	b := t.bucket(bScopes)
+	sc := b.Get(k)
+	if sc == nil {
+		n, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		if n >= 1<<32 {
+			return nil, fmt.Errorf("more than 2^32 namespaces")
+		}
+		sc = binary.BigEndian.AppendUint32(nil, uint32(n))
+		if err := b.Put(k, sc); err != nil {
+			return nil, err
+		}
+	}
+	sc = slices.Clone(sc)
+	if t.scopes == nil {
+		t.scopes = map[string][]byte{}
+	}
+	t.scopes[string(k)] = sc
+	return sc, nil
+}
+
+// scopeOf returns the time index prefix of a namespace: nil if it has no entries.
+func scopeOf(tx *bolt.Tx, cluster, namespace string) []byte {
+	return tx.Bucket(bScopes).Get(prefix(cluster, namespace))
+}
+
+// namespacesOf lists the namespaces of a cluster with entries in the time index.
+func namespacesOf(tx *bolt.Tx, cluster string) []string {
+	return distinct(tx.Bucket(bScopes), prefix(cluster))
 }
 
 // timeEntry is one entry of the time index.
@@ -35,7 +81,7 @@ type timeEntry struct {
 	ID  uint64
 }
 
-// scanTime lists the entries under p (a "ti" or "tn" prefix) with from <= time < to (zero to:
+// scanTime lists the entries under p (a scope) with from <= time < to (zero to:
 // no end), in (time, seq) order, calling fn for each until it returns false.
 func scanTime(b *bolt.Bucket, p []byte, from, to time.Time, fn func(timeEntry) bool) {
 	c := b.Cursor()
@@ -88,10 +134,12 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 		for _, c := range clusters {
 			namespaces := f.Namespaces
 			if namespaces == nil {
-				namespaces = distinct(tx.Bucket(bTimeNS), prefix(c))
+				namespaces = namespacesOf(tx, c)
 			}
 			for _, ns := range namespaces {
-				collect(tx.Bucket(bTimeNS), prefix(c, ns))
+				if sc := scopeOf(tx, c, ns); sc != nil {
+					collect(tx.Bucket(bTimeNS), sc)
+				}
 			}
 		}
 		slices.SortFunc(entries, func(a, b timeEntry) int {
@@ -135,10 +183,10 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 	return out, err
 }
 
-// clustersOf lists the clusters with entries in the time index.
+// clustersOf lists the clusters with entries in the time index (each has a scope).
 func clustersOf(tx *bolt.Tx) ([]string, error) {
 	var out []string
-	c := tx.Bucket(bTimeNS).Cursor()
+	c := tx.Bucket(bScopes).Cursor()
 	for k, _ := c.First(); k != nil; {
 		i := indexByte(k, 0)
 		if i < 0 {
