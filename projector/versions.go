@@ -406,8 +406,9 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 // that one (bodyXDelta) when that is under two thirds of the size of its compressed copy. The version
 // it refers to is always a full copy, so that any version is still rebuilt from one copy and
 // at most FullEvery deltas. Bucket "bases": cluster NUL group NUL kind NUL namespace NUL size
-// class [NUL controller uid] -> the sequence of that full copy (objects of about the same size
-// are in the same state: a pending pod and a running one are not). A version stored in full becomes the base
+// class [/reason] [NUL controller uid] -> the sequence of that full copy (objects of about the
+// same size are in the same state: a pending pod and a running one are not; Events are alike
+// when their reason is). A version stored in full becomes the base
 // of its controller and of its namespace.
 var bBases = []byte("bases")
 
@@ -419,6 +420,9 @@ func (t *txn) crossDelta(rec *verRec, ev *event) error {
 	e := ev.env
 	bases := t.bucket(bBases)
 	size := strconv.Itoa(bits.Len(uint(len(e.Object) / 512)))
+	if ev.obj != nil && ev.obj.Reason != "" {
+		size += "/" + ev.obj.Reason // Events: one base per reason
+	}
 	keys := [][]byte{prefix(e.Cluster, e.Group, e.Kind, e.Namespace, size)}
 	if ev.obj != nil {
 		if c := ev.obj.Metadata.Controller(); c != nil && c.UID != "" {
@@ -443,7 +447,7 @@ func (t *txn) crossDelta(rec *verRec, ev *event) error {
 		n := len(x)
 		x = t.denc.encode(x, baseJSON, e.Object)
 		body := bodyXDelta
-		if len(x)-n > 1024 {
+		if len(x)-n > 64 {
 			z := compress(append(t.scratch[:0], x[:n]...), x[n:])
 			if len(z) < len(x)*7/8 {
 				x, body = append(x[:0], z...), bodyXDeltaZ
