@@ -151,7 +151,8 @@ func (tl *timeline) summary(from, to time.Time) RolloutSummary {
 				s.LowestAvailableShare = float64(p.Available) / float64(p.Desired)
 			}
 		}
-		s.PeakPods = max(s.PeakPods, p.Pods)
+		s.PeakPods = max(s.PeakPods, p.Pods-p.Terminating)
+		s.PeakWithTerminating = max(s.PeakWithTerminating, p.Pods)
 	}
 	if s.LowestAvailable < 0 {
 		s.LowestAvailable = 0

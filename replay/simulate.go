@@ -63,8 +63,13 @@ type RolloutSummary struct {
 	Duration             Duration `json:"duration"`
 	LowestAvailable      int      `json:"lowestAvailable"`
 	LowestAvailableShare float64  `json:"lowestAvailableShare"` // of the desired replicas
-	PeakPods             int      `json:"peakPods"`
-	Steps                int      `json:"steps"`
+	// PeakPods is the most pods at once that were not terminating: what maxSurge bounds and
+	// what a workload's status.replicas counts (as khist rollouts reports it).
+	PeakPods int `json:"peakPods"`
+	// PeakWithTerminating also counts the pods asked to terminate and not yet gone, which
+	// still hold their node's resources.
+	PeakWithTerminating int `json:"peakPodsWithTerminating"`
+	Steps               int `json:"steps"`
 	// Outcome is one of: complete, progress deadline exceeded, rolled back, superseded,
 	// in progress (the history ended first), stalled (the simulation could not progress any
 	// more), incomplete (the recorded window ended first).

@@ -141,6 +141,7 @@ func (r *WhatIfResult) WriteTable(w io.Writer) error {
 		return fmt.Sprintf("%d (%.0f%%)", s.LowestAvailable, 100*s.LowestAvailableShare)
 	})
 	row("peak pods", func(s RolloutSummary) string { return strconv.Itoa(s.PeakPods) })
+	row("peak incl. terminating", func(s RolloutSummary) string { return strconv.Itoa(s.PeakWithTerminating) })
 	row("steps", func(s RolloutSummary) string { return strconv.Itoa(s.Steps) })
 	row("outcome", func(s RolloutSummary) string { return s.Outcome })
 	if err := tw.Flush(); err != nil {

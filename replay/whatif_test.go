@@ -175,12 +175,13 @@ func ExampleWhatIf() {
 	// Output:
 	// what-if deployment/checkout#2: spec.strategy.rollingUpdate.maxSurge=100% (ready latency: recorded)
 	//
-	//                    RECORDED   REPLAY     WHAT-IF
-	// duration           6.374s     6s         2s
-	// lowest available   6 (100%)   6 (100%)   6 (100%)
-	// peak pods          10         10         12
-	// steps              9          9          7
-	// outcome            complete   complete   complete
+	//                          RECORDED   REPLAY     WHAT-IF
+	// duration                 6.374s     6s         2s
+	// lowest available         6 (100%)   6 (100%)   6 (100%)
+	// peak pods                8          8          12
+	// peak incl. terminating   10         10         12
+	// steps                    9          9          7
+	// outcome                  complete   complete   complete
 	//
 	// WHAT-IF STEPS
 	//   #  TIME     STEP
