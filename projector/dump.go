@@ -80,7 +80,7 @@ var dumpLayouts = map[string]struct {
 	"snap":     {shapeSnap, valSnapChunk},
 	"wl":       {shapeStrings, valJSON},
 	"rev":      {shapeStrings, valJSON},
-	"revpods":  {shapeSeq, valJSON},
+	"revpods":  {shapeSeq, valUvarint},
 	"rollouts": {shapeSeq, valJSON},
 	"steps":    {shapeSeqIdx, valJSON},
 	"ann":      {shapeSeq, valJSON},

@@ -156,7 +156,7 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 	// for random inserts.
 	t.ver.FillPercent = 1.0
 	t.obj.FillPercent = 1.0
-	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bRevPods, bLive} {
+	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bLive} {
 		t.bucket(b).FillPercent = 0.9
 	}
 	t.seq = getU64(t.meta, mSeq)

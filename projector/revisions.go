@@ -3,6 +3,8 @@ package projector
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -23,8 +25,8 @@ import (
 //     controller-revision-hash).
 //
 // Buckets: "rev": cluster NUL namespace NUL kind NUL workload NUL hash -> JSON Revision;
-// "revpods": cluster NUL namespace NUL kind NUL workload NUL hash NUL pod NUL first-seq ->
-// JSON RevisionPod. A revision is current from the moment its number is the highest among the
+// "revpods": cluster NUL namespace NUL kind NUL workload NUL hash NUL pod NUL first-seq -> the
+// pod's object id (the rest of a RevisionPod is read from its head). A revision is current from the moment its number is the highest among the
 // workload's revisions (the controllers give the new revision, or the one rolled back to, the
 // highest number).
 var bRev, bRevPods = []byte("rev"), []byte("revpods")
@@ -227,12 +229,28 @@ func foldRevisionPod(t *txn, ev *event) error {
 	if top.Kind != kind || hash == "" {
 		return nil
 	}
-	rp := RevisionPod{Name: h.Name, UID: h.UID, Created: ev.env.Observed, FirstSeq: h.FirstSeq}
-	if o.Metadata.CreationTimestamp != nil {
-		rp.Created = o.Metadata.CreationTimestamp.UTC()
-	}
+	var id [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(id[:], h.ID)
 	k := appendBE8(prefix(h.Cluster, h.Namespace, kind, top.Name, hash, h.Name), h.FirstSeq)
-	return putRecord(t, bRevPods, k, rp)
+	return t.bucket(bRevPods).Put(k, t.keep(id[:n]))
+}
+
+// revisionPod reads an entry of bucket "revpods": the pod's name, uid and creation come from
+// its head.
+func revisionPod(tx *bolt.Tx, k, v []byte) (RevisionPod, error) {
+	id, n := binary.Uvarint(v)
+	if n <= 0 {
+		return RevisionPod{}, fmt.Errorf("%w: revpods entry %q", ErrCorrupt, k)
+	}
+	h, err := headByID(tx, id)
+	if err != nil {
+		return RevisionPod{}, err
+	}
+	rp := RevisionPod{Name: h.Name, UID: h.UID, Created: h.Created, FirstSeq: h.FirstSeq}
+	if rp.Created.IsZero() {
+		rp.Created = h.FirstSeen
+	}
+	return rp, nil
 }
 
 // WorkloadRevisions is a revision with the pods created from it.
@@ -259,8 +277,8 @@ func (db *DB) Revisions(ctx context.Context, w WorkloadRef) ([]WorkloadRevisions
 			pp := prefix(w.Cluster, w.Namespace, w.Kind, w.Name, r.Hash)
 			pc := tx.Bucket(bRevPods).Cursor()
 			for pk, pv := pc.Seek(pp); pk != nil && bytes.HasPrefix(pk, pp); pk, pv = pc.Next() {
-				var rp RevisionPod
-				if err := unmarshalRecord(pv, &rp); err != nil {
+				rp, err := revisionPod(tx, pk, pv)
+				if err != nil {
 					return err
 				}
 				r.Pods = append(r.Pods, rp)
