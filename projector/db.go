@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {

@@ -23,6 +23,7 @@ type event struct {
 	prev  objHead  // the head before this event (zero, with Replicas and RevNum -1, when new)
 	isNew bool     // first version of the object
 	gone  bool     // this event ends the object's life
+	actor string   // who made this change (see writer)
 
 	// Speculated by decodeEvents (see there).
 	speculate bool

@@ -61,6 +61,16 @@ type ObjectMeta struct {
 	Labels            Labels           `json:"labels"`
 	Annotations       Annotations      `json:"annotations"`
 	OwnerReferences   []OwnerReference `json:"ownerReferences"`
+	ManagedFields     []ManagedField   `json:"managedFields"`
+}
+
+// ManagedField is one entry of metadata.managedFields, without its field set. Its time is
+// kept as written (RFC 3339, whole seconds): the views compare it, never compute with it.
+type ManagedField struct {
+	Manager     string `json:"manager"`
+	Operation   string `json:"operation"`
+	Subresource string `json:"subresource"`
+	Time        string `json:"time"`
 }
 
 // OwnerReference is one entry of metadata.ownerReferences.

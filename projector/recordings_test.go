@@ -181,7 +181,7 @@ func TestRecordingRolling(t *testing.T) {
 	}
 	for i, h := range hist {
 		e := envs[i]
-		if h.Seq != e.Seq || h.Kind != e.Kind || h.Name != e.Name || h.UID != e.UID || h.Type != string(e.Type) || !bytes.Equal(h.Object, e.Object) || h.Actor != e.Actor || !h.Observed.Equal(e.Observed) {
+		if h.Seq != e.Seq || h.Kind != e.Kind || h.Name != e.Name || h.UID != e.UID || h.Type != string(e.Type) || !bytes.Equal(h.Object, e.Object) || !actorOf(h.Actor, e) || !h.Observed.Equal(e.Observed) {
 			t.Fatalf("history[%d] = %d %s %s, want %s", i, h.Seq, h.Kind, h.Name, e)
 		}
 	}

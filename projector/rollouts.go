@@ -201,7 +201,7 @@ func foldWorkloadRollout(t *txn, ev *event) error {
 		}
 	}
 	if changed || initial {
-		w.TemplateSeq, w.TemplateAt, w.TemplateActor, w.TemplateChangeCause = e.Seq, e.Observed, e.Actor, o.Metadata.Annotations.ChangeCause
+		w.TemplateSeq, w.TemplateAt, w.TemplateActor, w.TemplateChangeCause = e.Seq, e.Observed, ev.actor, o.Metadata.Annotations.ChangeCause
 		if w.OpenSeq != 0 {
 			pk := rolloutKey(h.Cluster, h.Namespace, h.Kind, h.Name, w.OpenSeq)
 			prev, err := loadRollout(t, pk)
@@ -218,7 +218,7 @@ func foldWorkloadRollout(t *txn, ev *event) error {
 		r = &Rollout{
 			Cluster: h.Cluster, Namespace: h.Namespace, Kind: h.Kind, Name: h.Name, UID: h.UID,
 			StartSeq: e.Seq, Start: e.Observed, Outcome: OutcomeProgressing, Initial: initial,
-			Generation: o.Metadata.Generation, Actor: e.Actor, ChangeCause: o.Metadata.Annotations.ChangeCause,
+			Generation: o.Metadata.Generation, Actor: ev.actor, ChangeCause: o.Metadata.Annotations.ChangeCause,
 			MinAvailable: -1, PeakPods: -1,
 		}
 		if !initial && w.Current != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -78,6 +79,11 @@ type objHead struct {
 	Ready    int64  // pods: last Ready condition, -1 unknown, 0 false, 1 true
 	Node     string // pods: last spec.nodeName
 	IP       string // pods: last status.podIP
+
+	// MF is what the latest version's managedFields said, for writer: per entry, a hash of
+	// its manager, operation and subresource, then a hash of its time.
+	MF  []uint32
+	Gen int64 // the latest version's metadata.generation
 }
 
 func (h *objHead) encode(b []byte) []byte {
@@ -99,6 +105,11 @@ func (h *objHead) encode(b []byte) []byte {
 	e.i(h.RevNum)
 	e.i(h.Count)
 	e.i(h.Ready)
+	e.u(uint64(len(h.MF)))
+	for _, x := range h.MF {
+		e.u(uint64(x))
+	}
+	e.i(h.Gen)
 	return e.b
 }
 
@@ -121,6 +132,13 @@ func decodeHead(b []byte) (*objHead, error) {
 	h.RevNum = d.i()
 	h.Count = d.i()
 	h.Ready = d.i()
+	if n := d.u(); n > 0 && n <= uint64(len(d.b)) {
+		h.MF = make([]uint32, n)
+		for i := range h.MF {
+			h.MF[i] = uint32(d.u())
+		}
+	}
+	h.Gen = d.i()
 	return h, d.err
 }
 
@@ -239,6 +257,72 @@ func decodeVer(b []byte, seq uint64) (verRec, error) {
 	return r, nil
 }
 
+// writer tells who made a change from the managedFields of the new version and what the
+// previous version's said (prev, from the head; nil for a first version): the manager whose
+// entry is new or whose time moved. The log's actor comes from one version alone (the entry
+// with the latest time), and entries have whole seconds: a controller's write in the same
+// second as a person's edit reads as the person's. When no entry moved (a manager wrote again
+// within the second), the writer is taken among the entries with the latest time: one that is
+// not for the status subresource if the generation changed (a spec change), else one for the
+// status subresource. The log's actor stands when it is not a manager of the object (an audit
+// log's user), for a first version, and when nothing tells. It returns the actor and what to
+// remember of mf.
+func writer(actor string, mf []ManagedField, prev []uint32, genChanged bool) (string, []uint32) {
+	if len(mf) == 0 {
+		return actor, nil
+	}
+	sig := make([]uint32, 0, 2*len(mf))
+	for _, f := range mf {
+		sig = append(sig, hash32(f.Manager, f.Operation, f.Subresource), hash32(f.Time))
+	}
+	if prev == nil {
+		return actor, sig
+	}
+	known := false
+	latest := ""
+	for _, f := range mf {
+		known = known || f.Manager == actor
+		latest = max(latest, f.Time)
+	}
+	if !known {
+		return actor, sig
+	}
+	best := -1
+	for i, f := range mf {
+		changed := true
+		for j := 0; j+1 < len(prev); j += 2 {
+			if prev[j] == sig[2*i] {
+				changed = prev[j+1] != sig[2*i+1]
+				break
+			}
+		}
+		if changed && (best < 0 || f.Time > mf[best].Time || f.Time == mf[best].Time && f.Manager == actor) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return mf[best].Manager, sig
+	}
+	for i, f := range mf {
+		if f.Time == latest && (f.Subresource == "status") != genChanged {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return mf[best].Manager, sig
+	}
+	return actor, sig
+}
+
+func hash32(parts ...string) uint32 {
+	h := fnv.New32a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum32()
+}
+
 // knownActors are the field managers that write most versions, stored as their index (plus
 // one) in version records instead of by name; others are stored by name, after a zero. The
 // list is part of the views' format: it may only grow at its end.
@@ -332,7 +416,13 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 	if ev.obj != nil && ev.obj.Metadata.CreationTimestamp != nil && h.Created.IsZero() {
 		h.Created = ev.obj.Metadata.CreationTimestamp.UTC()
 	}
-	rec := verRec{ID: h.ID, Prev: h.LastSeq, Type: e.Type, RV: e.ResourceVersion, Observed: e.Observed, Actor: e.Actor}
+	ev.actor = e.Actor
+	if ev.obj != nil {
+		var mf []uint32
+		ev.actor, mf = writer(e.Actor, ev.obj.Metadata.ManagedFields, h.MF, ev.obj.Metadata.Generation != h.Gen)
+		h.MF, h.Gen = mf, ev.obj.Metadata.Generation
+	}
+	rec := verRec{ID: h.ID, Prev: h.LastSeq, Type: e.Type, RV: e.ResourceVersion, Observed: e.Observed, Actor: ev.actor}
 	if ev.obj != nil {
 		rec.Generation = ev.obj.Metadata.Generation
 	}
