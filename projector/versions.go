@@ -20,9 +20,11 @@ import (
 // Each version is stored under its stream sequence (bucket "ver"), with its metadata (event
 // type, resourceVersion, generation, observed time, actor, the sequence of the object's
 // previous version) and its body as a byte delta against the previous version of the same
-// object (see delta.go), or as a full compressed copy: the first version, then whenever
-// FullEvery deltas have followed the last copy or the deltas since it add up to more than two
-// copies. Any version is therefore rebuilt from at most one copy and FullEvery deltas.
+// object (see delta.go), or as a full copy: the first version, then whenever FullEvery deltas
+// have followed the last copy or the deltas since it add up to more than two copies. A full
+// copy is itself stored as a delta against a like object's full copy when that is much smaller
+// (see crossDelta). Any version is therefore rebuilt from at most one copy, one delta against
+// it and FullEvery deltas. The actor of a version is its writer (see writer).
 //
 // Each object gets a dense id, in the order of first sight (bucket "uids": cluster NUL uid ->
 // id), that the indexes use instead of the uid, and a head (bucket "obj", key the id) with its
