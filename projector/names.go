@@ -45,19 +45,29 @@ func foldNames(t *txn, ev *event) error {
 	if !ev.isNew {
 		return nil
 	}
-	var id [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(id[:], ev.head.ID)
-	return t.bucket(bNames).Put(nameKey(ev.head), t.keep(id[:n]))
+	return t.putID(bNames, nameKey(ev.head), ev.head.ID)
+}
+
+// putID puts an index entry whose value is an object id (uvarint).
+func (t *txn) putID(bucket, k []byte, id uint64) error {
+	var b [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(b[:], id)
+	return t.bucket(bucket).Put(k, t.keep(b[:n]))
+}
+
+// headOfEntry reads the head of the object whose id is the value v of entry k of an index.
+func headOfEntry(tx *bolt.Tx, bucket string, k, v []byte) (*objHead, error) {
+	id, n := binary.Uvarint(v)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: %s entry %q", ErrCorrupt, bucket, k)
+	}
+	return headByID(tx, id)
 }
 
 func decodeLifetime(tx *bolt.Tx, k, v []byte) (Lifetime, error) {
 	parts := splitKey(k[:len(k)-9], 5)
 	lt := Lifetime{Cluster: parts[0], Group: parts[1], Kind: parts[2], Namespace: parts[3], Name: parts[4], FirstSeq: readBE8(k[len(k)-8:])}
-	id, n := binary.Uvarint(v)
-	if n <= 0 {
-		return lt, fmt.Errorf("%w: names entry %q", ErrCorrupt, k)
-	}
-	h, err := headByID(tx, id)
+	h, err := headOfEntry(tx, "names", k, v)
 	if err != nil {
 		return lt, err
 	}

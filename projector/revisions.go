@@ -3,8 +3,6 @@ package projector
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -26,9 +24,9 @@ import (
 //
 // Buckets: "rev": cluster NUL namespace NUL kind NUL workload NUL hash -> JSON Revision;
 // "revpods": cluster NUL namespace NUL kind NUL workload NUL hash NUL pod NUL first-seq -> the
-// pod's object id (the rest of a RevisionPod is read from its head). A revision is current from the moment its number is the highest among the
-// workload's revisions (the controllers give the new revision, or the one rolled back to, the
-// highest number).
+// pod's object id (the rest of a RevisionPod is read from its head). A revision is current
+// from the moment its number is the highest among the workload's revisions (the controllers
+// give the new revision, or the one rolled back to, the highest number).
 var bRev, bRevPods = []byte("rev"), []byte("revpods")
 
 func init() { registerBuckets(bRev, bRevPods) }
@@ -229,20 +227,14 @@ func foldRevisionPod(t *txn, ev *event) error {
 	if top.Kind != kind || hash == "" {
 		return nil
 	}
-	var id [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(id[:], h.ID)
 	k := appendBE8(prefix(h.Cluster, h.Namespace, kind, top.Name, hash, h.Name), h.FirstSeq)
-	return t.bucket(bRevPods).Put(k, t.keep(id[:n]))
+	return t.putID(bRevPods, k, h.ID)
 }
 
 // revisionPod reads an entry of bucket "revpods": the pod's name, uid and creation come from
 // its head.
 func revisionPod(tx *bolt.Tx, k, v []byte) (RevisionPod, error) {
-	id, n := binary.Uvarint(v)
-	if n <= 0 {
-		return RevisionPod{}, fmt.Errorf("%w: revpods entry %q", ErrCorrupt, k)
-	}
-	h, err := headByID(tx, id)
+	h, err := headOfEntry(tx, "revpods", k, v)
 	if err != nil {
 		return RevisionPod{}, err
 	}

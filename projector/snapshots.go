@@ -64,11 +64,12 @@ func (db *DB) LastObserved(ctx context.Context, cluster string) (time.Time, erro
 			if cluster != "" && len(k) != len(p) {
 				continue
 			}
-			d := dec{b: v}
-			if wm := d.t(); d.err == nil && wm.After(last) {
-				last = wm
-			} else if d.err != nil {
-				return d.err
+			cs, err := decodeClusterState(v)
+			if err != nil {
+				return err
+			}
+			if cs.WM.After(last) {
+				last = cs.WM
 			}
 		}
 		return nil
@@ -82,14 +83,20 @@ func (t *txn) cluster(name string) (*clusterState, error) {
 	}
 	cs := &clusterState{}
 	if raw := t.meta.Get(clusterStateKey(name)); raw != nil {
-		d := dec{b: raw}
-		cs.WM, cs.Since, cs.Live, cs.LastSnap = d.t(), d.u(), d.u(), d.t()
-		if d.err != nil {
-			return nil, d.err
+		var err error
+		if *cs, err = decodeClusterState(raw); err != nil {
+			return nil, err
 		}
 	}
 	t.clusters[name] = cs
 	return cs, nil
+}
+
+func decodeClusterState(raw []byte) (clusterState, error) {
+	var cs clusterState
+	d := dec{b: raw}
+	cs.WM, cs.Since, cs.Live, cs.LastSnap = d.t(), d.u(), d.u(), d.t()
+	return cs, d.err
 }
 
 func liveKey(h *objHead) []byte { return appendBE8(prefix(h.Cluster, h.Namespace), h.ID) }

@@ -378,18 +378,8 @@ func foldAnnouncement(t *txn, ev *event) error {
 	ref := EventRef{Seq: ev.env.Seq}
 	sig := sigKey(h.Cluster, ns, action, ownerKind, owner, target, from, to)
 	if ak, av := firstUnder(t.bucket(bAwait), sig); ak != nil {
-		sk := slices.Clone(av)
-		raw := t.bucket(bSteps).Get(sk)
-		if err := t.bucket(bAwait).Delete(ak); err != nil {
+		if linked, err := linkStep(t, ak, slices.Clone(av), &ref); linked || err != nil {
 			return err
-		}
-		if raw != nil {
-			var s Step
-			if err := unmarshalRecord(raw, &s); err != nil {
-				return err
-			}
-			s.Event = &ref
-			return putRecord(t, bSteps, sk, &s)
 		}
 	}
 	if from == "*" {
@@ -399,24 +389,32 @@ func foldAnnouncement(t *txn, ev *event) error {
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			parts := splitKey(k[len(p):len(k)-9], 2)
 			if len(parts) == 2 && parts[1] == to {
-				sk, ak := slices.Clone(v), slices.Clone(k)
-				raw := t.bucket(bSteps).Get(sk)
-				if err := t.bucket(bAwait).Delete(ak); err != nil {
+				if linked, err := linkStep(t, slices.Clone(k), slices.Clone(v), &ref); linked || err != nil {
 					return err
-				}
-				if raw != nil {
-					var s Step
-					if err := unmarshalRecord(raw, &s); err != nil {
-						return err
-					}
-					s.Event = &ref
-					return putRecord(t, bSteps, sk, &s)
 				}
 				break
 			}
 		}
 	}
 	return putRecord(t, bAnn, appendBE8(sig, ev.env.Seq), &ref)
+}
+
+// linkStep ends the wait of the step stored under sk (its entry ak in bucket "await") and
+// links it to the Event ref; it reports false when that step is gone.
+func linkStep(t *txn, ak, sk []byte, ref *EventRef) (bool, error) {
+	raw := t.bucket(bSteps).Get(sk)
+	if err := t.bucket(bAwait).Delete(ak); err != nil {
+		return false, err
+	}
+	if raw == nil {
+		return false, nil
+	}
+	var s Step
+	if err := unmarshalRecord(raw, &s); err != nil {
+		return false, err
+	}
+	s.Event = ref
+	return true, putRecord(t, bSteps, sk, &s)
 }
 
 // prunePending drops announcements and waiting steps older than pendingTTL.

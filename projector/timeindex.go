@@ -29,10 +29,8 @@ func foldTimeIndex(t *txn, ev *event) error {
 	if err != nil {
 		return err
 	}
-	var id [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(id[:], h.ID)
 	k := appendBE8(appendBE8(append(make([]byte, 0, 20), sc...), timeKey(ev.env.Observed)), ev.env.Seq)
-	return t.bucket(bTimeNS).Put(k, t.keep(id[:n]))
+	return t.putID(bTimeNS, k, h.ID)
 }
 
 // scope returns the scope of a namespace, numbering it when it is new.

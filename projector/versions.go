@@ -134,7 +134,9 @@ func decodeHead(b []byte) (*objHead, error) {
 	h.RevNum = d.i()
 	h.Count = d.i()
 	h.Ready = d.i()
-	if n := d.u(); n > 0 && n <= uint64(len(d.b)) {
+	if n := d.u(); n > uint64(len(d.b)) {
+		d.fail("managedFields")
+	} else if n > 0 {
 		h.MF = make([]uint32, n)
 		for i := range h.MF {
 			h.MF[i] = uint32(d.u())
@@ -171,7 +173,7 @@ const (
 	bodyFullZ  byte = 1 // the JSON compressed
 	bodyDelta  byte = 2 // a delta against the previous version
 	bodyDeltaZ byte = 3 // a delta, compressed
-	// A first version as a delta against another object's full copy, whose sequence
+	// A full copy stored as a delta against another object's full copy, whose sequence
 	// (uvarint of the difference) starts the payload; see crossDelta.
 	bodyXDelta  byte = 4
 	bodyXDeltaZ byte = 5 // the same, the delta compressed
@@ -495,19 +497,19 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 // A version due for a full copy (a first version, or one ending a long delta chain) is most
 // often much like the last full copy of an object of the same controller (the pods of one
 // ReplicaSet), or of its kind in its namespace (Events), so it is stored as a delta against
-// that one (bodyXDelta) when that is under two thirds of the size of its compressed copy. The version
-// it refers to is always a full copy, so that any version is still rebuilt from one copy and
-// at most FullEvery deltas. Bucket "bases": cluster NUL group NUL kind NUL namespace NUL size
-// class [/reason] [NUL controller uid] -> the sequence of that full copy (objects of about the
-// same size are in the same state: a pending pod and a running one are not; Events are alike
-// when their reason is). A version stored in full becomes the base
-// of its controller and of its namespace.
+// that one (bodyXDelta) when that is under two thirds of the size of its compressed copy. The
+// version it refers to is always a full copy, so that any version is still rebuilt from one
+// copy and at most FullEvery deltas. Bucket "bases": cluster NUL group NUL kind NUL namespace
+// NUL size class [/reason] [NUL controller uid] -> the sequence of that full copy (objects of
+// about the same size are in the same state: a pending pod and a running one are not; Events
+// are alike when their reason is). A version stored in full becomes the base of its
+// controller and of its namespace.
 var bBases = []byte("bases")
 
 func init() { registerBuckets(bBases) }
 
-// crossDelta replaces rec, a full copy, by a delta against a base when
-// that is small enough, and otherwise makes it a base.
+// crossDelta replaces rec, a full copy, by a delta against a base when that is small enough,
+// and otherwise makes it a base.
 func (t *txn) crossDelta(rec *verRec, ev *event) error {
 	e := ev.env
 	bases := t.bucket(bBases)
