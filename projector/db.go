@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {

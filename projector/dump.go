@@ -129,8 +129,12 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 				return fmt.Errorf("dump: bucket %q has no layout", name)
 			}
 			bodies := map[uint64][]byte{} // latest JSON of each object, rebuilding in log order
-			c := tx.Bucket([]byte(name)).Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
+			entries, err := logicalEntries(tx.Bucket([]byte(name)), name)
+			if err != nil {
+				return err
+			}
+			for _, kv := range entries {
+				k, v := kv[0], kv[1]
 				ks := dumpKey(k, lay.key, sm)
 				var vs string
 				switch lay.val {
@@ -225,6 +229,43 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// logicalEntries lists a bucket's entries in key order; buckets that pack several entries in
+// one value (runs) are listed entry by entry, each as it would be stored on its own, so that
+// the dump does not depend on how transactions cut the runs.
+func logicalEntries(b *bolt.Bucket, name string) ([][2][]byte, error) {
+	var out [][2][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		switch name {
+		case "tn":
+			sc := k[:len(k)-16]
+			err := timeRunEntries(k, v, func(e timeEntry) bool {
+				ek := appendBE8(appendBE8(slices.Clone(sc), timeKey(e.At)), e.Seq)
+				out = append(out, [2][]byte{ek, binary.AppendUvarint(nil, e.ID)})
+				return true
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "podready":
+			err := readyRun(v, func(seq uint64, ready bool) {
+				r := byte(0)
+				if ready {
+					r = 1
+				}
+				out = append(out, [2][]byte{appendBE8(slices.Clone(k), seq), {r}})
+			})
+			if err != nil {
+				return nil, err
+			}
+		default:
+			out = append(out, [2][]byte{k, v})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
+	return out, nil
 }
 
 func dumpKey(k []byte, shape keyShape, sm func(uint64) string) string {

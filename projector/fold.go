@@ -136,7 +136,10 @@ type txn struct {
 	ids   map[string]uint64   // head key -> object id, for the heads read
 	dirty map[uint64]struct{} // heads changed in this transaction; written at finish
 
-	scopes map[string][]byte // time index scopes read in this transaction
+	scopes map[string][]byte   // time index scopes read in this transaction
+	runs   map[string]*timeRun // time index runs by scope, read or written in this transaction
+	// scopeKeys and openRuns: by scope, its key in bucket "scopes" and the run it names.
+	scopeKeys, openRuns map[string][]byte
 
 	seq              uint64 // last sequence folded
 	nextID           uint64
@@ -249,6 +252,9 @@ func (t *txn) headID(id uint64) (*objHead, error) {
 
 // finish writes the heads, the position and the counters; the caller commits.
 func (t *txn) finish() error {
+	if err := t.putTimeRuns(); err != nil {
+		return err
+	}
 	ids := make([]uint64, 0, len(t.dirty))
 	for id := range t.dirty {
 		ids = append(ids, id)

@@ -3,6 +3,8 @@ package projector
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 // Buckets: "pods": cluster NUL namespace NUL name NUL first-seq -> JSON PodLifecycle, written
 // only when one of its facts changes (the pod's head keeps the last node, IP, phase and
 // readiness, so that status churn costs no read); "podready": the pod's object id (8 bytes)
-// and the sequence of a readiness transition -> 1 (ready) or 0 (not ready).
+// -> its readiness transitions, each uvarint (seq - previous transition's seq) << 1 | ready.
 var bPods, bPodReady = []byte("pods"), []byte("podready")
 
 func init() { registerBuckets(bPods, bPodReady) }
@@ -89,11 +91,16 @@ func foldPods(t *txn, ev *event) error {
 	node, ip := o.Spec.NodeName, o.Status.PodIP
 	deleting := o.Metadata.DeletionTimestamp != nil
 	if ready >= 0 && !ev.gone && ready != ev.prev.Ready && !(ev.prev.Ready < 0 && ready == 0) {
-		v := []byte{0}
-		if ready == 1 {
-			v[0] = 1
+		k := be8(h.ID)
+		b := t.bucket(bPodReady)
+		old := b.Get(k)
+		last := uint64(0)
+		if err := readyRun(old, func(seq uint64, _ bool) { last = seq }); err != nil {
+			return fmt.Errorf("pod %d: %w", h.ID, err)
 		}
-		if err := t.bucket(bPodReady).Put(appendBE8(be8(h.ID), e.Seq), v); err != nil {
+		var buf [64]byte
+		v := binary.AppendUvarint(append(buf[:0], old...), (e.Seq-last)<<1|uint64(ready))
+		if err := b.Put(k, t.keep(v)); err != nil {
 			return err
 		}
 	}
@@ -156,21 +163,36 @@ func foldPods(t *txn, ev *event) error {
 }
 
 // readyChanges reads the readiness transitions of the pod with object id id.
-func readyChanges(tx *bolt.Tx, id uint64) []ReadyChange {
-	k := be8(id)
+func readyChanges(tx *bolt.Tx, id uint64) ([]ReadyChange, error) {
 	var out []ReadyChange
-	c := tx.Bucket(bPodReady).Cursor()
-	for rk, rv := c.Seek(k); rk != nil && bytes.HasPrefix(rk, k) && len(rk) == len(k)+8; rk, rv = c.Next() {
+	err := readyRun(tx.Bucket(bPodReady).Get(be8(id)), func(seq uint64, ready bool) {
 		var at time.Time
-		seq := readBE8(rk[len(k):])
 		if raw := tx.Bucket(bVer).Get(be8(seq)); raw != nil {
 			if r, err := decodeVer(raw, seq); err == nil {
 				at = r.Observed
 			}
 		}
-		out = append(out, ReadyChange{At: at, Seq: seq, Ready: len(rv) > 0 && rv[0] == 1})
+		out = append(out, ReadyChange{At: at, Seq: seq, Ready: ready})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pod %d: %w", id, err)
 	}
-	return out
+	return out, nil
+}
+
+// readyRun calls fn for each transition of a value of bucket "podready", in order.
+func readyRun(v []byte, fn func(seq uint64, ready bool)) error {
+	seq := uint64(0)
+	for len(v) > 0 {
+		x, n := binary.Uvarint(v)
+		if n <= 0 || x>>1 == 0 {
+			return fmt.Errorf("%w: readiness transitions %x", ErrCorrupt, v)
+		}
+		v = v[n:]
+		seq += x >> 1
+		fn(seq, x&1 == 1)
+	}
+	return nil
 }
 
 // PodFilter selects pod lifecycles. Zero fields select everything.
@@ -202,7 +224,9 @@ func (db *DB) Pods(ctx context.Context, f PodFilter) ([]PodLifecycle, error) {
 				continue
 			}
 			if h, err := headByKey(tx, objKey(pl.Cluster, pl.UID, "Pod", pl.Namespace, pl.Name)); err == nil && h != nil {
-				pl.Ready = readyChanges(tx, h.ID)
+				if pl.Ready, err = readyChanges(tx, h.ID); err != nil {
+					return err
+				}
 			}
 			out = append(out, pl)
 		}

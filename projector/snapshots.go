@@ -347,7 +347,9 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 	}
 	for _, ns := range nss {
 		if sc := scopeOf(tx, cluster, ns); sc != nil {
-			scanTime(tx.Bucket(bTimeNS), sc, from, to, add)
+			if err := scanTime(tx.Bucket(bTimeNS), sc, from, to, add); err != nil {
+				return nil, err
+			}
 		}
 	}
 	slices.SortFunc(tail, func(a, b timeEntry) int { return cmpU64(a.Seq, b.Seq) })

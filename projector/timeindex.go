@@ -13,15 +13,38 @@ import (
 
 // The time index view maps observed time to versions, for timelines and point-in-time reads.
 //
-// Bucket "tn": scope (4 bytes) time (8 bytes, ns since the epoch) seq (8) -> object id. A scope
-// is one namespace of one cluster (namespace "" holds the cluster-scoped objects), numbered in
-// order of first sight in bucket "scopes": cluster NUL namespace NUL -> scope (4 bytes), so that
-// an entry does not repeat the names. Reads across namespaces merge them. Observed times need
-// not increase along the log (imports of older recordings); the index orders by (time, seq)
-// whatever the order of arrival.
+// Bucket "tn" holds runs of entries, one run per key: scope (4 bytes) time (8 bytes, ns since
+// the epoch) seq (8) of the run's first entry -> the run: uvarint (last time - first time),
+// uvarint (last seq - first seq), the first entry's object id (uvarint), then for each further
+// entry uvarint (time - previous time), uvarint (seq - previous seq), uvarint object id. A
+// scope is one namespace of one cluster (namespace "" holds the cluster-scoped objects),
+// numbered in order of first sight in bucket "scopes": cluster NUL namespace NUL -> scope (4
+// bytes) followed by the time and seq (8 + 8) of the run that its next entry may extend, so
+// that an entry does not repeat the names. An entry costs about 9 bytes instead of
+// a key of its own (36 with bbolt's element).
+//
+// A run takes entries of its scope in log order while their times do not decrease, spans at
+// most runSpan of observed time and grows to about runBytes; then a new run starts. Observed
+// times need not increase along the log (imports of older recordings), so runs may overlap in
+// time, but a run's entries lie within runSpan of its key: a scan from time T reads the runs
+// keyed from T - runSpan on and merges them into (time, seq) order.
 var bTimeNS, bScopes = []byte("tn"), []byte("scopes")
 
 func init() { registerBuckets(bTimeNS, bScopes) }
+
+const (
+	runSpan  = uint64(time.Minute)
+	runBytes = 1024
+)
+
+// timeRun is the run of a scope that a transaction appends to.
+type timeRun struct {
+	key       []byte // scope, first time, first seq
+	t0, s0    uint64 // time and seq of the first entry
+	last, seq uint64 // time and seq of the last entry
+	entries   []byte // the value after its header
+	dirty     bool
+}
 
 func foldTimeIndex(t *txn, ev *event) error {
 	h := ev.head
@@ -29,8 +52,111 @@ func foldTimeIndex(t *txn, ev *event) error {
 	if err != nil {
 		return err
 	}
-	k := appendBE8(appendBE8(append(make([]byte, 0, 20), sc...), timeKey(ev.env.Observed)), ev.env.Seq)
-	return t.putID(bTimeNS, k, h.ID)
+	tk, seq := timeKey(ev.env.Observed), ev.env.Seq
+	r, err := t.timeRun(sc)
+	if err != nil {
+		return err
+	}
+	if r != nil && tk >= r.last && tk-r.t0 <= runSpan && len(r.entries) < runBytes && seq > r.seq {
+		r.entries = binary.AppendUvarint(binary.AppendUvarint(binary.AppendUvarint(r.entries, tk-r.last), seq-r.seq), h.ID)
+		r.last, r.seq, r.dirty = tk, seq, true
+		return nil
+	}
+	if err := t.putTimeRun(r); err != nil {
+		return err
+	}
+	t.runs[string(sc)] = &timeRun{key: appendBE8(appendBE8(append(make([]byte, 0, 20), sc...), tk), seq),
+		t0: tk, s0: seq, last: tk, seq: seq, entries: binary.AppendUvarint(make([]byte, 0, 64), h.ID), dirty: true}
+	return nil
+}
+
+// timeRun returns the run that the scope's next entry may extend: the one this transaction
+// wrote last, else the one the scope names (nil if the scope has none).
+func (t *txn) timeRun(sc []byte) (*timeRun, error) {
+	if r, ok := t.runs[string(sc)]; ok {
+		return r, nil
+	}
+	if t.runs == nil {
+		t.runs = map[string]*timeRun{}
+	}
+	open := t.openRuns[string(sc)]
+	if len(open) != 16 {
+		t.runs[string(sc)] = nil
+		return nil, nil
+	}
+	k := append(slices.Clone(sc), open...)
+	v := t.bucket(bTimeNS).Get(k)
+	if v == nil {
+		return nil, fmt.Errorf("%w: time index run %x of scope %x is missing", ErrCorrupt, k, sc)
+	}
+	d := dec{b: v}
+	dt, ds := d.u(), d.u()
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: time index run %x: %v", ErrCorrupt, k, d.err)
+	}
+	r := &timeRun{key: k, t0: readBE8(k[len(sc):]), s0: readBE8(k[len(sc)+8:])}
+	r.last, r.seq = r.t0+dt, r.s0+ds
+	r.entries = append(make([]byte, 0, len(d.b)+64), d.b...)
+	t.runs[string(sc)] = r
+	return r, nil
+}
+
+// putTimeRun writes r (nil: nothing) if this transaction changed it.
+func (t *txn) putTimeRun(r *timeRun) error {
+	if r == nil || !r.dirty {
+		return nil
+	}
+	v := binary.AppendUvarint(binary.AppendUvarint(t.rec[:0], r.last-r.t0), r.seq-r.s0)
+	t.rec = append(v, r.entries...)
+	r.dirty = false
+	return t.bucket(bTimeNS).Put(r.key, t.keep(t.rec))
+}
+
+// putTimeRuns writes the runs this transaction changed, and names each scope's last run in
+// bucket "scopes".
+func (t *txn) putTimeRuns() error {
+	for sc, r := range t.runs {
+		if r == nil {
+			continue
+		}
+		if err := t.putTimeRun(r); err != nil {
+			return err
+		}
+		if open := r.key[len(sc):]; string(open) != string(t.openRuns[sc]) {
+			if err := t.bucket(bScopes).Put(t.scopeKeys[sc], t.keep(append([]byte(sc), open...))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// timeRunEntries calls fn for each entry of the run stored under k (scope, time, seq) with
+// value v, in order.
+func timeRunEntries(k, v []byte, fn func(timeEntry) bool) error {
+	if len(k) < 16 {
+		return fmt.Errorf("%w: time index key %x", ErrCorrupt, k)
+	}
+	tk, seq := readBE8(k[len(k)-16:]), readBE8(k[len(k)-8:])
+	d := dec{b: v}
+	d.u()
+	d.u()
+	id := d.u()
+	for d.err == nil {
+		if !fn(timeEntry{At: keyTime(tk), Seq: seq, ID: id}) {
+			return nil
+		}
+		if len(d.b) == 0 {
+			break
+		}
+		tk += d.u()
+		seq += d.u()
+		id = d.u()
+	}
+	if d.err != nil {
+		return fmt.Errorf("%w: time index run %x: %v", ErrCorrupt, k, d.err)
+	}
+	return nil
 }
 
 // scope returns the scope of a namespace, numbering it when it is new.
@@ -40,8 +166,11 @@ func (t *txn) scope(cluster, namespace string) ([]byte, error) {
 		return sc, nil
 	}
 	b := t.bucket(bScopes)
-	sc := b.Get(k)
-	if sc == nil {
+	v := b.Get(k)
+	var sc, open []byte
+	if len(v) >= 4 {
+		sc, open = slices.Clone(v[:4]), slices.Clone(v[4:])
+	} else {
 		n, err := b.NextSequence()
 		if err != nil {
 			return nil, err
@@ -54,17 +183,20 @@ func (t *txn) scope(cluster, namespace string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	sc = slices.Clone(sc)
 	if t.scopes == nil {
-		t.scopes = map[string][]byte{}
+		t.scopes, t.scopeKeys, t.openRuns = map[string][]byte{}, map[string][]byte{}, map[string][]byte{}
 	}
 	t.scopes[string(k)] = sc
+	t.scopeKeys[string(sc)], t.openRuns[string(sc)] = k, open
 	return sc, nil
 }
 
 // scopeOf returns the time index prefix of a namespace: nil if it has no entries.
 func scopeOf(tx *bolt.Tx, cluster, namespace string) []byte {
-	return tx.Bucket(bScopes).Get(prefix(cluster, namespace))
+	if v := tx.Bucket(bScopes).Get(prefix(cluster, namespace)); len(v) >= 4 {
+		return v[:4]
+	}
+	return nil
 }
 
 // namespacesOf lists the namespaces of a cluster with entries in the time index.
@@ -79,21 +211,60 @@ type timeEntry struct {
 	ID  uint64
 }
 
-// scanTime lists the entries under p (a scope) with from <= time < to (zero to:
-// no end), in (time, seq) order, calling fn for each until it returns false.
-func scanTime(b *bolt.Bucket, p []byte, from, to time.Time, fn func(timeEntry) bool) {
-	c := b.Cursor()
-	start := appendBE8(slices.Clone(p), timeKey(from))
-	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+16; k, v = c.Next() {
-		tk := readBE8(k[len(p):])
-		if !to.IsZero() && tk >= timeKey(to) {
-			return
+// scanTime lists the entries under p (a scope) with from <= time < to (zero to: no end), in
+// (time, seq) order, calling fn for each until it returns false.
+func scanTime(b *bolt.Bucket, p []byte, from, to time.Time, fn func(timeEntry) bool) error {
+	lo, hi := timeKey(from), uint64(0)
+	if !to.IsZero() {
+		hi = timeKey(to)
+	}
+	var pending []timeEntry // entries read, not yet passed on
+	// emit passes on the pending entries before time upTo (all with upTo 0), in order: a run
+	// keyed at upTo or later holds none before it.
+	emit := func(upTo uint64) bool {
+		slices.SortFunc(pending, func(a, b timeEntry) int {
+			if c := a.At.Compare(b.At); c != 0 {
+				return c
+			}
+			return cmpU64(a.Seq, b.Seq)
+		})
+		n := 0
+		for _, e := range pending {
+			if upTo != 0 && timeKey(e.At) >= upTo {
+				break
+			}
+			n++
+			if !fn(e) {
+				return false
+			}
 		}
-		id, _ := binary.Uvarint(v)
-		if !fn(timeEntry{At: keyTime(tk), Seq: readBE8(k[len(p)+8:]), ID: id}) {
-			return
+		pending = append(pending[:0], pending[n:]...)
+		return true
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(appendBE8(slices.Clone(p), lo-min(lo, runSpan))); k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+16; k, v = c.Next() {
+		t0 := readBE8(k[len(p):])
+		if hi != 0 && t0 >= hi {
+			break
+		}
+		if t0 > 0 && !emit(t0) {
+			return nil
+		}
+		if dt, n := binary.Uvarint(v); n > 0 && t0+dt < lo {
+			continue
+		}
+		err := timeRunEntries(k, v, func(e timeEntry) bool {
+			if tk := timeKey(e.At); tk >= lo && (hi == 0 || tk < hi) {
+				pending = append(pending, e)
+			}
+			return true
+		})
+		if err != nil {
+			return err
 		}
 	}
+	emit(0)
+	return nil
 }
 
 // TimelineFilter selects the versions of a timeline. Zero fields select everything.
@@ -119,11 +290,11 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 			}
 		}
 		var entries []timeEntry
-		collect := func(b *bolt.Bucket, p []byte) {
+		collect := func(b *bolt.Bucket, p []byte) error {
 			// Without a kind filter, the first Limit entries of each scan hold the first
 			// Limit of their union.
 			n := 0
-			scanTime(b, p, f.From, f.To, func(e timeEntry) bool {
+			return scanTime(b, p, f.From, f.To, func(e timeEntry) bool {
 				entries = append(entries, e)
 				n++
 				return f.Limit <= 0 || len(f.Kinds) > 0 || n < f.Limit
@@ -136,7 +307,9 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 			}
 			for _, ns := range namespaces {
 				if sc := scopeOf(tx, c, ns); sc != nil {
-					collect(tx.Bucket(bTimeNS), sc)
+					if err := collect(tx.Bucket(bTimeNS), sc); err != nil {
+						return err
+					}
 				}
 			}
 		}
