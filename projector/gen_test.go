@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -34,7 +35,9 @@ type genConfig struct {
 
 type genPod struct {
 	name, uid, node, ip, containerID string
+	lastContainerID                  string // the container before the last restart
 	created, started                 time.Time
+	lastStarted, lastFinished        time.Time
 	restarts                         int
 	ready, deleting                  bool
 	rv                               uint64
@@ -131,6 +134,13 @@ func genHistoryRaw(cfg genConfig) ([]*eventlog.Envelope, []int) {
 
 func (g *gen) uid() string {
 	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", g.r.Uint32(), g.r.Uint32()&0xffff, g.r.Uint32()&0xffff, g.r.Uint32()&0xffff, g.r.Uint64()&0xffffffffffff)
+}
+
+// nameUID is a uid as random-looking as the API server's, derived from a name so that it
+// draws nothing from the generator's random sequence.
+func nameUID(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
 func (g *gen) hex(n int) string {
@@ -258,7 +268,7 @@ func (g *gen) scale(rs *genRS, n int) {
 func (g *gen) emitEvent(ns, name, kind, obj, objUID, reason, msg, comp string, count int) {
 	rv := g.nextRV()
 	typ := eventlog.Added
-	uid := "ev-" + name
+	uid := nameUID(name)
 	if count > 1 {
 		typ = eventlog.Modified
 	}
@@ -316,14 +326,23 @@ func (g *gen) emitPod(typ eventlog.EventType, p *genPod) {
 	}
 	status := `"phase":"Pending","qosClass":"Burstable"`
 	if p.ip != "" {
-		status = fmt.Sprintf(`"conditions":[{"lastProbeTime":null,"lastTransitionTime":"%s","status":"True","type":"PodReadyToStartContainers"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"True","type":"Initialized"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"%s","type":"Ready"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"%s","type":"ContainersReady"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"True","type":"PodScheduled"}],"containerStatuses":[{"containerID":"containerd://%s","image":"registry.example.com/%s:%s","imageID":"registry.example.com/%s@sha256:%s","lastState":{"terminated":{"containerID":"containerd://%s","exitCode":137,"finishedAt":"%s","reason":"OOMKilled","startedAt":"%s"}},"name":"app","ready":%v,"restartCount":%d,"started":true,"state":{"running":{"startedAt":"%s"}}}],"hostIP":"192.168.%d.%d","hostIPs":[{"ip":"192.168.%d.%d"}],"phase":"Running","podIP":"%s","podIPs":[{"ip":"%s"}],"qosClass":"Burstable","startTime":"%s"`,
-			ts(p.created), ts(p.created), ts(g.now), readyStatus, ts(g.now), readyStatus, ts(p.created), p.containerID, d.name, p.rs.image, d.name, p.rs.hash+p.rs.hash+p.rs.hash+p.rs.hash+p.rs.hash+p.rs.hash+"abcd", p.containerID[:32]+p.containerID[32:],
-			ts(p.started), ts(p.created), p.ready, p.restarts, ts(p.started), len(p.node), len(p.name), len(p.node), len(p.name), p.ip, p.ip, ts(p.created))
+		status = fmt.Sprintf(`"conditions":[{"lastProbeTime":null,"lastTransitionTime":"%s","status":"True","type":"PodReadyToStartContainers"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"True","type":"Initialized"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"%s","type":"Ready"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"%s","type":"ContainersReady"},{"lastProbeTime":null,"lastTransitionTime":"%s","status":"True","type":"PodScheduled"}],"containerStatuses":[{"containerID":"containerd://%s","image":"registry.example.com/%s:%s","imageID":"registry.example.com/%s@sha256:%s","lastState":{%s},"name":"app","ready":%v,"restartCount":%d,"started":true,"state":{"running":{"startedAt":"%s"}}}],"hostIP":"192.168.%d.%d","hostIPs":[{"ip":"192.168.%d.%d"}],"phase":"Running","podIP":"%s","podIPs":[{"ip":"%s"}],"qosClass":"Burstable","startTime":"%s"`,
+			ts(p.created), ts(p.created), ts(g.now), readyStatus, ts(g.now), readyStatus, ts(p.created), p.containerID, d.name, p.rs.image, d.name, p.rs.hash+p.rs.hash+p.rs.hash+p.rs.hash+p.rs.hash+p.rs.hash+"abcd", lastState(p), p.ready, p.restarts, ts(p.started), len(p.node), len(p.name), len(p.node), len(p.name), p.ip, p.ip, ts(p.created))
 	}
 	obj := fmt.Appendf(nil, `{"apiVersion":"v1","kind":"Pod","metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-11-01T08:00:00Z","prometheus.io/port":"9090","prometheus.io/scrape":"true"},"creationTimestamp":"%s",%s"generateName":"%s-","labels":{"app":"%s","pod-template-hash":"%s","team":"payments","tier":"backend"},"managedFields":[{"apiVersion":"v1","manager":"kube-controller-manager","operation":"Update","time":"%s"},{"apiVersion":"v1","manager":"kubelet","operation":"Update","subresource":"status","time":"%s"}],"name":"%s","namespace":"%s","ownerReferences":[{"apiVersion":"apps/v1","blockOwnerDeletion":true,"controller":true,"kind":"ReplicaSet","name":"%s","uid":"%s"}],"resourceVersion":"%d","uid":"%s"},"spec":{"containers":[{"env":[{"name":"GOMAXPROCS","value":"2"},{"name":"POD_NAME","valueFrom":{"fieldRef":{"apiVersion":"v1","fieldPath":"metadata.name"}}},{"name":"LOG_LEVEL","value":"info"}],"image":"registry.example.com/%s:%s","imagePullPolicy":"IfNotPresent","livenessProbe":{"failureThreshold":3,"httpGet":{"path":"/healthz","port":8080,"scheme":"HTTP"},"periodSeconds":10,"successThreshold":1,"timeoutSeconds":1},"name":"app","ports":[{"containerPort":8080,"name":"http","protocol":"TCP"}],"readinessProbe":{"failureThreshold":3,"httpGet":{"path":"/ready","port":8080,"scheme":"HTTP"},"periodSeconds":5,"successThreshold":1,"timeoutSeconds":1},"resources":{"limits":{"cpu":"1","memory":"512Mi"},"requests":{"cpu":"100m","memory":"128Mi"}},"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","volumeMounts":[{"mountPath":"/var/run/secrets/kubernetes.io/serviceaccount","name":"kube-api-access-%s","readOnly":true}]}],"dnsPolicy":"ClusterFirst","enableServiceLinks":true,"nodeName":"%s","preemptionPolicy":"PreemptLowerPriority","priority":0,"restartPolicy":"Always","schedulerName":"default-scheduler","securityContext":{},"serviceAccount":"default","serviceAccountName":"default","terminationGracePeriodSeconds":30,"tolerations":[{"effect":"NoExecute","key":"node.kubernetes.io/not-ready","operator":"Exists","tolerationSeconds":300},{"effect":"NoExecute","key":"node.kubernetes.io/unreachable","operator":"Exists","tolerationSeconds":300}],"volumes":[{"name":"kube-api-access-%s","projected":{"defaultMode":420,"sources":[{"serviceAccountToken":{"expirationSeconds":3607,"path":"token"}},{"configMap":{"items":[{"key":"ca.crt","path":"ca.crt"}],"name":"kube-root-ca.crt"}},{"downwardAPI":{"items":[{"fieldRef":{"apiVersion":"v1","fieldPath":"metadata.namespace"},"path":"namespace"}]}}]}}]},"status":{%s}}`,
 		ts(p.created), del, p.rs.name, d.name, p.rs.hash, ts(p.created), ts(g.now), p.name, d.ns, p.rs.name, p.rs.uid, rv, p.uid,
 		d.name, p.rs.image, p.uid[:5], p.node, p.uid[:5], status)
 	g.emit(typ, "Pod", "", d.ns, p.name, p.uid, rv, "kubelet", obj)
+}
+
+// lastState is a container status's lastState as the kubelet writes it: empty until the
+// container restarted, then the terminated container.
+func lastState(p *genPod) string {
+	if p.restarts == 0 {
+		return ""
+	}
+	return fmt.Sprintf(`"terminated":{"containerID":"containerd://%s","exitCode":137,"finishedAt":"%s","reason":"OOMKilled","startedAt":"%s"}`,
+		p.lastContainerID, ts(p.lastFinished), ts(p.lastStarted))
 }
 
 // churn changes a random live pod's status: a restart, or a readiness flap.
@@ -338,6 +357,7 @@ func (g *gen) churn() {
 	switch g.r.IntN(3) {
 	case 0:
 		p.restarts++
+		p.lastContainerID, p.lastStarted, p.lastFinished = p.containerID, p.started, g.now
 		p.containerID = g.hex(64)
 		p.started = g.now
 	default:

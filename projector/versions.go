@@ -445,7 +445,7 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 			t.scratch = t.denc.encode(t.scratch[:0], prevJSON, e.Object)
 		}
 		rec.Body, rec.Payload = bodyDelta, t.scratch
-		if len(t.scratch) > 1024 {
+		if len(t.scratch) > 256 {
 			t.zscratch = compress(t.zscratch[:0], t.scratch)
 			if len(t.zscratch) < len(t.scratch)*7/8 {
 				rec.Body, rec.Payload = bodyDeltaZ, t.zscratch
