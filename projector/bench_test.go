@@ -399,3 +399,23 @@ func BenchmarkReopen(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFold measures the folds alone: the -khist.events log applied to new views in
+// batches of 500, as Run does, with no NATS (the CPU the projector adds to a pipeline).
+func BenchmarkFold(b *testing.B) {
+	envs := benchHistory(*benchEvents)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		db, err := Open(filepath.Join(b.TempDir(), "views.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		foldAll(b, db, envs, 500)
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(len(envs)*b.N), "us/event")
+}

@@ -40,6 +40,83 @@ func (e *enc) t(v time.Time) {
 	e.i(v.UnixNano())
 }
 
+// uid writes an object uid: the 16 bytes of a canonical UUID (what the API server assigns),
+// any other string as it is.
+func (e *enc) uid(s string) {
+	if b, ok := uuidBytes(s); ok {
+		e.u(0)
+		e.b = append(e.b, b[:]...)
+		return
+	}
+	e.u(uint64(len(s)) + 1)
+	e.b = append(e.b, s...)
+}
+
+// td writes a time relative to base (the zero time as 0).
+func (e *enc) td(v, base time.Time) {
+	if v.IsZero() {
+		e.u(0)
+		return
+	}
+	d := v.UnixNano() - base.UnixNano()
+	e.u(uint64(d<<1^d>>63) + 1)
+}
+
+// sd writes a sequence, short when it is at or after base (0 as 0).
+func (e *enc) sd(v, base uint64) {
+	switch {
+	case v == 0:
+		e.u(0)
+	case v >= base:
+		e.u((v-base)<<1 | 1)
+	default:
+		e.u(v << 1)
+	}
+}
+
+// uuidBytes parses a canonical lowercase UUID (8-4-4-4-12 hex digits).
+func uuidBytes(s string) (b [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return b, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, lo := unhex(s[i]), unhex(s[i+1])
+		if hi < 0 || lo < 0 {
+			return b, false
+		}
+		b[j] = byte(hi<<4 | lo)
+		j++
+	}
+	return b, j == 16
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	}
+	return -1
+}
+
+func uuidString(b []byte) string {
+	const hexd = "0123456789abcdef"
+	out := make([]byte, 0, 36)
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, hexd[x>>4], hexd[x&15])
+	}
+	return string(out)
+}
+
 // dec reads what enc wrote. The first error sticks; reads after it return zero values.
 type dec struct {
 	b   []byte
@@ -109,6 +186,45 @@ func (d *dec) bs() []byte {
 }
 
 func (d *dec) s() string { return string(d.bs()) }
+
+func (d *dec) uid() string {
+	n := d.u()
+	switch {
+	case d.err != nil:
+		return ""
+	case n == 0:
+		if len(d.b) < 16 {
+			d.fail("uid")
+			return ""
+		}
+		s := uuidString(d.b[:16])
+		d.b = d.b[16:]
+		return s
+	case n-1 > uint64(len(d.b)):
+		d.fail("uid")
+		return ""
+	}
+	s := string(d.b[:n-1])
+	d.b = d.b[n-1:]
+	return s
+}
+
+func (d *dec) td(base time.Time) time.Time {
+	v := d.u()
+	if v == 0 {
+		return time.Time{}
+	}
+	v--
+	return time.Unix(0, base.UnixNano()+(int64(v>>1)^-int64(v&1))).UTC()
+}
+
+func (d *dec) sd(base uint64) uint64 {
+	v := d.u()
+	if v&1 == 1 {
+		return base + v>>1
+	}
+	return v >> 1
+}
 
 func (d *dec) t() time.Time {
 	v := d.i()

@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {
@@ -82,6 +82,7 @@ type DB struct {
 
 	foldMu sync.Mutex        // one fold at a time
 	cache  objCache          // latest JSON of recently changed objects: a cache of the views
+	segs   segCache          // decoded segments of version records (see verStore)
 	bases  map[uint64][]byte // JSON of the versions that first versions are stored against
 }
 
@@ -135,6 +136,7 @@ func Open(path string, o *Options) (*DB, error) {
 		db.timeout = defaultTimeout
 	}
 	db.cache.init(64 << 20)
+	db.segs.init(32 << 20)
 	if !o.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("views: %w", err)
@@ -484,7 +486,11 @@ func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	defer done()
-	return b.View(fn)
+	return b.View(func(tx *bolt.Tx) error {
+		txVers.Store(tx, newVerStore(tx, &db.segs))
+		defer txVers.Delete(tx)
+		return fn(tx)
+	})
 }
 
 // update runs fn in a write transaction (of a fold, under foldMu), waiting up to wait (0:
@@ -502,8 +508,11 @@ func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn 
 		db.txid, db.flDirty = uint64(tx.ID()), true
 		if db.stale {
 			db.cache.reset()
+			db.segs.reset()
 			db.stale = false
 		}
+		txVers.Store(tx, newVerStore(tx, &db.segs))
+		defer txVers.Delete(tx)
 		return fn(tx)
 	})
 	b.NoFreelistSync = true

@@ -69,7 +69,8 @@ var dumpLayouts = map[string]struct {
 	"obj":      {shapeIDOnly, valHead},
 	"uids":     {shapeStrings, valID},
 	"bases":    {shapeStrings, valSeq},
-	"ver":      {shapeSeqOnly, valVersion},
+	"ver":      {shapeSeqOnly, valVersion}, // with the records of "verseg"
+	"verseg":   {shapeSeqOnly, valVersion}, // dumped under "ver"
 	"names":    {shapeSeq, valUvarint},
 	"own":      {shapeStrings, valEmpty},
 	"about":    {shapeStrings, valEmpty},
@@ -101,9 +102,11 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 		sm := func(s uint64) string { return strconv.FormatUint(s, 10) }
 		if o.Renumber {
 			rank := map[uint64]uint64{}
-			c := tx.Bucket(bVer).Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				rank[readBE8(k)] = uint64(len(rank) + 1)
+			if err := versOf(tx).each(func(seq uint64, _ []byte) error {
+				rank[seq] = uint64(len(rank) + 1)
+				return nil
+			}); err != nil {
+				return err
 			}
 			sm = func(s uint64) string {
 				if s == 0 {
@@ -164,7 +167,7 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 					if err != nil {
 						return err
 					}
-					obj, err := body(tx.Bucket(bVer), bodies[r.ID], &r)
+					obj, err := body(versOf(tx), bodies[r.ID], &r)
 					if err != nil {
 						return fmt.Errorf("dump: version %d: %w", seq, err)
 					}
@@ -236,6 +239,16 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 // the dump does not depend on how transactions cut the runs.
 func logicalEntries(b *bolt.Bucket, name string) ([][2][]byte, error) {
 	var out [][2][]byte
+	switch name {
+	case "verseg":
+		return nil, nil // packed version records: listed with the loose ones
+	case "ver":
+		err := versOf(b.Tx()).each(func(seq uint64, rec []byte) error {
+			out = append(out, [2][]byte{be8(seq), rec})
+			return nil
+		})
+		return out, err
+	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		switch name {

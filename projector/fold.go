@@ -30,13 +30,12 @@ type event struct {
 	baseSeq   uint64 // the sequence of the previous version of the object in the log
 	base      []byte // its JSON (cleared once the delta is computed)
 	delta     []byte // the delta from it, or nil
-	fullZ     []byte // the compressed JSON, for a first version
 }
 
 // decodeEvents decodes the objects of a batch, in parallel, each once. With a speculation
 // cache it also computes, in the same parallel pass, the work of the versions view that does
 // not depend on the views: each version's delta against the previous version of its object
-// in the log (or its compressed copy for a first version). The fold uses them when that
+// in the log. The fold uses them when that
 // previous version is indeed the one it applied last, and computes them itself otherwise.
 func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 	evs := make([]event, len(envs))
@@ -60,8 +59,6 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 			}
 			if ev.base != nil {
 				ev.delta = enc.encode(nil, ev.base, ev.env.Object)
-			} else {
-				ev.fullZ = compress(nil, ev.env.Object)
 			}
 			ev.base = nil
 		}
@@ -130,7 +127,8 @@ type txn struct {
 	db *DB
 	tx *bolt.Tx
 
-	meta, obj, uids, ver *bolt.Bucket
+	meta, obj, uids *bolt.Bucket
+	vs              *verStore // version records (read back within the transaction too)
 
 	heads map[uint64]*objHead // heads read in this transaction, by object id
 	ids   map[string]uint64   // head key -> object id, for the heads read
@@ -147,18 +145,19 @@ type txn struct {
 	clusters         map[string]*clusterState
 
 	denc              deltaEncoder
-	scratch, zscratch []byte
+	scratch           []byte
 	xscratch          []byte
 	rec, hbuf, keyBuf []byte
 	arena             []byte // values put in this transaction (bbolt keeps them until commit)
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {
-	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), obj: tx.Bucket(bObj), uids: tx.Bucket(bUIDs), ver: tx.Bucket(bVer),
+	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), obj: tx.Bucket(bObj), uids: tx.Bucket(bUIDs), vs: versOf(tx),
 		clusters: map[string]*clusterState{}, heads: map[uint64]*objHead{}, ids: map[string]uint64{}, dirty: map[uint64]struct{}{}}
 	// Buckets whose keys mostly grow (sequences, times) fill their pages; the default 50% is
 	// for random inserts.
-	t.ver.FillPercent = 1.0
+	t.vs.loose.FillPercent = 1.0
+	t.vs.segs.FillPercent = 1.0
 	t.obj.FillPercent = 1.0
 	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bLive} {
 		t.bucket(b).FillPercent = 0.9
@@ -252,6 +251,9 @@ func (t *txn) headID(id uint64) (*objHead, error) {
 
 // finish writes the heads, the position and the counters; the caller commits.
 func (t *txn) finish() error {
+	if err := t.vs.flush(); err != nil {
+		return err
+	}
 	if err := t.putTimeRuns(); err != nil {
 		return err
 	}
@@ -315,6 +317,7 @@ func (db *DB) applyEvents(ctx context.Context, wait time.Duration, freelist bool
 	})
 	if err != nil {
 		db.cache.reset()
+		db.segs.reset()
 	}
 	return c, err
 }

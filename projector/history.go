@@ -47,7 +47,7 @@ func (db *DB) WorkloadHistory(ctx context.Context, w WorkloadRef, from, to time.
 			if h, ok := seen[uid]; ok {
 				return h, nil
 			}
-			h, err := headByKey(tx, key(w.Cluster, uid))
+			h, err := headByKey(tx, objKey(w.Cluster, uid, "", "", ""))
 			if err != nil || h == nil {
 				return nil, err
 			}

@@ -167,7 +167,7 @@ func readyChanges(tx *bolt.Tx, id uint64) ([]ReadyChange, error) {
 	var out []ReadyChange
 	err := readyRun(tx.Bucket(bPodReady).Get(be8(id)), func(seq uint64, ready bool) {
 		var at time.Time
-		if raw := tx.Bucket(bVer).Get(be8(seq)); raw != nil {
+		if raw := versOf(tx).get(seq); raw != nil {
 			if r, err := decodeVer(raw, seq); err == nil {
 				at = r.Observed
 			}

@@ -13,6 +13,8 @@ import (
 //   - bucket "about": cluster NUL object-uid NUL event-uid: the Events (core/v1 and
 //     events.k8s.io) about an object.
 //
+// Uids are written as uidPart does (16 bytes for a canonical UUID).
+//
 // Entries are only added: an object adopted or orphaned keeps its former owner here.
 var bOwn, bAbout = []byte("own"), []byte("about")
 
@@ -24,13 +26,13 @@ func foldRelations(t *txn, ev *event) error {
 		return nil
 	}
 	if h.Owner.UID != "" && (ev.isNew || h.Owner.UID != ev.prev.Owner.UID) {
-		if err := t.bucket(bOwn).Put(key(h.Cluster, h.Owner.UID, h.UID), nil); err != nil {
+		if err := t.bucket(bOwn).Put(relKey(h.Cluster, h.Owner.UID, h.UID), nil); err != nil {
 			return err
 		}
 	}
 	if ev.isNew && ev.obj != nil && h.Kind == "Event" {
 		if r := eventSubject(ev.obj); r != nil && r.UID != "" {
-			if err := t.bucket(bAbout).Put(key(h.Cluster, r.UID, h.UID), nil); err != nil {
+			if err := t.bucket(bAbout).Put(relKey(h.Cluster, r.UID, h.UID), nil); err != nil {
 				return err
 			}
 		}
@@ -50,10 +52,34 @@ func eventSubject(o *Object) *ObjectReference {
 // related lists the uids under cluster NUL uid in one of the relation buckets.
 func related(tx *bolt.Tx, bucket []byte, cluster, uid string) []string {
 	var out []string
-	p := prefix(cluster, uid)
+	p := append(relKey(cluster, uid, ""), 0)
 	c := tx.Bucket(bucket).Cursor()
 	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-		out = append(out, string(k[len(p):]))
+		out = append(out, uidOfPart(k[len(p):]))
 	}
 	return out
+}
+
+// relKey is cluster NUL uidPart(a) NUL uidPart(b), or without the last part when b is "".
+func relKey(cluster, a, b string) []byte {
+	k := append(append([]byte(cluster), 0), uidPart(a)...)
+	if b != "" {
+		k = append(append(k, 0), uidPart(b)...)
+	}
+	return k
+}
+
+// uidPart is a uid as a key part: 0x02 and the 16 bytes of a canonical UUID, else the string.
+func uidPart(uid string) []byte {
+	if b, ok := uuidBytes(uid); ok {
+		return append([]byte{2}, b[:]...)
+	}
+	return []byte(uid)
+}
+
+func uidOfPart(p []byte) string {
+	if len(p) == 17 && p[0] == 2 {
+		return uuidString(p[1:])
+	}
+	return string(p)
 }

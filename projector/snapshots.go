@@ -264,7 +264,7 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 				return err
 			}
 		}
-		ver := tx.Bucket(bVer)
+		ver := versOf(tx)
 		hc := headCache{tx: tx}
 		for _, cl := range clusters {
 			state, err := stateAt(ctx, tx, cl, f.Namespaces, f.At)
@@ -279,7 +279,7 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 				if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, h.Kind) {
 					continue
 				}
-				r, err := decodeVer(ver.Get(be8(seq)), seq)
+				r, err := decodeVer(ver.get(seq), seq)
 				if err != nil {
 					return err
 				}
@@ -353,14 +353,14 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 		}
 	}
 	slices.SortFunc(tail, func(a, b timeEntry) int { return cmpU64(a.Seq, b.Seq) })
-	ver := tx.Bucket(bVer)
+	ver := versOf(tx)
 	for i, e := range tail {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		r, err := decodeVer(ver.Get(be8(e.Seq)), e.Seq)
+		r, err := decodeVer(ver.get(e.Seq), e.Seq)
 		if err != nil {
 			return nil, err
 		}

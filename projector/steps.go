@@ -78,7 +78,7 @@ type EventRef struct {
 
 // enrich fills the fields of an EventRef that are read from the Event's version.
 func (r *EventRef) enrich(tx *bolt.Tx) {
-	obj, rec, err := loadVersion(tx.Bucket(bVer), r.Seq)
+	obj, rec, err := loadVersion(versOf(tx), r.Seq)
 	if err != nil {
 		return
 	}
@@ -427,7 +427,7 @@ func prunePending(t *txn, now time.Time) error {
 		if err := unmarshalRecord(v, &ref); err != nil {
 			return err
 		}
-		if r, err := decodeVer(t.ver.Get(be8(ref.Seq)), ref.Seq); err != nil || r.Observed.Before(limit) {
+		if r, err := decodeVer(t.vs.get(ref.Seq), ref.Seq); err != nil || r.Observed.Before(limit) {
 			drop = append(drop, slices.Clone(k))
 		}
 	}
@@ -448,7 +448,7 @@ func prunePending(t *txn, now time.Time) error {
 		if err := unmarshalRecord(raw, &s); err != nil {
 			return err
 		}
-		if r, err := decodeVer(t.ver.Get(be8(s.Seq)), s.Seq); err != nil || r.Observed.Before(limit) {
+		if r, err := decodeVer(t.vs.get(s.Seq), s.Seq); err != nil || r.Observed.Before(limit) {
 			drop = append(drop, slices.Clone(k))
 		}
 	}
@@ -495,7 +495,7 @@ func (db *DB) Steps(ctx context.Context, f StepFilter) ([]Step, error) {
 				return err
 			}
 			s.Namespace = splitKey(k, 3)[1]
-			if r, err := decodeVer(tx.Bucket(bVer).Get(be8(s.Seq)), s.Seq); err == nil {
+			if r, err := decodeVer(versOf(tx).get(s.Seq), s.Seq); err == nil {
 				s.At = r.Observed
 			}
 			if s.Event != nil {

@@ -320,7 +320,7 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 			return cmpU64(a.Seq, b.Seq)
 		})
 		hc := headCache{tx: tx}
-		ver := tx.Bucket(bVer)
+		ver := versOf(tx)
 		for i, e := range entries {
 			if i&1023 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -334,7 +334,7 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 			if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, h.Kind) {
 				continue
 			}
-			r, err := decodeVer(ver.Get(be8(e.Seq)), e.Seq)
+			r, err := decodeVer(ver.get(e.Seq), e.Seq)
 			if err != nil {
 				return err
 			}

@@ -88,19 +88,39 @@ type objHead struct {
 	Gen int64 // the latest version's metadata.generation
 }
 
+// encode writes a head compactly (it is rewritten with every version): uids as 16 bytes,
+// sequences and times relative to the first version's, a numeric resourceVersion as a number,
+// managedFields hashes as 4 bytes each.
 func (h *objHead) encode(b []byte) []byte {
 	e := enc{b: b}
 	e.u(h.ID)
-	for _, s := range [...]string{h.Cluster, h.Group, h.APIVersion, h.Kind, h.Namespace, h.Name, h.UID, h.LastRV, h.Owner.Kind, h.Owner.Name, h.Owner.UID, h.Phase, h.Node, h.IP} {
+	for _, s := range [...]string{h.Cluster, h.Group, h.APIVersion, h.Kind, h.Namespace, h.Name} {
 		e.s(s)
 	}
-	for _, v := range [...]uint64{h.FirstSeq, h.LastSeq, h.Versions, h.FullSeq, h.Chain, h.ChainBytes, h.FullBytes, h.GoneSeq, h.TmplHash} {
+	e.uid(h.UID)
+	if n, ok := decimalRV(h.LastRV); ok {
+		e.u(n<<1 | 1)
+	} else {
+		e.u(uint64(len(h.LastRV)) << 1)
+		e.b = append(e.b, h.LastRV...)
+	}
+	e.s(h.Owner.Kind)
+	e.s(h.Owner.Name)
+	e.uid(h.Owner.UID)
+	for _, s := range [...]string{h.Phase, h.Node, h.IP} {
+		e.s(s)
+	}
+	e.u(h.FirstSeq)
+	for _, v := range [...]uint64{h.LastSeq, h.FullSeq, h.GoneSeq} {
+		e.sd(v, h.FirstSeq)
+	}
+	for _, v := range [...]uint64{h.Versions, h.Chain, h.ChainBytes, h.FullBytes, h.TmplHash} {
 		e.u(v)
 	}
 	e.t(h.FirstSeen)
-	e.t(h.Created)
-	e.t(h.LastSeen)
-	e.t(h.GoneAt)
+	e.td(h.Created, h.FirstSeen)
+	e.td(h.LastSeen, h.FirstSeen)
+	e.td(h.GoneAt, h.FirstSeen)
 	e.bool(h.Gone)
 	e.bool(h.Deleting)
 	e.i(h.Replicas)
@@ -109,7 +129,7 @@ func (h *objHead) encode(b []byte) []byte {
 	e.i(h.Ready)
 	e.u(uint64(len(h.MF)))
 	for _, x := range h.MF {
-		e.u(uint64(x))
+		e.b = binary.BigEndian.AppendUint32(e.b, x)
 	}
 	e.i(h.Gen)
 	return e.b
@@ -118,41 +138,61 @@ func (h *objHead) encode(b []byte) []byte {
 func decodeHead(b []byte) (*objHead, error) {
 	d := dec{b: b}
 	h := &objHead{ID: d.u()}
-	for _, p := range [...]*string{&h.Cluster, &h.Group, &h.APIVersion, &h.Kind, &h.Namespace, &h.Name, &h.UID, &h.LastRV, &h.Owner.Kind, &h.Owner.Name, &h.Owner.UID, &h.Phase, &h.Node, &h.IP} {
+	for _, p := range [...]*string{&h.Cluster, &h.Group, &h.APIVersion, &h.Kind, &h.Namespace, &h.Name} {
 		*p = d.s()
 	}
-	for _, p := range [...]*uint64{&h.FirstSeq, &h.LastSeq, &h.Versions, &h.FullSeq, &h.Chain, &h.ChainBytes, &h.FullBytes, &h.GoneSeq, &h.TmplHash} {
+	h.UID = d.uid()
+	if x := d.u(); x&1 == 1 {
+		h.LastRV = strconv.FormatUint(x>>1, 10)
+	} else if n := x >> 1; n <= uint64(len(d.b)) {
+		h.LastRV, d.b = string(d.b[:n]), d.b[n:]
+	} else {
+		d.fail("resourceVersion")
+	}
+	h.Owner.Kind = d.s()
+	h.Owner.Name = d.s()
+	h.Owner.UID = d.uid()
+	for _, p := range [...]*string{&h.Phase, &h.Node, &h.IP} {
+		*p = d.s()
+	}
+	h.FirstSeq = d.u()
+	for _, p := range [...]*uint64{&h.LastSeq, &h.FullSeq, &h.GoneSeq} {
+		*p = d.sd(h.FirstSeq)
+	}
+	for _, p := range [...]*uint64{&h.Versions, &h.Chain, &h.ChainBytes, &h.FullBytes, &h.TmplHash} {
 		*p = d.u()
 	}
 	h.FirstSeen = d.t()
-	h.Created = d.t()
-	h.LastSeen = d.t()
-	h.GoneAt = d.t()
+	h.Created = d.td(h.FirstSeen)
+	h.LastSeen = d.td(h.FirstSeen)
+	h.GoneAt = d.td(h.FirstSeen)
 	h.Gone = d.bool()
 	h.Deleting = d.bool()
 	h.Replicas = d.i()
 	h.RevNum = d.i()
 	h.Count = d.i()
 	h.Ready = d.i()
-	if n := d.u(); n > uint64(len(d.b)) {
+	if n := d.u(); n > uint64(len(d.b))/4 {
 		d.fail("managedFields")
 	} else if n > 0 {
 		h.MF = make([]uint32, n)
 		for i := range h.MF {
-			h.MF[i] = uint32(d.u())
+			h.MF[i] = binary.BigEndian.Uint32(d.b[4*i:])
 		}
+		d.b = d.b[4*n:]
 	}
 	h.Gen = d.i()
 	return h, d.err
 }
 
-// objKey is the head key of an object: cluster NUL uid. Objects without a uid (some imports)
-// are keyed by kind, namespace and name, as the log's message ids are.
+// objKey is the head key of an object: cluster NUL uid, a canonical UUID as 0x02 and its 16
+// bytes. Objects without a uid (some imports) are keyed by kind, namespace and name, as the
+// log's message ids are.
 func objKey(cluster, uid, kind, namespace, name string) []byte {
 	if uid == "" {
 		uid = "\x01" + kind + "/" + namespace + "/" + name
 	}
-	return key(cluster, uid)
+	return append(append([]byte(cluster), 0), uidPart(uid)...)
 }
 
 // Event type codes in version records.
@@ -167,16 +207,14 @@ func typeCode(t eventlog.EventType) byte {
 	return 0
 }
 
-// Body encodings of a version record.
+// Body encodings of a version record. Records are not compressed one by one: segments of
+// them are (see verStore).
 const (
-	bodyFull   byte = 0 // the JSON as it is
-	bodyFullZ  byte = 1 // the JSON compressed
-	bodyDelta  byte = 2 // a delta against the previous version
-	bodyDeltaZ byte = 3 // a delta, compressed
+	bodyFull  byte = 0 // the JSON as it is
+	bodyDelta byte = 2 // a delta against the previous version
 	// A full copy stored as a delta against another object's full copy, whose sequence
 	// (uvarint of the difference) starts the payload; see crossDelta.
-	bodyXDelta  byte = 4
-	bodyXDeltaZ byte = 5 // the same, the delta compressed
+	bodyXDelta byte = 4
 )
 
 // verRec is a version record.
@@ -247,7 +285,7 @@ func decodeVer(b []byte, seq uint64) (verRec, error) {
 		d.fail("actor")
 	}
 	r.Body = d.byte()
-	if r.Body == bodyXDelta || r.Body == bodyXDeltaZ {
+	if r.Body == bodyXDelta {
 		if b := d.u(); b == 0 || b >= seq {
 			d.fail("base")
 		} else {
@@ -349,7 +387,7 @@ func decimalRV(rv string) (uint64, bool) {
 
 // isFull says whether the version is built without the object's previous version: a full
 // copy, or a first version stored against another object's copy.
-func (r *verRec) isFull() bool { return r.Body != bodyDelta && r.Body != bodyDeltaZ }
+func (r *verRec) isFull() bool { return r.Body != bodyDelta }
 
 // compareRV orders two resourceVersions: numerically when both are decimal (etcd revisions),
 // otherwise equal strings are equal and different ones count as newer.
@@ -438,33 +476,19 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 			prevJSON := t.db.cache.get(h.ID)
 			if prevJSON == nil {
 				var err error
-				if prevJSON, _, err = loadVersion(t.ver, h.LastSeq); err != nil {
+				if prevJSON, _, err = loadVersion(t.vs, h.LastSeq); err != nil {
 					return false, err
 				}
 			}
 			t.scratch = t.denc.encode(t.scratch[:0], prevJSON, e.Object)
 		}
 		rec.Body, rec.Payload = bodyDelta, t.scratch
-		if len(t.scratch) > 256 {
-			t.zscratch = compress(t.zscratch[:0], t.scratch)
-			if len(t.zscratch) < len(t.scratch)*7/8 {
-				rec.Body, rec.Payload = bodyDeltaZ, t.zscratch
-			}
-		}
 		if h.ChainBytes+uint64(len(rec.Payload)) > 2*h.FullBytes+512 {
 			full = true
 		}
 	}
 	if full {
-		if ev.fullZ != nil {
-			t.zscratch = append(t.zscratch[:0], ev.fullZ...)
-		} else {
-			t.zscratch = compress(t.zscratch[:0], e.Object)
-		}
-		rec.Body, rec.Payload = bodyFullZ, t.zscratch
-		if len(t.zscratch) >= len(e.Object) {
-			rec.Body, rec.Payload = bodyFull, e.Object
-		}
+		rec.Body, rec.Payload = bodyFull, e.Object
 		h.FullSeq, h.Chain, h.ChainBytes, h.FullBytes = e.Seq, 0, 0, uint64(len(rec.Payload))
 		if err := t.crossDelta(&rec, ev); err != nil {
 			return false, err
@@ -474,9 +498,7 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 		h.ChainBytes += uint64(len(rec.Payload))
 	}
 	t.rec = rec.encode(t.rec[:0], e.Seq)
-	if err := t.ver.Put(be8(e.Seq), t.keep(t.rec)); err != nil {
-		return false, err
-	}
+	t.vs.put(e.Seq, t.keep(t.rec))
 	h.LastSeq, h.LastRV, h.LastSeen = e.Seq, e.ResourceVersion, e.Observed
 	h.Versions++
 	if ev.obj != nil {
@@ -532,7 +554,7 @@ func (t *txn) crossDelta(rec *verRec, ev *event) error {
 		baseJSON := t.db.baseJSON(base)
 		if baseJSON == nil {
 			var err error
-			if baseJSON, _, err = loadVersion(t.ver, base); err != nil {
+			if baseJSON, _, err = loadVersion(t.vs, base); err != nil {
 				return err
 			}
 			t.db.keepBaseJSON(base, baseJSON)
@@ -540,16 +562,9 @@ func (t *txn) crossDelta(rec *verRec, ev *event) error {
 		x := binary.AppendUvarint(t.xscratch[:0], e.Seq-base)
 		n := len(x)
 		x = t.denc.encode(x, baseJSON, e.Object)
-		body := bodyXDelta
-		if len(x)-n > 64 {
-			z := compress(append(t.scratch[:0], x[:n]...), x[n:])
-			if len(z) < len(x)*7/8 {
-				x, body = append(x[:0], z...), bodyXDeltaZ
-			}
-		}
 		t.xscratch = x
-		if len(x) < len(rec.Payload)*2/3 {
-			rec.Body, rec.Payload = body, x
+		if len(x)-n < len(rec.Payload)/3 {
+			rec.Body, rec.Payload = bodyXDelta, x
 			return nil
 		}
 		break // the nearest base is unlike this object: it becomes the base
@@ -564,11 +579,11 @@ func (t *txn) crossDelta(rec *verRec, ev *event) error {
 }
 
 // loadVersion rebuilds the JSON of the version stored at seq.
-func loadVersion(ver *bolt.Bucket, seq uint64) ([]byte, verRec, error) {
+func loadVersion(ver *verStore, seq uint64) ([]byte, verRec, error) {
 	var chain []verRec
 	s := seq
 	for {
-		raw := ver.Get(be8(s))
+		raw := ver.get(s)
 		if raw == nil {
 			return nil, verRec{}, fmt.Errorf("%w: version %d is missing", ErrCorrupt, s)
 		}
@@ -596,10 +611,10 @@ func loadVersion(ver *bolt.Bucket, seq uint64) ([]byte, verRec, error) {
 }
 
 // body returns the JSON of version r given the JSON of the version before it.
-func body(ver *bolt.Bucket, prev []byte, r *verRec) ([]byte, error) {
+func body(ver *verStore, prev []byte, r *verRec) ([]byte, error) {
 	switch r.Body {
-	case bodyXDelta, bodyXDeltaZ:
-		raw := ver.Get(be8(r.Base))
+	case bodyXDelta:
+		raw := ver.get(r.Base)
 		if raw == nil {
 			return nil, fmt.Errorf("%w: base version %d is missing", ErrCorrupt, r.Base)
 		}
@@ -607,32 +622,18 @@ func body(ver *bolt.Bucket, prev []byte, r *verRec) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if b.Body != bodyFull && b.Body != bodyFullZ {
+		if b.Body != bodyFull {
 			return nil, fmt.Errorf("%w: base version %d is not a full copy", ErrCorrupt, r.Base)
 		}
 		base, err := body(ver, nil, &b)
 		if err != nil {
 			return nil, err
 		}
-		d := r.Payload
-		if r.Body == bodyXDeltaZ {
-			if d, err = decompress(nil, d); err != nil {
-				return nil, err
-			}
-		}
-		return applyDelta(nil, base, d)
+		return applyDelta(nil, base, r.Payload)
 	case bodyFull:
 		return slices.Clone(r.Payload), nil
-	case bodyFullZ:
-		return decompress(nil, r.Payload)
 	case bodyDelta:
 		return applyDelta(nil, prev, r.Payload)
-	case bodyDeltaZ:
-		d, err := decompress(nil, r.Payload)
-		if err != nil {
-			return nil, err
-		}
-		return applyDelta(nil, prev, d)
 	}
 	return nil, fmt.Errorf("%w: unknown body encoding %d", ErrCorrupt, r.Body)
 }
@@ -706,11 +707,11 @@ func headByID(tx *bolt.Tx, id uint64) (*objHead, error) {
 
 // chainOf returns the sequences of all versions of an object, oldest first.
 func chainOf(tx *bolt.Tx, h *objHead) ([]uint64, error) {
-	ver := tx.Bucket(bVer)
+	ver := versOf(tx)
 	seqs := make([]uint64, 0, h.Versions)
 	for s := h.LastSeq; s != 0; {
 		seqs = append(seqs, s)
-		raw := ver.Get(be8(s))
+		raw := ver.get(s)
 		if raw == nil {
 			return nil, fmt.Errorf("%w: version %d is missing", ErrCorrupt, s)
 		}
@@ -731,14 +732,14 @@ func objectVersions(ctx context.Context, tx *bolt.Tx, h *objHead, from, to uint6
 	if err != nil {
 		return nil, err
 	}
-	ver := tx.Bucket(bVer)
+	ver := versOf(tx)
 	var out []Version
 	var cur []byte
 	needFrom := 0 // index of the first version whose body must be built
 	if withObject && from > 0 {
 		// Start building at the last full copy at or before the first version wanted.
 		for i, s := range seqs {
-			r, err := decodeVer(ver.Get(be8(s)), s)
+			r, err := decodeVer(ver.get(s), s)
 			if err != nil {
 				return nil, err
 			}
@@ -759,7 +760,7 @@ func objectVersions(ctx context.Context, tx *bolt.Tx, h *objHead, from, to uint6
 		if to != 0 && s > to {
 			break
 		}
-		r, err := decodeVer(ver.Get(be8(s)), s)
+		r, err := decodeVer(ver.get(s), s)
 		if err != nil {
 			return nil, err
 		}
@@ -844,7 +845,7 @@ func (db *DB) VersionAt(ctx context.Context, ref ObjectRef, at time.Time) (Versi
 		if err != nil {
 			return err
 		}
-		ver := tx.Bucket(bVer)
+		ver := versOf(tx)
 		var best *objHead
 		var bestSeq uint64
 		for _, h := range hs {
@@ -852,7 +853,7 @@ func (db *DB) VersionAt(ctx context.Context, ref ObjectRef, at time.Time) (Versi
 				continue
 			}
 			for s := h.LastSeq; s != 0; {
-				r, err := decodeVer(ver.Get(be8(s)), s)
+				r, err := decodeVer(ver.get(s), s)
 				if err != nil {
 					return err
 				}
@@ -887,9 +888,9 @@ func (db *DB) VersionAt(ctx context.Context, ref ObjectRef, at time.Time) (Versi
 func (db *DB) VersionBySeq(ctx context.Context, seq uint64) (Version, error) {
 	var out Version
 	err := db.view(func(tx *bolt.Tx) error {
-		obj, r, err := loadVersion(tx.Bucket(bVer), seq)
+		obj, r, err := loadVersion(versOf(tx), seq)
 		if err != nil {
-			if tx.Bucket(bVer).Get(be8(seq)) == nil {
+			if versOf(tx).get(seq) == nil {
 				return fmt.Errorf("%w: no version at sequence %d", ErrNotFound, seq)
 			}
 			return err

@@ -141,9 +141,11 @@ func TestVersionsRebuildGenerated(t *testing.T) {
 		}
 	}
 	bodies := map[byte]int{}
+	var segs, loose int
 	db.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bVer).ForEach(func(k, v []byte) error {
-			r, err := decodeVer(v, readBE8(k))
+		segs, loose = tx.Bucket(bVerSeg).Stats().KeyN, tx.Bucket(bVer).Stats().KeyN
+		return versOf(tx).each(func(seq uint64, v []byte) error {
+			r, err := decodeVer(v, seq)
 			if err != nil {
 				return err
 			}
@@ -151,7 +153,10 @@ func TestVersionsRebuildGenerated(t *testing.T) {
 			return nil
 		})
 	})
-	for _, b := range []byte{bodyFullZ, bodyDelta, bodyDeltaZ, bodyXDelta, bodyXDeltaZ} {
+	if segs == 0 || loose >= segRecords {
+		t.Errorf("%d segments and %d loose records: want segments and fewer than %d loose", segs, loose, segRecords)
+	}
+	for _, b := range []byte{bodyFull, bodyDelta, bodyXDelta} {
 		if bodies[b] == 0 {
 			t.Errorf("no version stored with body encoding %d: %v", b, bodies)
 		}

@@ -77,7 +77,7 @@ func templateHash(tmpl []byte) uint64 {
 // ReplicaSet -> Deployment, and returns the last one known.
 func topOwner(t *txn, cluster string, ref Ref) Ref {
 	for i := 0; i < 3 && ref.UID != ""; i++ {
-		h, err := t.head(key(cluster, ref.UID))
+		h, err := t.head(objKey(cluster, ref.UID, "", "", ""))
 		if err != nil || h == nil || h.Owner.UID == "" {
 			break
 		}

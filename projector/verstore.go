@@ -1,0 +1,290 @@
+package projector
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The version records of the versions view (verRec, one per stream sequence) are stored in
+// two buckets. The most recent ones are loose, one per key: bucket "ver", be8(seq) -> record.
+// Once there are segRecords of them (or segBytes), they are packed, in the transaction that
+// reaches that count, into a segment: bucket "verseg", be8(sequence of its last record) ->
+// segFormat, then zstd of uvarint(count), and per record uvarint(seq - previous seq; the first
+// one's from 0), uvarint(len), the record. Records of successive sequences are alike (pod
+// status deltas, Events of one reason, metadata of the same shape), so compressing a few
+// hundred together takes less than half of what compressing each one alone does, and the
+// bucket holds one key per segment instead of one per version. Loose records always follow
+// every segment in sequence order, and a segment, once written, never changes.
+//
+// A segment's boundaries depend on the transactions that folded the log (a rebuild packs
+// other ranges than a live fold); the records, and so what any read returns, do not.
+var bVerSeg = []byte("verseg")
+
+func init() { registerBuckets(bVerSeg) }
+
+const (
+	segRecords = 256
+	segBytes   = 256 << 10
+	segFormat  = 1 // zstd of the records
+)
+
+var (
+	zstdEnc = sync.OnceValue(func() *zstd.Encoder {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+		if err != nil {
+			panic(err) // only for invalid options
+		}
+		return e
+	})
+	zstdDec = sync.OnceValue(func() *zstd.Decoder {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+		if err != nil {
+			panic(err)
+		}
+		return d
+	})
+)
+
+// segment is a decoded segment: its sequences, ascending, and their records.
+type segment struct {
+	seqs []uint64
+	recs [][]byte
+	size int
+}
+
+func (s *segment) get(seq uint64) []byte {
+	i, ok := slices.BinarySearch(s.seqs, seq)
+	if !ok {
+		return nil
+	}
+	return s.recs[i]
+}
+
+func encodeSegment(seqs []uint64, recs [][]byte) []byte {
+	var raw []byte
+	raw = binary.AppendUvarint(raw, uint64(len(seqs)))
+	var prev uint64
+	for i, s := range seqs {
+		raw = binary.AppendUvarint(raw, s-prev)
+		raw = binary.AppendUvarint(raw, uint64(len(recs[i])))
+		raw = append(raw, recs[i]...)
+		prev = s
+	}
+	return zstdEnc().EncodeAll(raw, []byte{segFormat})
+}
+
+func decodeSegment(last uint64, v []byte) (*segment, error) {
+	if len(v) == 0 || v[0] != segFormat {
+		return nil, fmt.Errorf("%w: version segment %d: unknown format", ErrCorrupt, last)
+	}
+	raw, err := zstdDec().DecodeAll(v[1:], nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: version segment %d: %v", ErrCorrupt, last, err)
+	}
+	d := dec{b: raw}
+	n := d.u()
+	if d.err != nil || n == 0 || n > uint64(len(raw)) {
+		return nil, fmt.Errorf("%w: version segment %d: bad count", ErrCorrupt, last)
+	}
+	s := &segment{seqs: make([]uint64, n), recs: make([][]byte, n), size: len(raw) + 24*int(n)}
+	var seq uint64
+	for i := range s.seqs {
+		delta, l := d.u(), d.u()
+		if d.err != nil || (i > 0 && delta == 0) || l > uint64(len(d.b)) {
+			return nil, fmt.Errorf("%w: version segment %d: bad record %d", ErrCorrupt, last, i)
+		}
+		seq += delta
+		s.seqs[i], s.recs[i], d.b = seq, d.b[:l:l], d.b[l:]
+	}
+	if seq != last || len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: version segment %d: ends at %d", ErrCorrupt, last, seq)
+	}
+	return s, nil
+}
+
+// segCache holds decoded segments by the sequence of their last record. Segments never
+// change once written, but a rolled back fold or another process's rebuild may leave the
+// file without one that was read, so the cache is dropped when the object cache is.
+type segCache struct {
+	mu sync.Mutex
+	g  genCache[uint64, *segment]
+}
+
+func (c *segCache) init(limit int) { c.g.init(limit, func(s *segment) int { return s.size }) }
+
+func (c *segCache) get(k uint64) *segment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, _ := c.g.get(k)
+	return s
+}
+
+func (c *segCache) put(k uint64, s *segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.g.put(k, s)
+}
+
+func (c *segCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.g.reset()
+}
+
+// verStore reads (and, in a fold, writes) version records by sequence.
+type verStore struct {
+	loose, segs *bolt.Bucket
+	cache       *segCache // nil: no cache
+	// A fold's records of this transaction, ascending, put in the buckets by flush.
+	pend    []uint64
+	pendRec [][]byte
+}
+
+// txVers holds the verStore of each transaction that DB.view and DB.update run (with the
+// DB's segment cache, and a fold's records not yet flushed); versOf finds it.
+var txVers sync.Map // *bolt.Tx -> *verStore
+
+// versOf returns the version records of tx.
+func versOf(tx *bolt.Tx) *verStore {
+	if v, ok := txVers.Load(tx); ok {
+		return v.(*verStore)
+	}
+	return newVerStore(tx, nil)
+}
+
+func newVerStore(tx *bolt.Tx, cache *segCache) *verStore {
+	return &verStore{loose: tx.Bucket(bVer), segs: tx.Bucket(bVerSeg), cache: cache}
+}
+
+// get returns the record stored for seq, nil if there is none. It stays valid for the
+// transaction.
+func (v *verStore) get(seq uint64) []byte {
+	if n := len(v.pend); n > 0 && seq >= v.pend[0] {
+		if i, ok := slices.BinarySearch(v.pend, seq); ok {
+			return v.pendRec[i]
+		}
+		return nil
+	}
+	if r := v.loose.Get(be8(seq)); r != nil {
+		return r
+	}
+	s, err := v.segmentOf(seq)
+	if err != nil || s == nil {
+		return nil
+	}
+	return s.get(seq)
+}
+
+// segmentOf returns the segment that would hold seq (nil if seq is after every segment).
+func (v *verStore) segmentOf(seq uint64) (*segment, error) {
+	k, val := v.segs.Cursor().Seek(be8(seq))
+	if k == nil {
+		return nil, nil
+	}
+	last := readBE8(k)
+	if v.cache != nil {
+		if s := v.cache.get(last); s != nil {
+			return s, nil
+		}
+	}
+	s, err := decodeSegment(last, val)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(last, s)
+	}
+	return s, nil
+}
+
+// put records rec (which must stay valid until the transaction ends) for seq, after every
+// sequence stored so far.
+func (v *verStore) put(seq uint64, rec []byte) {
+	v.pend = append(v.pend, seq)
+	v.pendRec = append(v.pendRec, rec)
+}
+
+// each calls fn for every record in sequence order; rec is valid during the call.
+func (v *verStore) each(fn func(seq uint64, rec []byte) error) error {
+	c := v.segs.Cursor()
+	for k, val := c.First(); k != nil; k, val = c.Next() {
+		s, err := decodeSegment(readBE8(k), val)
+		if err != nil {
+			return err
+		}
+		for i, seq := range s.seqs {
+			if err := fn(seq, s.recs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	c = v.loose.Cursor()
+	for k, val := c.First(); k != nil; k, val = c.Next() {
+		if err := fn(readBE8(k), val); err != nil {
+			return err
+		}
+	}
+	for i, seq := range v.pend {
+		if err := fn(seq, v.pendRec[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush writes the records of the transaction: with the loose ones before them, into
+// segments of segRecords records (or segBytes) while there are enough, the rest loose.
+func (v *verStore) flush() error {
+	if len(v.pend) == 0 {
+		return nil
+	}
+	seqs, recs := v.pend, v.pendRec
+	size := 0
+	for _, r := range recs {
+		size += len(r)
+	}
+	looseN := 0
+	c := v.loose.Cursor()
+	for k, val := c.First(); k != nil; k, val = c.Next() {
+		looseN++
+		size += len(val)
+	}
+	keep := 0 // seqs[keep:] are put loose
+	if looseN+len(seqs) >= segRecords || size >= segBytes {
+		all := make([]uint64, 0, looseN+len(seqs))
+		allRec := make([][]byte, 0, looseN+len(seqs))
+		for k, val := c.First(); k != nil; k, val = c.Next() {
+			all, allRec = append(all, readBE8(k)), append(allRec, val)
+		}
+		all, allRec = append(all, seqs...), append(allRec, recs...)
+		packed, start, n := 0, 0, 0
+		for i := range all {
+			n += len(allRec[i])
+			if i+1-start < segRecords && n < segBytes {
+				continue
+			}
+			if err := v.segs.Put(be8(all[i]), encodeSegment(all[start:i+1], allRec[start:i+1])); err != nil {
+				return err
+			}
+			packed, start, n = i+1, i+1, 0
+		}
+		for i := 0; i < min(packed, looseN); i++ {
+			if err := v.loose.Delete(be8(all[i])); err != nil {
+				return err
+			}
+		}
+		keep = max(0, packed-looseN)
+	}
+	for i := keep; i < len(seqs); i++ {
+		if err := v.loose.Put(be8(seqs[i]), recs[i]); err != nil {
+			return err
+		}
+	}
+	v.pend, v.pendRec = v.pend[:0], v.pendRec[:0]
+	return nil
+}
