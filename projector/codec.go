@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
@@ -333,10 +334,11 @@ var (
 )
 
 // A record is stored as its JSON, or, when that is shorter, as a zero byte followed by the
-// JSON compressed with S2 and a dictionary of typical records (recdict.json: one or two of
-// each kind, from folds of recordings made on a real control plane), which takes out the
-// field names and the words that every record repeats: about 40% of a record's size. JSON
-// never starts with a zero byte. The dictionary is part of the views' format.
+// JSON with its uids packed (packUIDs) and compressed with S2 and a dictionary of typical
+// records (recdict.json: one or two of each kind, from folds of recordings made on a real
+// control plane), which takes out the field names and the words that every record repeats:
+// about 40% of a record's size. JSON never starts with a zero byte. The dictionary is part of
+// the views' format.
 //
 //go:embed recdict.json
 var recdict []byte
@@ -348,8 +350,9 @@ func marshalRecord(v any) ([]byte, error) {
 	if err != nil || len(b) < 64 {
 		return b, err
 	}
-	z := make([]byte, 1+s2.MaxEncodedLen(len(b)))
-	z = z[:1+len(recS2dict.Encode(z[1:], b))]
+	p := packUIDs(make([]byte, 0, len(b)), b)
+	z := make([]byte, 1+s2.MaxEncodedLen(len(p)))
+	z = z[:1+len(recS2dict.Encode(z[1:], p))]
 	if len(z) >= len(b) {
 		return b, nil
 	}
@@ -365,11 +368,50 @@ func recordJSON(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	out, err := recS2dict.Decode(make([]byte, n), b[1:])
+	p, err := recS2dict.Decode(make([]byte, n), b[1:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return out, nil
+	return unpackUIDs(make([]byte, 0, len(p)+len(p)/2), p)
+}
+
+// uidMark starts a packed uid: JSON holds no raw control bytes (encoders escape them).
+const uidMark = 0x01
+
+// packUIDs appends to dst the JSON src with each string that is a canonical UUID ("uid"
+// values, owner references) replaced by uidMark and the UUID's 16 bytes: 17 bytes instead of
+// 38, and hex digits compress poorly.
+func packUIDs(dst, src []byte) []byte {
+	for i := 0; i < len(src); {
+		if src[i] == '"' && i+37 < len(src) && src[i+37] == '"' {
+			if u, ok := uuidBytes(string(src[i+1 : i+37])); ok {
+				dst = append(append(dst, uidMark), u[:]...)
+				i += 38
+				continue
+			}
+		}
+		dst = append(dst, src[i])
+		i++
+	}
+	return dst
+}
+
+// unpackUIDs reverses packUIDs.
+func unpackUIDs(dst, src []byte) ([]byte, error) {
+	for i := 0; i < len(src); {
+		j := bytes.IndexByte(src[i:], uidMark)
+		if j < 0 {
+			return append(dst, src[i:]...), nil
+		}
+		dst = append(dst, src[i:i+j]...)
+		i += j
+		if i+17 > len(src) {
+			return nil, fmt.Errorf("%w: truncated uid in a record", ErrCorrupt)
+		}
+		dst = append(append(append(dst, '"'), uuidString(src[i+1:i+17])...), '"')
+		i += 17
+	}
+	return dst, nil
 }
 
 func unmarshalRecord(b []byte, v any) error {

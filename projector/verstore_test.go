@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,29 @@ func TestCodecRelative(t *testing.T) {
 		if p := uidPart(u); uidOfPart(p) != u {
 			t.Errorf("uid part of %q reads %q", u, uidOfPart(p))
 		}
+	}
+}
+
+func TestPackUIDs(t *testing.T) {
+	for _, s := range []string{
+		`{}`,
+		`{"uid":"c55d3da2-b5b3-4bf3-8448-e4ea07b06368","owner":{"uid":"5197cb97-b39c-4b19-9947-7166e14729da"}}`,
+		`["c55d3da2-b5b3-4bf3-8448-e4ea07b06368"]`,
+		`{"m":"x \"c55d3da2-b5b3-4bf3-8448-e4ea07b06368\" y"}`,
+		`{"m":"x \"c55d3da2-b5b3-4bf3-8448-e4ea07b06368"}`,
+		`{"uid":"C55D3DA2-B5B3-4BF3-8448-E4EA07B06368","x":"c55d3da2-b5b3-4bf3-8448-e4ea07b0636"}`,
+		`"c55d3da2-b5b3-4bf3-8448-e4ea07b06368"`,
+	} {
+		p := packUIDs(nil, []byte(s))
+		back, err := unpackUIDs(nil, p)
+		if err != nil || string(back) != s {
+			t.Errorf("%s: packed %q, unpacked %q (%v)", s, p, back, err)
+		}
+		if strings.Count(s, "c55d3da2-b5b3-4bf3-8448-e4ea07b06368\"") > 0 && len(p) >= len(s) {
+			t.Errorf("%s: not packed", s)
+		}
+	}
+	if _, err := unpackUIDs(nil, []byte{'[', uidMark, 1, 2}); err == nil {
+		t.Error("a truncated uid reads")
 	}
 }
