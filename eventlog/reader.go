@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -44,9 +45,13 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 	if start == 0 {
 		start = 1
 	}
-	info, err := l.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := retryAPI(ctx, func(ctx context.Context) (err error) {
+		info, err = l.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("read log: %w", err)
+		return fmt.Errorf("read log: stream info: %w", err)
 	}
 	last := info.State.LastSeq
 	if !o.Follow && last < start {
@@ -68,9 +73,13 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		msgs, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
+		var msgs jetstream.MessageBatch
+		err := retryAPI(ctx, func(context.Context) (err error) {
+			msgs, err = cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("read log: %w", err)
+			return fmt.Errorf("read log: fetch: %w", err)
 		}
 		batch = batch[:0]
 		var lastMsg jetstream.Msg
@@ -108,9 +117,13 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 			}
 			if len(batch) == 0 {
 				// Nothing within MaxWait: with filters, nothing left may match.
-				ci, err := cons.Info(ctx)
+				var ci *jetstream.ConsumerInfo
+				err := retryAPI(ctx, func(ctx context.Context) (err error) {
+					ci, err = cons.Info(ctx)
+					return err
+				})
 				if err != nil {
-					return fmt.Errorf("read log: %w", err)
+					return fmt.Errorf("read log: consumer info: %w", err)
 				}
 				if ci.NumPending == 0 || ci.Delivered.Stream >= last {
 					return nil
@@ -158,4 +171,24 @@ func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstr
 		return nil, fmt.Errorf("read log: create consumer %s: %w", o.Durable, err)
 	}
 	return c, nil
+}
+
+// apiAttempts is how many times retryAPI tries a JetStream API request that timed out.
+const apiAttempts = 4
+
+// retryAPI runs a JetStream API request (each attempt bounded by the client's request
+// timeout, 5s by default) again when it timed out while ctx is still alive: a server busy
+// writing a large backlog can answer late without being gone.
+func retryAPI(ctx context.Context, req func(context.Context) error) error {
+	var err error
+	for i := 0; i < apiAttempts; i++ {
+		if err = req(ctx); err == nil || ctx.Err() != nil || !isTimeout(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w (%d attempts)", err, apiAttempts)
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat)
 }
