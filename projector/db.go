@@ -83,6 +83,7 @@ type DB struct {
 	foldMu sync.Mutex        // one fold at a time
 	cache  objCache          // latest JSON of recently changed objects: a cache of the views
 	segs   segCache          // decoded segments of version records (see verStore)
+	blocks blockCache        // decoded blocks of object heads (see headStore)
 	bases  map[uint64][]byte // JSON of the versions that first versions are stored against
 }
 
@@ -137,6 +138,7 @@ func Open(path string, o *Options) (*DB, error) {
 	}
 	db.cache.init(64 << 20)
 	db.segs.init(32 << 20)
+	db.blocks.init(32 << 20)
 	if !o.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("views: %w", err)
@@ -487,8 +489,7 @@ func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 	}
 	defer done()
 	return b.View(func(tx *bolt.Tx) error {
-		txVers.Store(tx, newVerStore(tx, &db.segs))
-		defer txVers.Delete(tx)
+		defer db.track(tx)()
 		return fn(tx)
 	})
 }
@@ -511,8 +512,7 @@ func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn 
 			db.segs.reset()
 			db.stale = false
 		}
-		txVers.Store(tx, newVerStore(tx, &db.segs))
-		defer txVers.Delete(tx)
+		defer db.track(tx)()
 		return fn(tx)
 	})
 	b.NoFreelistSync = true

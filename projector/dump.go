@@ -242,6 +242,12 @@ func logicalEntries(b *bolt.Bucket, name string) ([][2][]byte, error) {
 	switch name {
 	case "verseg":
 		return nil, nil // packed version records: listed with the loose ones
+	case "obj":
+		err := headsOf(b.Tx()).each(func(id uint64, raw []byte) error {
+			out = append(out, [2][]byte{be8(id), raw})
+			return nil
+		})
+		return out, err
 	case "ver":
 		err := versOf(b.Tx()).each(func(seq uint64, rec []byte) error {
 			out = append(out, [2][]byte{be8(seq), rec})

@@ -127,7 +127,8 @@ type txn struct {
 	db *DB
 	tx *bolt.Tx
 
-	meta, obj, uids *bolt.Bucket
+	meta, uids *bolt.Bucket
+	hs         *headStore
 	vs              *verStore // version records (read back within the transaction too)
 
 	heads map[uint64]*objHead // heads read in this transaction, by object id
@@ -152,13 +153,13 @@ type txn struct {
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {
-	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), obj: tx.Bucket(bObj), uids: tx.Bucket(bUIDs), vs: versOf(tx),
+	t := &txn{db: db, tx: tx, meta: tx.Bucket(bMeta), uids: tx.Bucket(bUIDs), vs: versOf(tx), hs: headsOf(tx),
 		clusters: map[string]*clusterState{}, heads: map[uint64]*objHead{}, ids: map[string]uint64{}, dirty: map[uint64]struct{}{}}
 	// Buckets whose keys mostly grow (sequences, times) fill their pages; the default 50% is
 	// for random inserts.
 	t.vs.loose.FillPercent = 1.0
 	t.vs.segs.FillPercent = 1.0
-	t.obj.FillPercent = 1.0
+	t.hs.obj.FillPercent = 1.0
 	for _, b := range [][]byte{bTimeNS, bSteps, bRollouts, bEP, bSnap, bSnapMeta, bLive} {
 		t.bucket(b).FillPercent = 0.9
 	}
@@ -237,12 +238,8 @@ func (t *txn) headID(id uint64) (*objHead, error) {
 	if h, ok := t.heads[id]; ok {
 		return h, nil
 	}
-	raw := t.obj.Get(be8(id))
-	if raw == nil {
-		return nil, nil
-	}
-	h, err := decodeHead(raw)
-	if err != nil {
+	h, err := t.hs.get(id)
+	if h == nil || err != nil {
 		return nil, err
 	}
 	t.heads[id] = h
@@ -262,11 +259,13 @@ func (t *txn) finish() error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	enc := make(map[uint64][]byte, len(ids))
 	for _, id := range ids {
 		t.hbuf = t.heads[id].encode(t.hbuf[:0])
-		if err := t.obj.Put(be8(id), t.keep(t.hbuf)); err != nil {
-			return err
-		}
+		enc[id] = t.keep(t.hbuf)
+	}
+	if err := t.hs.write(enc); err != nil {
+		return err
 	}
 	for name, cs := range t.clusters {
 		if err := t.meta.Put(clusterStateKey(name), cs.encode()); err != nil {

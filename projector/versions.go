@@ -698,11 +698,11 @@ func headByKey(tx *bolt.Tx, k []byte) (*objHead, error) {
 
 // headByID reads the head of the object with the given id.
 func headByID(tx *bolt.Tx, id uint64) (*objHead, error) {
-	raw := tx.Bucket(bObj).Get(be8(id))
-	if raw == nil {
-		return nil, fmt.Errorf("%w: object id %d has no head", ErrCorrupt, id)
+	h, err := headsOf(tx).get(id)
+	if err == nil && h == nil {
+		err = fmt.Errorf("%w: object id %d has no head", ErrCorrupt, id)
 	}
-	return decodeHead(raw)
+	return h, err
 }
 
 // chainOf returns the sequences of all versions of an object, oldest first.

@@ -145,16 +145,35 @@ type verStore struct {
 	pendRec [][]byte
 }
 
-// txVers holds the verStore of each transaction that DB.view and DB.update run (with the
-// DB's segment cache, and a fold's records not yet flushed); versOf finds it.
-var txVers sync.Map // *bolt.Tx -> *verStore
+// txStores holds the stores of each transaction that DB.view and DB.update run (with the
+// DB's caches, and a fold's records not yet written); versOf and headsOf find them.
+var txStores sync.Map // *bolt.Tx -> *stores
+
+type stores struct {
+	vers  *verStore
+	heads *headStore
+}
+
+// track registers the stores of tx until the returned func is called.
+func (db *DB) track(tx *bolt.Tx) func() {
+	txStores.Store(tx, &stores{vers: newVerStore(tx, &db.segs), heads: newHeadStore(tx, &db.blocks)})
+	return func() { txStores.Delete(tx) }
+}
 
 // versOf returns the version records of tx.
 func versOf(tx *bolt.Tx) *verStore {
-	if v, ok := txVers.Load(tx); ok {
-		return v.(*verStore)
+	if v, ok := txStores.Load(tx); ok {
+		return v.(*stores).vers
 	}
 	return newVerStore(tx, nil)
+}
+
+// headsOf returns the object heads of tx.
+func headsOf(tx *bolt.Tx) *headStore {
+	if v, ok := txStores.Load(tx); ok {
+		return v.(*stores).heads
+	}
+	return newHeadStore(tx, nil)
 }
 
 func newVerStore(tx *bolt.Tx, cache *segCache) *verStore {
