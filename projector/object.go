@@ -339,13 +339,6 @@ var decodeOpts = json.JoinOptions(
 	jsontext.AllowInvalidUTF8(true),
 )
 
-// DecodeObject decodes an object's JSON into o (which it resets first). Fields of types the
-// views do not know are skipped without allocation.
-func DecodeObject(data []byte, o *Object) error {
-	*o = Object{}
-	return json.Unmarshal(data, o, decodeOpts)
-}
-
 // images returns the images of a pod spec's containers, init containers first.
 func (s *Spec) images() []string {
 	var out []string
