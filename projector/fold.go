@@ -129,7 +129,7 @@ type txn struct {
 
 	meta, uids *bolt.Bucket
 	hs         *headStore
-	vs              *verStore // version records (read back within the transaction too)
+	vs         *verStore // version records (read back within the transaction too)
 
 	heads map[uint64]*objHead // heads read in this transaction, by object id
 	ids   map[string]uint64   // head key -> object id, for the heads read

@@ -7,18 +7,21 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Object heads (objHead, one per object, rewritten with each of its versions) are stored in
 // blocks of headsPerBlock consecutive object ids: bucket "obj", be8(id / headsPerBlock) ->
-// blockFormat, then zstd of, for each id of the block in order, uvarint(len) and the head's
+// blockFormat, then S2 of, for each id of the block in order, uvarint(len) and the head's
 // encoding (length 0: no object has that id yet). Heads of objects of one namespace and kind,
 // created around the same time, sit in the same block and share most of their strings, so a
-// block takes less than half of its heads stored one per key. A fold rewrites each block it
-// changed once, at the end of its transaction.
+// block takes about half of its heads stored one per key. A fold rewrites each block it
+// changed once, at the end of its transaction: S2 rather than zstd, which compresses blocks
+// a few percent smaller at three times the CPU. Blocks of 64 heads (about 5 KiB compressed)
+// fill bbolt's pages better than small ones, which bbolt cannot split across pages evenly.
 const (
-	headsPerBlock = 16
+	headsPerBlock = 64
 	blockFormat   = 1
 )
 
@@ -33,7 +36,7 @@ func decodeBlock(bn uint64, v []byte) (*headBlock, error) {
 	if len(v) == 0 || v[0] != blockFormat {
 		return nil, fmt.Errorf("%w: head block %d: unknown format", ErrCorrupt, bn)
 	}
-	raw, err := zstdDec().DecodeAll(v[1:], nil)
+	raw, err := s2.Decode(nil, v[1:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: head block %d: %v", ErrCorrupt, bn, err)
 	}
@@ -55,12 +58,18 @@ func decodeBlock(bn uint64, v []byte) (*headBlock, error) {
 }
 
 func (b *headBlock) encode() []byte {
-	var raw []byte
-	for _, s := range b.slots {
-		raw = binary.AppendUvarint(raw, uint64(len(s)))
-		raw = append(raw, s...)
+	n := 0
+	for _, sl := range b.slots {
+		n += len(sl) + binary.MaxVarintLen32
 	}
-	return zstdEnc().EncodeAll(raw, []byte{blockFormat})
+	raw := make([]byte, 0, n)
+	for _, sl := range b.slots {
+		raw = binary.AppendUvarint(raw, uint64(len(sl)))
+		raw = append(raw, sl...)
+	}
+	z := make([]byte, 1+s2.MaxEncodedLen(len(raw)))
+	z[0] = blockFormat
+	return z[:1+len(s2.Encode(z[1:], raw))]
 }
 
 // blockCache holds decoded head blocks by block number, each with the stored value it was
