@@ -255,6 +255,9 @@ func (r *verRec) encode(b []byte, seq uint64) []byte {
 		e.s(r.Actor)
 	}
 	e.byte(r.Body)
+	if r.Body == bodyXDelta {
+		e.u(seq - r.Base)
+	}
 	e.b = append(e.b, r.Payload...)
 	return e.b
 }
@@ -559,12 +562,9 @@ func (t *txn) crossDelta(rec *verRec, ev *event) error {
 			}
 			t.db.keepBaseJSON(base, baseJSON)
 		}
-		x := binary.AppendUvarint(t.xscratch[:0], e.Seq-base)
-		n := len(x)
-		x = t.denc.encode(x, baseJSON, e.Object)
-		t.xscratch = x
-		if len(x)-n < len(rec.Payload)/3 {
-			rec.Body, rec.Payload = bodyXDelta, x
+		t.xscratch = t.denc.encode(t.xscratch[:0], baseJSON, e.Object)
+		if len(t.xscratch) < len(rec.Payload)/3 {
+			rec.Body, rec.Base, rec.Payload = bodyXDelta, base, t.xscratch
 			return nil
 		}
 		break // the nearest base is unlike this object: it becomes the base

@@ -1,10 +1,11 @@
 package projector
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
@@ -65,18 +66,56 @@ func (s *segment) get(seq uint64) []byte {
 	return s.recs[i]
 }
 
-func encodeSegment(seqs []uint64, recs [][]byte) []byte {
-	var raw []byte
-	raw = binary.AppendUvarint(raw, uint64(len(seqs)))
-	var prev uint64
-	for i, s := range seqs {
-		raw = binary.AppendUvarint(raw, s-prev)
-		raw = binary.AppendUvarint(raw, uint64(len(recs[i])))
-		raw = append(raw, recs[i]...)
-		prev = s
+// encodeSegment packs records. Each one is written as its fields, with its resourceVersion
+// (when numeric) and observed time as differences from the previous record's: successive
+// versions in the log were written and seen close together, and a difference of a few bytes
+// compresses where the low digits of a nanosecond time do not. decodeSegment writes each
+// record back in its own encoding (verRec.encode).
+func encodeSegment(seqs []uint64, recs [][]byte) ([]byte, error) {
+	e := enc{}
+	e.u(uint64(len(seqs)))
+	var prevSeq, prevRV uint64
+	var prevT int64
+	for i, seq := range seqs {
+		r, err := decodeVer(recs[i], seq)
+		if err != nil {
+			return nil, err
+		}
+		e.u(seq - prevSeq)
+		prevSeq = seq
+		e.u(r.ID)
+		e.sd(r.Prev, 0)
+		e.byte(typeCode(r.Type))
+		if n, ok := decimalRV(r.RV); ok {
+			e.u(zigzag(int64(n-prevRV))<<1 | 1)
+			prevRV = n
+		} else {
+			e.u(uint64(len(r.RV)) << 1)
+			e.b = append(e.b, r.RV...)
+		}
+		e.i(r.Generation)
+		var t int64
+		if !r.Observed.IsZero() {
+			t = r.Observed.UnixNano()
+		}
+		e.u(zigzag(t - prevT))
+		prevT = t
+		if a := slices.Index(knownActors, r.Actor); a >= 0 {
+			e.u(uint64(a) + 1)
+		} else {
+			e.u(0)
+			e.s(r.Actor)
+		}
+		e.byte(r.Body)
+		e.u(r.Base)
+		e.bs(r.Payload)
 	}
-	return zstdEnc().EncodeAll(raw, []byte{segFormat})
+	return zstdEnc().EncodeAll(e.b, []byte{segFormat}), nil
 }
+
+func zigzag(v int64) uint64 { return uint64(v<<1 ^ v>>63) }
+
+func unzigzag(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 
 func decodeSegment(last uint64, v []byte) (*segment, error) {
 	if len(v) == 0 || v[0] != segFormat {
@@ -91,19 +130,62 @@ func decodeSegment(last uint64, v []byte) (*segment, error) {
 	if d.err != nil || n == 0 || n > uint64(len(raw)) {
 		return nil, fmt.Errorf("%w: version segment %d: bad count", ErrCorrupt, last)
 	}
-	s := &segment{seqs: make([]uint64, n), recs: make([][]byte, n), size: len(raw) + 24*int(n)}
-	var seq uint64
+	s := &segment{seqs: make([]uint64, n), recs: make([][]byte, n)}
+	var seq, prevRV uint64
+	var prevT int64
+	var out []byte
+	ends := make([]int, n)
 	for i := range s.seqs {
-		delta, l := d.u(), d.u()
-		if d.err != nil || (i > 0 && delta == 0) || l > uint64(len(d.b)) {
-			return nil, fmt.Errorf("%w: version segment %d: bad record %d", ErrCorrupt, last, i)
+		delta := d.u()
+		if i > 0 && delta == 0 {
+			d.fail("sequence")
 		}
 		seq += delta
-		s.seqs[i], s.recs[i], d.b = seq, d.b[:l:l], d.b[l:]
+		r := verRec{ID: d.u()}
+		r.Prev = d.sd(0)
+		if c := d.byte(); int(c) < len(typeCodes) {
+			r.Type = typeCodes[c]
+		} else {
+			d.fail("type")
+		}
+		if x := d.u(); x&1 == 1 {
+			prevRV += uint64(unzigzag(x >> 1))
+			r.RV = strconv.FormatUint(prevRV, 10)
+		} else if l := x >> 1; l <= uint64(len(d.b)) {
+			r.RV, d.b = string(d.b[:l]), d.b[l:]
+		} else {
+			d.fail("resourceVersion")
+		}
+		r.Generation = d.i()
+		if prevT += unzigzag(d.u()); prevT != 0 {
+			r.Observed = time.Unix(0, prevT).UTC()
+		}
+		if a := d.u(); a == 0 {
+			r.Actor = d.s()
+		} else if a <= uint64(len(knownActors)) {
+			r.Actor = knownActors[a-1]
+		} else {
+			d.fail("actor")
+		}
+		r.Body = d.byte()
+		r.Base = d.u()
+		r.Payload = d.bs()
+		if d.err != nil {
+			return nil, fmt.Errorf("version segment %d: record %d: %w", last, i, d.err)
+		}
+		s.seqs[i] = seq
+		out = r.encode(out, seq)
+		ends[i] = len(out)
 	}
 	if seq != last || len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: version segment %d: ends at %d", ErrCorrupt, last, seq)
 	}
+	start := 0
+	for i, end := range ends {
+		s.recs[i] = out[start:end:end]
+		start = end
+	}
+	s.size = len(out) + 32*int(n)
 	return s, nil
 }
 
@@ -287,7 +369,11 @@ func (v *verStore) flush() error {
 			if i+1-start < segRecords && n < segBytes {
 				continue
 			}
-			if err := v.segs.Put(be8(all[i]), encodeSegment(all[start:i+1], allRec[start:i+1])); err != nil {
+			seg, err := encodeSegment(all[start:i+1], allRec[start:i+1])
+			if err != nil {
+				return err
+			}
+			if err := v.segs.Put(be8(all[i]), seg); err != nil {
 				return err
 			}
 			packed, start, n = i+1, i+1, 0

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,23 @@ func TestVerStorePacking(t *testing.T) {
 			vs := newVerStore(tx, nil)
 			for i := 0; i < n; i++ {
 				seq += 1 + uint64(rng.IntN(3))
-				rec := fmt.Sprintf("record %d %s", seq, string(make([]byte, rng.IntN(2000))))
+				vr := verRec{ID: uint64(rng.IntN(50)), Type: typeCodes[1+rng.IntN(5)], Generation: int64(rng.IntN(3)),
+					Observed: time.Unix(1_790_000_000+int64(seq), rng.Int64N(1e9)).UTC(), Actor: []string{"", "kube-controller-manager", "someone"}[rng.IntN(3)],
+					RV: []string{strconv.Itoa(int(seq) * 3), "abc" + strconv.Itoa(int(seq))}[rng.IntN(2)]}
+				if seq > 3 && rng.IntN(2) == 0 {
+					vr.Prev = seq - 1 - uint64(rng.IntN(2))
+				}
+				switch rng.IntN(3) {
+				case 0:
+					vr.Body, vr.Payload = bodyFull, []byte(fmt.Sprintf(`{"seq":%d,"pad":%q}`, seq, make([]byte, rng.IntN(2000))))
+				case 1:
+					vr.Body, vr.Payload = bodyDelta, []byte{byte(seq), 1, 2}
+				case 2:
+					if seq > 1 {
+						vr.Body, vr.Base, vr.Payload = bodyXDelta, 1+uint64(rng.IntN(int(seq-1))), []byte{3, 4}
+					}
+				}
+				rec := string(vr.encode(nil, seq))
 				vs.put(seq, []byte(rec))
 				want[seq] = rec
 				if got := vs.get(seq); string(got) != rec {
