@@ -30,7 +30,7 @@ func TestVerStorePacking(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := map[uint64]string{}
 	var cache segCache
-	cache.init(1 << 20)
+	cache.init(256 << 20)
 	seq := uint64(0)
 	for round := 0; round < 60; round++ {
 		n := []int{1, 3, 17, 255, 256, 700}[rng.IntN(6)]
@@ -46,7 +46,7 @@ func TestVerStorePacking(t *testing.T) {
 				}
 				switch rng.IntN(3) {
 				case 0:
-					vr.Body, vr.Payload = bodyFull, []byte(fmt.Sprintf(`{"seq":%d,"pad":%q}`, seq, make([]byte, rng.IntN(2000))))
+					vr.Body, vr.Payload = bodyFull, []byte(fmt.Sprintf(`{"seq":%d,"pad":%q}`, seq, make([]byte, rng.IntN(600))))
 				case 1:
 					vr.Body, vr.Payload = bodyDelta, []byte{byte(seq), 1, 2}
 				case 2:
