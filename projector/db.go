@@ -391,7 +391,7 @@ func (db *DB) loadParams(tx *bolt.Tx) error {
 		return fmt.Errorf("%w: %s holds no views: it was never written by khist", ErrSchema, db.path)
 	}
 	if v := readBE8(m.Get(mSchema)); v != schemaVersion {
-		return fmt.Errorf("%w: %s has views of schema %d, this khist reads %d: run khist rebuild", ErrSchema, db.path, v, schemaVersion)
+		return fmt.Errorf("%w: %s has views of schema %d, this khist reads %d (%w): run khist rebuild", ErrSchema, db.path, v, schemaVersion, ErrOtherSchema)
 	}
 	db.fullEvery = int(readBE8(m.Get(mFullEvery)))
 	db.snapshotEvery = int(readBE8(m.Get(mSnapEvery)))

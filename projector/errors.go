@@ -11,6 +11,10 @@ var (
 	// ErrSchema is returned by Open when the file was written by an incompatible version of
 	// the projector; khist rebuild re-creates it from the log.
 	ErrSchema = errors.New("views schema mismatch")
+	// ErrOtherSchema is returned by Open, with ErrSchema, when the file holds views of
+	// another layout (written by another version of khist): views are disposable, and
+	// Rebuild makes them again from the log.
+	ErrOtherSchema = errors.New("another version")
 	// ErrNotFound is returned by read methods when the object, workload or version asked for
 	// is not in the views.
 	ErrNotFound = errors.New("not found")

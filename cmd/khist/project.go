@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 
+	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/projector"
 	"github.com/spf13/cobra"
 )
@@ -59,7 +63,7 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags) error {
 		return err
 	}
 	defer l.Close()
-	db, err := projector.Open(viewsPath(g, f.db), nil)
+	db, err := openFolding(ctx, cmd.ErrOrStderr(), l, viewsPath(g, f.db))
 	if err != nil {
 		return err
 	}
@@ -83,7 +87,7 @@ func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
 		return err
 	}
 	defer l.Close()
-	db, err := projector.Open(viewsPath(g, dbPath), nil)
+	db, err := openFolding(ctx, cmd.ErrOrStderr(), l, viewsPath(g, dbPath))
 	if err != nil {
 		return err
 	}
@@ -129,4 +133,22 @@ progress on stderr. The old views stay in place until the new ones are complete.
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// openFolding opens the views at path for folding the log l into them. Views of another
+// schema (an older khist's) are rebuilt from the log first, with a progress bar: they are a
+// cache of the log, and a read command should not fail on an upgrade.
+func openFolding(ctx context.Context, stderr io.Writer, l *eventlog.Log, path string) (*projector.DB, error) {
+	db, err := projector.Open(path, nil)
+	if !errors.Is(err, projector.ErrOtherSchema) {
+		return db, err
+	}
+	fmt.Fprintf(stderr, "khist: the views at %s were made by another version of khist: rebuilding them from the log\n", path)
+	bar := projector.NewProgressBar(stderr, "rebuild")
+	st, err := projector.Rebuild(ctx, l, path, projector.WithProgress(bar.Update))
+	if err != nil {
+		return nil, err
+	}
+	bar.Done(st)
+	return projector.Open(path, nil)
 }

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/khist/khist/projector"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestReadCommands runs the read commands as the binary would, on the sample recording imported
@@ -60,4 +65,40 @@ func TestReadCommands(t *testing.T) {
 			t.Errorf("khist %s: error %q, want one line with %q", strings.Join(c.args, " "), err, c.want)
 		}
 	}
+}
+
+// TestOlderViewsAreRebuilt: views written by another version of khist (another schema) are
+// rebuilt from the log by the next command that folds into them, which then answers.
+func TestOlderViewsAreRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join("../../query/testdata/scenarios/sample-rolling", "*.json.gz"))
+	if out, err := run(t, dir, append([]string{"import"}, files...)...); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "views.db")
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdb.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 1))
+	})
+	bdb.Close()
+	if _, err := projector.Open(path, nil); !errors.Is(err, projector.ErrOtherSchema) {
+		t.Fatalf("open: %v, want ErrOtherSchema", err)
+	}
+	out, err := run(t, dir, "rollouts", "-A")
+	if err != nil {
+		t.Fatalf("rollouts: %v\n%s", err, out)
+	}
+	for _, w := range []string{"were made by another version of khist: rebuilding them from the log", "deployment/checkout", "checkout:v1 -> checkout:v2"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("rollouts output lacks %q:\n%s", w, out)
+		}
+	}
+	db, err := projector.Open(path, nil)
+	if err != nil {
+		t.Fatalf("views after the rebuild: %v", err)
+	}
+	db.Close()
 }

@@ -80,6 +80,9 @@ func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views,
 	}
 	if !f.noUpdate {
 		db, err := projector.Open(path, nil)
+		if errors.Is(err, projector.ErrOtherSchema) {
+			db, err = rebuildViews(ctx, cmd, g, path)
+		}
 		switch {
 		case err == nil:
 			if behind := ensureCurrent(ctx, g, db); behind != nil {
@@ -100,6 +103,16 @@ func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views,
 		return nil, nil, err
 	}
 	return query.NewViews(db, g.Cluster, env), func() { db.Close() }, nil
+}
+
+// rebuildViews makes the views at path again from the log (see openFolding).
+func rebuildViews(ctx context.Context, cmd *cobra.Command, g *globalFlags, path string) (*projector.DB, error) {
+	l, err := openLog(ctx, g)
+	if err != nil {
+		return nil, fmt.Errorf("the views at %s were made by another version of khist, and the log to rebuild them from cannot be opened: %w", path, err)
+	}
+	defer l.Close()
+	return openFolding(ctx, cmd.ErrOrStderr(), l, path)
 }
 
 // ensureCurrent folds the tail of the log into db; it returns why it could not.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/eventlog/importer"
@@ -12,7 +13,7 @@ import (
 func init() {
 	importFormats["audit"] = importer.ReadAudit
 	runProjector = func(ctx context.Context, g *globalFlags, l *eventlog.Log) error {
-		db, err := projector.Open(viewsPath(g, ""), nil)
+		db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""))
 		if err != nil {
 			return err
 		}
