@@ -51,11 +51,19 @@ var (
 	})
 )
 
-// segment is a decoded segment: its sequences, ascending, and their records.
+// segment is a decoded segment: its sequences, ascending, and their records, each written
+// back in its own encoding when first asked for (most reads want one record of a segment).
 type segment struct {
 	seqs []uint64
-	recs [][]byte
 	size int
+
+	raw  []byte   // the records in segment form
+	offs []int    // where each one starts in raw
+	rvs  []uint64 // the resourceVersion before each one, that its own is a difference from
+	ts   []int64  // the same for observed times
+
+	mu   sync.Mutex
+	recs [][]byte
 }
 
 func (s *segment) get(seq uint64) []byte {
@@ -63,14 +71,69 @@ func (s *segment) get(seq uint64) []byte {
 	if !ok {
 		return nil
 	}
-	return s.recs[i]
+	rec, _ := s.rec(i)
+	return rec
 }
 
-// encodeSegment packs records. Each one is written as its fields, with its resourceVersion
-// (when numeric) and observed time as differences from the previous record's: successive
-// versions in the log were written and seen close together, and a difference of a few bytes
-// compresses where the low digits of a nanosecond time do not. decodeSegment writes each
-// record back in its own encoding (verRec.encode).
+// rec returns record i in its own encoding.
+func (s *segment) rec(i int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recs[i] != nil {
+		return s.recs[i], nil
+	}
+	d := dec{b: s.raw[s.offs[i]:]}
+	rv, t := s.rvs[i], s.ts[i]
+	r := readSegRec(&d, &rv, &t, false)
+	if d.err != nil {
+		return nil, fmt.Errorf("version %d: %w", s.seqs[i], d.err)
+	}
+	s.recs[i] = r.encode(nil, s.seqs[i])
+	return s.recs[i], nil
+}
+
+// readSegRec reads one record in segment form after its sequence, advancing the
+// resourceVersion and time it is relative to; with skip, it only advances.
+func readSegRec(d *dec, prevRV *uint64, prevT *int64, skip bool) verRec {
+	r := verRec{ID: d.u()}
+	r.Prev = d.sd(0)
+	if c := d.byte(); int(c) < len(typeCodes) {
+		r.Type = typeCodes[c]
+	} else {
+		d.fail("type")
+	}
+	if x := d.u(); x&1 == 1 {
+		*prevRV += uint64(unzigzag(x >> 1))
+		if !skip {
+			r.RV = strconv.FormatUint(*prevRV, 10)
+		}
+	} else if l := x >> 1; l <= uint64(len(d.b)) {
+		if !skip {
+			r.RV = string(d.b[:l])
+		}
+		d.b = d.b[l:]
+	} else {
+		d.fail("resourceVersion")
+	}
+	r.Generation = d.i()
+	if *prevT += unzigzag(d.u()); *prevT != 0 && !skip {
+		r.Observed = time.Unix(0, *prevT).UTC()
+	}
+	if a := d.u(); a == 0 {
+		if b := d.bs(); !skip {
+			r.Actor = string(b)
+		}
+	} else if a <= uint64(len(knownActors)) {
+		r.Actor = knownActors[a-1]
+	} else {
+		d.fail("actor")
+	}
+	r.Body = d.byte()
+	r.Base = d.u()
+	r.Payload = d.bs()
+	return r
+}
+
 func encodeSegment(seqs []uint64, recs [][]byte) ([]byte, error) {
 	e := enc{}
 	e.u(uint64(len(seqs)))
@@ -130,62 +193,26 @@ func decodeSegment(last uint64, v []byte) (*segment, error) {
 	if d.err != nil || n == 0 || n > uint64(len(raw)) {
 		return nil, fmt.Errorf("%w: version segment %d: bad count", ErrCorrupt, last)
 	}
-	s := &segment{seqs: make([]uint64, n), recs: make([][]byte, n)}
-	var seq, prevRV uint64
-	var prevT int64
-	var out []byte
-	ends := make([]int, n)
+	s := &segment{seqs: make([]uint64, n), recs: make([][]byte, n), raw: raw,
+		offs: make([]int, n), rvs: make([]uint64, n), ts: make([]int64, n)}
+	var seq, rv uint64
+	var t int64
 	for i := range s.seqs {
 		delta := d.u()
 		if i > 0 && delta == 0 {
 			d.fail("sequence")
 		}
 		seq += delta
-		r := verRec{ID: d.u()}
-		r.Prev = d.sd(0)
-		if c := d.byte(); int(c) < len(typeCodes) {
-			r.Type = typeCodes[c]
-		} else {
-			d.fail("type")
-		}
-		if x := d.u(); x&1 == 1 {
-			prevRV += uint64(unzigzag(x >> 1))
-			r.RV = strconv.FormatUint(prevRV, 10)
-		} else if l := x >> 1; l <= uint64(len(d.b)) {
-			r.RV, d.b = string(d.b[:l]), d.b[l:]
-		} else {
-			d.fail("resourceVersion")
-		}
-		r.Generation = d.i()
-		if prevT += unzigzag(d.u()); prevT != 0 {
-			r.Observed = time.Unix(0, prevT).UTC()
-		}
-		if a := d.u(); a == 0 {
-			r.Actor = d.s()
-		} else if a <= uint64(len(knownActors)) {
-			r.Actor = knownActors[a-1]
-		} else {
-			d.fail("actor")
-		}
-		r.Body = d.byte()
-		r.Base = d.u()
-		r.Payload = d.bs()
+		s.seqs[i], s.offs[i], s.rvs[i], s.ts[i] = seq, len(raw)-len(d.b), rv, t
+		readSegRec(&d, &rv, &t, true)
 		if d.err != nil {
 			return nil, fmt.Errorf("version segment %d: record %d: %w", last, i, d.err)
 		}
-		s.seqs[i] = seq
-		out = r.encode(out, seq)
-		ends[i] = len(out)
 	}
 	if seq != last || len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: version segment %d: ends at %d", ErrCorrupt, last, seq)
 	}
-	start := 0
-	for i, end := range ends {
-		s.recs[i] = out[start:end:end]
-		start = end
-	}
-	s.size = len(out) + 32*int(n)
+	s.size = 2*len(raw) + 40*int(n)
 	return s, nil
 }
 
@@ -319,7 +346,11 @@ func (v *verStore) each(fn func(seq uint64, rec []byte) error) error {
 			return err
 		}
 		for i, seq := range s.seqs {
-			if err := fn(seq, s.recs[i]); err != nil {
+			rec, err := s.rec(i)
+			if err != nil {
+				return err
+			}
+			if err := fn(seq, rec); err != nil {
 				return err
 			}
 		}
