@@ -194,14 +194,12 @@ func applyDelta(out, src, delta []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Compression of full copies, large deltas and snapshots: S2 (klauspost/compress) with a
-// built-in dictionary. S2 costs a few microseconds per object where zstd, which compresses
-// 10% better, costs ten times more (its dictionary is loaded for each call).
+// Compression of snapshot chunks: S2 (klauspost/compress) with a built-in dictionary.
+// (Version records are compressed in segments, see verStore.)
 //
 // The dictionary (zdict.json: one object of each common kind, as recorded on a real control
-// plane) holds the keys and values that every Kubernetes object repeats, which halves the size
-// of small objects such as Events. It is part of the views' format: changing it needs a new
-// schemaVersion.
+// plane) holds the keys and values that every Kubernetes object repeats. It is part of the
+// views' format: changing it needs a new schemaVersion.
 //
 //go:embed zdict.json
 var zdict []byte

@@ -17,7 +17,8 @@ import (
 
 // The versions view keeps every version of every object.
 //
-// Each version is stored under its stream sequence (bucket "ver"), with its metadata (event
+// Each version is a record under its stream sequence (see verStore: recent ones loose in
+// bucket "ver", older ones packed in compressed segments in "verseg"), with its metadata (event
 // type, resourceVersion, generation, observed time, actor, the sequence of the object's
 // previous version) and its body as a byte delta against the previous version of the same
 // object (see delta.go), or as a full copy: the first version, then whenever FullEvery deltas
@@ -27,12 +28,12 @@ import (
 // it and FullEvery deltas. The actor of a version is its writer (see writer).
 //
 // Each object gets a dense id, in the order of first sight (bucket "uids": cluster NUL uid ->
-// id), that the indexes use instead of the uid, and a head (bucket "obj", key the id) with its
-// identity, its latest version, the state of its delta chain and the small per-object state
-// the other views fold (last replicas, phase, readiness ...). Heads are keyed by id, not uid,
-// so that the objects that change often (long-lived pods) share a few pages that each
-// transaction rewrites once, instead of being spread among the pages of every object ever
-// seen (a uid is random).
+// id), that the indexes use instead of the uid, and a head (see headStore: bucket "obj",
+// blocks of consecutive ids) with its identity, its latest version, the state of its delta
+// chain and the small per-object state the other views fold (last replicas, phase,
+// readiness ...). Heads are keyed by id, not uid, so that the objects that change often
+// (long-lived pods) share a few blocks that each transaction rewrites once, instead of being
+// spread among the pages of every object ever seen (a uid is random).
 //
 // Idempotence: a version whose resourceVersion is not newer than the object's latest applied
 // one (a duplicate re-sent by a relist as RESYNC, or a late copy) changes nothing, with one
@@ -228,7 +229,7 @@ type verRec struct {
 	Actor      string
 	Body       byte
 	Payload    []byte
-	Base       uint64 // bodyXDelta*: the full copy the delta applies to
+	Base       uint64 // bodyXDelta: the full copy the delta applies to
 }
 
 func (r *verRec) encode(b []byte, seq uint64) []byte {
