@@ -2,6 +2,8 @@ package projector
 
 import (
 	"bytes"
+	"slices"
+	"strconv"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
@@ -39,6 +41,26 @@ func (e *enc) t(v time.Time) {
 		return
 	}
 	e.i(v.UnixNano())
+}
+
+// rv writes a resourceVersion: a decimal one (what etcd gives) as its number.
+func (e *enc) rv(s string) {
+	if n, ok := decimalRV(s); ok {
+		e.u(n<<1 | 1)
+		return
+	}
+	e.u(uint64(len(s)) << 1)
+	e.b = append(e.b, s...)
+}
+
+// actor writes a field manager or user: a common one as its index in knownActors.
+func (e *enc) actor(s string) {
+	if i := slices.Index(knownActors, s); i >= 0 {
+		e.u(uint64(i) + 1)
+		return
+	}
+	e.u(0)
+	e.s(s)
 }
 
 // uid writes an object uid: the 16 bytes of a canonical UUID (what the API server assigns),
@@ -187,6 +209,33 @@ func (d *dec) bs() []byte {
 }
 
 func (d *dec) s() string { return string(d.bs()) }
+
+func (d *dec) rv() string {
+	x := d.u()
+	if x&1 == 1 {
+		return strconv.FormatUint(x>>1, 10)
+	}
+	n := x >> 1
+	if n > uint64(len(d.b)) {
+		d.fail("resourceVersion")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *dec) actor() string {
+	a := d.u()
+	switch {
+	case a == 0:
+		return d.s()
+	case a <= uint64(len(knownActors)):
+		return knownActors[a-1]
+	}
+	d.fail("actor")
+	return ""
+}
 
 func (d *dec) uid() string {
 	n := d.u()

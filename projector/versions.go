@@ -99,12 +99,7 @@ func (h *objHead) encode(b []byte) []byte {
 		e.s(s)
 	}
 	e.uid(h.UID)
-	if n, ok := decimalRV(h.LastRV); ok {
-		e.u(n<<1 | 1)
-	} else {
-		e.u(uint64(len(h.LastRV)) << 1)
-		e.b = append(e.b, h.LastRV...)
-	}
+	e.rv(h.LastRV)
 	e.s(h.Owner.Kind)
 	e.s(h.Owner.Name)
 	e.uid(h.Owner.UID)
@@ -143,13 +138,7 @@ func decodeHead(b []byte) (*objHead, error) {
 		*p = d.s()
 	}
 	h.UID = d.uid()
-	if x := d.u(); x&1 == 1 {
-		h.LastRV = strconv.FormatUint(x>>1, 10)
-	} else if n := x >> 1; n <= uint64(len(d.b)) {
-		h.LastRV, d.b = string(d.b[:n]), d.b[n:]
-	} else {
-		d.fail("resourceVersion")
-	}
+	h.LastRV = d.rv()
 	h.Owner.Kind = d.s()
 	h.Owner.Name = d.s()
 	h.Owner.UID = d.uid()
@@ -241,20 +230,10 @@ func (r *verRec) encode(b []byte, seq uint64) []byte {
 		e.u(seq - r.Prev)
 	}
 	e.byte(typeCode(r.Type))
-	if n, ok := decimalRV(r.RV); ok {
-		e.u(n<<1 | 1)
-	} else {
-		e.u(uint64(len(r.RV)) << 1)
-		e.b = append(e.b, r.RV...)
-	}
+	e.rv(r.RV)
 	e.i(r.Generation)
 	e.t(r.Observed)
-	if i := slices.Index(knownActors, r.Actor); i >= 0 {
-		e.u(uint64(i) + 1)
-	} else {
-		e.u(0)
-		e.s(r.Actor)
-	}
+	e.actor(r.Actor)
 	e.byte(r.Body)
 	if r.Body == bodyXDelta {
 		e.u(seq - r.Base)
@@ -272,22 +251,10 @@ func decodeVer(b []byte, seq uint64) (verRec, error) {
 	if c := d.byte(); int(c) < len(typeCodes) {
 		r.Type = typeCodes[c]
 	}
-	if x := d.u(); x&1 == 1 {
-		r.RV = strconv.FormatUint(x>>1, 10)
-	} else if n := x >> 1; n <= uint64(len(d.b)) {
-		r.RV, d.b = string(d.b[:n]), d.b[n:]
-	} else {
-		d.fail("resourceVersion")
-	}
+	r.RV = d.rv()
 	r.Generation = d.i()
 	r.Observed = d.t()
-	if a := d.u(); a == 0 {
-		r.Actor = d.s()
-	} else if a <= uint64(len(knownActors)) {
-		r.Actor = knownActors[a-1]
-	} else {
-		d.fail("actor")
-	}
+	r.Actor = d.actor()
 	r.Body = d.byte()
 	if r.Body == bodyXDelta {
 		if b := d.u(); b == 0 || b >= seq {

@@ -119,15 +119,7 @@ func readSegRec(d *dec, prevRV *uint64, prevT *int64, skip bool) verRec {
 	if *prevT += unzigzag(d.u()); *prevT != 0 && !skip {
 		r.Observed = time.Unix(0, *prevT).UTC()
 	}
-	if a := d.u(); a == 0 {
-		if b := d.bs(); !skip {
-			r.Actor = string(b)
-		}
-	} else if a <= uint64(len(knownActors)) {
-		r.Actor = knownActors[a-1]
-	} else {
-		d.fail("actor")
-	}
+	r.Actor = d.actor()
 	r.Body = d.byte()
 	r.Base = d.u()
 	r.Payload = d.bs()
@@ -163,12 +155,7 @@ func encodeSegment(seqs []uint64, recs [][]byte) ([]byte, error) {
 		}
 		e.u(zigzag(t - prevT))
 		prevT = t
-		if a := slices.Index(knownActors, r.Actor); a >= 0 {
-			e.u(uint64(a) + 1)
-		} else {
-			e.u(0)
-			e.s(r.Actor)
-		}
+		e.actor(r.Actor)
 		e.byte(r.Body)
 		e.u(r.Base)
 		e.bs(r.Payload)
