@@ -2,11 +2,11 @@ package projector
 
 import (
 	"bytes"
-	"slices"
-	"strconv"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	json "github.com/go-json-experiment/json"
