@@ -35,8 +35,8 @@ type event struct {
 // decodeEvents decodes the objects of a batch, in parallel, each once. With a speculation
 // cache it also computes, in the same parallel pass, the work of the versions view that does
 // not depend on the views: each version's delta against the previous version of its object
-// in the log. The fold uses them when that
-// previous version is indeed the one it applied last, and computes them itself otherwise.
+// in the log. The fold uses them when that previous version is indeed the one it applied
+// last, and computes them itself otherwise.
 func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 	evs := make([]event, len(envs))
 	objs := make([]Object, len(envs))

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/klauspost/compress/s2"
 	bolt "go.etcd.io/bbolt"
@@ -75,26 +74,16 @@ func (b *headBlock) encode() []byte {
 // blockCache holds decoded head blocks by block number, each with the stored value it was
 // decoded from: a reader uses an entry only when the file still holds that value, so the
 // cache is never stale (blocks change with every fold, in this process or another).
-type blockCache struct {
-	mu sync.Mutex
-	g  genCache[uint64, *headBlock]
-}
+type blockCache struct{ syncCache[uint64, *headBlock] }
 
 func (c *blockCache) init(limit int) { c.g.init(limit, func(b *headBlock) int { return b.size }) }
 
-func (c *blockCache) get(bn uint64, v []byte) *headBlock {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.g.get(bn); ok && bytes.Equal(b.z, v) {
+// valid returns the cached block bn if it was decoded from v.
+func (c *blockCache) valid(bn uint64, v []byte) *headBlock {
+	if b, ok := c.get(bn); ok && bytes.Equal(b.z, v) {
 		return b
 	}
 	return nil
-}
-
-func (c *blockCache) put(bn uint64, b *headBlock) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.g.put(bn, b)
 }
 
 // headStore reads (and, in a fold, writes) object heads by id.
@@ -118,7 +107,7 @@ func (s *headStore) block(bn uint64) (*headBlock, error) {
 	}
 	var b *headBlock
 	if s.cache != nil {
-		b = s.cache.get(bn, v)
+		b = s.cache.valid(bn, v)
 	}
 	if b == nil {
 		var err error

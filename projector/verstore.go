@@ -15,11 +15,11 @@ import (
 // two buckets. The most recent ones are loose, one per key: bucket "ver", be8(seq) -> record.
 // Once there are segRecords of them (or segBytes), they are packed, in the transaction that
 // reaches that count, into a segment: bucket "verseg", be8(sequence of its last record) ->
-// segFormat, then zstd of uvarint(count), and per record uvarint(seq - previous seq; the first
-// one's from 0), uvarint(len), the record. Records of successive sequences are alike (pod
-// status deltas, Events of one reason, metadata of the same shape), so compressing a few
-// hundred together takes less than half of what compressing each one alone does, and the
-// bucket holds one key per segment instead of one per version. Loose records always follow
+// segFormat, then zstd of uvarint(count) and, per record, uvarint(seq - previous seq; the
+// first one's from 0) and its fields (see encodeSegment). Records of successive sequences
+// are alike (pod status deltas, Events of one reason, metadata of the same shape), so
+// compressing a few hundred together takes less than half of what compressing each one
+// alone does, and the bucket holds one key per segment instead of one per version. Loose records always follow
 // every segment in sequence order, and a segment, once written, never changes.
 //
 // A segment's boundaries depend on the transactions that folded the log (a rebuild packs
@@ -206,27 +206,29 @@ func decodeSegment(last uint64, v []byte) (*segment, error) {
 // segCache holds decoded segments by the sequence of their last record. Segments never
 // change once written, but a rolled back fold or another process's rebuild may leave the
 // file without one that was read, so the cache is dropped when the object cache is.
-type segCache struct {
-	mu sync.Mutex
-	g  genCache[uint64, *segment]
-}
+type segCache struct{ syncCache[uint64, *segment] }
 
 func (c *segCache) init(limit int) { c.g.init(limit, func(s *segment) int { return s.size }) }
 
-func (c *segCache) get(k uint64) *segment {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, _ := c.g.get(k)
-	return s
+// syncCache is a genCache safe for concurrent use (read transactions share the DB's caches).
+type syncCache[K comparable, V any] struct {
+	mu sync.Mutex
+	g  genCache[K, V]
 }
 
-func (c *segCache) put(k uint64, s *segment) {
+func (c *syncCache[K, V]) get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.g.put(k, s)
+	return c.g.get(k)
 }
 
-func (c *segCache) reset() {
+func (c *syncCache[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.g.put(k, v)
+}
+
+func (c *syncCache[K, V]) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.g.reset()
@@ -303,7 +305,7 @@ func (v *verStore) segmentOf(seq uint64) (*segment, error) {
 	}
 	last := readBE8(k)
 	if v.cache != nil {
-		if s := v.cache.get(last); s != nil {
+		if s, ok := v.cache.get(last); ok {
 			return s, nil
 		}
 	}
@@ -363,24 +365,21 @@ func (v *verStore) flush() error {
 		return nil
 	}
 	seqs, recs := v.pend, v.pendRec
-	size := 0
-	for _, r := range recs {
-		size += len(r)
-	}
-	looseN := 0
+	// The loose records (fewer than segRecords), then this transaction's.
+	var all []uint64
+	var allRec [][]byte
 	c := v.loose.Cursor()
 	for k, val := c.First(); k != nil; k, val = c.Next() {
-		looseN++
-		size += len(val)
+		all, allRec = append(all, readBE8(k)), append(allRec, val)
+	}
+	looseN := len(all)
+	all, allRec = append(all, seqs...), append(allRec, recs...)
+	size := 0
+	for _, r := range allRec {
+		size += len(r)
 	}
 	keep := 0 // seqs[keep:] are put loose
-	if looseN+len(seqs) >= segRecords || size >= segBytes {
-		all := make([]uint64, 0, looseN+len(seqs))
-		allRec := make([][]byte, 0, looseN+len(seqs))
-		for k, val := c.First(); k != nil; k, val = c.Next() {
-			all, allRec = append(all, readBE8(k)), append(allRec, val)
-		}
-		all, allRec = append(all, seqs...), append(allRec, recs...)
+	if len(all) >= segRecords || size >= segBytes {
 		packed, start, n := 0, 0, 0
 		for i := range all {
 			n += len(allRec[i])
