@@ -51,8 +51,8 @@ func TestCompareRecordings(t *testing.T) {
 }
 
 // TestCompareFindsDivergence changes the recorded Deployment's maxSurge from 2 to 1 behind the
-// controller's back: the simulation, following the spec, must part from the recording at the
-// first step, and say so.
+// controller's back: the audit, and the free run, following the spec, must part from the
+// recording at the first step, and say so; the audit names the state it decided on.
 func TestCompareFindsDivergence(t *testing.T) {
 	h := sampleRolling.load(t)
 	for i := range h {
@@ -60,24 +60,33 @@ func TestCompareFindsDivergence(t *testing.T) {
 			h[i].Object = bytes.ReplaceAll(h[i].Object, []byte(`"maxSurge":2`), []byte(`"maxSurge":1`))
 		}
 	}
-	res, err := Compare(h, "deployment", "sample-rolling", "checkout", CompareOptions{RolloutID: "#2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Match || len(res.Rollouts) != 1 {
-		t.Fatalf("match=%v rollouts=%d, want one diverged rollout", res.Match, len(res.Rollouts))
-	}
-	d := res.Rollouts[0].Divergence
-	if d == nil || d.Step != 1 || d.Recorded == nil || d.Simulated == nil || d.Recorded.To != 2 || d.Simulated.To != 1 {
-		t.Fatalf("divergence = %+v, want step 1: recorded 0->2, simulated 0->1", d)
-	}
-	var table bytes.Buffer
-	if err := res.WriteTable(&table); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"DIVERGED at step 1", "<- first divergence", "checkout-669d5fd697 0->1"} {
-		if !strings.Contains(table.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, table.String())
+	for _, c := range []struct {
+		opts CompareOptions
+		want []string
+	}{
+		{CompareOptions{RolloutID: "#2"}, []string{"DIVERGED at decision 1 of", "<- first divergence", "checkout-669d5fd697 0->1",
+			"the state it was decided on", "maxSurge 1, maxUnavailable 0", "free run: DIVERGED at step 1"}},
+		{CompareOptions{RolloutID: "#2", FreeRun: true}, []string{"DIVERGED at step 1", "<- first divergence", "checkout-669d5fd697 0->1"}},
+	} {
+		res, err := Compare(h, "deployment", "sample-rolling", "checkout", c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Match || len(res.Rollouts) != 1 {
+			t.Fatalf("free run %v: match=%v rollouts=%d, want one diverged rollout", c.opts.FreeRun, res.Match, len(res.Rollouts))
+		}
+		d := res.Rollouts[0].Divergence
+		if d == nil || d.Step != 1 || d.Recorded == nil || d.Simulated == nil || d.Recorded.To != 2 || d.Simulated.To != 1 {
+			t.Fatalf("free run %v: divergence = %+v, want step 1: recorded 0->2, simulated 0->1", c.opts.FreeRun, d)
+		}
+		var table bytes.Buffer
+		if err := res.WriteTable(&table); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(table.String(), want) {
+				t.Errorf("free run %v: table lacks %q:\n%s", c.opts.FreeRun, want, table.String())
+			}
 		}
 	}
 }
@@ -183,17 +192,18 @@ func ExampleCompare() {
 	}
 	res.WriteTable(os.Stdout)
 	// Output:
-	// statefulset/cache: MATCH (1 rollouts)
+	// statefulset/cache: MATCH (1 rollouts; 6 of 6 decisions reproduced; free run: 1 of 1 rollouts)
 	//
 	// statefulset/cache#2, started 2026-11-22T00:11:49Z (sequence 42)
-	//   #   RECORDED                            SIMULATED
-	//   1   delete cache-2 (cache-646487fcd6)   delete cache-2 (cache-646487fcd6)
-	//   2   create cache-2 (cache-9777856c6)    create cache-2 (cache-9777856c6)
-	//   3   delete cache-1 (cache-646487fcd6)   delete cache-1 (cache-646487fcd6)
-	//   4   create cache-1 (cache-9777856c6)    create cache-1 (cache-9777856c6)
-	//   5   delete cache-0 (cache-646487fcd6)   delete cache-0 (cache-646487fcd6)
-	//   6   create cache-0 (cache-9777856c6)    create cache-0 (cache-9777856c6)
-	//   MATCH: 6 steps
+	//   #   RECORDED                            SYNC ON THE STATE SEEN              LAG
+	//   1   delete cache-2 (cache-646487fcd6)   delete cache-2 (cache-646487fcd6)   0s
+	//   2   create cache-2 (cache-9777856c6)    create cache-2 (cache-9777856c6)    0s
+	//   3   delete cache-1 (cache-646487fcd6)   delete cache-1 (cache-646487fcd6)   0s
+	//   4   create cache-1 (cache-9777856c6)    create cache-1 (cache-9777856c6)    0s
+	//   5   delete cache-0 (cache-646487fcd6)   delete cache-0 (cache-646487fcd6)   0s
+	//   6   create cache-0 (cache-9777856c6)    create cache-0 (cache-9777856c6)    0s
+	//   MATCH: 6 of 6 decisions; free run: MATCH (6 steps)
+	//   input: 00:11:49 kubectl-set changed spec.template (sequence 42)
 }
 
 // TestCompareRecordingsMinimal replays the recordings from the fewest kinds a history can hold:

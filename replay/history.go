@@ -347,23 +347,62 @@ func boundObserved(h []Version) []Version {
 }
 
 // setSpecActors sets Actor on versions of workloads whose metadata.generation changed: the
-// field manager, other than the controller manager, with the latest managedFields entry.
+// field manager, other than the controller manager, whose managedFields entry is new or moved
+// since the object's previous version, else the one with the latest entry.
 func setSpecActors(h []Version) {
 	gen := map[string]int64{}
+	prev := map[string]*objMeta{}
 	for i := range h {
 		v := &h[i]
 		if !isWorkloadKind(v.Kind) || v.Actor != "" {
 			continue
 		}
-		var m objMeta
-		if json.Unmarshal(v.Object, &m) != nil {
+		m := &objMeta{}
+		if json.Unmarshal(v.Object, m) != nil {
 			continue
 		}
 		if g, ok := gen[v.UID]; !ok || m.Metadata.Generation > g {
-			v.Actor = specActor(&m)
+			v.Actor = movedManager(prev[v.UID], m, false)
+			if v.Actor == "" {
+				v.Actor = specActor(m)
+			}
 		}
-		gen[v.UID] = m.Metadata.Generation
+		gen[v.UID], prev[v.UID] = m.Metadata.Generation, m
 	}
+}
+
+// movedManager is the manager whose managedFields entry outside the status subresource is new
+// or has a later time in cur than in prev; among several, one other than the controller
+// manager; "" when none moved (or prev is nil and controllers is false).
+func movedManager(prev, cur *objMeta, controllers bool) string {
+	if prev == nil && !controllers {
+		return ""
+	}
+	before := map[string]time.Time{}
+	if prev != nil {
+		for _, f := range prev.Metadata.ManagedFields {
+			if f.Time != nil {
+				before[f.Manager+"/"+f.Subresource] = *f.Time
+			}
+		}
+	}
+	writer := ""
+	for _, f := range cur.Metadata.ManagedFields {
+		if f.Subresource == "status" {
+			continue
+		}
+		t, seen := before[f.Manager+"/"+f.Subresource]
+		if prev != nil && seen && (f.Time == nil || !f.Time.After(t)) {
+			continue
+		}
+		if writer == "" || isControllerManager(writer) {
+			writer = f.Manager
+		}
+	}
+	if writer != "" && isControllerManager(writer) && !controllers {
+		return ""
+	}
+	return writer
 }
 
 // specActor picks the manager that most likely made the latest spec change of an object: the

@@ -143,6 +143,10 @@ type extraction struct {
 	termMedian time.Duration
 	// logSeq maps a Seq of the scenario to the Seq the version had in the history as given.
 	logSeq func(uint64) uint64
+	// steps are the writes the controllers were recorded making, in log order.
+	steps []loggedStep
+	// audit is the decision audit, computed on first use (see auditScenario).
+	audit *audit
 }
 
 type wlVer struct {
@@ -166,6 +170,7 @@ type rsVer struct {
 	t       time.Time
 	deleted bool
 	o       *rsObj
+	actor   string
 }
 
 type nodeVer struct {
@@ -310,7 +315,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 					x.revName[o.template] = v.Name
 				}
 			}
-			t.vers = append(t.vers, rsVer{seq: v.Seq, t: v.Observed, deleted: isDelete(v.Type), o: o})
+			t.vers = append(t.vers, rsVer{seq: v.Seq, t: v.Observed, deleted: isDelete(v.Type), o: o, actor: v.Actor})
 		case v.Kind == "ControllerRevision" && v.Namespace == namespace && kind != KindDeployment:
 			var m objMeta
 			if decodeJSON(v.Object, &m) != nil {
@@ -1161,45 +1166,46 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// recordSteps fills each rollout's recorded steps.
+// recordSteps lists the writes the controllers were recorded making (extraction.steps) and
+// fills each rollout's recorded steps. A ReplicaSet scaled by someone other than the controller
+// manager is kept as a step of the rollout but marked external: an input of the decision audit.
 func recordSteps(scn *Scenario) {
-	var steps []struct {
-		seq uint64
-		s   Step
-	}
-	add := func(seq uint64, s Step) {
-		steps = append(steps, struct {
-			seq uint64
-			s   Step
-		}{seq, s})
-	}
+	x := scn.x
+	var steps []loggedStep
 	switch scn.Kind {
 	case KindDeployment:
-		for _, rs := range scn.x.rs {
+		for _, rs := range x.rs {
 			var prev int32
+			var prevObj *rsObj
 			for i, v := range rs.vers {
+				var st *Step
 				switch {
 				case v.deleted:
 				case i == 0:
-					add(v.seq, Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: v.o.replicas, Time: v.t})
+					st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: v.o.replicas, Time: v.t}
 				case v.o.replicas != prev:
-					add(v.seq, Step{Kind: KindDeployment, ReplicaSet: rs.name, From: prev, To: v.o.replicas, Time: v.t})
+					st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: prev, To: v.o.replicas, Time: v.t}
+				}
+				if st != nil {
+					actor := rsWriter(prevObj, v.o, v.actor)
+					steps = append(steps, loggedStep{s: *st, seq: v.seq, actor: actor, external: actor != "" && !isControllerManager(actor)})
 				}
 				if !v.deleted {
-					prev = v.o.replicas
+					prev, prevObj = v.o.replicas, v.o
 				}
 			}
 		}
 	default:
 		for i := range scn.Pods {
 			p := &scn.Pods[i]
-			add(p.createSeq, Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Time: p.Created})
+			steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Time: p.Created}, seq: p.createSeq})
 			if p.DeletedBy == deletedByController {
-				add(p.delSeq, Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Time: p.DeleteRequested})
+				steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Time: p.DeleteRequested}, seq: p.delSeq})
 			}
 		}
 	}
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].seq < steps[j].seq })
+	x.steps = steps
 	for ri := range scn.Rollouts {
 		r := &scn.Rollouts[ri]
 		for _, s := range steps {
@@ -1208,6 +1214,24 @@ func recordSteps(scn *Scenario) {
 			}
 		}
 	}
+}
+
+// rsWriter is who changed a ReplicaSet's spec between two versions: the manager whose
+// managedFields entry outside the status subresource is new or moved, another than the
+// controller manager when there are several; the version's recorded actor when the versions
+// carry no managedFields; "" when unknown.
+func rsWriter(prev, cur *rsObj, actor string) string {
+	if len(cur.meta.Metadata.ManagedFields) == 0 {
+		return actor
+	}
+	var pm *objMeta
+	if prev != nil {
+		pm = &prev.meta
+	}
+	if w := movedManager(pm, &cur.meta, true); w != "" {
+		return w
+	}
+	return "kube-controller-manager"
 }
 
 // rolloutOfChange finds the rollout of the template a spec change at LogSeq seq set, when the

@@ -160,6 +160,9 @@ type simulation struct {
 	desired       []desiredPoint
 	// spec changes waiting for the Deployment controller's next sync, in log order
 	afterDeploymentSync []*SpecChange
+	// snapshot: init builds the state before the rollout's Seq and schedules nothing (the
+	// decision audit runs one sync on it)
+	snapshot bool
 }
 
 type desiredPoint struct {
@@ -459,7 +462,9 @@ func (s *simulation) init() error {
 				s.st.pvcs[fmt.Sprintf("%s-%s-%d", c, s.scn.Name, r.Ordinal)] = true
 			}
 		}
-		evs = append(evs, s.initialPodFuture(p, r)...)
+		if !s.snapshot {
+			evs = append(evs, s.initialPodFuture(p, r)...)
+		}
 	}
 	if err := s.ov.resizeInitial(s); err != nil {
 		return err
@@ -482,6 +487,9 @@ func (s *simulation) init() error {
 	}
 	if err := s.validateSpecs(); err != nil {
 		return err
+	}
+	if s.snapshot {
+		return nil
 	}
 
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].seq < evs[j].seq })

@@ -32,26 +32,43 @@ type SurveyOptions struct {
 	// Progress, when set, is called after each workload with the number done and the total,
 	// from one goroutine at a time.
 	Progress func(done, total int)
+	// Compare selects the verdict (the decision audit by default, or the free run) and tunes
+	// the audit; its RolloutID is ignored.
+	Compare CompareOptions
 }
 
-// SurveyResult is the share of recorded rollouts the simulated controllers reproduce step for
-// step, over many workloads, and the rollouts they do not.
+// SurveyResult is the share of recorded rollouts whose controller decisions the re-implemented
+// controllers reproduce (or, in free-run mode, that the free-running simulation reproduces step
+// for step), over many workloads, and the rollouts they do not.
 type SurveyResult struct {
-	Workloads int          `json:"workloads"` // workloads with at least one rollout compared
-	Rollouts  int          `json:"rollouts"`
-	Matched   int          `json:"matched"`
-	Share     float64      `json:"share"` // Matched / Rollouts; 1 when there is no rollout
-	ByKind    []KindShare  `json:"byKind"`
-	Diverged  []SurveyItem `json:"diverged"`
+	Workloads int     `json:"workloads"` // workloads with at least one rollout compared
+	Mode      string  `json:"mode"`      // the verdict Matched counts: ModeAudit or ModeFreeRun
+	Rollouts  int     `json:"rollouts"`
+	Matched   int     `json:"matched"`
+	Share     float64 `json:"share"` // Matched / Rollouts; 1 when there is no rollout
+	// Decisions and DecisionsMatched count the controller writes audited and reproduced;
+	// DecisionShare is their ratio (1 when there is none).
+	Decisions        int     `json:"decisions"`
+	DecisionsMatched int     `json:"decisionsMatched"`
+	DecisionShare    float64 `json:"decisionShare"`
+	// FreeRunMatched counts the rollouts the free-running simulation reproduces step for
+	// step, whatever the mode; FreeRunShare is its share of Rollouts.
+	FreeRunMatched int          `json:"freeRunMatched"`
+	FreeRunShare   float64      `json:"freeRunShare"`
+	ByKind         []KindShare  `json:"byKind"`
+	Diverged       []SurveyItem `json:"diverged"`
 	// Failed lists the workloads that could not be replayed, with the reason.
 	Failed []SurveyFailure `json:"failed"`
 }
 
 // KindShare is the part of a survey about one workload kind.
 type KindShare struct {
-	Kind     string `json:"kind"`
-	Rollouts int    `json:"rollouts"`
-	Matched  int    `json:"matched"`
+	Kind             string `json:"kind"`
+	Rollouts         int    `json:"rollouts"`
+	Matched          int    `json:"matched"`
+	Decisions        int    `json:"decisions"`
+	DecisionsMatched int    `json:"decisionsMatched"`
+	FreeRunMatched   int    `json:"freeRunMatched"`
 }
 
 // SurveyItem is one rollout that diverged.
@@ -94,7 +111,7 @@ func CompareAll(ctx context.Context, workloads []WorkloadRef, load HistoryLoader
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				res, err := compareWorkload(ctx, workloads[i], load, opts.Since)
+				res, err := compareWorkload(ctx, workloads[i], load, opts.Since, opts.Compare)
 				out[i] = outcome{res, err}
 				if opts.Progress != nil {
 					mu.Lock()
@@ -119,7 +136,11 @@ feed:
 		return nil, err
 	}
 
-	sr := &SurveyResult{Diverged: []SurveyItem{}, Failed: []SurveyFailure{}}
+	mode := ModeAudit
+	if opts.Compare.FreeRun {
+		mode = ModeFreeRun
+	}
+	sr := &SurveyResult{Mode: mode, Diverged: []SurveyItem{}, Failed: []SurveyFailure{}}
 	kinds := map[string]*KindShare{}
 	for i, o := range out {
 		w := workloads[i]
@@ -139,6 +160,14 @@ feed:
 		for _, rc := range o.res.Rollouts {
 			sr.Rollouts++
 			ks.Rollouts++
+			sr.Decisions += len(rc.Decisions)
+			ks.Decisions += len(rc.Decisions)
+			sr.DecisionsMatched += rc.DecisionsMatched
+			ks.DecisionsMatched += rc.DecisionsMatched
+			if rc.FreeRun != nil && rc.FreeRun.Match {
+				sr.FreeRunMatched++
+				ks.FreeRunMatched++
+			}
 			if rc.Match {
 				sr.Matched++
 				ks.Matched++
@@ -152,16 +181,20 @@ feed:
 			sr.ByKind = append(sr.ByKind, *ks)
 		}
 	}
-	sr.Share = 1
+	sr.Share, sr.FreeRunShare, sr.DecisionShare = 1, 1, 1
 	if sr.Rollouts > 0 {
 		sr.Share = float64(sr.Matched) / float64(sr.Rollouts)
+		sr.FreeRunShare = float64(sr.FreeRunMatched) / float64(sr.Rollouts)
+	}
+	if sr.Decisions > 0 {
+		sr.DecisionShare = float64(sr.DecisionsMatched) / float64(sr.Decisions)
 	}
 	return sr, nil
 }
 
 // compareWorkload compares the rollouts of one workload that ran at or after since; nil when
 // it has none.
-func compareWorkload(ctx context.Context, w WorkloadRef, load HistoryLoader, since time.Time) (*CompareResult, error) {
+func compareWorkload(ctx context.Context, w WorkloadRef, load HistoryLoader, since time.Time, copts CompareOptions) (*CompareResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -182,7 +215,8 @@ func compareWorkload(ctx context.Context, w WorkloadRef, load HistoryLoader, sin
 	if len(rollouts) == 0 {
 		return nil, nil
 	}
-	return compareRollouts(&scn, rollouts)
+	copts.RolloutID = ""
+	return compareRollouts(&scn, rollouts, copts)
 }
 
 // surveyNote says what a divergence usually means.
@@ -191,13 +225,27 @@ const surveyNote = "A divergence usually means that something outside the contro
 // WriteTable renders the survey for a terminal: the share that matched, by kind, then the
 // divergences and the failures.
 func (r *SurveyResult) WriteTable(w io.Writer) error {
-	if _, err := fmt.Fprintf(w, "%d of %d recorded rollouts of %d workloads replayed step for step (%.1f%%)\n",
-		r.Matched, r.Rollouts, r.Workloads, 100*r.Share); err != nil {
-		return err
+	if r.Mode == ModeFreeRun {
+		if _, err := fmt.Fprintf(w, "%d of %d recorded rollouts of %d workloads replayed step for step by the free run (%.1f%%)\n",
+			r.Matched, r.Rollouts, r.Workloads, 100*r.Share); err != nil {
+			return err
+		}
+	} else {
+		if _, err := fmt.Fprintf(w, "%d of %d recorded rollouts of %d workloads: every controller decision reproduced (%.1f%%)\n",
+			r.Matched, r.Rollouts, r.Workloads, 100*r.Share); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%d of %d decisions reproduced (%.1f%%); free run: %d of %d rollouts step for step (%.1f%%)\n",
+			r.DecisionsMatched, r.Decisions, 100*r.DecisionShare, r.FreeRunMatched, r.Rollouts, 100*r.FreeRunShare)
 	}
 	if len(r.ByKind) > 1 {
 		for _, k := range r.ByKind {
-			fmt.Fprintf(w, "  %-12s %d of %d\n", k.Kind, k.Matched, k.Rollouts)
+			if r.Mode == ModeFreeRun {
+				fmt.Fprintf(w, "  %-12s %d of %d\n", k.Kind, k.Matched, k.Rollouts)
+				continue
+			}
+			fmt.Fprintf(w, "  %-12s %d of %d rollouts, %d of %d decisions, free run %d of %d\n", k.Kind, k.Matched, k.Rollouts,
+				k.DecisionsMatched, k.Decisions, k.FreeRunMatched, k.Rollouts)
 		}
 	}
 	if len(r.Diverged) > 0 {

@@ -111,7 +111,11 @@ func TestCompareAll(t *testing.T) {
 	if err := res.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"36 of 37 recorded rollouts of 17 workloads replayed step for step (97.3%)", "Deployment   27 of 28",
+	if res.Mode != ModeAudit || res.Decisions != 176 || res.DecisionsMatched != 173 || res.FreeRunMatched != 36 {
+		t.Errorf("survey: mode %s, %d of %d decisions, free run %d: want audit, 173 of 176, 36", res.Mode, res.DecisionsMatched, res.Decisions, res.FreeRunMatched)
+	}
+	for _, w := range []string{"36 of 37 recorded rollouts of 17 workloads: every controller decision reproduced (97.3%)",
+		"173 of 176 decisions reproduced (98.3%); free run: 36 of 37 rollouts step for step (97.3%)", "Deployment   27 of 28 rollouts",
 		"DIVERGED (1)", "tampered   deployment/web#2", "something outside the controller acted",
 		"NOT REPLAYED (1)", "nowhere deployment/web: no such namespace"} {
 		if !strings.Contains(b.String(), w) {

@@ -43,18 +43,46 @@ type replayFlags struct {
 	rollout string
 }
 
+// auditFlags select compare's verdict: the decision audit (default) or the free run.
+type auditFlags struct {
+	freeRun bool
+	maxLag  time.Duration
+}
+
+func (a *auditFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&a.freeRun, "free-run", false, "judge by the free-running simulation (step for step, its own timing) instead of the decision audit")
+	cmd.Flags().DurationVar(&a.maxLag, "max-lag", replay.DefaultMaxLag, "how far behind the log a controller's view may be when it decides (decision audit)")
+}
+
+func (a *auditFlags) options() (replay.CompareOptions, error) {
+	if a.maxLag < 0 {
+		return replay.CompareOptions{}, fmt.Errorf("--max-lag %s: use a duration of 0 or more, e.g. 5s", a.maxLag)
+	}
+	return replay.CompareOptions{FreeRun: a.freeRun, Audit: replay.AuditOptions{MaxLag: a.maxLag}}, nil
+}
+
 // --- compare ---
 
 func newReplayCompareCmd(g *globalFlags) *cobra.Command {
 	f := &replayFlags{}
+	af := &auditFlags{}
 	cmd := &cobra.Command{
 		Use:   "compare KIND/NAME [-n NS] [--rollout ID] [-o table|json]",
-		Short: "Replay a workload's recorded rollouts and compare the simulated steps with the recorded ones",
-		Long: `compare replays the recorded rollouts of a Deployment, StatefulSet or DaemonSet (all of them, or
-the one --rollout names) in the recorded environment, and prints the steps the controller was
-recorded taking and the steps the simulated controller takes side by side: MATCH, or the first
-divergence. A divergence usually means that something outside the controller acted (an HPA, a
-person scaling by hand, an admission webhook) or a controller bug.
+		Short: "Audit a workload's recorded rollouts: does each controller decision follow from what the controller saw?",
+		Long: `compare audits the recorded rollouts of a Deployment, StatefulSet or DaemonSet (all of them, or the
+one --rollout names). For each write the controller was recorded making (a ReplicaSet scaled, a
+pod created or deleted), it rebuilds from the log the state the controller could have seen at
+that moment (informers may lag: up to --max-lag), runs the re-implemented controller's sync on
+it and checks that the sync makes the same write. It prints the recorded decisions beside the
+sync's, MATCH or the first divergence with the state it was decided on, and the changes others
+made (spec edits, scales, pods deleted by hand, nodes), which are inputs, not divergences.
+Writes issued in one burst compare as a set.
+
+Beside the audit, each rollout is also replayed by the free-running simulation, which decides
+when the controllers run by itself; its verdict is shown on each rollout's last line, and
+--free-run makes it the verdict. A divergence usually means that something outside the
+controller acted (an admission webhook, a controller the history does not show) or a
+controller bug.
 
 --rollout takes an ID from khist rollouts (the sequence at which the rollout started), revN (the
 rollout to revision N), #N (the N-th rollout of the history), latest, or all (the default).`,
@@ -80,7 +108,12 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 			if err != nil {
 				return err
 			}
-			res, err := replay.Compare(h, wl.Kind, wl.Namespace, wl.Name, replay.CompareOptions{RolloutID: id})
+			opts, err := af.options()
+			if err != nil {
+				return err
+			}
+			opts.RolloutID = id
+			res, err := replay.Compare(h, wl.Kind, wl.Namespace, wl.Name, opts)
 			if err != nil {
 				return replayErr(err)
 			}
@@ -93,6 +126,7 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
 	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: an ID from khist rollouts, revN, #N, latest or all")
+	af.add(cmd)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
 	cmd.RegisterFlagCompletionFunc("rollout", completeRollouts(g))
@@ -195,15 +229,17 @@ type replayAllFlags struct {
 
 func newReplayAllCmd(g *globalFlags) *cobra.Command {
 	f := &replayAllFlags{}
+	af := &auditFlags{}
 	cmd := &cobra.Command{
 		Use:   "all [-n NS | -A] [--since T] [-o table|json]",
-		Short: "Compare every recorded rollout of every Deployment, StatefulSet and DaemonSet and report the share that matched",
-		Long: `all replays every recorded rollout of every Deployment, StatefulSet and DaemonSet of a namespace
-(or of all of them) as compare does, and reports the share the simulated controllers reproduce
-step for step, then the rollouts that diverged. A divergence usually means that something
-outside the controller acted (an HPA, a person scaling by hand, an admission webhook) or a
-controller bug; khist replay compare shows it side by side. On a terminal, a progress bar is
-drawn on stderr.`,
+		Short: "Audit every recorded rollout of every Deployment, StatefulSet and DaemonSet and report the share that matched",
+		Long: `all audits every recorded rollout of every Deployment, StatefulSet and DaemonSet of a namespace
+(or of all of them) as compare does, and reports the share of rollouts whose every controller
+decision the re-implemented controllers reproduce, the share of decisions, and the share the
+free-running simulation reproduces step for step (--free-run makes that the verdict); then the
+rollouts that diverged. A divergence usually means that something outside the controller acted
+or a controller bug; khist replay compare shows it side by side. On a terminal, a progress bar
+is drawn on stderr.`,
 		Example: `  khist replay all -A
   khist replay all -n shop --since 7d -o json`,
 		Args: cobra.NoArgs,
@@ -228,8 +264,12 @@ drawn on stderr.`,
 			if err != nil {
 				return err
 			}
+			copts, err := af.options()
+			if err != nil {
+				return err
+			}
 			bar := newReplayBar(cmd.ErrOrStderr())
-			res, err := replay.CompareAll(ctx, wls, viewsLoader(v), replay.SurveyOptions{Since: since, Progress: bar.update})
+			res, err := replay.CompareAll(ctx, wls, viewsLoader(v), replay.SurveyOptions{Since: since, Progress: bar.update, Compare: copts})
 			bar.done()
 			if err != nil {
 				return err
@@ -243,6 +283,7 @@ drawn on stderr.`,
 	f.addNamespace(cmd, g, true)
 	f.addViews(cmd)
 	cmd.Flags().StringVar(&f.since, "since", "", "only rollouts that ran at or after this time ("+query.TimeForms+")")
+	af.add(cmd)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
 	return cmd

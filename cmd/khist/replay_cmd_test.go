@@ -54,9 +54,12 @@ func TestReplayCommands(t *testing.T) {
 	}
 	second := all.Rollouts[1]
 	args := []string{"replay", "compare", "deploy/web"}
-	want(cmd(args...), args, "deployment/web: MATCH (2 rollouts)",
+	want(cmd(args...), args, "deployment/web: MATCH (2 rollouts; 19 of 19 decisions reproduced; free run: 2 of 2 rollouts)",
 		fmt.Sprintf("deployment/web#2, started %s (sequence %d)", second.Start.UTC().Format(time.RFC3339), second.Seq),
-		"RECORDED", "SIMULATED", "web-76c778f4bf 0->3", "MATCH: 18 steps")
+		"RECORDED", "SYNC ON THE STATE SEEN", "web-76c778f4bf 0->3", "MATCH: 18 of 18 decisions; free run: MATCH (18 steps)",
+		"kubectl-set changed spec.template")
+	args = []string{"replay", "compare", "deploy/web", "--free-run"}
+	want(cmd(args...), args, "deployment/web: MATCH (2 rollouts, free run)", "SIMULATED", "MATCH: 18 steps")
 	var res replay.CompareResult
 	if err := json.Unmarshal([]byte(cmd("replay", "compare", "deploy/web", "--rollout", "latest", "-o", "json")), &res); err != nil {
 		t.Fatal(err)
@@ -65,8 +68,8 @@ func TestReplayCommands(t *testing.T) {
 		t.Fatalf("compare --rollout latest -o json: %+v", res)
 	}
 	seq := fmt.Sprint(res.Rollouts[0].Seq)
-	want(cmd("replay", "compare", "deploy/web", "--rollout", seq), []string{"--rollout", seq}, "MATCH (1 rollouts)", "deployment/web#2")
-	want(cmd("replay", "compare", "deployment", "web", "--rollout", "rev1"), []string{"--rollout", "rev1"}, "MATCH (1 rollouts)", "deployment/web#1")
+	want(cmd("replay", "compare", "deploy/web", "--rollout", seq), []string{"--rollout", seq}, "MATCH (1 rollouts;", "deployment/web#2")
+	want(cmd("replay", "compare", "deployment", "web", "--rollout", "rev1"), []string{"--rollout", "rev1"}, "MATCH (1 rollouts;", "deployment/web#1")
 	want(cmd("replay", "compare", "deploy/web", "--rollout", "#1"), []string{"--rollout", "#1"}, "deployment/web#1,")
 
 	// what-if: maxSurge 50% of 12 is 6 pods of surge.
@@ -91,7 +94,10 @@ func TestReplayCommands(t *testing.T) {
 
 	// all
 	args = []string{"replay", "all"}
-	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workloads replayed step for step (100.0%)")
+	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workloads: every controller decision reproduced (100.0%)",
+		"19 of 19 decisions reproduced (100.0%); free run: 2 of 2 rollouts step for step (100.0%)")
+	args = []string{"replay", "all", "--free-run"}
+	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workloads replayed step for step by the free run (100.0%)")
 	var sr replay.SurveyResult
 	if err := json.Unmarshal([]byte(cmd("replay", "all", "--since", second.Start.Add(time.Second).UTC().Format(time.RFC3339), "-o", "json")), &sr); err != nil {
 		t.Fatal(err)
@@ -125,6 +131,8 @@ func TestReplayCommands(t *testing.T) {
 		{[]string{"replay", "compare", "deploy/web", "-o", "yaml"}, `-o: unknown output format "yaml": use table or json`},
 		{[]string{"replay", "compare"}, "compare: KIND/NAME is needed"},
 		{[]string{"replay", "all", "--since", "yesterday"}, `--since: cannot parse "yesterday"`},
+		{[]string{"replay", "all", "--max-lag", "-1s"}, `--max-lag -1s: use a duration of 0 or more`},
+		{[]string{"replay", "compare", "deploy/web", "--max-lag", "soon"}, `invalid argument "soon" for "--max-lag" flag`},
 	} {
 		out, err := run(t, dir, append(c.args, ns...)...)
 		if err == nil {
