@@ -49,6 +49,9 @@ type Decision struct {
 	View     uint64   `json:"view,omitempty"`
 	Lag      Duration `json:"lag"`
 	SameSync bool     `json:"sameSync,omitempty"`
+	// Behind counts the changes of what the controller reads that the log shows between the
+	// state that explains the write and the write: changes its informers had not delivered yet.
+	Behind int `json:"behind,omitempty"`
 	// Expected is what the controller's sync on the latest state before the write does, when
 	// no state explains the write; empty when that sync makes no write.
 	Expected []Step `json:"expected,omitempty"`
@@ -138,7 +141,7 @@ func auditScenario(scn *Scenario, opts AuditOptions) *audit {
 					bursts = bursts[1:]
 				}
 				pending, pendingView = bursts, points[j].seq
-				d.Match, d.View, d.Expected = true, x.toLogSeq(points[j].seq), nil
+				d.Match, d.View, d.Expected, d.Behind = true, x.toLogSeq(points[j].seq), nil, ci
 				d.Lag = Duration(max(ls.s.Time.Sub(viewEnd(points, j, ls.s.Time)), 0))
 				break
 			}

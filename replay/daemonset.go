@@ -149,6 +149,8 @@ func (dsc *daemonSetController) manage(ds *simWorkload, rev *ctrlRevision) bool 
 			}
 		}
 	}
+	// Upstream lists nodes in random order: the slow-start batches take them as the recording did.
+	needing = dsc.preferred(needing)
 	// pods bound to nodes that no longer exist
 	for _, name := range sortedKeys(byNode) {
 		if known[name] {
@@ -227,7 +229,12 @@ func findUpdated(pods []*simPod, rev *ctrlRevision) (newPod, oldPod *simPod, ok 
 
 // nodeOrder is the order in which the rolling update walks nodes (see the package comment).
 func (dsc *daemonSetController) nodeOrder(byNode map[string][]*simPod) []string {
-	names := sortedKeys(byNode)
+	return dsc.preferred(sortedKeys(byNode))
+}
+
+// preferred orders node names as the recording chose among them, where upstream walks nodes in
+// random order: the nodes the recorded controller touched first, then the others as given.
+func (dsc *daemonSetController) preferred(names []string) []string {
 	pref := dsc.s.nodePref
 	sort.SliceStable(names, func(i, j int) bool {
 		pi, oki := pref[names[i]]

@@ -38,11 +38,13 @@ type scenarioHistory struct {
 	h []replay.Version
 }
 
-// checkFidelity compares the replay of each scenario's rollouts with the recording, prints the
-// share that matched step for step, and fails below minShare.
+// checkFidelity audits each scenario's rollouts against the recording (the decision audit,
+// replay compare's verdict) and replays them freely, prints the share of rollouts and of
+// decisions the audit reproduced and the share of rollouts the free run reproduced step for
+// step, and fails when the audit's rollout share is below minShare.
 func checkFidelity(t *testing.T, histories []scenarioHistory) {
 	t.Helper()
-	total, matched := 0, 0
+	total, matched, decisions, decided, free := 0, 0, 0, 0, 0
 	var report strings.Builder
 	for _, sh := range histories {
 		s, h := sh.s, sh.h
@@ -53,19 +55,29 @@ func checkFidelity(t *testing.T, histories []scenarioHistory) {
 		}
 		for _, r := range res.Rollouts {
 			total++
+			decisions += len(r.Decisions)
+			decided += r.DecisionsMatched
+			freeRun := "free run: match"
+			if r.FreeRun != nil && r.FreeRun.Match {
+				free++
+			} else if r.FreeRun != nil {
+				freeRun = "free run: " + describe(r.FreeRun.Divergence)
+			}
 			if r.Match {
 				matched++
-				fmt.Fprintf(&report, "  MATCH     %-22s %s (%d steps)\n", s.Name, r.ID, len(r.Recorded))
+				fmt.Fprintf(&report, "  MATCH     %-22s %s (%d decisions; %s)\n", s.Name, r.ID, len(r.Decisions), freeRun)
 				continue
 			}
-			fmt.Fprintf(&report, "  DIVERGES  %-22s %s: %s\n", s.Name, r.ID, describe(r.Divergence))
+			fmt.Fprintf(&report, "  DIVERGES  %-22s %s: %s (%d of %d decisions; %s)\n", s.Name, r.ID, describe(r.Divergence),
+				r.DecisionsMatched, len(r.Decisions), freeRun)
 		}
 	}
 	if total == 0 {
 		t.Fatal("no rollout replayed")
 	}
 	share := float64(matched) / float64(total)
-	t.Logf("fidelity: %d of %d recorded rollouts matched step for step (%.1f%%)\n%s", matched, total, 100*share, report.String())
+	t.Logf("fidelity: decision audit: %d of %d recorded rollouts matched (%.1f%%), %d of %d decisions (%.1f%%); free run: %d of %d rollouts step for step (%.1f%%)\n%s",
+		matched, total, 100*share, decided, decisions, 100*float64(decided)/float64(max(decisions, 1)), free, total, 100*float64(free)/float64(total), report.String())
 	if share < minShare {
 		t.Errorf("fidelity %.1f%% is below %.0f%%", 100*share, 100*minShare)
 	}
