@@ -288,7 +288,9 @@ func snapshot(scn *Scenario, seq uint64, now time.Time, upcoming []loggedStep) *
 	ro := &Rollout{Seq: seq, EndSeq: seq, Start: now, End: now}
 	s := &simulation{clock: newClock(now), scn: scn, ro: ro, mode: EnvAsRecorded, snapshot: true}
 	s.ov, _ = parseOverrides(scn.Kind, nil)
-	s.env = newEnvironment(scn, ro, EnvAsRecorded, readyLatency{kind: "recorded"})
+	// One sync needs no recorded counterparts nor latencies: pods it creates are only named.
+	s.env = &environment{mode: EnvAsRecorded, lat: readyLatency{kind: "recorded"}, kind: scn.Kind, pool: map[string][]*PodRecord{},
+		used: map[*PodRecord]bool{}, revLat: map[string][]time.Duration{}, revNever: map[string]bool{}, term: scn.x.termMedian, end: scn.End}
 	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: func(change) {}}
 	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s
 	s.syncFn = func(controllerID, string) {}

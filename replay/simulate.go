@@ -405,10 +405,8 @@ func (s *simulation) init() error {
 	// ReplicaSets.
 	for _, t := range x.rs {
 		var cur *rsVer
-		for i := range t.vers {
-			if t.vers[i].seq < S {
-				cur = &t.vers[i]
-			}
+		if i := sort.Search(len(t.vers), func(i int) bool { return t.vers[i].seq >= S }); i > 0 {
+			cur = &t.vers[i-1]
 		}
 		if cur == nil || cur.deleted {
 			continue
