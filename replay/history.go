@@ -50,11 +50,13 @@ var ErrNoHistory = errors.New("replay: no object version in history")
 // LoadWatchFiles reads the output of `kubectl get KIND --watch --output-watch-events -o json`
 // (one {"type":...,"object":{...}} document after another; files ending in .gz are gunzipped)
 // and merges the files into one history sorted numerically by resourceVersion, which on a
-// single etcd is the order in which the API server committed the changes. BOOKMARK and ERROR
+// single etcd is the order in which the API server committed the changes. A line may carry
+// "observed" (RFC 3339), when a khist collector saw the change, beside "type" and "object"; the
+// fixtures khist's tests record do. BOOKMARK and ERROR
 // events are skipped; the same version seen twice (same uid, resourceVersion and type) is kept
 // once.
 //
-// Seq is the position in the merged history (from 1). Watch output carries no observation
+// Seq is the position in the merged history (from 1). kubectl's watch output carries no observation
 // time, so Observed is estimated: the latest timestamp the history proves had passed, i.e. the
 // running maximum, in log order, of the lower bounds each version carries (its managedFields
 // times, condition transition times, creation and deletion request times, and for Events the
@@ -130,6 +132,8 @@ func readWatchFile(path string) ([]Version, error) {
 		var ev struct {
 			Type   string          `json:"type"`
 			Object json.RawMessage `json:"object"`
+			// Observed is khist's addition to the format: when its collector saw the change.
+			Observed time.Time `json:"observed"`
 		}
 		if err := dec.Decode(&ev); err == io.EOF {
 			break
@@ -154,6 +158,7 @@ func readWatchFile(path string) ([]Version, error) {
 			Name:            m.Metadata.Name,
 			UID:             m.Metadata.UID,
 			ResourceVersion: m.Metadata.ResourceVersion,
+			Observed:        ev.Observed.UTC(),
 			Object:          bytes.Clone(ev.Object),
 		})
 	}
