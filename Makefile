@@ -3,13 +3,16 @@
 #               embedded default (in-process NATS + bbolt under ~/.local/share/khist)
 #   make test   installs what the tests need (the Kubernetes control plane, built from source
 #               through the Go module proxy; Chromium from Debian's packages) and runs every test
+# and, not part of make test:
+#   make fidelity-busy   records one more run of the busy fidelity suite (test/fidelity, 40 kwok
+#               nodes, ~3000 pods; 10-20 minutes) into test/fidelity/testdata/busy
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/khist
 TEST_TIMEOUT ?= 80m
 ARGS ?=
 
-.PHONY: all build run demo test test-short vet bench install deps clean
+.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy
 
 all: build
 
@@ -40,6 +43,12 @@ test: deps vet
 # Unit tests only: no control plane, no browser.
 test-short: vet
 	$(GO) test -short ./...
+
+# The busy fidelity suite: every busy scenario played at once on the test control plane and
+# recorded by khist's collector, kept as run N (the next free number) of each scenario's fixture.
+# ARGS are passed to go test, e.g. ARGS=-busy-run=2.
+fidelity-busy: cluster-bins
+	$(GO) test -timeout 90m -count 1 -v ./test/fidelity -run '^TestLiveBusy$$' -busy -record $(ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

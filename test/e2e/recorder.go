@@ -211,7 +211,13 @@ func WatchEventType(t eventlog.EventType) string {
 // WriteWatchFile writes envelopes as `kubectl get --watch --output-watch-events -o json`
 // would, one {"type":...,"object":...} per line (see WatchEventType), gzip-compressed when
 // path ends in .gz. The file imports back with `khist import` (importer.ReadWatch).
-func WriteWatchFile(path string, envs []*eventlog.Envelope) (err error) {
+func WriteWatchFile(path string, envs []*eventlog.Envelope) error {
+	return WriteWatchFileLevel(path, envs, gzip.DefaultCompression)
+}
+
+// WriteWatchFileLevel is WriteWatchFile with a gzip compression level (gzip.BestCompression for
+// fixtures kept in the repository); the level is ignored when path does not end in .gz.
+func WriteWatchFileLevel(path string, envs []*eventlog.Envelope, level int) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -227,7 +233,9 @@ func WriteWatchFile(path string, envs []*eventlog.Envelope) (err error) {
 	var w io.Writer = f
 	var gz *gzip.Writer
 	if strings.HasSuffix(path, ".gz") {
-		gz = gzip.NewWriter(f)
+		if gz, err = gzip.NewWriterLevel(f, level); err != nil {
+			return err
+		}
 		w = gz
 	}
 	bw := bufio.NewWriter(w)

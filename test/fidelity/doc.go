@@ -7,4 +7,10 @@
 // scenario, in resourceVersion order), so that the projector, query and replay tests run on real
 // controller behaviour without a cluster. `go test ./test/fidelity -record` plays every scenario
 // again and rewrites them.
+//
+// The busy suite (BusyScenarios) plays large workloads and the quiet scenarios all at once on
+// 40 kwok nodes, so that the controllers work as on a busy cluster (many readiness changes per
+// ReplicaSet status write). Each run is kept: testdata/busy/SCENARIO-rN.json.gz, recorded by
+// `make fidelity-busy` (go test -run TestLiveBusy -busy -record), never by `make test`;
+// TestBusyFixtures checks them offline.
 package fidelity

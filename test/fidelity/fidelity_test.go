@@ -44,7 +44,12 @@ func liveScenarios(t *testing.T) []Scenario {
 var testCluster *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(cluster.RunMain(m, cluster.Options{}, func(c *cluster.Cluster) error {
+	flag.Parse()
+	opts := cluster.Options{}
+	if *busy {
+		opts.Nodes = BusyNodes
+	}
+	os.Exit(cluster.RunMain(m, opts, func(c *cluster.Cluster) error {
 		testCluster = c
 		return nil
 	}))
@@ -68,6 +73,9 @@ func (r runner) KubectlStdin(ctx context.Context, stdin string, args ...string) 
 func TestLiveFidelity(t *testing.T) {
 	if testCluster == nil {
 		t.Skip("needs the test control plane (not with -short)")
+	}
+	if *busy {
+		t.Skip("-busy plays the busy suite alone (TestLiveBusy)")
 	}
 	scenarios := liveScenarios(t)
 	var names []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -13,6 +14,14 @@ type Scenario struct {
 	Name     string // also the namespace it runs in
 	Kind     string // Deployment, StatefulSet or DaemonSet
 	Workload string // the workload's name
+	// Workloads, when set, names every workload of the scenario (all of kind Kind) instead of
+	// Workload: wait steps wait for each, and the fixture checks expect each.
+	Workloads []string
+	// Rollouts is the number of rollouts each workload goes through (its creation included),
+	// which the offline checks of the fixtures expect. 0: not checked.
+	Rollouts int
+	// WaitTimeout bounds each wait step (per workload). Default 180s.
+	WaitTimeout time.Duration
 	// Steps run in order; each is a kubectl call, a manifest applied, a wait or a pause.
 	Steps []Step
 	// ClusterScoped lists cluster-scoped resources the scenario touches (e.g. nodes, pvs),
@@ -31,6 +40,53 @@ type Step struct {
 	ExpectFail  bool
 	// WaitReady waits until the named pods (in the scenario's namespace) are Ready.
 	WaitReady []string
+	// Signal marks a point of the scenario that other scenarios of the same session can Await
+	// (e.g. "busy-20x100/rollout-2"); Await waits until some scenario has passed it.
+	Signal, Await string
+}
+
+// Signals are the points scenarios played together have passed (see Step.Signal and
+// Step.Await). The zero value is ready to use; a nil *Signals ignores Signal steps and fails
+// Await steps.
+type Signals struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+func (s *Signals) ch(name string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]chan struct{}{}
+	}
+	c, ok := s.m[name]
+	if !ok {
+		c = make(chan struct{})
+		s.m[name] = c
+	}
+	return c
+}
+
+// Fire marks name as passed; firing it again is a no-op.
+func (s *Signals) Fire(name string) {
+	c := s.ch(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
+}
+
+// Wait blocks until name has been fired or ctx ends.
+func (s *Signals) Wait(ctx context.Context, name string) error {
+	select {
+	case <-s.ch(name):
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %q: %w", name, ctx.Err())
+	}
 }
 
 // Runner is what a scenario needs from a cluster.
@@ -39,13 +95,30 @@ type Runner interface {
 	KubectlStdin(ctx context.Context, stdin string, args ...string) ([]byte, error)
 }
 
+// WorkloadNames returns Workloads, or Workload alone.
+func (s *Scenario) WorkloadNames() []string {
+	if len(s.Workloads) > 0 {
+		return s.Workloads
+	}
+	return []string{s.Workload}
+}
+
 // Run plays the scenario's steps on r.
 func (s *Scenario) Run(ctx context.Context, r Runner) error {
+	return s.Play(ctx, r, nil)
+}
+
+// Play plays the scenario's steps on r, passing and awaiting the points of sig (see
+// Step.Signal), so that scenarios played concurrently can be sequenced.
+func (s *Scenario) Play(ctx context.Context, r Runner, sig *Signals) error {
 	ns := s.Name
 	if _, err := r.Kubectl(ctx, "create", "namespace", ns); err != nil {
 		return fmt.Errorf("%s: create namespace: %w", s.Name, err)
 	}
-	target := strings.ToLower(s.Kind) + "/" + s.Workload
+	timeout := s.WaitTimeout
+	if timeout <= 0 {
+		timeout = 180 * time.Second
+	}
 	for i, st := range s.Steps {
 		var err error
 		switch {
@@ -60,18 +133,34 @@ func (s *Scenario) Run(ctx context.Context, r Runner) error {
 				err = ctx.Err()
 			}
 		case st.WaitRollout:
-			var out []byte
-			out, err = r.Kubectl(ctx, "-n", ns, "rollout", "status", target, "--timeout=180s")
-			if st.ExpectFail {
-				if err == nil {
-					err = fmt.Errorf("rollout succeeded, expected it to fail: %s", out)
-				} else if strings.Contains(err.Error()+string(out), "exceeded its progress deadline") {
-					err = nil
+			for _, w := range s.WorkloadNames() {
+				target := strings.ToLower(s.Kind) + "/" + w
+				var out []byte
+				out, err = r.Kubectl(ctx, "-n", ns, "rollout", "status", target, "--timeout="+timeout.String())
+				if st.ExpectFail {
+					if err == nil {
+						err = fmt.Errorf("rollout succeeded, expected it to fail: %s", out)
+					} else if strings.Contains(err.Error()+string(out), "exceeded its progress deadline") {
+						err = nil
+					}
+				}
+				if err != nil {
+					break
 				}
 			}
 		case len(st.WaitReady) > 0:
 			args := append([]string{"-n", ns, "wait", "--for=condition=Ready", "--timeout=120s"}, prefixAll("pod/", st.WaitReady)...)
 			_, err = r.Kubectl(ctx, args...)
+		case st.Signal != "":
+			if sig != nil {
+				sig.Fire(st.Signal)
+			}
+		case st.Await != "":
+			if sig == nil {
+				err = fmt.Errorf("await %q: the scenario is played alone", st.Await)
+			} else {
+				err = sig.Wait(ctx, st.Await)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%s: step %d: %w", s.Name, i+1, err)
@@ -197,6 +286,12 @@ spec:
 }
 
 func daemonSet(name, image string, ready, jitter time.Duration) string {
+	return daemonSetUnavailable(name, image, 1, ready, jitter)
+}
+
+// daemonSetUnavailable is a DaemonSet on every node (it tolerates every taint) whose rolling
+// update replaces up to maxUnavailable pods at a time.
+func daemonSetUnavailable(name, image string, maxUnavailable int, ready, jitter time.Duration) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: DaemonSet
 metadata:
@@ -206,7 +301,7 @@ spec:
     matchLabels: {app: %[1]s}
   updateStrategy:
     type: RollingUpdate
-    rollingUpdate: {maxUnavailable: 1}
+    rollingUpdate: {maxUnavailable: %[4]d}
   template:
     metadata:
       labels: {app: %[1]s}
@@ -216,7 +311,7 @@ spec:
       containers:
       - name: app
         image: %[2]s
-`, name, image, kwokAnnotations(ready, jitter))
+`, name, image, kwokAnnotations(ready, jitter), maxUnavailable)
 }
 
 func node(name string) string {

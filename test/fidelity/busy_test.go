@@ -1,0 +1,375 @@
+package fidelity
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/khist/khist/replay"
+	"github.com/khist/khist/test/e2e"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+var (
+	busy    = flag.Bool("busy", false, "play the busy suite (BusyScenarios) on a cluster of 40 kwok nodes: TestLiveBusy; with -record its recordings become testdata/busy/SCENARIO-rN.json.gz")
+	busyRun = flag.Int("busy-run", 0, "the run number N of the busy recordings written with -record (default: one more than the highest in testdata/busy)")
+)
+
+// TestLiveBusy plays every busy scenario at once on the real control plane while khist's
+// collector records it (see BusyScenarios), and checks each recording as TestBusyFixtures
+// does. It runs only with -busy (make fidelity-busy): a run takes 10 to 20 minutes on 2 cores.
+// With -record each scenario's recording is kept as run N of its fixture; without, under
+// test/artifacts/fidelity-busy.
+func TestLiveBusy(t *testing.T) {
+	if !*busy {
+		t.Skip("the busy suite runs with -busy (make fidelity-busy)")
+	}
+	if testCluster == nil {
+		t.Skip("needs the test control plane (not with -short)")
+	}
+	if n := len(testCluster.Nodes); n < BusyNodes {
+		t.Fatalf("the cluster has %d nodes, the busy suite needs %d", n, BusyNodes)
+	}
+	run := *busyRun
+	if run == 0 {
+		run = nextBusyRun(t, "testdata")
+	}
+	scenarios := BusyScenarios
+	var names []string
+	for _, s := range scenarios {
+		names = append(names, s.Name)
+	}
+	rec := e2e.StartRecorder(t, testCluster, e2e.RecorderOptions{Cluster: "fidelity-busy", IncludeNamespaces: names})
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+
+	// Every scenario at once; the first failure stops the others (the session is no longer
+	// the one the suite describes).
+	var sig Signals
+	var wg sync.WaitGroup
+	errs := make([]error, len(scenarios))
+	for i := range scenarios {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &scenarios[i]
+			errs[i] = s.Play(ctx, runner{testCluster}, &sig)
+			if errs[i] != nil {
+				cancel()
+			}
+			t.Logf("busy run %d: %s done after %s (err: %v)", run, s.Name, time.Since(begin).Round(time.Second), errs[i])
+		}()
+	}
+	wg.Wait()
+	played := time.Since(begin)
+	failed := false
+	for _, err := range errs {
+		if err != nil && !strings.Contains(err.Error(), context.Canceled.Error()) {
+			t.Error(err)
+			failed = true
+		}
+	}
+	time.Sleep(5 * time.Second) // the last status updates
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer rcancel()
+	envs, err := rec.Envelopes(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("busy run %d: played in %s, %d events recorded", run, played.Round(time.Second), len(envs))
+	if err := collectorComplete(rec.Registry); err != nil {
+		t.Errorf("busy run %d: the recording may be incomplete: %v", run, err)
+		failed = true
+	}
+
+	for i := range scenarios {
+		s := &scenarios[i]
+		mine := ForScenario(envs, s)
+		path := filepath.Join("..", "artifacts", "fidelity-busy", fmt.Sprintf("%s-r%d.json.gz", s.Name, run))
+		if *record && !failed {
+			path = BusyFixturePath("testdata", s.Name, run)
+		}
+		if err := e2e.WriteWatchFileLevel(path, mine, gzip.BestCompression); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, err := checkBusy(s, Versions(mine))
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		t.Logf("%s: %.1f MB; %s", path, float64(st.Size())/1e6, stats)
+	}
+}
+
+// collectorComplete returns an error when the collector's metrics show that versions may be
+// missing from its log: a version the log did not acknowledge, a relist other than the first
+// list (a watch that fell too far behind), or a restart after the log failed.
+func collectorComplete(reg *prometheus.Registry) error {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue()
+			if v == 0 {
+				continue
+			}
+			switch mf.GetName() {
+			case "khist_collector_publish_errors_total", "khist_collector_log_recoveries_total":
+				problems = append(problems, fmt.Sprintf("%s%s = %g", mf.GetName(), labels(m), v))
+			case "khist_collector_relists_total":
+				if label(m, "reason") != "start" {
+					problems = append(problems, fmt.Sprintf("%s%s = %g", mf.GetName(), labels(m), v))
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func labels(m *dto.Metric) string {
+	var ls []string
+	for _, l := range m.GetLabel() {
+		ls = append(ls, l.GetName()+"="+strconv.Quote(l.GetValue()))
+	}
+	return "{" + strings.Join(ls, ",") + "}"
+}
+
+var busyRunRE = regexp.MustCompile(`-r([0-9]+)\.json\.gz$`)
+
+// nextBusyRun is one more than the highest run number of the fixtures under dir/busy.
+func nextBusyRun(t *testing.T, dir string) int {
+	paths, err := filepath.Glob(filepath.Join(dir, "busy", "*-r*.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range paths {
+		if m := busyRunRE.FindStringSubmatch(p); m != nil {
+			r, _ := strconv.Atoi(m[1])
+			n = max(n, r)
+		}
+	}
+	return n + 1
+}
+
+// busyFixtures returns the recorded runs of a busy scenario, in run order.
+func busyFixtures(t *testing.T, dir, scenario string) []string {
+	paths, err := filepath.Glob(filepath.Join(dir, "busy", scenario+"-r*.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(p string) int {
+		m := busyRunRE.FindStringSubmatch(p)
+		if m == nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	paths = slices.DeleteFunc(paths, func(p string) bool { return run(p) == 0 })
+	sort.Slice(paths, func(i, j int) bool { return run(paths[i]) < run(paths[j]) })
+	return paths
+}
+
+// TestBusyFixtures checks every recorded run of the busy suite offline: the file parses, each
+// workload of the scenario is there with the number of rollouts the scenario makes, the last
+// of which completed, and pods exist. With -v it prints what each recording holds (events,
+// pods, rollouts, and the sizes of the readiness steps of the ReplicaSets' status writes).
+// It checks no replay fidelity.
+func TestBusyFixtures(t *testing.T) {
+	for i := range BusyScenarios {
+		s := &BusyScenarios[i]
+		paths := busyFixtures(t, "testdata", s.Name)
+		if len(paths) == 0 {
+			t.Errorf("%s: no recording under testdata/busy: run make fidelity-busy ARGS=-record", s.Name)
+			continue
+		}
+		for _, p := range paths {
+			t.Run(strings.TrimSuffix(filepath.Base(p), ".json.gz"), func(t *testing.T) {
+				t.Parallel()
+				h, err := replay.LoadWatchFiles(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stats, err := checkBusy(s, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s", stats)
+			})
+		}
+	}
+}
+
+// busyStats is what a busy recording holds.
+type busyStats struct {
+	events, pods int
+	rollouts     map[string]int // by workload
+	// statusWrites are the ReplicaSet status writes that raised readyReplicas; readySteps
+	// their increments, in log order.
+	statusWrites int
+	readySteps   []int
+}
+
+func (b *busyStats) String() string {
+	total := 0
+	for _, n := range b.rollouts {
+		total += n
+	}
+	s := fmt.Sprintf("%d events, %d pods, %d rollouts of %d workloads", b.events, b.pods, total, len(b.rollouts))
+	if len(b.readySteps) == 0 {
+		return s
+	}
+	steps := slices.Clone(b.readySteps)
+	slices.Sort(steps)
+	sum, multi := 0, 0
+	for _, d := range steps {
+		sum += d
+		if d > 1 {
+			multi++
+		}
+	}
+	q := func(f float64) int { return steps[int(f*float64(len(steps)-1))] }
+	return s + fmt.Sprintf("; %d ReplicaSet status writes raised readyReplicas by %d in all: per write median %d, p90 %d, max %d; %.0f%% of them by more than 1",
+		len(steps), sum, q(0.5), q(0.9), steps[len(steps)-1], 100*float64(multi)/float64(len(steps)))
+}
+
+// checkBusy checks a busy scenario's history (versions in log order) and returns what it
+// holds: every workload of the scenario is there with s.Rollouts rollouts, its last version
+// shows its last rollout complete, and its pods are there.
+func checkBusy(s *Scenario, h []replay.Version) (*busyStats, error) {
+	b := &busyStats{events: len(h), rollouts: map[string]int{}}
+	pods := map[string]bool{}
+	readyByRS := map[string]int{}
+	last := map[string][]byte{}
+	for i := range h {
+		v := &h[i]
+		if v.Namespace != s.Name {
+			continue
+		}
+		switch v.Kind {
+		case "Pod":
+			pods[v.UID] = true
+		case "ReplicaSet":
+			var rs struct {
+				Status struct {
+					ReadyReplicas int `json:"readyReplicas"`
+				} `json:"status"`
+			}
+			if err := json.Unmarshal(v.Object, &rs); err != nil {
+				return nil, fmt.Errorf("ReplicaSet %s: %v", v.Name, err)
+			}
+			if prev, ok := readyByRS[v.UID]; ok && rs.Status.ReadyReplicas > prev {
+				b.readySteps = append(b.readySteps, rs.Status.ReadyReplicas-prev)
+			}
+			readyByRS[v.UID] = rs.Status.ReadyReplicas
+		case s.Kind:
+			if v.Type != replay.Deleted && v.Type != replay.DeletedUnobserved {
+				last[v.Name] = v.Object
+			}
+		}
+	}
+	b.pods = len(pods)
+	b.statusWrites = len(b.readySteps)
+	if b.pods == 0 {
+		return b, fmt.Errorf("no pod in namespace %s", s.Name)
+	}
+	for _, w := range s.WorkloadNames() {
+		obj, ok := last[w]
+		if !ok {
+			return b, fmt.Errorf("no %s %s/%s in the recording", s.Kind, s.Name, w)
+		}
+		scn, err := replay.ExtractScenario(s.Kind, s.Name, w, h)
+		if err != nil {
+			return b, err
+		}
+		b.rollouts[w] = len(scn.Rollouts)
+		if s.Rollouts > 0 && len(scn.Rollouts) != s.Rollouts {
+			return b, fmt.Errorf("%s %s/%s: %d rollouts recorded, the scenario makes %d", s.Kind, s.Name, w, len(scn.Rollouts), s.Rollouts)
+		}
+		if err := rolledOut(s.Kind, obj); err != nil {
+			return b, fmt.Errorf("%s %s/%s: the last rollout did not complete in the recording: %v", s.Kind, s.Name, w, err)
+		}
+	}
+	return b, nil
+}
+
+// rolledOut returns an error unless a workload's JSON shows its rollout complete, as kubectl
+// rollout status sees it.
+func rolledOut(kind string, obj []byte) error {
+	var w struct {
+		Metadata struct {
+			Generation int64 `json:"generation"`
+		} `json:"metadata"`
+		Spec struct {
+			Replicas *int32 `json:"replicas"`
+		} `json:"spec"`
+		Status struct {
+			ObservedGeneration int64 `json:"observedGeneration"`
+			// Deployment and StatefulSet
+			Replicas, UpdatedReplicas, AvailableReplicas, ReadyReplicas int32
+			CurrentRevision, UpdateRevision                             string
+			// DaemonSet
+			DesiredNumberScheduled, UpdatedNumberScheduled, NumberAvailable int32
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(obj, &w); err != nil {
+		return err
+	}
+	st := w.Status
+	if st.ObservedGeneration < w.Metadata.Generation {
+		return fmt.Errorf("generation %d not observed (status is of %d)", w.Metadata.Generation, st.ObservedGeneration)
+	}
+	want := int32(1)
+	if w.Spec.Replicas != nil {
+		want = *w.Spec.Replicas
+	}
+	var ok bool
+	switch kind {
+	case "Deployment":
+		ok = st.UpdatedReplicas == want && st.Replicas == want && st.AvailableReplicas == want
+	case "StatefulSet":
+		ok = st.UpdatedReplicas == want && st.ReadyReplicas == want && st.CurrentRevision == st.UpdateRevision
+	case "DaemonSet":
+		ok = st.UpdatedNumberScheduled == st.DesiredNumberScheduled && st.NumberAvailable == st.DesiredNumberScheduled
+	default:
+		return fmt.Errorf("unknown kind %s", kind)
+	}
+	if !ok {
+		return fmt.Errorf("status %+v", st)
+	}
+	return nil
+}
