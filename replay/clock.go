@@ -14,7 +14,8 @@ import (
 // out of the queue before its sync runs, so changes made during the sync enqueue it again.
 // Controllers react without delay (their sync runs at the instant of the change, after every
 // event already scheduled for that instant), which is how changes the real controllers saw
-// together are seen together here.
+// together are seen together here; or, modelling a busy control plane, after their recorded
+// reaction latency (see latencyModel).
 
 // maxEvents bounds a run, against controllers that would requeue forever.
 const maxEvents = 20_000_000
@@ -74,6 +75,8 @@ type clock struct {
 	stopped bool
 	queued  map[queueKey]bool
 	syncFn  func(controllerID, string)
+	// lat, when set, delays each sync by its controller's recorded reaction latency.
+	lat *latencyModel
 }
 
 func newClock(start time.Time) *clock {
@@ -89,7 +92,9 @@ func (c *clock) at(t time.Time, fn func()) {
 	heap.Push(&c.q, &event{at: t.UnixNano(), seq: c.seq, fn: fn})
 }
 
-// enqueue adds a controller key to the workqueue, to be synced now.
+// enqueue adds a controller key to the workqueue, to be synced now, or after the controller's
+// reaction latency when the run models a busy control plane (see latencyModel): changes that
+// arrive while the key waits fold into that one sync.
 func (c *clock) enqueue(ctrl controllerID, key string) {
 	k := queueKey{ctrl, key}
 	if c.queued[k] {
@@ -97,7 +102,7 @@ func (c *clock) enqueue(ctrl controllerID, key string) {
 	}
 	c.queued[k] = true
 	c.seq++
-	heap.Push(&c.q, &event{at: c.now.UnixNano(), seq: c.seq, sync: k})
+	heap.Push(&c.q, &event{at: c.now.Add(c.lat.delay(ctrl)).UnixNano(), seq: c.seq, sync: k})
 }
 
 // enqueueAfter adds a controller key to the workqueue after d, as AddAfter does.

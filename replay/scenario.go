@@ -147,6 +147,9 @@ type extraction struct {
 	steps []loggedStep
 	// audit is the decision audit, computed on first use (see auditScenario).
 	audit *audit
+	// lat is the controllers' recorded reaction latencies; nil when the history's times are
+	// too coarse to tell (see latencyModel).
+	lat *latencyModel
 }
 
 type wlVer struct {
@@ -384,6 +387,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 	classifyReadiness(&scn)
 	alignEnvironment(&scn, history)
 	recordSteps(&scn)
+	x.lat = calibrateLatency(&scn, preciseTimes(history))
 
 	// Nodes: recorded Node objects, else the nodes pods ran on.
 	if len(x.nodeOrder) == 0 {

@@ -25,6 +25,9 @@ type SimOptions struct {
 	// percentile of the recorded latencies of the pod's revision) or a duration. Pods that
 	// never became Ready stay unready in every case.
 	ReadyLatency string
+	// InstantControllers makes the controllers act at once on every change, as on a quiet
+	// control plane, even where the recording shows them late (see latencyModel).
+	InstantControllers bool
 }
 
 // SimResult is the outcome of one simulated rollout.
@@ -125,6 +128,9 @@ func Simulate(scn Scenario, opts SimOptions) (*SimResult, error) {
 		return nil, err
 	}
 	s := &simulation{clock: newClock(ro.Start), scn: &scn, ro: ro, mode: opts.Environment, ov: ov}
+	if !opts.InstantControllers {
+		s.lat = scn.x.lat.fresh()
+	}
 	s.env = newEnvironment(&scn, ro, opts.Environment, lat)
 	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: s.onChange}
 	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s

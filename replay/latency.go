@@ -1,0 +1,157 @@
+package replay
+
+import (
+	"sort"
+	"time"
+)
+
+// The control plane's pace. On a quiet cluster the controllers act within milliseconds of the
+// change that concerns them, and the simulation lets them act at once. On a busy one they are
+// late: a key waits in its workqueue behind others (and behind kube-controller-manager's client
+// rate limit) while more changes of the same object arrive, and one sync then acts on all of
+// them (workqueue coalescing): a ReplicaSet status write reports fifty pods Ready at once, and
+// the Deployment controller scales the old ReplicaSet down by fifty in one step.
+//
+// The free-running simulation reproduces this with a reaction latency per controller: a key
+// enqueued at t is synced at t+d, and enqueues while it waits fold into that sync, as the
+// workqueue does. The latencies are read from the recording itself, in the order they
+// happened: for the ReplicaSet controller, from the first change of a ReplicaSet's pods to the
+// status write that follows it; for the workload's controller, from the last change of what it
+// reads to each of its writes. The k-th sync of a controller waits the k-th latency recorded
+// for it (cycling), so the same history always gives the same run.
+//
+// Latencies need observation times finer than the objects' one-second timestamps: collector
+// recordings have them (and the fixtures khist records keep them); histories without them
+// (kubectl watch files, imports of them) are replayed with instant controllers, as before.
+
+// latencyModel holds the recorded reaction latencies per controller.
+type latencyModel struct {
+	lat  map[controllerID][]time.Duration
+	next map[controllerID]int
+}
+
+// delay returns the latency of the next sync of controller c.
+func (m *latencyModel) delay(c controllerID) time.Duration {
+	if m == nil {
+		return 0
+	}
+	ls := m.lat[c]
+	if len(ls) == 0 {
+		return 0
+	}
+	i := m.next[c] % len(ls)
+	m.next[c]++
+	return ls[i]
+}
+
+// fresh returns a copy with the cycles started over (a model is shared by the runs of a
+// scenario).
+func (m *latencyModel) fresh() *latencyModel {
+	if m == nil {
+		return nil
+	}
+	return &latencyModel{lat: m.lat, next: map[controllerID]int{}}
+}
+
+// preciseTimes reports whether the history's observation times were observed rather than
+// estimated: most versions have a time of their own (estimates from one-second timestamps
+// repeat, as the running maximum they are stays put across many versions).
+func preciseTimes(h []Version) bool {
+	distinct := 0
+	for i := range h {
+		if i == 0 || !h[i].Observed.Equal(h[i-1].Observed) {
+			distinct++
+		}
+	}
+	return len(h) > 0 && 10*distinct >= 9*len(h)
+}
+
+// busyLatency is the median reaction latency from which a controller counts as late: below it,
+// as on a quiet control plane, it is simulated as acting at once.
+const busyLatency = 100 * time.Millisecond
+
+// maxLatency bounds a recorded latency: a controller that did not act for longer was not late
+// but waiting for something the simulation models otherwise (minReadySeconds, a deadline).
+const maxLatency = 5 * time.Minute
+
+// calibrateLatency reads the controllers' reaction latencies from the scenario (see above);
+// nil when the history's times are too coarse.
+func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
+	if !precise {
+		return nil
+	}
+	x := scn.x
+	m := &latencyModel{lat: map[controllerID][]time.Duration{}, next: map[controllerID]int{}}
+	points := viewPoints(scn)
+	add := func(c controllerID, d time.Duration) {
+		if d >= 0 && d <= maxLatency {
+			m.lat[c] = append(m.lat[c], d)
+		}
+	}
+	// The workload's controller: from the last change of what it reads to each write that
+	// starts a sync (the writes of one sync follow each other: the first one counts).
+	ctrl := ctrlDeployment
+	switch scn.Kind {
+	case KindStatefulSet:
+		ctrl = ctrlStatefulSet
+	case KindDaemonSet:
+		ctrl = ctrlDaemonSet
+	}
+	var prevSeq uint64
+	for _, ls := range x.steps {
+		if ls.external {
+			continue
+		}
+		j := sort.Search(len(points), func(i int) bool { return points[i].seq >= ls.seq }) - 1
+		if j >= 0 && points[j].seq > prevSeq {
+			add(ctrl, ls.s.Time.Sub(points[j].t))
+		}
+		prevSeq = ls.seq
+	}
+	// The ReplicaSet controller: from the first change of a ReplicaSet's pods after its
+	// previous status write to the next status write.
+	if scn.Kind == KindDeployment {
+		type podEv struct {
+			seq uint64
+			t   time.Time
+		}
+		byRS := map[string][]podEv{}
+		for i := range scn.Pods {
+			p := &scn.Pods[i]
+			for _, e := range []podEv{{p.createSeq, p.Created}, {p.readySeq, p.Ready}, {p.delSeq, p.DeleteRequested}, {p.goneSeq, p.Gone}} {
+				if e.seq != 0 {
+					byRS[p.Revision] = append(byRS[p.Revision], e)
+				}
+			}
+		}
+		for _, rs := range x.rs {
+			evs := byRS[rs.name]
+			sort.Slice(evs, func(i, j int) bool { return evs[i].seq < evs[j].seq })
+			k := 0
+			for i := 1; i < len(rs.vers); i++ {
+				v, pv := rs.vers[i], rs.vers[i-1]
+				if v.deleted || pv.deleted || v.o.status == pv.o.status {
+					continue
+				}
+				for k < len(evs) && evs[k].seq <= pv.seq {
+					k++
+				}
+				if k < len(evs) && evs[k].seq < v.seq {
+					add(ctrlReplicaSet, v.t.Sub(evs[k].t))
+				}
+			}
+		}
+	}
+	busy := false
+	for c, ls := range m.lat {
+		if percentile(ls, 50) >= busyLatency {
+			busy = true
+			continue
+		}
+		delete(m.lat, c)
+	}
+	if !busy {
+		return nil
+	}
+	return m
+}
