@@ -70,6 +70,47 @@ func BenchmarkReplayAll(b *testing.B) {
 	b.ReportMetric(float64(events), "recorded-events")
 }
 
+// BenchmarkReplayAllBusy runs khist replay all -A over the busiest recording of the busy
+// suite (test/fidelity/testdata/busy/busy-20x100-r1.json.gz: 20 Deployments of 100 replicas,
+// three rollouts each, rolling at once), imported and folded first: the decision audit (the
+// default) and the free run alone (--free-run), in the same run.
+func BenchmarkReplayAllBusy(b *testing.B) {
+	path := fidelity.BusyFixturePath(fidelityDir, "busy-20x100", 1)
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("no busy recording: %v", err)
+	}
+	data := filepath.Join(b.TempDir(), "data")
+	start := time.Now()
+	if out, err := runTB(b, data, "import", path); err != nil {
+		b.Fatalf("import: %v\n%s", err, out)
+	}
+	b.Logf("imported and folded %s in %s", path, time.Since(start).Round(time.Millisecond))
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"audit", nil}, {"free-run", []string{"--free-run"}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			start, cpu := time.Now(), cpuTime()
+			var res replay.SurveyResult
+			for i := 0; i < b.N; i++ {
+				out, err := runTB(b, data, append([]string{"replay", "all", "-A", "-o", "json"}, mode.args...)...)
+				if err != nil {
+					b.Fatalf("replay all: %v\n%s", err, out)
+				}
+				if err := json.Unmarshal([]byte(out), &res); err != nil {
+					b.Fatal(err)
+				}
+			}
+			elapsed, cpuUsed := time.Since(start), cpuTime()-cpu
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/replay-all")
+			b.ReportMetric(cpuUsed.Seconds()/float64(b.N), "cpu-s/replay-all")
+			b.ReportMetric(float64(res.Rollouts), "rollouts")
+			b.ReportMetric(float64(res.Matched), "matched")
+			b.ReportMetric(float64(res.Decisions), "decisions")
+		})
+	}
+}
+
 var (
 	uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	rvRE   = regexp.MustCompile(`"resourceVersion":"([0-9]+)"`)
