@@ -259,3 +259,60 @@ func TestAuditBurstsCompareAsSets(t *testing.T) {
 		t.Fatalf("a reordered burst diverges:\n%s", b.String())
 	}
 }
+
+// TestAuditInputsByOthers makes one of the recorded scale-downs of the old ReplicaSet a
+// person's (kubectl scale): the audit must list it as an input with its writer, not count it
+// as a decision, and carry on.
+func TestAuditInputsByOthers(t *testing.T) {
+	h := slices.Clone(fidelityFixtures(t)["max-surge-0"])
+	before, err := Compare(h, "deploy", "max-surge-0", "web", CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := map[string]int64{}
+	changed := ""
+	for i := range h {
+		if h[i].Kind != "ReplicaSet" {
+			continue
+		}
+		in := parseRSInfo(t, &h[i])
+		p, ok := prev[h[i].UID]
+		prev[h[i].UID] = in.replicas
+		if ok && in.replicas < p && changed == "" {
+			var o map[string]any
+			if err := json.Unmarshal(h[i].Object, &o); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range o["metadata"].(map[string]any)["managedFields"].([]any) {
+				if e := f.(map[string]any); e["manager"] == "kube-controller-manager" && e["subresource"] == nil {
+					e["manager"] = "kubectl-scale"
+				}
+			}
+			h[i].Object, _ = json.Marshal(o)
+			changed = h[i].Name + " " + strconv.FormatInt(p, 10) + "->" + strconv.FormatInt(in.replicas, 10)
+		}
+	}
+	if changed == "" {
+		t.Fatal("no scale-down to attribute")
+	}
+	res, err := Compare(h, "deploy", "max-surge-0", "web", CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	res.WriteTable(&b)
+	if !res.Match || res.Decisions != before.Decisions-1 {
+		t.Fatalf("match %v with %d decisions (before: %d): want a match with one decision less:\n%s", res.Match, res.Decisions, before.Decisions, b.String())
+	}
+	found := false
+	for _, rc := range res.Rollouts {
+		for _, in := range rc.Inputs {
+			if in.Actor == "kubectl-scale" && in.Change == "scaled replicaset "+changed {
+				found = true
+			}
+		}
+	}
+	if !found || !strings.Contains(b.String(), "kubectl-scale scaled replicaset "+changed) {
+		t.Fatalf("the scale by hand is not listed as an input:\n%s", b.String())
+	}
+}

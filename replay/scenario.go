@@ -1220,13 +1220,13 @@ func recordSteps(scn *Scenario) {
 	}
 }
 
-// rsWriter is who changed a ReplicaSet's spec between two versions: the manager whose
-// managedFields entry outside the status subresource is new or moved, another than the
-// controller manager when there are several; the version's recorded actor when the versions
-// carry no managedFields; "" when unknown.
+// rsWriter is who changed a ReplicaSet's spec between two versions: the version's recorded
+// writer when the history has one (the event log's), else the manager whose managedFields entry
+// outside the status subresource is new or moved, another than the controller manager when
+// there are several; "" when unknown.
 func rsWriter(prev, cur *rsObj, actor string) string {
-	if len(cur.meta.Metadata.ManagedFields) == 0 {
-		return actor
+	if actor != "" || len(cur.meta.Metadata.ManagedFields) == 0 {
+		return actor // the event log's writer (an audit log's user where one was imported)
 	}
 	var pm *objMeta
 	if prev != nil {
