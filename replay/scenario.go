@@ -800,8 +800,9 @@ func hasEvents(h []Version, ns string) bool {
 // Events in the history, the proof is a "deleted pod" event of the controller: each event is
 // matched with the latest deletion of a pod of that name before it in log order (the controller
 // reports a deletion after making it; StatefulSet pods reuse names), within seconds. Without
-// Events, a deletion the controller had a reason for (a ReplicaSet above its replicas, a
-// StatefulSet pod outside its ordinals or of an old revision) is attributed to it.
+// Events, or without the event of a deletion (a busy controller's event recorder drops and
+// aggregates them), a deletion the controller had a reason for (a ReplicaSet above its
+// replicas, a StatefulSet pod outside its ordinals or of an old revision) is attributed to it.
 func attributeDeletions(scn *Scenario, events []eventOcc, haveEvents bool) {
 	if !haveEvents {
 		for i := range scn.Pods {
@@ -838,6 +839,13 @@ func attributeDeletions(scn *Scenario, events []eventOcc, haveEvents bool) {
 		if d := e.t.Sub(best.DeleteRequested); d >= -time.Second && d <= 5*time.Second {
 			matched[best] = true
 			best.DeletedBy = deletedByController
+		}
+	}
+	// A busy controller's events are rate-limited and aggregated by its event recorder, so a
+	// deletion without its event is the controller's when it had a reason for it.
+	for i := range scn.Pods {
+		if p := &scn.Pods[i]; p.DeletedBy == deletedByExternal && !matched[p] && controllerHadReason(scn, p) {
+			p.DeletedBy = deletedByController
 		}
 	}
 }
