@@ -58,6 +58,9 @@ const (
 	ctrlReplicaSet
 	ctrlStatefulSet
 	ctrlDaemonSet
+	// ctrlReplicaSetStatus names the ReplicaSet controller's status writes in the latency
+	// model (see latencyModel); it is never synced.
+	ctrlReplicaSetStatus
 )
 
 type queueKey struct {
@@ -95,14 +98,17 @@ func (c *clock) at(t time.Time, fn func()) {
 // enqueue adds a controller key to the workqueue, to be synced now, or after the controller's
 // reaction latency when the run models a busy control plane (see latencyModel): changes that
 // arrive while the key waits fold into that one sync.
-func (c *clock) enqueue(ctrl controllerID, key string) {
+func (c *clock) enqueue(ctrl controllerID, key string) { c.enqueueIn(ctrl, key, c.lat.delay(ctrl)) }
+
+// enqueueIn adds a controller key to the workqueue, to be synced after d.
+func (c *clock) enqueueIn(ctrl controllerID, key string, d time.Duration) {
 	k := queueKey{ctrl, key}
 	if c.queued[k] {
 		return
 	}
 	c.queued[k] = true
 	c.seq++
-	heap.Push(&c.q, &event{at: c.now.Add(c.lat.delay(ctrl)).UnixNano(), seq: c.seq, sync: k})
+	heap.Push(&c.q, &event{at: c.now.Add(d).UnixNano(), seq: c.seq, sync: k})
 }
 
 // enqueueAfter adds a controller key to the workqueue after d, as AddAfter does.

@@ -14,15 +14,19 @@ import (
 //
 // The free-running simulation reproduces this with a reaction latency per controller: a key
 // enqueued at t is synced at t+d, and enqueues while it waits fold into that sync, as the
-// workqueue does. The latencies are read from the recording itself, in the order they
-// happened: for the ReplicaSet controller, from the first change of a ReplicaSet's pods to the
-// status write that follows it; for the workload's controller, from the last change of what it
-// reads to each of its writes. The k-th sync of a controller waits the k-th latency recorded
-// for it (cycling), so the same history always gives the same run.
+// workqueue does (the ReplicaSet controller reacts so to scales of its ReplicaSet, and at once
+// to its pods' changes); and the ReplicaSet controller's status writes land late, each
+// reporting what the syncs computed until it landed. The latencies are read from the recording itself, in the
+// order they happened: for the ReplicaSet controller's syncs, from a scale of its ReplicaSet to
+// its first pod created or deleted; for its status writes, from the first change of a
+// ReplicaSet's pods to the status write that follows it; for the workload's controller, from
+// the last change of what it reads to each of its writes. The k-th sync of a controller waits
+// the k-th latency recorded for it (cycling), so the same history always gives the same run.
 //
-// Latencies need observation times finer than the objects' one-second timestamps: collector
-// recordings have them (and the fixtures khist records keep them); histories without them
-// (kubectl watch files, imports of them) are replayed with instant controllers, as before.
+// Latencies are best read from observation times finer than the objects' one-second
+// timestamps: collector recordings have them (and the fixtures khist records keep them). From
+// histories without them (kubectl watch files, imports of them) only latencies of seconds can be
+// told apart from the estimates' resolution.
 
 // latencyModel holds the recorded reaction latencies per controller.
 type latencyModel struct {
@@ -70,17 +74,23 @@ func preciseTimes(h []Version) bool {
 // as on a quiet control plane, it is simulated as acting at once.
 const busyLatency = 100 * time.Millisecond
 
+// coarseBusyLatency is busyLatency for histories whose times are one-second estimates.
+const coarseBusyLatency = time.Second
+
 // maxLatency bounds a recorded latency: a controller that did not act for longer was not late
 // but waiting for something the simulation models otherwise (minReadySeconds, a deadline).
 const maxLatency = 5 * time.Minute
 
-// calibrateLatency reads the controllers' reaction latencies from the scenario (see above);
-// nil when the history's times are too coarse.
+// calibrateLatency reads the controllers' reaction latencies from the scenario (see above).
+// A controller whose median latency is under busyLatency (or, when the history's times are
+// estimates of one-second resolution, under coarseBusyLatency) is taken to act at once; nil
+// when none was late.
 func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
-	if !precise {
-		return nil
-	}
 	x := scn.x
+	threshold := busyLatency
+	if !precise {
+		threshold = coarseBusyLatency
+	}
 	m := &latencyModel{lat: map[controllerID][]time.Duration{}, next: map[controllerID]int{}}
 	points := viewPoints(scn)
 	add := func(c controllerID, d time.Duration) {
@@ -108,9 +118,35 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 		}
 		prevSeq = ls.seq
 	}
-	// The ReplicaSet controller: from the first change of a ReplicaSet's pods after its
-	// previous status write to the next status write.
+	// The ReplicaSet controller: its syncs, from a scale of its ReplicaSet to the first pod it
+	// created or asked to delete after it; its status writes, from the first change of a
+	// ReplicaSet's pods after its previous status write to the next status write.
 	if scn.Kind == KindDeployment {
+		for _, ls := range x.steps {
+			if ls.external || ls.s.To == ls.s.From {
+				continue
+			}
+			var first time.Time
+			for i := range scn.Pods {
+				p := &scn.Pods[i]
+				if p.Revision != ls.s.ReplicaSet {
+					continue
+				}
+				var seq uint64
+				var t time.Time
+				if ls.s.To > ls.s.From {
+					seq, t = p.createSeq, p.Created
+				} else if p.DeletedBy == deletedByController {
+					seq, t = p.delSeq, p.DeleteRequested
+				}
+				if seq > ls.seq && (first.IsZero() || t.Before(first)) {
+					first = t
+				}
+			}
+			if !first.IsZero() {
+				add(ctrlReplicaSet, first.Sub(ls.s.Time))
+			}
+		}
 		type podEv struct {
 			seq uint64
 			t   time.Time
@@ -137,14 +173,14 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 					k++
 				}
 				if k < len(evs) && evs[k].seq < v.seq {
-					add(ctrlReplicaSet, v.t.Sub(evs[k].t))
+					add(ctrlReplicaSetStatus, v.t.Sub(evs[k].t))
 				}
 			}
 		}
 	}
 	busy := false
 	for c, ls := range m.lat {
-		if percentile(ls, 50) >= busyLatency {
+		if percentile(ls, 50) >= threshold {
 			busy = true
 			continue
 		}

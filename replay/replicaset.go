@@ -60,13 +60,39 @@ func (rsc *replicaSetController) sync(name string) {
 			s.deletePod(p, true)
 		}
 	}
-	if st != rs.status {
-		rs.status = st
-		s.st.replicaSetChanged(rs)
-	}
+	rsc.writeStatus(rs, st)
 	if rs.minReadySeconds > 0 && rs.status.Ready == rs.replicas && rs.status.Available != rs.replicas {
 		s.resyncAfterWrite(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second)
 	}
+}
+
+// writeStatus writes a ReplicaSet's status. On a busy control plane (see latencyModel) the
+// write lands after the ReplicaSet controller's recorded status latency, queued behind its
+// other API calls; syncs in between fold their newer status into that one write, which is how
+// one status write comes to report many readiness changes at once.
+func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
+	s := rsc.s
+	if rs.landing {
+		rs.pending = st
+		return
+	}
+	if st == rs.status {
+		return
+	}
+	d := s.lat.delay(ctrlReplicaSetStatus)
+	if d == 0 {
+		rs.status = st
+		s.st.replicaSetStatusChanged(rs)
+		return
+	}
+	rs.landing, rs.pending = true, st
+	s.at(s.now.Add(d), func() {
+		rs.landing = false
+		if !rs.deleted && rs.pending != rs.status {
+			rs.status = rs.pending
+			s.st.replicaSetStatusChanged(rs)
+		}
+	})
 }
 
 // podsToDelete is upstream's getPodsToDelete: the first n of the active pods ranked by

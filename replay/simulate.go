@@ -200,7 +200,9 @@ func (s *simulation) onChange(c change) {
 		switch c.kind {
 		case chPodAdded, chPodUpdated, chPodRemoved:
 			if rs := c.pod.owner; rs != nil && !rs.deleted {
-				s.enqueue(ctrlReplicaSet, rs.name)
+				// What the ReplicaSet controller makes of its pods' changes is its status,
+				// whose writes carry the busy control plane's latency (see writeStatus).
+				s.enqueueIn(ctrlReplicaSet, rs.name, 0)
 				if c.becameReady && rs.minReadySeconds > 0 {
 					s.enqueueAfter(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second+time.Second)
 				}
@@ -210,7 +212,11 @@ func (s *simulation) onChange(c change) {
 			}
 		case chReplicaSet:
 			if !c.rs.deleted {
-				s.enqueue(ctrlReplicaSet, c.rs.name)
+				d := time.Duration(0)
+				if c.rsSpec {
+					d = s.lat.delay(ctrlReplicaSet)
+				}
+				s.enqueueIn(ctrlReplicaSet, c.rs.name, d)
 			}
 			s.enqueue(ctrlDeployment, "")
 		case chWorkload:

@@ -65,6 +65,10 @@ type simRS struct {
 	// active and ready count the pods that are not terminating, and of those the Ready ones;
 	// the store keeps them current so that a sync need not walk the pods.
 	active, ready int32
+	// landing is set while a status write is on its way (see replicaSetController.writeStatus),
+	// with the latest status computed since in pending.
+	landing bool
+	pending rsStatus
 }
 
 // recount recomputes the counters from the pods.
@@ -113,6 +117,9 @@ type change struct {
 	pod         *simPod
 	rs          *simRS
 	becameReady bool
+	// rsSpec marks a change of a ReplicaSet's spec or annotations (created or scaled by the
+	// Deployment controller), as opposed to one of its status.
+	rsSpec bool
 }
 
 type store struct {
@@ -240,10 +247,16 @@ func removeFrom(list []*simPod, p *simPod) []*simPod {
 
 func (s *store) addReplicaSet(rs *simRS) {
 	s.rss = append(s.rss, rs)
-	s.notify(change{kind: chReplicaSet, rs: rs})
+	s.notify(change{kind: chReplicaSet, rs: rs, rsSpec: true})
 }
 
-func (s *store) replicaSetChanged(rs *simRS) { s.notify(change{kind: chReplicaSet, rs: rs}) }
+// replicaSetChanged notifies a change of a ReplicaSet's spec or annotations (by the Deployment
+// controller); replicaSetStatusChanged one of its status (by the ReplicaSet controller).
+func (s *store) replicaSetChanged(rs *simRS) {
+	s.notify(change{kind: chReplicaSet, rs: rs, rsSpec: true})
+}
+
+func (s *store) replicaSetStatusChanged(rs *simRS) { s.notify(change{kind: chReplicaSet, rs: rs}) }
 
 func (s *store) deleteReplicaSet(rs *simRS) {
 	rs.deleted = true
