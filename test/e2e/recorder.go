@@ -257,10 +257,17 @@ func WriteWatchEvents(w io.Writer, envs []*eventlog.Envelope) error {
 		if !json.Valid(e.Object) {
 			return fmt.Errorf("%s: body is not JSON", e)
 		}
+		// observed is khist's addition to kubectl's format (which readers ignore): when the
+		// collector saw the change, finer than the objects' one-second timestamps.
+		var observed string
+		if !e.Observed.IsZero() {
+			observed = e.Observed.UTC().Format(time.RFC3339Nano)
+		}
 		line, err := json.Marshal(struct {
-			Type   string          `json:"type"`
-			Object json.RawMessage `json:"object"`
-		}{WatchEventType(e.Type), e.Object})
+			Type     string          `json:"type"`
+			Object   json.RawMessage `json:"object"`
+			Observed string          `json:"observed,omitempty"`
+		}{WatchEventType(e.Type), e.Object, observed})
 		if err != nil {
 			return err
 		}
