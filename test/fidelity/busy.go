@@ -24,8 +24,10 @@ const (
 	busyJitter = 25 * time.Second
 	// busyWait bounds each wait for one busy workload's rollout.
 	busyWait = 25 * time.Minute
-	// loadedWait bounds each wait of a quiet scenario played under load.
-	loadedWait = 10 * time.Minute
+	// loadedWait bounds each wait of a quiet scenario played under load: ds-node-added's
+	// DaemonSet replaces one pod at a time on 42 nodes, and kwok deletes each old pod 1 to 30 s
+	// (its grace period) after the request, about 12 minutes in all.
+	loadedWait = 20 * time.Minute
 )
 
 // Points of busy-20x100 that the loaded scenarios wait for.
@@ -60,7 +62,7 @@ func setImageAll(image string) Step {
 
 // BusyScenarios are the busy suite, all played at once on one cluster (see TestLiveBusy):
 // busy-* scenarios start together; the loaded-* ones, quiet scenarios of Scenarios in their own
-// namespaces, start when busy-20x100 starts its second (first half) or third (second half)
+// namespaces, start when busy-20x100 starts its second (five of them) or third (three)
 // rollout.
 var BusyScenarios = append([]Scenario{
 	{
@@ -125,10 +127,10 @@ var BusyScenarios = append([]Scenario{
 	loaded(busyRollout2, "default-25", 2),
 	loaded(busyRollout2, "max-surge-0", 2),
 	loaded(busyRollout2, "mid-rollout-update", 3),
+	loaded(busyRollout2, "ds-node-added", 2), // the longest: it starts early
 	loaded(busyRollout3, "scale-during-rollout", 2),
 	loaded(busyRollout3, "pause-resume", 2),
 	loaded(busyRollout3, "sts-ordered", 2),
-	loaded(busyRollout3, "ds-node-added", 2),
 )
 
 // loaded is the quiet scenario of that name played in namespace loaded-NAME once point is

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/replay"
 	"github.com/khist/khist/test/e2e"
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,8 +92,8 @@ func TestLiveBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("busy run %d: played in %s, %d events recorded", run, played.Round(time.Second), len(envs))
-	if err := collectorComplete(rec.Registry); err != nil {
-		t.Errorf("busy run %d: the recording may be incomplete: %v", run, err)
+	if err := collectorComplete(t, rec.Registry, envs, begin); err != nil {
+		t.Errorf("busy run %d: the recording is incomplete: %v", run, err)
 		failed = true
 	}
 
@@ -119,10 +120,12 @@ func TestLiveBusy(t *testing.T) {
 	}
 }
 
-// collectorComplete returns an error when the collector's metrics show that versions may be
-// missing from its log: a version the log did not acknowledge, a relist other than the first
-// list (a watch that fell too far behind), or a restart after the log failed.
-func collectorComplete(reg *prometheus.Registry) error {
+// collectorComplete returns an error when versions may be missing from the collector's log: a
+// version the log did not acknowledge, a restart after the log failed, or a version that a
+// relist found after since (a RESYNC or DELETED_UNOBSERVED envelope observed after the initial
+// lists: its watch missed it, and maybe versions before it). A relist that found nothing new (a
+// quiet watch restarted after etcd compaction) loses nothing, and is only logged.
+func collectorComplete(t *testing.T, reg *prometheus.Registry, envs []*eventlog.Envelope, since time.Time) error {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return err
@@ -139,12 +142,22 @@ func collectorComplete(reg *prometheus.Registry) error {
 				problems = append(problems, fmt.Sprintf("%s%s = %g", mf.GetName(), labels(m), v))
 			case "khist_collector_relists_total":
 				if label(m, "reason") != "start" {
-					problems = append(problems, fmt.Sprintf("%s%s = %g", mf.GetName(), labels(m), v))
+					t.Logf("collector: %s%s = %g", mf.GetName(), labels(m), v)
 				}
 			}
 		}
 	}
+	found := map[string]int{}
+	for _, e := range envs {
+		if (e.Type == eventlog.Resync || e.Type == eventlog.DeletedUnobserved) && e.Observed.After(since) {
+			found[e.Kind+" "+string(e.Type)]++
+		}
+	}
+	for k, n := range found {
+		problems = append(problems, fmt.Sprintf("%d %s found by a relist", n, k))
+	}
 	if len(problems) > 0 {
+		sort.Strings(problems)
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return nil
@@ -238,10 +251,12 @@ func TestBusyFixtures(t *testing.T) {
 type busyStats struct {
 	events, pods int
 	rollouts     map[string]int // by workload
-	// statusWrites are the ReplicaSet status writes that raised readyReplicas; readySteps
-	// their increments, in log order.
-	statusWrites int
-	readySteps   []int
+	// rsSteps are the increments of readyReplicas of the ReplicaSet status writes that raised
+	// it, wlSteps those of the workloads' own ready count (readyReplicas, DaemonSet
+	// numberReady), in log order.
+	rsSteps, wlSteps []int
+	// readyAfter is, for each pod that became Ready, the seconds from its creation to Ready.
+	readyAfter []int
 }
 
 func (b *busyStats) String() string {
@@ -250,21 +265,38 @@ func (b *busyStats) String() string {
 		total += n
 	}
 	s := fmt.Sprintf("%d events, %d pods, %d rollouts of %d workloads", b.events, b.pods, total, len(b.rollouts))
-	if len(b.readySteps) == 0 {
-		return s
+	s += "; pods Ready after (s) " + distribution(b.readyAfter)
+	if len(b.rsSteps) > 0 {
+		s += "; ReplicaSet status writes raising readyReplicas: " + steps(b.rsSteps)
 	}
-	steps := slices.Clone(b.readySteps)
-	slices.Sort(steps)
-	sum, multi := 0, 0
-	for _, d := range steps {
-		sum += d
-		if d > 1 {
+	s += "; workload status writes raising its ready count: " + steps(b.wlSteps)
+	return s
+}
+
+// steps describes the increments of a ready count: how many writes, their sizes, and the
+// share of them that reported more than one pod Ready at once.
+func steps(d []int) string {
+	multi := 0
+	for _, x := range d {
+		if x > 1 {
 			multi++
 		}
 	}
-	q := func(f float64) int { return steps[int(f*float64(len(steps)-1))] }
-	return s + fmt.Sprintf("; %d ReplicaSet status writes raised readyReplicas by %d in all: per write median %d, p90 %d, max %d; %.0f%% of them by more than 1",
-		len(steps), sum, q(0.5), q(0.9), steps[len(steps)-1], 100*float64(multi)/float64(len(steps)))
+	if len(d) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d writes, +%s per write, %.0f%% by more than 1", len(d), distribution(d), 100*float64(multi)/float64(len(d)))
+}
+
+// distribution is "median M, p90 P, max X" of d.
+func distribution(d []int) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	q := func(f float64) int { return d[int(f*float64(len(d)-1))] }
+	return fmt.Sprintf("median %d, p90 %d, max %d", q(0.5), q(0.9), d[len(d)-1])
 }
 
 // checkBusy checks a busy scenario's history (versions in log order) and returns what it
@@ -272,38 +304,66 @@ func (b *busyStats) String() string {
 // shows its last rollout complete, and its pods are there.
 func checkBusy(s *Scenario, h []replay.Version) (*busyStats, error) {
 	b := &busyStats{events: len(h), rollouts: map[string]int{}}
-	pods := map[string]bool{}
-	readyByRS := map[string]int{}
+	pods := map[string]bool{} // uid -> Ready seen
+	ready := map[string]int{} // ready count by ReplicaSet or workload uid
 	last := map[string][]byte{}
+	raised := func(uid string, n int) int {
+		prev, ok := ready[uid]
+		ready[uid] = n
+		if ok && n > prev {
+			return n - prev
+		}
+		return 0
+	}
 	for i := range h {
 		v := &h[i]
 		if v.Namespace != s.Name {
 			continue
 		}
+		var o struct {
+			Metadata struct {
+				CreationTimestamp time.Time `json:"creationTimestamp"`
+			} `json:"metadata"`
+			Status struct {
+				ReadyReplicas, NumberReady int
+				Conditions                 []struct {
+					Type, Status       string
+					LastTransitionTime time.Time
+				}
+			} `json:"status"`
+		}
+		switch v.Kind {
+		case "Pod", "ReplicaSet", s.Kind:
+			if v.Kind == "Pod" && pods[v.UID] {
+				continue // Ready already seen
+			}
+			if err := json.Unmarshal(v.Object, &o); err != nil {
+				return nil, fmt.Errorf("%s %s: %v", v.Kind, v.Name, err)
+			}
+		}
 		switch v.Kind {
 		case "Pod":
-			pods[v.UID] = true
+			pods[v.UID] = false
+			for _, c := range o.Status.Conditions {
+				if c.Type == "Ready" && c.Status == "True" {
+					pods[v.UID] = true
+					b.readyAfter = append(b.readyAfter, int(c.LastTransitionTime.Sub(o.Metadata.CreationTimestamp).Seconds()))
+				}
+			}
 		case "ReplicaSet":
-			var rs struct {
-				Status struct {
-					ReadyReplicas int `json:"readyReplicas"`
-				} `json:"status"`
+			if d := raised(v.UID, o.Status.ReadyReplicas); d > 0 {
+				b.rsSteps = append(b.rsSteps, d)
 			}
-			if err := json.Unmarshal(v.Object, &rs); err != nil {
-				return nil, fmt.Errorf("ReplicaSet %s: %v", v.Name, err)
-			}
-			if prev, ok := readyByRS[v.UID]; ok && rs.Status.ReadyReplicas > prev {
-				b.readySteps = append(b.readySteps, rs.Status.ReadyReplicas-prev)
-			}
-			readyByRS[v.UID] = rs.Status.ReadyReplicas
 		case s.Kind:
 			if v.Type != replay.Deleted && v.Type != replay.DeletedUnobserved {
 				last[v.Name] = v.Object
 			}
+			if d := raised(v.UID, o.Status.ReadyReplicas+o.Status.NumberReady); d > 0 {
+				b.wlSteps = append(b.wlSteps, d)
+			}
 		}
 	}
 	b.pods = len(pods)
-	b.statusWrites = len(b.readySteps)
 	if b.pods == 0 {
 		return b, fmt.Errorf("no pod in namespace %s", s.Name)
 	}
@@ -312,7 +372,7 @@ func checkBusy(s *Scenario, h []replay.Version) (*busyStats, error) {
 		if !ok {
 			return b, fmt.Errorf("no %s %s/%s in the recording", s.Kind, s.Name, w)
 		}
-		scn, err := replay.ExtractScenario(s.Kind, s.Name, w, h)
+		scn, err := replay.ExtractScenario(s.Kind, s.Name, w, ownHistory(s, w, h))
 		if err != nil {
 			return b, err
 		}
@@ -325,6 +385,23 @@ func checkBusy(s *Scenario, h []replay.Version) (*busyStats, error) {
 		}
 	}
 	return b, nil
+}
+
+// ownHistory is, for a scenario of several workloads, the part of h that can concern workload
+// w: cluster-scoped objects, and the objects named after w (w itself, its ReplicaSets and their
+// pods, their Events), so that extracting each of 20 workloads does not read 20 times the whole
+// history. For a scenario of one workload it is h.
+func ownHistory(s *Scenario, w string, h []replay.Version) []replay.Version {
+	if len(s.Workloads) < 2 {
+		return h
+	}
+	var out []replay.Version
+	for _, v := range h {
+		if v.Namespace == "" || v.Name == w || strings.HasPrefix(v.Name, w+"-") || strings.HasPrefix(v.Name, w+".") {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // rolledOut returns an error unless a workload's JSON shows its rollout complete, as kubectl
