@@ -40,6 +40,7 @@ type collectFlags struct {
 	noProject            bool
 
 	metricsAddr       string
+	debugAddr         string
 	discoveryInterval time.Duration
 	maxInFlight       int
 	logFormat         string
@@ -84,6 +85,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.BoolVar(&f.keepHeartbeats, "keep-heartbeats", false, "also record Node and Lease updates that only move heartbeat times")
 	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics; empty: no metrics server")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiles on this address (e.g. localhost:6060) at /debug/pprof/, for `go tool pprof http://ADDR/debug/pprof/heap`; empty: none")
 	fl.DurationVar(&f.discoveryInterval, "discovery-interval", collector.DefaultDiscoveryInterval, "how often to look for resources added or removed (CRD changes are also noticed at once)")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", collector.DefaultMaxInFlight, "versions sent to the log and not yet acknowledged before the watches wait")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -149,6 +151,13 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 			}
 		}()
 		defer srv.Close()
+	}
+	if f.debugAddr != "" {
+		_, stop, err := serveDebug(f.debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	l, err := openLog(ctx, g)
 	if err != nil {
