@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -25,5 +27,24 @@ func TestServeDebugServesHeapProfile(t *testing.T) {
 	}
 	if _, _, err := serveDebug("no-such-host-xyz:1", slog.Default()); err == nil || !strings.Contains(err.Error(), "--debug-addr") {
 		t.Fatalf("bad address: %v", err)
+	}
+}
+
+func TestSetMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "")
+	if err := setMemoryLimit("192Mi", false); err != nil || debug.SetMemoryLimit(-1) != 192<<20 {
+		t.Fatalf("192Mi: %v, limit %d", err, debug.SetMemoryLimit(-1))
+	}
+	if err := setMemoryLimit("0", true); err != nil || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Fatalf("0: %v, limit %d", err, debug.SetMemoryLimit(-1))
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	debug.SetMemoryLimit(1 << 30)
+	if err := setMemoryLimit("192Mi", false); err != nil || debug.SetMemoryLimit(-1) != 1<<30 {
+		t.Fatalf("GOMEMLIMIT set: the default must not override it (limit %d)", debug.SetMemoryLimit(-1))
+	}
+	if err := setMemoryLimit("lots", true); err == nil || !strings.HasPrefix(err.Error(), "--memory-limit: cannot parse") {
+		t.Fatalf("bad value: %v", err)
 	}
 }
