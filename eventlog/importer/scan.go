@@ -25,6 +25,7 @@ type valueReader struct {
 	read *atomic.Int64 // bytes read from the input (compressed bytes for gzip)
 	// what says which JSON is expected, in the error for an input that is not JSON.
 	what string
+	gz   bool // the input is gzip-compressed
 }
 
 type countingReader struct {
@@ -47,14 +48,14 @@ func newValueReader(in Input, max int, read *atomic.Int64) (*valueReader, error)
 		if err != nil {
 			return nil, fmt.Errorf("import: %s: gzip: %w", in.Name, err)
 		}
-		br = bufio.NewReaderSize(zr, readBuffer)
+		return &valueReader{name: in.Name, br: bufio.NewReaderSize(zr, readBuffer), line: 1, max: max, read: read, what: "kubectl ... -o json", gz: true}, nil
 	}
 	return &valueReader{name: in.Name, br: br, line: 1, max: max, read: read, what: "kubectl ... -o json"}, nil
 }
 
 func (r *valueReader) ioError(err error) error {
-	if err == gzip.ErrChecksum || err == gzip.ErrHeader {
-		return fmt.Errorf("import: %s:%d: gzip: %w (is the file complete?)", r.name, r.line, err)
+	if r.gz {
+		return fmt.Errorf("import: %s:%d: gzip: %w (is the file complete and compressed once?)", r.name, r.line, err)
 	}
 	return fmt.Errorf("import: %s:%d: %w", r.name, r.line, err)
 }

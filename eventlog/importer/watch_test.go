@@ -284,3 +284,16 @@ func TestGzipBombFailsFast(t *testing.T) {
 		})
 	}
 }
+
+func TestTruncatedGzip(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(zw, `{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%d","uid":"u%d","resourceVersion":"%d"}}}`+"\n", i, i, i+1)
+	}
+	zw.Close()
+	_, err := ReadWatch("c", Input{Name: "cut.json.gz", R: bytes.NewReader(gz.Bytes()[:gz.Len()/2])})
+	if err == nil || !strings.HasPrefix(err.Error(), "import: cut.json.gz:") || !strings.Contains(err.Error(), "gzip: unexpected EOF (is the file complete") {
+		t.Fatalf("error = %v", err)
+	}
+}
