@@ -31,7 +31,9 @@ type Options struct {
 	// SortBytes bounds the envelopes held in memory to sort them; beyond it sorted runs are
 	// written to a temporary file under TempDir and merged. Default DefaultSortBytes (32 MiB).
 	SortBytes int
-	// TempDir holds the sorted runs; default os.TempDir().
+	// TempDir holds the sorted runs; default os.TempDir(). Since nothing is published before
+	// every input is read, inputs whose envelopes exceed SortBytes pass through it whole: it
+	// needs about as much free space as the inputs take uncompressed (less the field sets).
 	TempDir string
 	// Progress, if set, is called about every ProgressEvery while reading and publishing, and
 	// once at the end of each phase.
