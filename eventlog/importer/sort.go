@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/khist/khist/eventlog"
+	"github.com/klauspost/compress/s2"
 )
 
 // DefaultSortBytes bounds the envelopes held in memory for sorting when Options.SortBytes is
@@ -63,7 +64,7 @@ func (h *recHeap) Pop() any {
 
 // sorter sorts records with bounded memory by replacement selection: while the records it holds
 // exceed its budget it writes the smallest to a sorted run in a temporary file, and a record
-// smaller than the last one written waits for the next run. Input that is in order, or out of
+// smaller than the last one written waits for the next run (runs are s2-compressed). Input that is in order, or out of
 // order by less than the budget (a watch file; an audit log, ordered by time), makes one run
 // whatever its length; input that fits in the budget is never written.
 type sorter struct {
@@ -75,7 +76,8 @@ type sorter struct {
 
 	f      *os.File // the runs, one after the other; nil until the budget is first exceeded
 	w      *bufio.Writer
-	off    int64
+	cw     *countingWriter // s.w, counting the bytes written: the offset in f
+	zw     *s2.Writer      // the run being written, compressed
 	runs   []span
 	run    int     // run being written
 	last   *record // last record written
@@ -100,6 +102,25 @@ func (s *sorter) add(r *record) error {
 	return nil
 }
 
+// Runs are s2-compressed (JSON shrinks several times), each its own stream in 64 KiB blocks, so
+// that reading one back buffers little.
+const runBlock = 64 << 10
+
+type countingWriter struct {
+	w *bufio.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *sorter) writeError(err error) error {
+	return fmt.Errorf("import: writing a sorted run to %s: %w (free space there or set TMPDIR)", s.f.Name(), err)
+}
+
 func (s *sorter) spillOne() error {
 	if s.f == nil {
 		f, err := os.CreateTemp(s.tempDir, "khist-import-*.run")
@@ -107,21 +128,35 @@ func (s *sorter) spillOne() error {
 			return fmt.Errorf("import: sorting needs a temporary file: %w (set TMPDIR to a writable directory)", err)
 		}
 		s.f, s.w = f, bufio.NewWriterSize(f, 1<<20)
+		s.cw = &countingWriter{w: s.w}
+		s.zw = s2.NewWriter(s.cw, s2.WriterBlockSize(runBlock), s2.WriterConcurrency(1))
 		s.runs = append(s.runs, span{})
 	}
 	r := heap.Pop(&s.h).(*record)
 	s.used -= r.size()
 	if r.run != s.run {
+		if err := s.endRun(); err != nil {
+			return err
+		}
 		s.run = r.run
-		s.runs = append(s.runs, span{off: s.off})
+		s.runs = append(s.runs, span{off: s.cw.n})
+		s.zw.Reset(s.cw)
 	}
 	s.buf = encodeRecord(s.buf[:0], r)
-	if _, err := s.w.Write(s.buf); err != nil {
-		return fmt.Errorf("import: writing a sorted run to %s: %w (free space there or set TMPDIR)", s.f.Name(), err)
+	if _, err := s.zw.Write(s.buf); err != nil {
+		return s.writeError(err)
 	}
-	s.off += int64(len(s.buf))
-	s.runs[len(s.runs)-1].n = s.off - s.runs[len(s.runs)-1].off
 	s.last = &record{key: r.key, ord: r.ord}
+	return nil
+}
+
+// endRun ends the stream of the run being written and notes its length.
+func (s *sorter) endRun() error {
+	if err := s.zw.Close(); err != nil {
+		return s.writeError(err)
+	}
+	last := &s.runs[len(s.runs)-1]
+	last.n = s.cw.n - last.off
 	return nil
 }
 
@@ -135,12 +170,16 @@ func (s *sorter) finish() (source, error) {
 			return nil, err
 		}
 	}
+	if err := s.endRun(); err != nil {
+		return nil, err
+	}
 	if err := s.w.Flush(); err != nil {
-		return nil, fmt.Errorf("import: writing a sorted run to %s: %w (free space there or set TMPDIR)", s.f.Name(), err)
+		return nil, s.writeError(err)
 	}
 	m := &mergeSource{}
 	for _, sp := range s.runs {
-		rr := &runReader{br: bufio.NewReaderSize(io.NewSectionReader(s.f, sp.off, sp.n), 64<<10), name: s.f.Name()}
+		zr := s2.NewReader(io.NewSectionReader(s.f, sp.off, sp.n), s2.ReaderMaxBlockSize(runBlock))
+		rr := &runReader{br: zr, name: s.f.Name()}
 		if err := m.add(rr); err != nil {
 			return nil, err
 		}
@@ -222,7 +261,7 @@ func (m *mergeSource) next() (*record, error) {
 
 // runReader reads one sorted run back.
 type runReader struct {
-	br   *bufio.Reader
+	br   *s2.Reader
 	name string
 	buf  []byte
 }

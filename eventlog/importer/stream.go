@@ -32,8 +32,8 @@ type Options struct {
 	// written to a temporary file under TempDir and merged. Default DefaultSortBytes (32 MiB).
 	SortBytes int
 	// TempDir holds the sorted runs; default os.TempDir(). Since nothing is published before
-	// every input is read, inputs whose envelopes exceed SortBytes pass through it whole: it
-	// needs about as much free space as the inputs take uncompressed (less the field sets).
+	// every input is read, inputs whose envelopes exceed SortBytes pass through it whole, s2
+	// compressed: it needs a fraction of the inputs' uncompressed size free.
 	TempDir string
 	// Progress, if set, is called about every ProgressEvery while reading and publishing, and
 	// once at the end of each phase.
