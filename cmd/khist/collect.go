@@ -119,6 +119,16 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := setMemoryLimit(f.memoryLimit, f.memoryLimitSet); err != nil {
+		return err
+	}
+	if f.debugAddr != "" {
+		_, stop, err := serveDebug(f.debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if f.kubeCluster != "" {
 		f.kube.ClusterName = &f.kubeCluster
 	}
@@ -157,16 +167,6 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 			}
 		}()
 		defer srv.Close()
-	}
-	if err := setMemoryLimit(f.memoryLimit, f.memoryLimitSet); err != nil {
-		return err
-	}
-	if f.debugAddr != "" {
-		_, stop, err := serveDebug(f.debugAddr, logger)
-		if err != nil {
-			return err
-		}
-		defer stop()
 	}
 	l, err := openLog(ctx, g)
 	if err != nil {
