@@ -171,10 +171,13 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 }
 
 // keep copies b to memory that stays valid until the transaction ends: bbolt keeps the keys
-// and values given to Put until commit, so scratch buffers must not be put directly.
+// and values given to Put until commit, so scratch buffers must not be put directly. Nothing
+// that outlives the transaction may keep what it returns (a cache must copy it): a slice keeps
+// its whole chunk. Chunks start at 64 KiB and double up to 1 MiB, so that the small
+// transactions of a live fold allocate little.
 func (t *txn) keep(b []byte) []byte {
 	if len(t.arena)+len(b) > cap(t.arena) {
-		t.arena = make([]byte, 0, max(1<<20, len(b)))
+		t.arena = make([]byte, 0, max(min(2*cap(t.arena), 1<<20), 64<<10, len(b)))
 	}
 	n := len(t.arena)
 	t.arena = append(t.arena, b...)

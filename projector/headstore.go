@@ -56,6 +56,27 @@ func decodeBlock(bn uint64, v []byte) (*headBlock, error) {
 	return b, nil
 }
 
+// own copies the slots into one buffer of the block's own and counts them in size. The slots of
+// a block being written point into a fold's transaction arena (txn.keep, chunks of up to 1 MiB)
+// and into the blocks they replace: a cached block that kept them would keep every arena it
+// ever took a slot from, a leak of about one chunk per small transaction that the cache's
+// byte count does not see.
+func (b *headBlock) own() {
+	n := 0
+	for _, sl := range b.slots {
+		n += len(sl)
+	}
+	buf := make([]byte, 0, n)
+	for i, sl := range b.slots {
+		if len(sl) > 0 {
+			start := len(buf)
+			buf = append(buf, sl...)
+			b.slots[i] = buf[start:len(buf):len(buf)]
+		}
+	}
+	b.size += n
+}
+
 func (b *headBlock) encode() []byte {
 	n := 0
 	for _, sl := range b.slots {
@@ -168,9 +189,7 @@ func (s *headStore) write(heads map[uint64][]byte) error {
 			return err
 		}
 		nb.z = z
-		for _, sl := range nb.slots {
-			nb.size += len(sl)
-		}
+		nb.own()
 		nb.size += 2*len(z) + 64
 		s.mine[bn] = nb
 		if s.cache != nil {

@@ -40,6 +40,9 @@ type collectFlags struct {
 	noProject            bool
 
 	metricsAddr       string
+	debugAddr         string
+	memoryLimit       string
+	memoryLimitSet    bool // --memory-limit given: it wins over GOMEMLIMIT
 	discoveryInterval time.Duration
 	maxInFlight       int
 	logFormat         string
@@ -72,7 +75,10 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
   khist collect --cluster prod --exclude events --exclude-namespace 'ci-*' --metrics-addr :9090
   khist collect --cluster prod --nats-url nats://nats.khist:4222 --no-project`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runCollect(cmd.Context(), g, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.memoryLimitSet = cmd.Flags().Changed("memory-limit")
+			return runCollect(cmd.Context(), g, f)
+		},
 	}
 	fl := cmd.Flags()
 	f.kube.AddFlags(fl)
@@ -84,6 +90,8 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.BoolVar(&f.keepHeartbeats, "keep-heartbeats", false, "also record Node and Lease updates that only move heartbeat times")
 	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics; empty: no metrics server")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiles on this address (e.g. localhost:6060) at /debug/pprof/, for `go tool pprof http://ADDR/debug/pprof/heap`; empty: none")
+	fl.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the Go memory (heap, stacks; as GOMEMLIMIT, which wins when set and this flag is not): garbage is collected more often near it. 0: none")
 	fl.DurationVar(&f.discoveryInterval, "discovery-interval", collector.DefaultDiscoveryInterval, "how often to look for resources added or removed (CRD changes are also noticed at once)")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", collector.DefaultMaxInFlight, "versions sent to the log and not yet acknowledged before the watches wait")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -110,6 +118,16 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	logger, err := newLogger(f.logFormat, f.logLevel)
 	if err != nil {
 		return err
+	}
+	if err := setMemoryLimit(f.memoryLimit, f.memoryLimitSet); err != nil {
+		return err
+	}
+	if f.debugAddr != "" {
+		_, stop, err := serveDebug(f.debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if f.kubeCluster != "" {
 		f.kube.ClusterName = &f.kubeCluster

@@ -7,6 +7,7 @@ import (
 
 	"github.com/khist/khist/eventlog/importer"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func init() { register(newImportCmd) }
@@ -14,11 +15,6 @@ func init() { register(newImportCmd) }
 type importFlags struct {
 	format    string
 	noProject bool
-}
-
-// readers maps --format to the importer that reads it. audit.go adds "audit".
-var importFormats = map[string]func(cluster string, in ...importer.Input) (*importer.Result, error){
-	"watch": importer.ReadWatch,
 }
 
 // afterImport folds what was imported into the views; set by the projector wiring.
@@ -41,8 +37,8 @@ func newImportCmd(g *globalFlags) *cobra.Command {
 }
 
 func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string) error {
-	read, ok := importFormats[f.format]
-	if !ok {
+	format := importer.Format(f.format)
+	if format != importer.FormatWatch && format != importer.FormatAudit {
 		return fmt.Errorf("--format: unknown format %q: use watch or audit", f.format)
 	}
 	var inputs []importer.Input
@@ -56,11 +52,15 @@ func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string
 			return fmt.Errorf("import: %s: cannot open: %v", a, err)
 		}
 		defer fh.Close()
-		inputs = append(inputs, importer.Input{Name: a, R: fh})
+		in := importer.Input{Name: a, R: fh}
+		if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
+			in.Size = fi.Size()
+		}
+		inputs = append(inputs, in)
 	}
-	res, err := read(g.Cluster, inputs...)
-	if err != nil {
-		return err
+	var opts importer.Options
+	if fh, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
+		opts.Progress = importer.ProgressBar(fh)
 	}
 	ctx := cmd.Context()
 	l, err := openLog(ctx, g)
@@ -68,7 +68,10 @@ func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string
 		return err
 	}
 	defer l.Close()
-	st, err := importer.Publish(ctx, l, res)
+	res, st, err := importer.Import(ctx, l, format, g.Cluster, opts, inputs...)
+	if res == nil { // the inputs could not be read: nothing was published
+		return err
+	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "imported %d events, %d duplicates skipped, %d bookmarks skipped, %d rejected\n",
 		st.Published, st.Duplicates, res.Bookmarks, res.RejectedTotal())

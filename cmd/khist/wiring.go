@@ -5,13 +5,11 @@ import (
 	"os"
 
 	"github.com/khist/khist/eventlog"
-	"github.com/khist/khist/eventlog/importer"
 	"github.com/khist/khist/projector"
 )
 
 // Connections between commands that live in different files.
 func init() {
-	importFormats["audit"] = importer.ReadAudit
 	runProjector = func(ctx context.Context, g *globalFlags, l *eventlog.Log) error {
 		db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""))
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -27,28 +26,7 @@ import (
 // returns the object unchanged). Objects are sanitized (eventlog.Sanitize): no Secret value is
 // kept. Envelopes are merged across files in resourceVersion order, as ReadWatch does.
 func ReadAudit(cluster string, inputs ...Input) (*Result, error) {
-	res := &Result{}
-	seen := map[string]bool{} // uid/resourceVersion of the versions read
-	for _, in := range inputs {
-		data, err := io.ReadAll(in.R)
-		if err != nil {
-			return nil, fmt.Errorf("import: %s: %w", in.Name, err)
-		}
-		envs, err := readAuditFile(cluster, in.Name, data, res, seen)
-		if err != nil {
-			return nil, err
-		}
-		res.Envelopes = append(res.Envelopes, envs...)
-	}
-	sortByResourceVersion(res.Envelopes)
-	var last time.Time
-	for _, e := range res.Envelopes {
-		if e.Observed.Before(last) {
-			e.Observed = last
-		}
-		last = e.Observed
-	}
-	return res, nil
+	return readAll(FormatAudit, cluster, inputs)
 }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event (or EventList) the importer reads.
@@ -94,67 +72,43 @@ const (
 	rejectNotAnObject = "audit: response is not a JSON object"
 )
 
-func readAuditFile(cluster, name string, data []byte, res *Result, seen map[string]bool) ([]*eventlog.Envelope, error) {
-	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte{'\n'}) }
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &SyntaxError{name, 1, "empty file: expected audit.k8s.io/v1 Events, one JSON object per line (kube-apiserver --audit-log-format=json)"}
+func parseAuditValue(p *parser, val []byte) error {
+	var ev auditEvent
+	if err := json.Unmarshal(val, &ev); err != nil {
+		return p.errorf("invalid JSON: %v", err)
 	}
-	source := "audit:" + name
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var out []*eventlog.Envelope
-	for {
-		start := skipSpace(data, dec.InputOffset())
-		var ev auditEvent
-		err := dec.Decode(&ev)
-		if err == io.EOF {
-			break
+	if !strings.HasPrefix(ev.APIVersion, "audit.k8s.io/") {
+		return p.errorf("expected an audit.k8s.io/v1 Event, found apiVersion %q kind %q (is this a kubectl watch file? use --format watch)", ev.APIVersion, ev.Kind)
+	}
+	events := []auditEvent{ev}
+	switch ev.Kind {
+	case "Event":
+	case "EventList":
+		events = events[:0]
+		for i, raw := range ev.Items {
+			var item auditEvent
+			if err := json.Unmarshal(raw, &item); err != nil {
+				return p.errorf("EventList item %d: %v", i, err)
+			}
+			events = append(events, item)
 		}
+	default:
+		return p.errorf("expected an audit Event or EventList, found kind %q", ev.Kind)
+	}
+	for i := range events {
+		e, reason, err := auditEnvelope(p.cluster, p.source, &events[i])
 		if err != nil {
-			return nil, &SyntaxError{name, lineAt(start), describeAuditError(data, start, err)}
+			return p.errorf("%v", err)
 		}
-		line := lineAt(start)
-		if !strings.HasPrefix(ev.APIVersion, "audit.k8s.io/") {
-			return nil, &SyntaxError{name, line, fmt.Sprintf("expected an audit.k8s.io/v1 Event, found apiVersion %q kind %q (is this a kubectl watch file? use --format watch)", ev.APIVersion, ev.Kind)}
+		if e == nil {
+			p.res.reject(reason)
+			continue
 		}
-		events := []auditEvent{ev}
-		switch ev.Kind {
-		case "Event":
-		case "EventList":
-			events = events[:0]
-			for i, raw := range ev.Items {
-				var item auditEvent
-				if err := json.Unmarshal(raw, &item); err != nil {
-					return nil, &SyntaxError{name, line, fmt.Sprintf("EventList item %d: %v", i, err)}
-				}
-				events = append(events, item)
-			}
-		default:
-			return nil, &SyntaxError{name, line, fmt.Sprintf("expected an audit Event or EventList, found kind %q", ev.Kind)}
-		}
-		for i := range events {
-			e, reason, err := auditEnvelope(cluster, source, &events[i])
-			if err != nil {
-				return nil, &SyntaxError{name, line, err.Error()}
-			}
-			if e == nil {
-				res.reject(reason)
-				continue
-			}
-			key := e.UID + "/" + e.ResourceVersion
-			if e.UID != "" && seen[key] {
-				res.reject(rejectSameVersion)
-				continue
-			}
-			seen[key] = true
-			out = append(out, e)
+		if err := p.emit(e); err != nil {
+			return err
 		}
 	}
-	return out, nil
-}
-
-func describeAuditError(data []byte, start int64, err error) string {
-	msg := describeJSONError(data, start, err)
-	return strings.Replace(msg, "(kubectl ... -o json)", "(kube-apiserver --audit-log-format=json; the legacy text format cannot be imported)", 1)
+	return nil
 }
 
 // auditEnvelope returns the envelope of one audit event, or nil and the reason it records no

@@ -2,13 +2,10 @@ package importer
 
 import (
 	"bytes"
-	"compress/gzip"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +38,8 @@ func (r *Result) reject(reason string) {
 // Input is one file to import.
 type Input struct {
 	Name string    // as the user named it; "-" for standard input
-	R    io.Reader // its content
+	R    io.Reader // its content, gzip-compressed or not
+	Size int64     // of R in bytes, for progress reports; 0 when unknown
 }
 
 // SyntaxError is a file that is not what the importer reads. Its message is
@@ -57,47 +55,30 @@ func (e *SyntaxError) Error() string {
 }
 
 // ReadWatch reads kubectl watch-event streams and Lists and returns their envelopes merged in
-// resourceVersion order (numeric when every resourceVersion is an integer, as on etcd;
-// otherwise files keep their own order, one after the other). Objects are sanitized
-// (eventlog.Sanitize): no Secret value is kept. The observed time of an envelope is the latest
-// timestamp the object carries (managedFields, creation, deletion request), never earlier than the one
-// before it in the merged order: the import cannot know better.
+// resourceVersion order (numeric; the sort is stable, and an envelope whose resourceVersion is
+// not an integer stays after the one before it in its file, so that files of such versions keep
+// their own order, one after the other). Objects are sanitized (eventlog.Sanitize): no Secret
+// value is kept. The observed time of an envelope is the latest timestamp the object carries
+// (managedFields, creation, deletion request): the import cannot know better. ReadWatch holds
+// every envelope in memory; Scan and Import stream them.
 func ReadWatch(cluster string, inputs ...Input) (*Result, error) {
-	res := &Result{}
-	for _, in := range inputs {
-		data, err := readInput(in)
-		if err != nil {
-			return nil, err
-		}
-		envs, err := readWatchFile(cluster, in.Name, data, res)
-		if err != nil {
-			return nil, err
-		}
-		res.Envelopes = append(res.Envelopes, envs...)
+	return readAll(FormatWatch, cluster, inputs)
+}
+
+func readAll(format Format, cluster string, inputs []Input) (*Result, error) {
+	var envs []*eventlog.Envelope
+	res, err := Scan(context.Background(), format, cluster, Options{}, func(e *eventlog.Envelope) error {
+		envs = append(envs, e)
+		return nil
+	}, inputs...)
+	if err != nil {
+		return nil, err
 	}
-	sortByResourceVersion(res.Envelopes)
+	res.Envelopes = envs
 	return res, nil
 }
 
-// readInput reads a whole input, gunzipping it when it is gzip-compressed.
-func readInput(in Input) ([]byte, error) {
-	data, err := io.ReadAll(in.R)
-	if err != nil {
-		return nil, fmt.Errorf("import: %s: %w", in.Name, err)
-	}
-	if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err == nil {
-			data, err = io.ReadAll(zr)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("import: %s: gzip: %w", in.Name, err)
-		}
-	}
-	return data, nil
-}
-
-// watchEvent is one line of `kubectl get --watch --output-watch-events -o json`; a List or a
+// watchEvent is one value of `kubectl get --watch --output-watch-events -o json`; a List or a
 // single object decodes into the same struct (Type empty).
 type watchEvent struct {
 	Type   string          `json:"type"`
@@ -106,116 +87,71 @@ type watchEvent struct {
 	Items  json.RawMessage `json:"items"`
 }
 
-func readWatchFile(cluster, name string, data []byte, res *Result) ([]*eventlog.Envelope, error) {
-	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte{'\n'}) }
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &SyntaxError{name, 1, "empty file: expected kubectl watch events ({\"type\":...,\"object\":{...}}) or a List"}
+func parseWatchValue(p *parser, val []byte) error {
+	var ev watchEvent
+	if err := json.Unmarshal(val, &ev); err != nil {
+		return p.errorf("invalid JSON: %v", err)
 	}
-	source := "import:" + name
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var out []*eventlog.Envelope
-	for {
-		start := skipSpace(data, dec.InputOffset())
-		var ev watchEvent
-		err := dec.Decode(&ev)
-		if err == io.EOF {
-			break
+	switch {
+	case ev.Type != "":
+		if len(ev.Object) == 0 || ev.Object[0] != '{' {
+			return p.errorf("%s event without an object: expected {\"type\":%q,\"object\":{...}}", ev.Type, ev.Type)
 		}
-		if err != nil {
-			return nil, &SyntaxError{name, lineAt(start), describeJSONError(data, start, err)}
-		}
-		line := lineAt(start)
-		switch {
-		case ev.Type != "":
-			if len(ev.Object) == 0 || ev.Object[0] != '{' {
-				return nil, &SyntaxError{name, line, fmt.Sprintf("%s event without an object: expected {\"type\":%q,\"object\":{...}}", ev.Type, ev.Type)}
-			}
-			var t eventlog.EventType
-			switch ev.Type {
-			case "ADDED":
-				t = eventlog.Added
-			case "MODIFIED":
-				t = eventlog.Modified
-			case "DELETED":
-				t = eventlog.Deleted
-			case "BOOKMARK":
-				res.Bookmarks++
-				continue
-			case "ERROR":
-				res.reject("watch ERROR event (the watch was interrupted; a later relist covers it)")
-				continue
-			default:
-				return nil, &SyntaxError{name, line, fmt.Sprintf("unknown event type %q: expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR", ev.Type)}
-			}
-			e, reason, err := envelope(cluster, source, t, ev.Object)
-			if err != nil {
-				return nil, &SyntaxError{name, line, err.Error()}
-			}
-			if e == nil {
-				res.reject(reason)
-				continue
-			}
-			out = append(out, e)
-		case strings.HasSuffix(ev.Kind, "List") && len(ev.Items) > 0:
-			var items []json.RawMessage
-			if err := json.Unmarshal(ev.Items, &items); err != nil {
-				return nil, &SyntaxError{name, line, "List items is not an array of objects"}
-			}
-			for _, it := range items {
-				e, reason, err := envelope(cluster, source, eventlog.Resync, it)
-				if err != nil {
-					return nil, &SyntaxError{name, line, "List item: " + err.Error()}
-				}
-				if e == nil {
-					res.reject(reason)
-					continue
-				}
-				out = append(out, e)
-			}
-		case strings.HasSuffix(ev.Kind, "List"):
-			// An empty List: nothing to import.
-		case ev.Kind != "":
-			// A single object, as `kubectl get KIND NAME -o json` prints it.
-			e, reason, err := envelope(cluster, source, eventlog.Resync, data[start:dec.InputOffset()])
-			if err != nil {
-				return nil, &SyntaxError{name, line, err.Error()}
-			}
-			if e == nil {
-				res.reject(reason)
-				continue
-			}
-			out = append(out, e)
+		var t eventlog.EventType
+		switch ev.Type {
+		case "ADDED":
+			t = eventlog.Added
+		case "MODIFIED":
+			t = eventlog.Modified
+		case "DELETED":
+			t = eventlog.Deleted
+		case "BOOKMARK":
+			p.res.Bookmarks++
+			return nil
+		case "ERROR":
+			p.res.reject("watch ERROR event (the watch was interrupted; a later relist covers it)")
+			return nil
 		default:
-			return nil, &SyntaxError{name, line, "expected a watch event {\"type\":\"ADDED|MODIFIED|DELETED|BOOKMARK\",\"object\":{...}} or a kubectl List, found a JSON value with neither type nor kind"}
+			return p.errorf("unknown event type %q: expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR", ev.Type)
 		}
+		return p.object(t, ev.Object, "")
+	case strings.HasSuffix(ev.Kind, "List") && len(ev.Items) > 0 && string(ev.Items) != "null":
+		// Items one at a time: a List can be large.
+		dec := json.NewDecoder(bytes.NewReader(ev.Items))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			return p.errorf("List items is not an array of objects")
+		}
+		for dec.More() {
+			var it json.RawMessage
+			if err := dec.Decode(&it); err != nil {
+				return p.errorf("List items is not an array of objects")
+			}
+			if err := p.object(eventlog.Resync, it, "List item: "); err != nil {
+				return err
+			}
+		}
+		return nil
+	case strings.HasSuffix(ev.Kind, "List"):
+		return nil // an empty List: nothing to import
+	case ev.Kind != "":
+		// A single object, as `kubectl get KIND NAME -o json` prints it.
+		return p.object(eventlog.Resync, val, "")
+	default:
+		return p.errorf("expected a watch event {\"type\":\"ADDED|MODIFIED|DELETED|BOOKMARK\",\"object\":{...}} or a kubectl List, found a JSON value with neither type nor kind")
 	}
-	return out, nil
 }
 
-func skipSpace(data []byte, off int64) int64 {
-	for int(off) < len(data) {
-		switch data[off] {
-		case ' ', '\t', '\r', '\n':
-			off++
-		default:
-			return off
-		}
+// object passes on the envelope of one object, or counts why it cannot be recorded.
+func (p *parser) object(t eventlog.EventType, obj []byte, what string) error {
+	e, reason, err := envelope(p.cluster, p.source, t, obj)
+	if err != nil {
+		return p.errorf("%s%v", what, err)
 	}
-	return off
-}
-
-func describeJSONError(data []byte, start int64, err error) string {
-	if int(start) < len(data) && data[start] != '{' && data[start] != '[' {
-		snippet := data[start:min(int(start)+20, len(data))]
-		if i := bytes.IndexByte(snippet, '\n'); i >= 0 {
-			snippet = snippet[:i]
-		}
-		return fmt.Sprintf("expected a JSON object (kubectl ... -o json), found %q: is this YAML or text? Export with -o json", snippet)
+	if e == nil {
+		p.res.reject(reason)
+		return nil
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "truncated JSON: the file ends inside an object (was the watch cut off? remove the last partial line)"
-	}
-	return "invalid JSON: " + err.Error()
+	return p.emit(e)
 }
 
 // envelope builds the envelope of one object. It returns (nil, reason, nil) for an object that
@@ -258,27 +194,4 @@ func latestTime(m *eventlog.Meta) time.Time {
 		}
 	}
 	return t.UTC()
-}
-
-// sortByResourceVersion orders envelopes by numeric resourceVersion when every one is an
-// integer; the sort is stable, so equal versions keep their input order.
-func sortByResourceVersion(envs []*eventlog.Envelope) {
-	keys := make([]uint64, len(envs))
-	for i, e := range envs {
-		n, err := strconv.ParseUint(e.ResourceVersion, 10, 64)
-		if err != nil {
-			return
-		}
-		keys[i] = n
-	}
-	idx := make([]int, len(envs))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
-	sorted := make([]*eventlog.Envelope, len(envs))
-	for i, j := range idx {
-		sorted[i] = envs[j]
-	}
-	copy(envs, sorted)
 }

@@ -1,10 +1,14 @@
 package importer
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,5 +186,114 @@ func TestPublishIsIdempotent(t *testing.T) {
 		if seen[i] != res.Envelopes[i].ResourceVersion {
 			t.Fatalf("log order differs at %d", i)
 		}
+	}
+}
+
+// TestErrorLinesAreExact checks the line named by an error far into a file, after values that
+// span lines, several values on a line and blank lines, read plain and gzip-compressed, with
+// values straddling the reader's buffer.
+func TestErrorLinesAreExact(t *testing.T) {
+	pod := func(rv int) string {
+		return `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p` + strconv.Itoa(rv) + `","uid":"u` + strconv.Itoa(rv) + `","resourceVersion":"` + strconv.Itoa(rv) + `","annotations":{"pad":"` + strings.Repeat("{[\\\"", rv%700) + `"}}}`
+	}
+	var b strings.Builder
+	line := 1
+	rv := 0
+	for i := 0; i < 3000; i++ {
+		rv++
+		switch i % 4 {
+		case 0: // one event per line
+			b.WriteString(`{"type":"ADDED","object":` + pod(rv) + "}\n")
+			line++
+		case 1: // an event over three lines
+			b.WriteString("{\"type\":\"MODIFIED\",\n\"object\":\n" + pod(rv) + "}\n")
+			line += 3
+		case 2: // two events on one line, then a blank line
+			b.WriteString(`{"type":"ADDED","object":` + pod(rv) + `} {"type":"BOOKMARK","object":{}}` + "\n\n")
+			line += 2
+		case 3: // a pretty-printed List
+			b.WriteString("{\n  \"kind\": \"List\",\n  \"apiVersion\": \"v1\",\n  \"items\": [\n    " + pod(rv) + "\n  ]\n}\n")
+			line += 7
+		}
+	}
+	want := line
+	b.WriteString(`{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad","resourceVersion":"1"}}}` + "\n")
+	b.WriteString(`{"type":"ADDED","object":{"name":"not a Kubernetes object"}}` + "\n")
+	want++ // the bad event is on the line after the good one
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(b.String()))
+	zw.Close()
+	for name, r := range map[string]io.Reader{"plain.json": strings.NewReader(b.String()), "packed.json.gz": &gz} {
+		_, err := ReadWatch("c", Input{Name: name, R: r})
+		wantErr := fmt.Sprintf("import: %s:%d: object has no apiVersion and kind", name, want)
+		if err == nil || !strings.HasPrefix(err.Error(), wantErr) {
+			t.Errorf("error = %v\nwant prefix %s", err, wantErr)
+		}
+	}
+}
+
+// TestGzipBombFailsFast reads gzip-compressed inputs that expand to 2 GB: zeros, and a value
+// that never ends. Each must fail at once with FILE:LINE, without reading the 2 GB or holding
+// more than a bounded amount of memory.
+func TestGzipBombFailsFast(t *testing.T) {
+	good := `{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","uid":"u","resourceVersion":"1"}}}` + "\n"
+	cases := []struct {
+		name, head string
+		fill       byte
+		want       string
+	}{
+		{"zeros.json.gz", good + good, 0, `import: zeros.json.gz:3: expected a JSON object (kubectl ... -o json), found "\x00\x00`},
+		{"digits.json.gz", good, '0', `import: digits.json.gz:2: expected a JSON object (kubectl ... -o json), found "0000`},
+		{"endless.json.gz", good + good + "\n" + `{"type":"ADDED","object":{"x":"`, '0', "import: endless.json.gz:4: a JSON value longer than 64 MiB"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			const size = 2 << 30
+			pr, pw := io.Pipe()
+			var expanded int64
+			go func() { // compress on demand: the bomb is written only as far as it is read
+				zw, _ := gzip.NewWriterLevel(pw, gzip.BestCompression)
+				zw.Write([]byte(c.head))
+				chunk := bytes.Repeat([]byte{c.fill}, 1<<20)
+				var err error
+				for expanded = 0; expanded < size && err == nil; expanded += int64(len(chunk)) {
+					_, err = zw.Write(chunk)
+				}
+				zw.Close()
+				pw.CloseWithError(err)
+			}()
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
+			began := time.Now()
+			_, err := ReadWatch("c", Input{Name: c.name, R: pr})
+			took := time.Since(began)
+			pr.CloseWithError(io.ErrClosedPipe)
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				t.Fatalf("error = %v\nwant prefix %s", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 512<<20 {
+				t.Errorf("allocated %d MB to reject the file", alloc>>20)
+			}
+			t.Logf("rejected in %s after %d MB expanded", took.Round(time.Millisecond), expanded>>20)
+		})
+	}
+}
+
+func TestTruncatedGzip(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(zw, `{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%d","uid":"u%d","resourceVersion":"%d"}}}`+"\n", i, i, i+1)
+	}
+	zw.Close()
+	_, err := ReadWatch("c", Input{Name: "cut.json.gz", R: bytes.NewReader(gz.Bytes()[:gz.Len()/2])})
+	if err == nil || !strings.HasPrefix(err.Error(), "import: cut.json.gz:") || !strings.Contains(err.Error(), "gzip: unexpected EOF (is the file complete") {
+		t.Fatalf("error = %v", err)
 	}
 }
