@@ -49,6 +49,9 @@ type Decision struct {
 	View     uint64   `json:"view,omitempty"`
 	Lag      Duration `json:"lag"`
 	SameSync bool     `json:"sameSync,omitempty"`
+	// Reaction is the time from the last change in that state to the write: how long the
+	// controller took to act on what it saw.
+	Reaction Duration `json:"reaction"`
 	// Behind counts the changes of what the controller reads that the log shows between the
 	// state that explains the write and the write: changes its informers had not delivered yet.
 	Behind int `json:"behind,omitempty"`
@@ -143,6 +146,7 @@ func auditScenario(scn *Scenario, opts AuditOptions) *audit {
 				pending, pendingView = bursts, points[j].seq
 				d.Match, d.View, d.Expected, d.Behind = true, x.toLogSeq(points[j].seq), nil, ci
 				d.Lag = Duration(max(ls.s.Time.Sub(viewEnd(points, j, ls.s.Time)), 0))
+				d.Reaction = Duration(max(ls.s.Time.Sub(points[j].t), 0))
 				break
 			}
 		}

@@ -320,8 +320,8 @@ func matchBatch(window, batch []Step) (int, bool) {
 }
 
 // WriteTable renders the comparison for a terminal. Under the audit: for each rollout, the
-// recorded decisions beside what the controller's sync on the state it saw makes, with the lag
-// of that state, then MATCH or the first divergence with the state it was decided on, the free
+// recorded decisions beside what the controller's sync on the state it saw makes, with how long
+// after the last change of that state it acted, then MATCH or the first divergence with the state it was decided on, the free
 // run's verdict, and the inputs from others. Under a free run: the recorded and simulated steps
 // side by side, then MATCH or the first divergence.
 func (r *CompareResult) WriteTable(w io.Writer) error {
@@ -355,14 +355,17 @@ func (r *CompareResult) WriteTable(w io.Writer) error {
 func (rc *RolloutComparison) writeAudit(w io.Writer) error {
 	fmt.Fprintf(w, "\n%s, started %s (sequence %d)\n", rc.ID, rc.Start.UTC().Format(time.RFC3339), rc.Seq)
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "  #\tRECORDED\tSYNC ON THE STATE SEEN\tLAG")
+	fmt.Fprintln(tw, "  #\tRECORDED\tSYNC ON THE STATE SEEN\tREACTED AFTER")
 	for i, d := range rc.Decisions {
 		sim, lag := "-", "-"
 		switch {
 		case d.Match && d.SameSync:
 			sim, lag = d.Step.String()+" (same sync)", ""
 		case d.Match:
-			sim, lag = d.Step.String(), time.Duration(d.Lag).Round(time.Millisecond).String()
+			sim, lag = d.Step.String(), time.Duration(d.Reaction).Round(time.Millisecond).String()
+			if d.Behind > 0 {
+				lag += fmt.Sprintf(" (%d changes unseen)", d.Behind)
+			}
 		case len(d.Expected) > 0:
 			sim = d.Expected[0].String()
 		}

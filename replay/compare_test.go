@@ -195,7 +195,7 @@ func ExampleCompare() {
 	// statefulset/cache: MATCH (1 rollouts; 6 of 6 decisions reproduced; free run: 1 of 1 rollouts)
 	//
 	// statefulset/cache#2, started 2026-11-22T00:11:49Z (sequence 42)
-	//   #   RECORDED                            SYNC ON THE STATE SEEN              LAG
+	//   #   RECORDED                            SYNC ON THE STATE SEEN              REACTED AFTER
 	//   1   delete cache-2 (cache-646487fcd6)   delete cache-2 (cache-646487fcd6)   0s
 	//   2   create cache-2 (cache-9777856c6)    create cache-2 (cache-9777856c6)    0s
 	//   3   delete cache-1 (cache-646487fcd6)   delete cache-1 (cache-646487fcd6)   0s
