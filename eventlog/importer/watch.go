@@ -85,6 +85,9 @@ type watchEvent struct {
 	Object json.RawMessage `json:"object"`
 	Kind   string          `json:"kind"`
 	Items  json.RawMessage `json:"items"`
+	// Observed is khist's addition to the format (its recorded fixtures carry it): when the
+	// collector saw the change.
+	Observed time.Time `json:"observed"`
 }
 
 func parseWatchValue(p *parser, val []byte) error {
@@ -114,7 +117,7 @@ func parseWatchValue(p *parser, val []byte) error {
 		default:
 			return p.errorf("unknown event type %q: expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR", ev.Type)
 		}
-		return p.object(t, ev.Object, "")
+		return p.objectAt(t, ev.Object, "", ev.Observed)
 	case strings.HasSuffix(ev.Kind, "List") && len(ev.Items) > 0 && string(ev.Items) != "null":
 		// Items one at a time: a List can be large.
 		dec := json.NewDecoder(bytes.NewReader(ev.Items))
@@ -143,9 +146,18 @@ func parseWatchValue(p *parser, val []byte) error {
 
 // object passes on the envelope of one object, or counts why it cannot be recorded.
 func (p *parser) object(t eventlog.EventType, obj []byte, what string) error {
+	return p.objectAt(t, obj, what, time.Time{})
+}
+
+// objectAt is object for a change observed at a known time (zero: unknown, estimated from
+// the object's own timestamps); never earlier than those timestamps prove.
+func (p *parser) objectAt(t eventlog.EventType, obj []byte, what string, observed time.Time) error {
 	e, reason, err := envelope(p.cluster, p.source, t, obj)
 	if err != nil {
 		return p.errorf("%s%v", what, err)
+	}
+	if e != nil && observed.After(e.Observed) {
+		e.Observed = observed.UTC()
 	}
 	if e == nil {
 		p.res.reject(reason)
