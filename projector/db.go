@@ -128,9 +128,13 @@ var (
 // Open opens (creating it if needed) the views file at path, waiting up to Options.Timeout
 // for other processes to release it.
 func Open(path string, o *Options) (db *DB, err error) {
+	var bdb *bolt.DB
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
+			if bdb != nil {
+				closeQuietly(bdb)
+			}
 			db, err = nil, fmt.Errorf("%w: %s (%s): run khist rebuild", ErrDamaged, path, strings.ReplaceAll(fmt.Sprint(r), "\n", " "))
 		}
 	}()
@@ -153,7 +157,7 @@ func Open(path string, o *Options) (db *DB, err error) {
 		}
 		removeLeftover(path)
 	}
-	bdb, err := db.openBolt(context.Background(), db.timeout)
+	bdb, err = db.openBolt(context.Background(), db.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +239,13 @@ func removeLeftover(path string) {
 	}
 	defer unlock()
 	os.Remove(tmp)
+}
+
+// closeQuietly closes a bbolt file that may be damaged, ignoring its errors and panics.
+func closeQuietly(b *bolt.DB) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() { recover() }()
+	b.Close()
 }
 
 // errLockWait: the file stayed locked by another process for the whole wait.
@@ -348,6 +359,12 @@ func (db *DB) reopen(ctx context.Context, wait time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			closeQuietly(bdb) // a damaged file: release it, and let the caller's guard report
+			panic(r)
+		}
+	}()
 	var txid uint64
 	err = bdb.View(func(tx *bolt.Tx) error {
 		txid = uint64(tx.ID())
@@ -376,11 +393,18 @@ func (db *DB) release() error {
 }
 
 func (db *DB) closeLocked() (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer db.guard(&err)
 	if db.bdb == nil {
 		return nil
 	}
+	defer func() {
+		// Whatever happened (a damaged file), the file is closed and its lock released.
+		if db.bdb != nil {
+			closeQuietly(db.bdb)
+			db.bdb = nil
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer db.guard(&err)
 	if db.flDirty {
 		// Write bbolt's freelist, which folds do not write at each commit (it costs as much as
 		// their changes), so that opening the file again is cheap: without it bbolt rebuilds
