@@ -252,3 +252,55 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// TestOddObjectIsQuarantined: an object that no view can place in time (a ConfigMap with no
+// creationTimestamp and no managedFields) is quarantined by the views, counted, and listed by
+// doctor; the rest of the cluster's history answers as before.
+func TestOddObjectIsQuarantined(t *testing.T) {
+	dir := t.TempDir()
+	odd := filepath.Join(t.TempDir(), "odd.json")
+	os.WriteFile(odd, []byte(`{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"odd","namespace":"sample-rolling","uid":"u-odd","resourceVersion":"1"},"data":{"a":"b"}}}`+"\n"), 0o600)
+	files, _ := filepath.Glob(filepath.Join("../../query/testdata/scenarios/sample-rolling", "*.json.gz"))
+	out, err := run(t, dir, append([]string{"import"}, append(files, odd)...)...)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "1 events could not be folded and are quarantined: khist doctor lists them") {
+		t.Errorf("import does not say that an event was quarantined:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"rollouts", "-A"},
+		{"rollouts", "-n", "sample-rolling"},
+		{"timeline", "-A", "--since", "2026-11-22T00:00:00Z", "--until", "2026-11-22T01:00:00Z"},
+	} {
+		out, err := run(t, dir, args...)
+		if err != nil || !strings.Contains(out, "checkout") {
+			t.Errorf("khist %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	out, err = run(t, dir, "doctor")
+	if err == nil || !strings.Contains(out, "1 quarantined") || !strings.Contains(out, "no time: the object has no creationTimestamp or managedFields time and the log no observed time: ADDED ConfigMap sample-rolling/odd rv=1") {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+}
+
+// TestOversizedObjectFailsWholeImport: an object larger than any Kubernetes object fails the
+// import at its FILE:LINE before anything is stored.
+func TestOversizedObjectFailsWholeImport(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(t.TempDir(), "big.json")
+	line := func(name string, size int) string {
+		return fmt.Sprintf(`{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s","namespace":"x","uid":"u-%s","resourceVersion":"1","creationTimestamp":"2026-11-20T10:00:00Z"},"data":{"a":"%s"}}}`+"\n", name, name, strings.Repeat("a", size))
+	}
+	os.WriteFile(big, []byte(line("small", 10)+line("big", 2<<20)+line("after", 10)), 0o600)
+	files, _ := filepath.Glob(filepath.Join(sampleDir, "*.json.gz"))
+	_, err := run(t, dir, append([]string{"import"}, append(files, big)...)...)
+	want := "import: " + big + ":2: invalid envelope: ADDED ConfigMap x/big rv=1"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "over etcd's limit") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("import: %v, want one line starting %q", err, want)
+	}
+	out, err := run(t, dir, "log")
+	if err != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("log after the failed import holds events: %v\n%s", err, out)
+	}
+}
