@@ -70,6 +70,7 @@ func TestFaults(t *testing.T) {
 	base := faultBase(t)
 	get := []string{"get", "cm/cm-2000", "-n", "fault", "-o", "json"}
 	views := func(dir string) string { return filepath.Join(dir, "views.db") }
+	small := writeConfigMaps(t, 1)
 	block := func(i int) func(t *testing.T, dir string) string {
 		return func(t *testing.T, dir string) string {
 			b := faults.Blocks(t, dir, "KHIST")
@@ -151,6 +152,7 @@ func TestFaults(t *testing.T) {
 			damage: func(t *testing.T, dir string) { faults.Truncate(t, views(dir), 0.5) },
 			expect: []outcome{
 				{get, true, []string{"views damaged: ", "run khist rebuild"}},
+				{[]string{"import", small}, true, []string{"views damaged: ", "run khist rebuild"}},
 				{[]string{"rebuild"}, false, nil},
 			},
 			after: []outcome{{get, false, []string{`"name": "cm-2000"`}}},
