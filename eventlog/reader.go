@@ -76,6 +76,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 	// stream drops its oldest events by itself.
 	checkSeq := len(o.Filters) == 0 && !hasLimits(info.Config)
 	prev := start - 1
+	rewinds := map[uint64]int{} // times the read started again at a sequence (see rewind)
 	cons, err := l.consumer(ctx, o, start)
 	if err != nil {
 		return err
@@ -115,6 +116,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 		var pendingAfter uint64
 		var lastSeqSeen uint64
 		var skipped *Damage
+		var rewind uint64 // the consumer skipped events the store has: read again from here
 		for m := range msgs.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
@@ -123,13 +125,29 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 			seq := md.Sequence.Stream
 			if checkSeq && seq > prev+1 && skipped == nil {
 				for s := prev + 1; s < seq; s++ {
-					if !known[s] {
-						skipped = &Damage{First: s, Last: seq - 1, Kind: Missing}
-						break
+					if known[s] {
+						continue
 					}
+					// A hole: gone from the store, or only lost on the way (a fetch given up
+					// under load drops what the server sent it, and this consumer does not
+					// redeliver). Ask the store.
+					ok, err := l.readable(ctx, s)
+					if err != nil {
+						return fmt.Errorf("read log: %w", err)
+					}
+					if ok && rewinds[s] < 3 {
+						rewinds[s]++
+						rewind = s
+					} else if ok {
+						// Readable, yet never delivered: as good as unreadable.
+						skipped = &Damage{First: s, Last: seq - 1, Kind: Unreadable}
+					} else {
+						skipped = &Damage{First: s, Last: seq - 1, Kind: Missing}
+					}
+					break
 				}
-				if skipped != nil && !o.SkipDamage {
-					// Deliver what came before the hole, then stop.
+				if rewind != 0 || skipped != nil && !o.SkipDamage {
+					// Deliver what came before the hole, then stop or read again.
 					break
 				}
 			}
@@ -142,7 +160,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 			batch = append(batch, e)
 			lastMsg, pendingAfter, lastSeqSeen = m, md.NumPending, seq
 		}
-		if skipped == nil {
+		if skipped == nil && rewind == 0 {
 			if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("read log: %w", err)
 			}
@@ -163,6 +181,13 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 			if !o.SkipDamage {
 				return l.damageError(damage)
 			}
+		}
+		if rewind != 0 {
+			drop(cons)
+			if cons, err = l.consumer(ctx, o, rewind); err != nil {
+				return err
+			}
+			continue
 		}
 		if !o.Follow && len(batch) > 0 && (lastSeqSeen >= last || pendingAfter == 0) {
 			return done()
