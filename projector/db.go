@@ -241,6 +241,32 @@ func removeLeftover(path string) {
 	os.Remove(tmp)
 }
 
+// checkSize returns ErrDamaged when the file is shorter than its pages (it was truncated);
+// on such a file bbolt reads past the end of its memory map. It closes bdb then.
+func checkSize(bdb *bolt.DB, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // the open file is what counts; bbolt reports its own errors
+	}
+	var need int64
+	if err := bdb.View(func(tx *bolt.Tx) error { need = tx.Size(); return nil }); err != nil {
+		return nil
+	}
+	if fi.Size() < need {
+		closeQuietly(bdb)
+		return fmt.Errorf("%w: %s (truncated: %d bytes of %d): run khist rebuild", ErrDamaged, path, fi.Size(), need)
+	}
+	return nil
+}
+
+// unlockClose releases the lock on a file that bbolt opened and then panicked on, and closes
+// it. Closing alone would not release the lock: bbolt's memory map of the file keeps the open
+// file (and so its flock) alive.
+func unlockClose(f *os.File) {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
+}
+
 // closeQuietly closes a bbolt file that may be damaged, ignoring its errors and panics.
 func closeQuietly(b *bolt.DB) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -257,6 +283,17 @@ var errLockWait = errors.New("views locked")
 // which a busy fold in another process has the file closed; the file is locked here instead,
 // trying every millisecond, before bbolt takes (again, at once) the same lock on it.
 func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error) {
+	var file *os.File
+	defer func() {
+		if r := recover(); r != nil {
+			// bbolt panicked reading a damaged file before it returned it: release its lock
+			// and close it here, and let the caller's guard report.
+			if file != nil {
+				unlockClose(file)
+			}
+			panic(r)
+		}
+	}()
 	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
 		Timeout:         time.Second,
 		ReadOnly:        db.readOnly,
@@ -265,9 +302,17 @@ func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 256 << 20,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			return openLocked(ctx, name, flag, perm, !db.readOnly, wait)
+			f, err := openLocked(ctx, name, flag, perm, !db.readOnly, wait)
+			file = f
+			return f, err
 		},
 	})
+	if err == nil {
+		if err := checkSize(bdb, db.path); err != nil {
+			return nil, err
+		}
+		return bdb, nil
+	}
 	switch {
 	case errors.Is(err, errLockWait), errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s stayed locked by another khist process for %s (a rebuild, or the fold of a long backlog by khist import or a read command): try again when it is done", ErrInUse, db.path, wait)
@@ -518,13 +563,22 @@ func fileCounts(path string) (c Counts, ok bool) {
 	if _, err := os.Stat(path); err != nil {
 		return Counts{}, false
 	}
+	var file *os.File
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if recover() != nil {
+			if file != nil {
+				unlockClose(file)
+			}
 			c, ok = Counts{}, false
 		}
 	}()
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: defaultTimeout})
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: defaultTimeout,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		}})
 	if err != nil {
 		return Counts{}, false
 	}
