@@ -237,11 +237,17 @@ func (l *Log) findUnreadable(ctx context.Context, from, last uint64, deleted map
 	if err != nil {
 		return Damage{}, false, fmt.Errorf("scan log: %w", err)
 	}
-	defer func() {
+	dropped := false
+	drop := func() {
+		if dropped {
+			return
+		}
+		dropped = true
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
-	}()
+	}
+	defer drop()
 	next := from // the first sequence not yet seen
 	for {
 		if err := ctx.Err(); err != nil {
@@ -280,6 +286,9 @@ func (l *Log) findUnreadable(ctx context.Context, from, last uint64, deleted map
 			return Damage{}, false, err
 		}
 		if !ok {
+			// The server retries loading a damaged block for as long as the consumer
+			// waits on it: delete it before probing the block further.
+			drop()
 			d, err := l.unreadableFrom(ctx, s, last)
 			return d, true, err
 		}

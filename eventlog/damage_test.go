@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +74,13 @@ func TestDamagedLogIsReported(t *testing.T) {
 			}
 			c.damage(t, dir)
 			began := time.Now()
-			l := mustOpenLog(t, dir)
+			// The embedded server's warnings and errors reach khist's log.
+			var serverLog syncBuffer
+			l, err := Open(context.Background(), Options{DataDir: dir, Logger: slog.New(slog.NewTextHandler(&serverLog, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
 			// Each read must end within 10 seconds.
 			var timings []string
 			within := func(what string, read func(ctx context.Context) error) error {
@@ -86,7 +94,7 @@ func TestDamagedLogIsReported(t *testing.T) {
 				}
 				return err
 			}
-			err := within("read", func(ctx context.Context) error {
+			err = within("read", func(ctx context.Context) error {
 				return l.Read(ctx, ReadOptions{}, func([]*Envelope) error { return nil })
 			})
 			var de *DamageError
@@ -147,7 +155,10 @@ func TestDamagedLogIsReported(t *testing.T) {
 			if err != nil || l.DamageErr(rep).Error() != de.Error() || rep.Readable != uint64(len(seen)) {
 				t.Fatalf("verify: %+v %v, want %v and %d readable", rep.Damage, err, de, len(seen))
 			}
-			t.Logf("%s: %s", c.name, strings.Join(timings, ", "))
+			if !strings.Contains(serverLog.String(), "embedded NATS: ") {
+				t.Errorf("the server logged nothing about the damage")
+			}
+			t.Logf("%s: %s; server: %s", c.name, strings.Join(timings, ", "), firstLine(serverLog.String()))
 			t.Logf("%s: %v (%d delivered, %s)", c.name, de, len(seen), time.Since(began).Round(time.Millisecond))
 		})
 	}
@@ -187,4 +198,29 @@ func TestPurgedHeadIsDamage(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -220,7 +220,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 		if stalls++; stalls < 2 {
 			continue
 		}
-		d, found, err := l.findUnreadable(ctx, max(ci.Delivered.Stream+1, start), last, known)
+		d, found, err := l.stalledAt(ctx, o, max(ci.Delivered.Stream+1, start), last, known, func() { drop(cons) })
 		if err != nil {
 			return fmt.Errorf("read log: %w", err)
 		}
@@ -235,13 +235,42 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 		if d.Last >= last && !o.Follow {
 			return done()
 		}
-		// Read on after the damaged range.
-		drop(cons)
+		// Read on after the damaged range (the consumer was dropped).
 		prev = d.Last
 		if cons, err = l.consumer(ctx, o, d.Last+1); err != nil {
 			return err
 		}
 	}
+}
+
+// stalledAt finds why a consumer stopped delivering after from: the damaged range that
+// begins at the first event it has pending, if any. Without filters that event is from (or
+// the first after it the store does not list as deleted); with filters it is found by reading
+// every event's headers from there. The consumer is dropped (drop) before the damaged block is
+// probed further, since the server retries loading it for as long as a consumer waits on it:
+// the caller must create another one to read on.
+func (l *Log) stalledAt(ctx context.Context, o ReadOptions, from, last uint64, known map[uint64]bool, drop func()) (Damage, bool, error) {
+	if len(o.Filters) > 0 {
+		d, found, err := l.findUnreadable(ctx, from, last, known)
+		if found {
+			drop()
+		}
+		return d, found, err
+	}
+	s := from
+	for s <= last && known[s] {
+		s++
+	}
+	if s > last {
+		return Damage{}, false, nil
+	}
+	ok, err := l.readable(ctx, s)
+	if err != nil || ok {
+		return Damage{}, false, err
+	}
+	drop()
+	d, err := l.unreadableFrom(ctx, s, last)
+	return d, true, err
 }
 
 func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstream.Consumer, error) {
