@@ -94,7 +94,10 @@ func (e *Envelope) MsgID() string {
 	return e.Cluster + "/" + id + "/" + e.ResourceVersion + "/" + string(e.Type)
 }
 
-// Validate returns an error naming the first field a publishable envelope lacks.
+// Validate returns an error naming the first field a publishable envelope lacks, or saying
+// that its object is larger than any Kubernetes object (etcd's limit, MaxObjectSize) and than
+// the log stores. Producers call it before they publish anything (an import validates every
+// event of its files first), so that a bad event never leaves half an import.
 func (e *Envelope) Validate() error {
 	switch {
 	case !e.Type.Valid():
@@ -109,6 +112,8 @@ func (e *Envelope) Validate() error {
 		return fmt.Errorf("%w: %s %s has no metadata.resourceVersion", ErrInvalidEnvelope, e.Kind, e.Name)
 	case len(e.Object) == 0:
 		return fmt.Errorf("%w: %s %s has no body", ErrInvalidEnvelope, e.Kind, e.Name)
+	case len(e.Object) > MaxObjectSize+1024:
+		return fmt.Errorf("%w: %s is %d bytes, over etcd's limit of %d bytes for any Kubernetes object", ErrInvalidEnvelope, e, len(e.Object), MaxObjectSize)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,9 @@ type Options struct {
 	Stream StreamConfig
 	// Name is the NATS connection name shown by the server; default "khist".
 	Name string
+	// Logger receives the embedded server's warnings and errors (damage to its store shows
+	// there first). Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Log is an open event log: a connection to JetStream and the stream that holds the events.
@@ -68,10 +72,12 @@ type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	name   string
-	srv    *server.Server
-	lock   *os.File
-	closed chan struct{} // closed by the connection's ClosedHandler
-	once   sync.Once
+	// storeDir is the embedded server's store directory ("" for an external server).
+	storeDir string
+	srv      *server.Server
+	lock     *os.File
+	closed   chan struct{} // closed by the connection's ClosedHandler
+	once     sync.Once
 	// Embedded reports whether this process runs the server.
 	Embedded bool
 }
@@ -202,6 +208,7 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	l.storeDir = filepath.Join(o.DataDir, "jetstream")
 	lf, err := os.OpenFile(filepath.Join(o.DataDir, "khist.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -235,6 +242,11 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 		l.Close()
 		return fmt.Errorf("embedded NATS: %w", err)
 	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	srv.SetLoggerV2(newServerLogger(logger), false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()

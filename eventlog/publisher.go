@@ -87,9 +87,6 @@ func (p *Publisher) Publish(ctx context.Context, e *Envelope) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	if len(e.Object) > MaxObjectSize+1024 {
-		return fmt.Errorf("%w: %s is %d bytes, over etcd's limit of %d", ErrInvalidEnvelope, e, len(e.Object), MaxObjectSize)
-	}
 	p.mu.Lock()
 	err := p.err
 	p.mu.Unlock()

@@ -29,11 +29,22 @@ type ReadOptions struct {
 	// Follow keeps reading new events as they arrive until ctx ends. Without it Read returns
 	// once it has delivered every event that was in the log when it started.
 	Follow bool
+	// SkipDamage reads past damaged ranges of the log: Read delivers every event it can and
+	// then returns a *DamageError naming the ranges it could not. Without it Read returns the
+	// *DamageError at the first damaged range it meets (one the stream's state shows before
+	// delivering any event).
+	SkipDamage bool
 }
 
 // Read delivers the log's envelopes in stream order to fn, a batch at a time. A batch is
 // acknowledged (for a durable consumer) only after fn returns nil; an error from fn stops Read
 // and is returned. Read returns nil when done (see Follow) and ctx's error when cancelled.
+//
+// Read never waits on a damaged log (see ErrDamaged): it checks the stream's state before it
+// starts, notices sequences skipped without a retention limit to explain them, and when the
+// server stops delivering events it says are pending it probes the store and names the
+// events that cannot be loaded. It then returns a *DamageError, at once or, with SkipDamage,
+// after delivering every event it could read.
 func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) error) error {
 	if o.Batch <= 0 {
 		o.Batch = 500
@@ -45,11 +56,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 	if start == 0 {
 		start = 1
 	}
-	var info *jetstream.StreamInfo
-	err := retryAPI(ctx, func(ctx context.Context) (err error) {
-		info, err = l.stream.Info(ctx)
-		return err
-	})
+	info, err := l.streamInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("read log: stream info: %w", err)
 	}
@@ -57,18 +64,41 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 	if !o.Follow && last < start {
 		return nil
 	}
+	damage := missing(info, start)
+	if len(damage) > 0 && !o.SkipDamage {
+		return l.damageError(damage)
+	}
+	known := make(map[uint64]bool, len(info.State.Deleted))
+	for _, s := range info.State.Deleted {
+		known[s] = true
+	}
+	// Without filters every sequence is delivered: a skipped one is missing, unless the
+	// stream drops its oldest events by itself.
+	checkSeq := len(o.Filters) == 0 && !hasLimits(info.Config)
+	prev := start - 1
+	rewinds := map[uint64]int{} // times the read started again at a sequence (see rewind)
 	cons, err := l.consumer(ctx, o, start)
 	if err != nil {
 		return err
 	}
-	if o.Durable == "" {
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = l.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
-		}()
+	drop := func(c jetstream.Consumer) {
+		if o.Durable != "" {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.stream.DeleteConsumer(dctx, c.CachedInfo().Name)
+	}
+	defer func() { drop(cons) }()
+	done := func() error {
+		if len(damage) > 0 {
+			return l.damageError(damage)
+		}
+		return nil
 	}
 	batch := make([]*Envelope, 0, o.Batch)
+	stalls := 0             // empty fetches in a row while the consumer had events pending
+	var lastCheck time.Time // when a follower last asked whether it had events pending
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -85,23 +115,58 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 		var lastMsg jetstream.Msg
 		var pendingAfter uint64
 		var lastSeqSeen uint64
+		var skipped *Damage
+		var rewind uint64 // the consumer skipped events the store has: read again from here
 		for m := range msgs.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("read log: %w", err)
 			}
+			seq := md.Sequence.Stream
+			if checkSeq && seq > prev+1 && skipped == nil {
+				for s := prev + 1; s < seq; s++ {
+					if known[s] {
+						continue
+					}
+					// A hole: gone from the store, or only lost on the way (a fetch given up
+					// under load drops what the server sent it, and this consumer does not
+					// redeliver). Ask the store.
+					ok, err := l.readable(ctx, s)
+					if err != nil {
+						return fmt.Errorf("read log: %w", err)
+					}
+					if ok && rewinds[s] < 3 {
+						rewinds[s]++
+						rewind = s
+					} else if ok {
+						// Readable, yet never delivered: as good as unreadable.
+						skipped = &Damage{First: s, Last: seq - 1, Kind: Unreadable}
+					} else {
+						skipped = &Damage{First: s, Last: seq - 1, Kind: Missing}
+					}
+					break
+				}
+				if rewind != 0 || skipped != nil && !o.SkipDamage {
+					// Deliver what came before the hole, then stop or read again.
+					break
+				}
+			}
+			prev = seq
 			e, err := FromMsg(m.Headers(), m.Data())
 			if err != nil {
-				return fmt.Errorf("read log: message %d: %w", md.Sequence.Stream, err)
+				return fmt.Errorf("read log: message %d: %w", seq, err)
 			}
-			e.Seq = md.Sequence.Stream
+			e.Seq = seq
 			batch = append(batch, e)
-			lastMsg, pendingAfter, lastSeqSeen = m, md.NumPending, md.Sequence.Stream
+			lastMsg, pendingAfter, lastSeqSeen = m, md.NumPending, seq
 		}
-		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("read log: %w", err)
+		if skipped == nil && rewind == 0 {
+			if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("read log: %w", err)
+			}
 		}
 		if len(batch) > 0 {
+			stalls = 0
 			if err := fn(batch); err != nil {
 				return err
 			}
@@ -111,26 +176,101 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 				}
 			}
 		}
-		if !o.Follow {
-			if len(batch) > 0 && (lastSeqSeen >= last || pendingAfter == 0) {
-				return nil
-			}
-			if len(batch) == 0 {
-				// Nothing within MaxWait: with filters, nothing left may match.
-				var ci *jetstream.ConsumerInfo
-				err := retryAPI(ctx, func(ctx context.Context) (err error) {
-					ci, err = cons.Info(ctx)
-					return err
-				})
-				if err != nil {
-					return fmt.Errorf("read log: consumer info: %w", err)
-				}
-				if ci.NumPending == 0 || ci.Delivered.Stream >= last {
-					return nil
-				}
+		if skipped != nil {
+			damage = append(damage, *skipped)
+			if !o.SkipDamage {
+				return l.damageError(damage)
 			}
 		}
+		if rewind != 0 {
+			drop(cons)
+			if cons, err = l.consumer(ctx, o, rewind); err != nil {
+				return err
+			}
+			continue
+		}
+		if !o.Follow && len(batch) > 0 && (lastSeqSeen >= last || pendingAfter == 0) {
+			return done()
+		}
+		if len(batch) > 0 || o.Follow && time.Since(lastCheck) < time.Second {
+			continue
+		}
+		// Nothing within MaxWait: with filters, nothing left may match; or the server cannot
+		// load the next event.
+		lastCheck = time.Now()
+		var ci *jetstream.ConsumerInfo
+		err = retryAPI(ctx, func(ctx context.Context) (err error) {
+			ci, err = cons.Info(ctx)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read log: consumer info: %w", err)
+		}
+		if o.Follow {
+			if ci.NumPending == 0 {
+				stalls = 0
+				continue
+			}
+			if last, err = l.LastSeq(ctx); err != nil {
+				return fmt.Errorf("read log: stream info: %w", err)
+			}
+		} else if ci.NumPending == 0 || ci.Delivered.Stream >= last {
+			return done()
+		}
+		if stalls++; stalls < 2 {
+			continue
+		}
+		d, found, err := l.stalledAt(ctx, o, max(ci.Delivered.Stream+1, start), last, known, func() { drop(cons) })
+		if err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+		if !found {
+			continue // the server was slow
+		}
+		stalls = 0
+		damage = append(damage, d)
+		if !o.SkipDamage {
+			return l.damageError(damage)
+		}
+		if d.Last >= last && !o.Follow {
+			return done()
+		}
+		// Read on after the damaged range (the consumer was dropped).
+		prev = d.Last
+		if cons, err = l.consumer(ctx, o, d.Last+1); err != nil {
+			return err
+		}
 	}
+}
+
+// stalledAt finds why a consumer stopped delivering after from: the damaged range that
+// begins at the first event it has pending, if any. Without filters that event is from (or
+// the first after it the store does not list as deleted); with filters it is found by reading
+// every event's headers from there. The consumer is dropped (drop) before the damaged block is
+// probed further, since the server retries loading it for as long as a consumer waits on it:
+// the caller must create another one to read on.
+func (l *Log) stalledAt(ctx context.Context, o ReadOptions, from, last uint64, known map[uint64]bool, drop func()) (Damage, bool, error) {
+	if len(o.Filters) > 0 {
+		d, found, err := l.findUnreadable(ctx, from, last, known)
+		if found {
+			drop()
+		}
+		return d, found, err
+	}
+	s := from
+	for s <= last && known[s] {
+		s++
+	}
+	if s > last {
+		return Damage{}, false, nil
+	}
+	ok, err := l.readable(ctx, s)
+	if err != nil || ok {
+		return Damage{}, false, err
+	}
+	drop()
+	d, err := l.unreadableFrom(ctx, s, last)
+	return d, true, err
 }
 
 func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstream.Consumer, error) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -125,14 +127,24 @@ var (
 
 // Open opens (creating it if needed) the views file at path, waiting up to Options.Timeout
 // for other processes to release it.
-func Open(path string, o *Options) (*DB, error) {
+func Open(path string, o *Options) (db *DB, err error) {
+	var bdb *bolt.DB
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if bdb != nil {
+				closeQuietly(bdb)
+			}
+			db, err = nil, fmt.Errorf("%w: %s (%s): run khist rebuild", ErrDamaged, path, strings.ReplaceAll(fmt.Sprint(r), "\n", " "))
+		}
+	}()
 	if o == nil {
 		o = &Options{}
 	}
 	if o.FullEvery < 0 || o.SnapshotEvery < 0 {
 		return nil, fmt.Errorf("%w: FullEvery and SnapshotEvery must not be negative", ErrInvalidOption)
 	}
-	db := &DB{path: path, readOnly: o.ReadOnly, noSync: o.NoSync, timeout: o.Timeout}
+	db = &DB{path: path, readOnly: o.ReadOnly, noSync: o.NoSync, timeout: o.Timeout}
 	if db.timeout <= 0 {
 		db.timeout = defaultTimeout
 	}
@@ -143,8 +155,9 @@ func Open(path string, o *Options) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("views: %w", err)
 		}
+		removeLeftover(path)
 	}
-	bdb, err := db.openBolt(context.Background(), db.timeout)
+	bdb, err = db.openBolt(context.Background(), db.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +213,67 @@ func Open(path string, o *Options) (*DB, error) {
 	return db, nil
 }
 
+// guard, deferred by every function that reads or writes the bbolt file, turns a panic of
+// bbolt on a damaged file (a page of the wrong type, an offset past the end, a fault reading
+// the memory map: see debug.SetPanicOnFault) into ErrDamaged. bbolt rolls back the
+// transaction the panic left.
+func (db *DB) guard(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	msg := strings.ReplaceAll(fmt.Sprint(r), "\n", " ")
+	*err = fmt.Errorf("%w: %s (%s): run khist rebuild", ErrDamaged, db.path, msg)
+}
+
+// removeLeftover deletes the path.rebuild file that a rebuild killed before it finished left
+// (it can be as large as the views), unless a rebuild is running now.
+func removeLeftover(path string) {
+	tmp := path + ".rebuild"
+	if _, err := os.Stat(tmp); err != nil {
+		return
+	}
+	unlock, err := lockRun(path)
+	if err != nil {
+		return // a rebuild (or Run) is at work on path
+	}
+	defer unlock()
+	os.Remove(tmp)
+}
+
+// checkSize returns ErrDamaged when the file is shorter than its pages (it was truncated);
+// on such a file bbolt reads past the end of its memory map. It closes bdb then.
+func checkSize(bdb *bolt.DB, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // the open file is what counts; bbolt reports its own errors
+	}
+	var need int64
+	if err := bdb.View(func(tx *bolt.Tx) error { need = tx.Size(); return nil }); err != nil {
+		return nil
+	}
+	if fi.Size() < need {
+		closeQuietly(bdb)
+		return fmt.Errorf("%w: %s (truncated: %d bytes of %d): run khist rebuild", ErrDamaged, path, fi.Size(), need)
+	}
+	return nil
+}
+
+// unlockClose releases the lock on a file that bbolt opened and then panicked on, and closes
+// it. Closing alone would not release the lock: bbolt's memory map of the file keeps the open
+// file (and so its flock) alive.
+func unlockClose(f *os.File) {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
+}
+
+// closeQuietly closes a bbolt file that may be damaged, ignoring its errors and panics.
+func closeQuietly(b *bolt.DB) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() { recover() }()
+	b.Close()
+}
+
 // errLockWait: the file stayed locked by another process for the whole wait.
 var errLockWait = errors.New("views locked")
 
@@ -209,6 +283,17 @@ var errLockWait = errors.New("views locked")
 // which a busy fold in another process has the file closed; the file is locked here instead,
 // trying every millisecond, before bbolt takes (again, at once) the same lock on it.
 func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error) {
+	var file *os.File
+	defer func() {
+		if r := recover(); r != nil {
+			// bbolt panicked reading a damaged file before it returned it: release its lock
+			// and close it here, and let the caller's guard report.
+			if file != nil {
+				unlockClose(file)
+			}
+			panic(r)
+		}
+	}()
 	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
 		Timeout:         time.Second,
 		ReadOnly:        db.readOnly,
@@ -217,9 +302,17 @@ func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 256 << 20,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			return openLocked(ctx, name, flag, perm, !db.readOnly, wait)
+			f, err := openLocked(ctx, name, flag, perm, !db.readOnly, wait)
+			file = f
+			return f, err
 		},
 	})
+	if err == nil {
+		if err := checkSize(bdb, db.path); err != nil {
+			return nil, err
+		}
+		return bdb, nil
+	}
 	switch {
 	case errors.Is(err, errLockWait), errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s stayed locked by another khist process for %s (a rebuild, or the fold of a long backlog by khist import or a read command): try again when it is done", ErrInUse, db.path, wait)
@@ -311,6 +404,12 @@ func (db *DB) reopen(ctx context.Context, wait time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			closeQuietly(bdb) // a damaged file: release it, and let the caller's guard report
+			panic(r)
+		}
+	}()
 	var txid uint64
 	err = bdb.View(func(tx *bolt.Tx) error {
 		txid = uint64(tx.ID())
@@ -338,11 +437,19 @@ func (db *DB) release() error {
 	return db.closeLocked()
 }
 
-func (db *DB) closeLocked() error {
+func (db *DB) closeLocked() (err error) {
 	if db.bdb == nil {
 		return nil
 	}
-	var err error
+	defer func() {
+		// Whatever happened (a damaged file), the file is closed and its lock released.
+		if db.bdb != nil {
+			closeQuietly(db.bdb)
+			db.bdb = nil
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer db.guard(&err)
 	if db.flDirty {
 		// Write bbolt's freelist, which folds do not write at each commit (it costs as much as
 		// their changes), so that opening the file again is cheap: without it bbolt rebuilds
@@ -430,7 +537,9 @@ type Counts struct {
 	Seq     uint64 // stream sequence of the last event folded
 	Applied uint64 // events that changed the views
 	Skipped uint64 // events already applied (same uid and resourceVersion) or older than one applied
-	Objects uint64 // objects ever seen
+	// Quarantined is the number of events no view could fold (see QuarantineList).
+	Quarantined uint64
+	Objects     uint64 // objects ever seen
 }
 
 // Counts returns the views' counters.
@@ -438,10 +547,51 @@ func (db *DB) Counts() (Counts, error) {
 	var c Counts
 	err := db.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bMeta)
-		c = Counts{Seq: readBE8(m.Get(mSeq)), Applied: readBE8(m.Get(mApplied)), Skipped: readBE8(m.Get(mSkipped)), Objects: readBE8(m.Get(mNextID)) - 1}
+		c = Counts{Seq: readBE8(m.Get(mSeq)), Applied: readBE8(m.Get(mApplied)), Skipped: readBE8(m.Get(mSkipped)), Quarantined: readBE8(m.Get(mQuarantined)), Objects: readBE8(m.Get(mNextID)) - 1}
 		return nil
 	})
 	return c, err
+}
+
+// events is the number of events folded into the views.
+func (c Counts) events() uint64 { return c.Applied + c.Skipped + c.Quarantined }
+
+// fileCounts reads the counters of the views file at path, whatever its schema, without
+// taking the file's lock for long; ok is false when there is no file or it cannot be read
+// (damaged, or not views).
+func fileCounts(path string) (c Counts, ok bool) {
+	if _, err := os.Stat(path); err != nil {
+		return Counts{}, false
+	}
+	var file *os.File
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			if file != nil {
+				unlockClose(file)
+			}
+			c, ok = Counts{}, false
+		}
+	}()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: defaultTimeout,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		}})
+	if err != nil {
+		return Counts{}, false
+	}
+	defer bdb.Close()
+	err = bdb.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if m == nil {
+			return ErrNotFound
+		}
+		c = Counts{Seq: readBE8(m.Get(mSeq)), Applied: readBE8(m.Get(mApplied)), Skipped: readBE8(m.Get(mSkipped)), Quarantined: readBE8(m.Get(mQuarantined))}
+		return nil
+	})
+	return c, err == nil
 }
 
 // Snapshot writes a consistent copy of the whole views file to w (raft's FSM Snapshot): the
@@ -482,7 +632,9 @@ func Restore(path string, r io.Reader) error {
 }
 
 // view runs fn in a read transaction.
-func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+func (db *DB) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer db.guard(&err)
 	b, done, err := db.use(context.Background(), db.timeout)
 	if err != nil {
 		return err
@@ -497,7 +649,9 @@ func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 // update runs fn in a write transaction (of a fold, under foldMu), waiting up to wait (0:
 // until ctx ends) for the file if it was released. With freelist, the commit also writes
 // bbolt's freelist (see closeLocked), for a fold about to release the file.
-func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn func(tx *bolt.Tx) error) error {
+func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer db.guard(&err)
 	b, done, err := db.use(ctx, wait)
 	if err != nil {
 		return err

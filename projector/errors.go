@@ -25,4 +25,11 @@ var (
 	ErrAhead = errors.New("views ahead of the log")
 	// ErrInvalidOption is returned when an option has a value that cannot work.
 	ErrInvalidOption = errors.New("invalid option")
+	// ErrDamaged is returned when the views file is damaged (bbolt finds a page it cannot
+	// use): the views are a cache of the log, and khist rebuild makes them again.
+	ErrDamaged = errors.New("views damaged")
+	// ErrWouldLose is returned by Rebuild when the new views would hold fewer events than the
+	// old ones (the log lost some, by damage, deletion or retention): the old views, then the
+	// last copy of that history, are kept. WithForce rebuilds anyway.
+	ErrWouldLose = errors.New("rebuild would lose history")
 )

@@ -143,6 +143,7 @@ type txn struct {
 	seq              uint64 // last sequence folded
 	nextID           uint64
 	applied, skipped uint64
+	quarantined      uint64
 	clusters         map[string]*clusterState
 
 	denc              deltaEncoder
@@ -167,6 +168,7 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 	t.nextID = getU64(t.meta, mNextID)
 	t.applied = getU64(t.meta, mApplied)
 	t.skipped = getU64(t.meta, mSkipped)
+	t.quarantined = getU64(t.meta, mQuarantined)
 	return t
 }
 
@@ -194,6 +196,9 @@ func (t *txn) apply(ev *event) error {
 		return nil
 	}
 	t.seq = ev.env.Seq
+	if why := poison(ev.env); why != "" {
+		return t.quarantine(ev, why)
+	}
 	ok, err := foldVersions(t, ev)
 	if err != nil {
 		return err
@@ -275,7 +280,7 @@ func (t *txn) finish() error {
 			return err
 		}
 	}
-	for k, v := range map[string]uint64{string(mSeq): t.seq, string(mNextID): t.nextID, string(mApplied): t.applied, string(mSkipped): t.skipped} {
+	for k, v := range map[string]uint64{string(mSeq): t.seq, string(mNextID): t.nextID, string(mApplied): t.applied, string(mSkipped): t.skipped, string(mQuarantined): t.quarantined} {
 		if err := putU64(t.meta, []byte(k), v); err != nil {
 			return err
 		}
@@ -297,7 +302,7 @@ func (db *DB) Apply(ctx context.Context, envs []*eventlog.Envelope) error {
 }
 
 // txCounts are what one transaction did.
-type txCounts struct{ applied, skipped, seq uint64 }
+type txCounts struct{ applied, skipped, quarantined, seq uint64 }
 
 // applyEvents folds decoded batches in one transaction, waiting up to wait (0: until ctx ends)
 // for the file if it was released (see DB.update for freelist). On failure the object cache,
@@ -306,7 +311,7 @@ func (db *DB) applyEvents(ctx context.Context, wait time.Duration, freelist bool
 	var c txCounts
 	err := db.update(ctx, wait, freelist, func(tx *bolt.Tx) error {
 		t := db.newTxn(tx)
-		a0, s0 := t.applied, t.skipped
+		a0, s0, q0 := t.applied, t.skipped, t.quarantined
 		for _, b := range batches {
 			for i := range b {
 				if err := t.apply(&b[i]); err != nil {
@@ -314,7 +319,7 @@ func (db *DB) applyEvents(ctx context.Context, wait time.Duration, freelist bool
 				}
 			}
 		}
-		c = txCounts{applied: t.applied - a0, skipped: t.skipped - s0, seq: t.seq}
+		c = txCounts{applied: t.applied - a0, skipped: t.skipped - s0, quarantined: t.quarantined - q0, seq: t.seq}
 		return t.finish()
 	})
 	if err != nil {

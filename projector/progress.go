@@ -50,6 +50,14 @@ func (b *ProgressBar) Update(p Progress) {
 	fmt.Fprint(b.w, "\r"+b.line(p)+"\x1b[K")
 }
 
+// Stop clears the bar's line, for a fold that failed.
+func (b *ProgressBar) Stop() {
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\x1b[K")
+		b.drawn = false
+	}
+}
+
 // Done ends the bar's line with a summary.
 func (b *ProgressBar) Done(st Stats) {
 	if b.drawn {

@@ -18,14 +18,19 @@ const DefaultDurable = "khist-projector"
 
 // Stats say what a fold did.
 type Stats struct {
-	Events   uint64        // events read from the log
-	Applied  uint64        // events that changed the views
-	Skipped  uint64        // events already applied (same uid and resourceVersion) or older
-	Bytes    uint64        // bytes of object JSON read
-	FirstSeq uint64        // first sequence folded (0 when none)
-	LastSeq  uint64        // last sequence folded; the views' position
-	Gap      uint64        // events missing between the views' position and the first event read (dropped by the stream's retention before they were folded)
-	Elapsed  time.Duration // wall time
+	Events  uint64 // events read from the log
+	Applied uint64 // events that changed the views
+	Skipped uint64 // events already applied (same uid and resourceVersion) or older
+	// Quarantined events could not be folded (see DB.QuarantineList); the log keeps them.
+	Quarantined uint64
+	Bytes       uint64        // bytes of object JSON read
+	FirstSeq    uint64        // first sequence folded (0 when none)
+	LastSeq     uint64        // last sequence folded; the views' position
+	Gap         uint64        // events missing between the views' position and the first event read (dropped by the stream's retention before they were folded)
+	Elapsed     time.Duration // wall time
+	// Damage names the events of a damaged log that a forced Rebuild (WithForce) could not
+	// read and folded without; nil otherwise.
+	Damage *eventlog.DamageError
 }
 
 // Rate is the number of events folded per second.
@@ -55,6 +60,7 @@ type options struct {
 	hold     time.Duration
 	progress func(Progress)
 	dbOpts   Options
+	force    bool // Rebuild: replace the views even with fewer events, read past damage
 }
 
 // Holding the views file: Run closes it when no events came for settleAfter after a
@@ -135,6 +141,14 @@ func WithHold(d time.Duration) Option {
 // WithProgress calls fn after each committed transaction.
 func WithProgress(fn func(Progress)) Option {
 	return func(o *options) error { o.progress = fn; return nil }
+}
+
+// WithForce makes Rebuild replace the views even when the new ones hold fewer events than the
+// old ones (see ErrWouldLose), and read past the damaged ranges of a damaged log (see
+// eventlog.ErrDamaged), folding every event that can be read; Stats.Damage then names the
+// others.
+func WithForce() Option {
+	return func(o *options) error { o.force = true; return nil }
 }
 
 // WithViewOptions sets the Options used by Rebuild to create the new file.
@@ -232,6 +246,18 @@ func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option
 		return Stats{}, err
 	}
 	defer unlockRun()
+	// The old views may be the last copy of history that the log lost: count what they hold
+	// (a file that cannot be read counts nothing) and refuse early when the log is shorter.
+	old, hasOld := fileCounts(path)
+	if hasOld && !o.force {
+		state, err := log.State(ctx)
+		if err != nil {
+			return Stats{}, fmt.Errorf("rebuild: %w", err)
+		}
+		if state.Msgs < old.events() {
+			return Stats{}, wouldLose(path, old, state.Msgs, "the log holds")
+		}
+	}
 	wait := o.dbOpts.Timeout
 	if wait <= 0 {
 		wait = defaultTimeout
@@ -260,6 +286,13 @@ func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option
 	if cerr := db.Close(); err == nil { // writes the freelist and syncs the file
 		err = cerr
 	}
+	var de *eventlog.DamageError
+	if o.force && errors.As(err, &de) {
+		st.Damage, err = de, nil
+	}
+	if err == nil && hasOld && !o.force && st.Events < old.events() {
+		err = wouldLose(path, old, st.Events, "the log gave")
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return st, err
@@ -270,8 +303,12 @@ func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option
 	return st, nil
 }
 
+func wouldLose(path string, old Counts, n uint64, what string) error {
+	return fmt.Errorf("%w: %s was folded from %d events and %s %d: the views are kept (khist doctor tells what is missing; rebuild --force replaces them anyway)", ErrWouldLose, path, old.events(), what, n)
+}
+
 func aheadError(db *DB, seq, last uint64) error {
-	return fmt.Errorf("%w: %s holds events up to sequence %d but the log ends at %d (was the stream deleted?): run khist rebuild", ErrAhead, db.path, seq, last)
+	return fmt.Errorf("%w: %s holds events up to sequence %d but the log ends at %d (was the stream deleted?): the views may be the last copy of that history: khist doctor tells what is missing", ErrAhead, db.path, seq, last)
 }
 
 // lockFile takes the lock bbolt takes on an open file, waiting up to wait, so that no process
@@ -349,7 +386,7 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 	go func() {
 		defer close(raw)
 		readDone <- log.Read(ctx, eventlog.ReadOptions{
-			StartSeq: seq + 1, Durable: o.durable, Batch: o.batch, MaxWait: o.maxWait, Follow: follow,
+			StartSeq: seq + 1, Durable: o.durable, Batch: o.batch, MaxWait: o.maxWait, Follow: follow, SkipDamage: o.force,
 		}, func(b []*eventlog.Envelope) error {
 			select {
 			case raw <- slices.Clone(b):
@@ -453,6 +490,7 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		st.Events += uint64(n)
 		st.Applied += c.applied
 		st.Skipped += c.skipped
+		st.Quarantined += c.quarantined
 		st.LastSeq = c.seq
 		if o.progress != nil {
 			o.progress(Progress{Done: st.Events, Total: total, Seq: st.LastSeq, Elapsed: time.Since(began)})

@@ -168,6 +168,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		}()
 		defer srv.Close()
 	}
+	g.Logger = logger
 	l, err := openLog(ctx, g)
 	if err != nil {
 		return err

@@ -124,7 +124,9 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 	}
 	printed := 0
 	errStop := fmt.Errorf("limit reached")
-	err = l.Read(ctx, eventlog.ReadOptions{StartSeq: f.fromSeq, Filters: filters}, func(batch []*eventlog.Envelope) error {
+	// A damaged log is read past its damage: every event that can be read is printed, and
+	// the command then fails naming what could not.
+	err = l.Read(ctx, eventlog.ReadOptions{StartSeq: f.fromSeq, Filters: filters, SkipDamage: true}, func(batch []*eventlog.Envelope) error {
 		for _, e := range batch {
 			if f.name != "" && e.Name != f.name {
 				continue

@@ -20,5 +20,6 @@ func openLog(ctx context.Context, g *globalFlags) (*eventlog.Log, error) {
 		TLSCert:  g.NATS.TLSCert,
 		TLSKey:   g.NATS.TLSKey,
 		Stream:   g.Stream,
+		Logger:   g.Logger,
 	})
 }

@@ -95,19 +95,27 @@ func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
 	bar := projector.NewProgressBar(cmd.ErrOrStderr(), "views")
 	st, err := projector.CatchUp(ctx, l, db, projector.WithProgress(bar.Update))
 	if err != nil {
+		bar.Stop()
 		return err
 	}
 	bar.Done(st)
+	warnFolded(cmd.ErrOrStderr(), st)
 	return nil
 }
 
 func newRebuildCmd(g *globalFlags) *cobra.Command {
 	f := &viewsFlags{}
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "rebuild",
 		Short: "Delete the views and fold the whole event log again",
 		Long: `rebuild re-creates the views file from the whole event log, the source of truth, showing
-progress on stderr. The old views stay in place until the new ones are complete.`,
+progress on stderr. The old views stay in place until the new ones are complete.
+
+When the log holds fewer events than the views were folded from (its store was damaged or
+deleted, or its retention dropped old events), or part of it cannot be read, the views are the
+last copy of that history: rebuild then keeps them and fails, saying what is missing (khist
+doctor tells more). --force rebuilds anyway from every event that can be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -123,16 +131,35 @@ progress on stderr. The old views stay in place until the new ones are complete.
 				// file's projector's (khist collect or project with --db elsewhere).
 				opts = append(opts, projector.WithDurable(f.durable))
 			}
+			if force {
+				opts = append(opts, projector.WithForce())
+			}
 			st, err := projector.Rebuild(ctx, l, viewsPath(g, f.db), opts...)
 			if err != nil {
+				bar.Stop()
+				if errors.Is(err, eventlog.ErrDamaged) {
+					return fmt.Errorf("%w; the views are kept (rebuild --force folds what can be read)", err)
+				}
 				return err
 			}
 			bar.Done(st)
+			warnFolded(cmd.ErrOrStderr(), st)
 			return nil
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&force, "force", false, "replace the views even with fewer events than they hold, folding every event of a damaged log that can be read")
 	return cmd
+}
+
+// warnFolded says on stderr what a fold left out: events of a damaged log, quarantined events.
+func warnFolded(w io.Writer, st projector.Stats) {
+	if st.Damage != nil {
+		fmt.Fprintf(w, "khist: warning: folded without %d events: %v\n", st.Damage.Lost(), st.Damage)
+	}
+	if st.Quarantined > 0 {
+		fmt.Fprintf(w, "khist: warning: %d events could not be folded and are quarantined: khist doctor lists them\n", st.Quarantined)
+	}
 }
 
 // openFolding opens the views at path for folding the log l into them. Views of another

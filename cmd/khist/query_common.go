@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/projector"
 	"github.com/khist/khist/query"
 	"github.com/spf13/cobra"
@@ -85,7 +86,13 @@ func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views,
 		}
 		switch {
 		case err == nil:
-			if behind := ensureCurrent(ctx, g, db); behind != nil {
+			if behind := ensureCurrent(ctx, g, db); errors.Is(behind, eventlog.ErrDamaged) {
+				// The views cannot be brought up to date: an answer would silently lack the
+				// events after the damage.
+				seq, _ := db.Seq()
+				db.Close()
+				return nil, nil, fmt.Errorf("%w (--no-update answers from the views as they are, up to event %d)", behind, seq)
+			} else if behind != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "khist: warning: the views may be behind the log: %v\n", behind)
 			}
 			return query.NewViews(db, g.Cluster, env), func() { db.Close() }, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -14,6 +15,9 @@ type globalFlags struct {
 	Cluster string // --cluster: name of the recorded cluster
 	NATS    natsFlags
 	Stream  eventlog.StreamConfig // --stream-*: retention and replication of the log's stream
+	// Logger receives the warnings and errors of the embedded NATS server (damage to its store
+	// shows there first): stderr, unless a command (collect) sets its own.
+	Logger *slog.Logger
 }
 
 // natsFlags select an external NATS JetStream instead of the embedded server.
@@ -65,6 +69,7 @@ func newRootCmd() *cobra.Command {
 	// The stream's settings are changed only by a command given one of the --stream-* flags
 	// (or when it creates the stream): other commands leave the log's retention alone.
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		g.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 		for _, f := range []string{"stream-max-age", "stream-max-bytes", "stream-dedup-window", "stream-replicas"} {
 			if cmd.Flags().Changed(f) {
 				g.Stream.Apply = true

@@ -189,6 +189,11 @@ func envelope(cluster, source string, t eventlog.EventType, obj []byte) (*eventl
 	e := m.Envelope(t, cluster, append([]byte(nil), clean...))
 	e.Source = source
 	e.Observed = latestTime(&m)
+	// Every event is checked before any is published: a bad one fails the import at its
+	// FILE:LINE with nothing stored.
+	if err := e.Validate(); err != nil {
+		return nil, "", err
+	}
 	return e, "", nil
 }
 
