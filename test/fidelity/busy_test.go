@@ -241,7 +241,7 @@ func TestBusyFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("%s", stats)
+				t.Logf("%s: %s", filepath.Base(p), stats)
 			})
 		}
 	}
