@@ -177,7 +177,8 @@ func prefixAll(p string, ss []string) []string {
 	return out
 }
 
-// kwok pod annotations: pods become Ready after ready..ready+jitter, and vanish after 1s.
+// kwok pod annotations: pods become Ready after ready..ready+jitter; deleted ones are asked to go
+// after 1-2s (on a busy cluster kwok removes them 1-30 s after the request).
 func kwokAnnotations(ready, jitter time.Duration) string {
 	return fmt.Sprintf(`        pod-create.stage.kwok.x-k8s.io/delay: "200ms"
         pod-create.stage.kwok.x-k8s.io/jitter-delay: "400ms"
