@@ -189,12 +189,11 @@ func finalCheck(scn *Scenario, ro *Rollout, points []viewPoint, maxLag time.Dura
 		return nil
 	}
 	return &Decision{Seq: scn.x.toLogSeq(points[j].seq), Time: now, Expected: steps, View: scn.x.toLogSeq(points[j].seq),
-		Reason:   fmt.Sprintf("the recorded controller stopped: its sync on the rollout's last state (unchanged for %s) makes a write it never made", ro.End.Sub(points[j].t).Round(time.Millisecond)),
-		Inputs:   describeView(scn, points[j].seq+1, now),
-		Step:     steps[0],
-		seq:      points[j].seq,
-		Lag:      Duration(ro.End.Sub(points[j].t)),
-		SameSync: false}
+		Reason: fmt.Sprintf("the recorded controller stopped: its sync on the rollout's last state (unchanged for %s) makes a write it never made", ro.End.Sub(points[j].t).Round(time.Millisecond)),
+		Inputs: describeView(scn, points[j].seq+1, now),
+		Step:   steps[0],
+		seq:    points[j].seq,
+		Lag:    Duration(ro.End.Sub(points[j].t))}
 }
 
 // candidates returns the indexes into points of the states a write at seq (time t) may have
@@ -225,10 +224,18 @@ func viewEnd(points []viewPoint, j int, t time.Time) time.Time {
 
 // viewPoints lists, in log order, the positions where something the workload's controller
 // reads changed: the workload, its ReplicaSets or revisions, its pods (for the controllers
-// that read pods), its claims, the nodes.
+// that read pods), its claims, the nodes. It is computed once per scenario.
 func viewPoints(scn *Scenario) []viewPoint {
 	x := scn.x
-	var ps []viewPoint
+	if x.points == nil {
+		x.points = computeViewPoints(scn)
+	}
+	return x.points
+}
+
+func computeViewPoints(scn *Scenario) []viewPoint {
+	x := scn.x
+	ps := []viewPoint{}
 	add := func(seq uint64, t time.Time) {
 		if seq != 0 {
 			ps = append(ps, viewPoint{seq, t})

@@ -145,8 +145,10 @@ type extraction struct {
 	logSeq func(uint64) uint64
 	// steps are the writes the controllers were recorded making, in log order.
 	steps []loggedStep
-	// audit is the decision audit, computed on first use (see auditScenario).
-	audit *audit
+	// audit is the decision audit, computed on first use (see auditScenario), and points the
+	// positions of the changes it rebuilds states at (see viewPoints).
+	audit  *audit
+	points []viewPoint
 	// lat is the controllers' recorded reaction latencies; nil when the history's times are
 	// too coarse to tell (see latencyModel).
 	lat *latencyModel
