@@ -321,9 +321,9 @@ func matchBatch(window, batch []Step) (int, bool) {
 
 // WriteTable renders the comparison for a terminal. Under the audit: for each rollout, the
 // recorded decisions beside what the controller's sync on the state it saw makes, with how long
-// after the last change of that state it acted, then MATCH or the first divergence with the state it was decided on, the free
-// run's verdict, and the inputs from others. Under a free run: the recorded and simulated steps
-// side by side, then MATCH or the first divergence.
+// after the last change of that state it acted, then MATCH or the first divergence with the
+// state it was decided on, the free run's verdict, and the inputs from others. Under a free
+// run: the recorded and simulated steps side by side, then MATCH or the first divergence.
 func (r *CompareResult) WriteTable(w io.Writer) error {
 	verdict := "MATCH"
 	if !r.Match {

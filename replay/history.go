@@ -52,12 +52,11 @@ var ErrNoHistory = errors.New("replay: no object version in history")
 // and merges the files into one history sorted numerically by resourceVersion, which on a
 // single etcd is the order in which the API server committed the changes. A line may carry
 // "observed" (RFC 3339), when a khist collector saw the change, beside "type" and "object"; the
-// fixtures khist's tests record do. BOOKMARK and ERROR
-// events are skipped; the same version seen twice (same uid, resourceVersion and type) is kept
-// once.
+// fixtures khist's tests record do. BOOKMARK and ERROR events are skipped; the same version seen
+// twice (same uid, resourceVersion and type) is kept once.
 //
-// Seq is the position in the merged history (from 1). kubectl's watch output carries no observation
-// time, so Observed is estimated: the latest timestamp the history proves had passed, i.e. the
+// Seq is the position in the merged history (from 1). kubectl's watch output carries no
+// observation time, so Observed is estimated: the latest timestamp the history proves had passed, i.e. the
 // running maximum, in log order, of the lower bounds each version carries (its managedFields
 // times, condition transition times, creation and deletion request times, and for Events the
 // nanosecond clock encoded in their name). Actor is the field manager that made a spec change,
