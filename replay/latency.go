@@ -191,3 +191,21 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 	}
 	return m
 }
+
+// nextStatusWrite returns the first status write of the recorded ReplicaSet of that name at or
+// after t: its time, its position in the log and the Ready pods it reported.
+func (x *extraction) nextStatusWrite(rs string, t time.Time) (time.Time, uint64, int32, bool) {
+	for _, r := range x.rs {
+		if r.name != rs {
+			continue
+		}
+		for i := 1; i < len(r.vers); i++ {
+			v, pv := r.vers[i], r.vers[i-1]
+			if v.deleted || pv.deleted || v.o.status == pv.o.status || v.t.Before(t) {
+				continue
+			}
+			return v.t, v.seq, v.o.status.Ready, true
+		}
+	}
+	return time.Time{}, 0, 0, false
+}

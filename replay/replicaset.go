@@ -85,14 +85,64 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 		s.st.replicaSetStatusChanged(rs)
 		return
 	}
+	var seen uint64
+	var seenReady int32
+	if s.mode == EnvAsRecorded {
+		// As recorded: the write lands when the recorded ReplicaSet's next status write did,
+		// reporting what that write had seen of the pods (see seenStatus).
+		if t, seq, ready, ok := s.scn.x.nextStatusWrite(rs.name, s.now); ok {
+			d, seen, seenReady = max(t.Sub(s.now), writeLatency), seq, ready
+		}
+	}
 	rs.landing, rs.pending = true, st
 	s.at(s.now.Add(d), func() {
 		rs.landing = false
+		if seen != 0 && rs.minReadySeconds == 0 {
+			rs.pending = rsc.seenStatus(rs, seen, seenReady)
+		}
 		if !rs.deleted && rs.pending != rs.status {
 			rs.status = rs.pending
 			s.st.replicaSetStatusChanged(rs)
 		}
 	})
+}
+
+// seenStatus is a ReplicaSet's status as its controller computed it from the pods it had seen
+// before the log position seq: a simulated pod's readiness counts once its recorded
+// counterpart's did, before seq (informers deliver in log order); a pod without a counterpart
+// counts as it is; pods it asked to delete do not count. When the recorded write reported fewer Ready pods (maxReady)
+// than that, its controller had not seen the latest ones yet: they are left out, as
+// alignEnvironment does for the quiet environment.
+func (rsc *replicaSetController) seenStatus(rs *simRS, seq uint64, maxReady int32) rsStatus {
+	st := rsStatus{ObservedGeneration: rs.generation}
+	for _, p := range rs.pods {
+		if p.deleting {
+			continue // its own deletions the controller knows of (its expectations)
+		}
+		ready := p.ready
+		if r := p.rec; r != nil {
+			ready = r.readySeq != 0 && r.readySeq < seq
+		}
+		st.Replicas++
+		if ready {
+			st.Ready++
+		}
+	}
+	if counted := st.Ready; counted > maxReady && rsc.allCounterparts(rs) {
+		st.Ready = maxReady
+	}
+	st.Available = st.Ready
+	return st
+}
+
+// allCounterparts reports whether every pod of the ReplicaSet stands for a recorded one.
+func (rsc *replicaSetController) allCounterparts(rs *simRS) bool {
+	for _, p := range rs.pods {
+		if p.rec == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // podsToDelete is upstream's getPodsToDelete: the first n of the active pods ranked by
