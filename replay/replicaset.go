@@ -87,9 +87,10 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 	}
 	var seen uint64
 	var seenReady int32
-	if s.mode == EnvAsRecorded {
-		// As recorded: the write lands when the recorded ReplicaSet's next status write did,
-		// reporting what that write had seen of the pods (see seenStatus).
+	if s.env.followsRecording() {
+		// As recorded (and in a what-if as long as it takes the recorded steps, as pods keep
+		// their recorded instants): the write lands when the recorded ReplicaSet's next status
+		// write did, reporting what that write had seen of the pods (see seenStatus).
 		if t, seq, ready, ok := s.scn.x.nextStatusWrite(rs.name, s.now); ok {
 			d, seen, seenReady = max(t.Sub(s.now), writeLatency), seq, ready
 		}
