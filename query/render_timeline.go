@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // TimelineFormats are the -o values of khist timeline.
@@ -109,15 +110,16 @@ func timelineTable(w io.Writer, tl *Timeline, env Env) error {
 			if e.Event != "" {
 				obj += " (event)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", ts, markOf(e.Class), obj, e.Class, oneLine(e.Summary, 100), e.Actor)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", ts, markOf(e.Class), obj, e.Class, oneLine(e.Summary, 100), termSafe(e.Actor))
 		}
 	}
 	return tw.Flush()
 }
 
-// oneLine keeps text on one line of at most n runes.
+// oneLine keeps text on one line of at most n runes, control characters shown escaped (see
+// termSafe).
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = termSafe(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-3]) + "..."
 	}
@@ -148,9 +150,33 @@ func (k ObjectKey) nsRef() string {
 	return k.Namespace + "/" + k.Ref()
 }
 
+// termSafe shows the control characters of recorded text (an Event's message, a field
+// manager's name: anyone who can write to the cluster chooses them) as Go escapes, so that
+// they cannot drive the terminal or the viewer a table is printed to: ESC [ 2 J becomes \x1b[2J.
+func termSafe(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r) // '\x1b', '\u0085'
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// mdEscape makes recorded text one Markdown table cell that renders as the text itself: pipes
+// escaped, '<' and '&' as HTML entities (no tag or entity of the text reaches the document),
+// control characters escaped.
 func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "&", "&amp;")
+	s = strings.ReplaceAll(s, "<", "&lt;")
 	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.Join(strings.Fields(s), " ")
+	return termSafe(strings.Join(strings.Fields(s), " "))
 }
 
 func timelineMarkdown(w io.Writer, tl *Timeline, env Env) error {
