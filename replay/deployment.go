@@ -276,8 +276,8 @@ func (dc *deploymentController) getAllReplicaSetsAndSyncRevision(d *simWorkload,
 	rs.replicas = newRSNewReplicas(d, append(old, rs), rs)
 	rs.desired, rs.hasDesired = d.spec.Replicas, true
 	rs.max, rs.hasMax = d.spec.Replicas+maxSurge(&d.spec), true
-	s.st.addReplicaSet(rs)
 	s.step(Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: rs.replicas})
+	s.st.addReplicaSet(rs)
 	needsUpdate := false
 	if d.revision != newRevision {
 		d.revision = newRevision
@@ -468,10 +468,10 @@ func (dc *deploymentController) scaleRSUnconditional(rs *simRS, to int32, d *sim
 	if sizeChange {
 		rs.generation++
 	}
-	dc.s.st.replicaSetChanged(rs)
 	if sizeChange {
 		dc.s.step(Step{Kind: KindDeployment, ReplicaSet: rs.name, From: from, To: to})
 	}
+	dc.s.st.replicaSetChanged(rs)
 	return sizeChange
 }
 

@@ -23,6 +23,14 @@ import (
 // the last change of what it reads to each of its writes. The k-th sync of a controller waits
 // the k-th latency recorded for it (cycling), so the same history always gives the same run.
 //
+// While a free run takes the recorded steps in the recorded world (compare --free-run, and a
+// what-if until it departs from the recording), the ReplicaSet controller is part of that world,
+// as the kubelets are: it acts on each scale when the recorded one acted on the same recorded
+// scale, and each of its status writes lands with a recorded write of that ReplicaSet (one
+// simulated write per recorded one at most), reporting what that write had seen. Only the
+// Deployment controller under test runs on the simulation's own clock. Once the run departs,
+// the cycled latencies above take over.
+//
 // Latencies are best read from observation times finer than the objects' one-second
 // timestamps: collector recordings have them (and the fixtures khist records keep them). From
 // histories without them (kubectl watch files, imports of them) only latencies of seconds can be
@@ -32,6 +40,27 @@ import (
 type latencyModel struct {
 	lat  map[controllerID][]time.Duration
 	next map[controllerID]int
+	// reacted is when the ReplicaSet controller first acted on each recorded scale of a
+	// ReplicaSet (its first pod created or asked to delete after it), by the scale's step.
+	reacted map[stepKey]time.Time
+}
+
+// stepKey identifies a recorded Deployment step.
+type stepKey struct {
+	rs       string
+	from, to int32
+	t        int64
+}
+
+func keyOf(s Step) stepKey { return stepKey{s.ReplicaSet, s.From, s.To, s.Time.UnixNano()} }
+
+// reaction returns when the ReplicaSet controller acted on the recorded step s.
+func (m *latencyModel) reaction(s Step) (time.Time, bool) {
+	if m == nil {
+		return time.Time{}, false
+	}
+	t, ok := m.reacted[keyOf(s)]
+	return t, ok
 }
 
 // delay returns the latency of the next sync of controller c.
@@ -54,7 +83,7 @@ func (m *latencyModel) fresh() *latencyModel {
 	if m == nil {
 		return nil
 	}
-	return &latencyModel{lat: m.lat, next: map[controllerID]int{}}
+	return &latencyModel{lat: m.lat, next: map[controllerID]int{}, reacted: m.reacted}
 }
 
 // preciseTimes reports whether the history's observation times were observed rather than
@@ -91,7 +120,7 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 	if !precise {
 		threshold = coarseBusyLatency
 	}
-	m := &latencyModel{lat: map[controllerID][]time.Duration{}, next: map[controllerID]int{}}
+	m := &latencyModel{lat: map[controllerID][]time.Duration{}, next: map[controllerID]int{}, reacted: map[stepKey]time.Time{}}
 	points := viewPoints(scn)
 	add := func(c controllerID, d time.Duration) {
 		if d >= 0 && d <= maxLatency {
@@ -145,6 +174,7 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 			}
 			if !first.IsZero() {
 				add(ctrlReplicaSet, first.Sub(ls.s.Time))
+				m.reacted[keyOf(ls.s)] = first
 			}
 		}
 		type podEv struct {
@@ -193,15 +223,16 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 }
 
 // nextStatusWrite returns the first status write of the recorded ReplicaSet of that name at or
-// after t: its time, its position in the log and the Ready pods it reported.
-func (x *extraction) nextStatusWrite(rs string, t time.Time) (time.Time, uint64, int32, bool) {
+// after t and after the log position after: its time, its position in the log and the Ready
+// pods it reported.
+func (x *extraction) nextStatusWrite(rs string, t time.Time, after uint64) (time.Time, uint64, int32, bool) {
 	for _, r := range x.rs {
 		if r.name != rs {
 			continue
 		}
 		for i := 1; i < len(r.vers); i++ {
 			v, pv := r.vers[i], r.vers[i-1]
-			if v.deleted || pv.deleted || v.o.status == pv.o.status || v.t.Before(t) {
+			if v.deleted || pv.deleted || v.o.status == pv.o.status || v.t.Before(t) || v.seq <= after {
 				continue
 			}
 			return v.t, v.seq, v.o.status.Ready, true

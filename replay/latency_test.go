@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"fmt"
 	"os"
 	"testing"
+	"time"
 )
 
 // TestBusyControlPlaneModel replays a rollout of the busy suite (20 Deployments of 100
@@ -53,5 +55,77 @@ func TestBusyControlPlaneModel(t *testing.T) {
 	}
 	if len(instant.Steps) <= len(busy.Steps) {
 		t.Errorf("instant controllers took %d steps, the busy model %d: want more, smaller steps", len(instant.Steps), len(busy.Steps))
+	}
+}
+
+// TestBusyFreeRunKeepsRecordedEnvironment replays busy rollouts freely in the recorded world:
+// the ReplicaSet controller, the environment of the Deployment controller under test, acts on
+// each recorded scale when the recorded one did, and each of its recorded status writes stands
+// for one simulated write at most, reporting the pods the sync that computed it had listed.
+func TestBusyFreeRunKeepsRecordedEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads busy recordings of up to 56k events")
+	}
+	cases := []struct {
+		file, ns, name, rollout string
+		// step is the 0-based step whose action and time (within 2 s) must be the recorded
+		// ones; -1 checks every step's action.
+		step int
+		why  string
+	}{
+		{"loaded-max-surge-0-r1", "loaded-max-surge-0", "web", "#2", -1,
+			"a status write reused for the next sync left the new pod's readiness unreported: the run stalled after 3 steps until the progress deadline"},
+		{"busy-20x100-r3", "busy-20x100", "web-15", "#2", 3,
+			"the ReplicaSet controller's syncs took cycled latencies: its pods came 90 s late and the old ReplicaSet went 75 -> 25 two minutes late instead of 75 -> 31"},
+		{"busy-20x100-r1", "busy-20x100", "web-12", "#2", 5,
+			"a status write that counted the pods its own sync had just deleted let the step 58 -> 25 come 10 s early"},
+	}
+	loaded := map[string][]Version{}
+	for _, c := range cases {
+		path := "../test/fidelity/testdata/busy/" + c.file + ".json.gz"
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		h, ok := loaded[path]
+		if !ok {
+			var err error
+			if h, err = LoadWatchFiles(path); err != nil {
+				t.Fatal(err)
+			}
+			loaded[path] = h
+		}
+		scn, err := ExtractScenario("deploy", c.ns, c.name, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro, err := scn.Rollout(c.rollout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Simulate(scn, SimOptions{RolloutID: ro.ID, Environment: EnvAsRecorded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, sim := ro.Recorded, res.Steps
+		if c.step < 0 {
+			if len(sim) != len(rec) {
+				t.Errorf("%s %s%s: %d steps simulated, %d recorded (%s)", c.file, c.name, c.rollout, len(sim), len(rec), c.why)
+			}
+			for i := range min(len(sim), len(rec)) {
+				if !sim[i].sameAction(rec[i]) {
+					t.Errorf("%s %s%s step %d: simulated %v, recorded %v (%s)", c.file, c.name, c.rollout, i+1, sim[i], rec[i], c.why)
+					break
+				}
+			}
+			continue
+		}
+		if len(sim) <= c.step || !sim[c.step].sameAction(rec[c.step]) || absDur(sim[c.step].Time.Sub(rec[c.step].Time)) > 2*time.Second {
+			var got any = "none"
+			if len(sim) > c.step {
+				got = fmt.Sprintf("%v at %s", sim[c.step], sim[c.step].Time.Format("15:04:05.000"))
+			}
+			t.Errorf("%s %s%s step %d: simulated %v, recorded %v at %s (%s)", c.file, c.name, c.rollout, c.step+1, got,
+				rec[c.step], rec[c.step].Time.Format("15:04:05.000"), c.why)
+		}
 	}
 }

@@ -73,33 +73,42 @@ func (rsc *replicaSetController) sync(name string) {
 func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 	s := rsc.s
 	if rs.landing {
-		rs.pending = st
+		rs.pending, rs.pendingAt = st, s.now
 		return
 	}
 	if st == rs.status {
 		return
 	}
 	d := s.lat.delay(ctrlReplicaSetStatus)
+	var seen uint64
+	var seenReady int32
+	if s.lat != nil && s.env.followsRecording() {
+		// On a busy control plane, as recorded (and in a what-if as long as it takes the
+		// recorded steps, as pods keep their recorded instants): the write lands when the
+		// recorded ReplicaSet's next status write did, reporting what that write had seen of
+		// the pods (see seenStatus). The ReplicaSet controller is the environment of the
+		// Deployment controller under test.
+		if t, seq, ready, ok := s.scn.x.nextStatusWrite(rs.name, s.now, rs.statusSeq); ok {
+			d, seen, seenReady = max(t.Sub(s.now), writeLatency), seq, ready
+			rs.statusSeq = seq
+		}
+	}
 	if d == 0 {
 		rs.status = st
 		s.st.replicaSetStatusChanged(rs)
 		return
 	}
-	var seen uint64
-	var seenReady int32
-	if s.env.followsRecording() {
-		// As recorded (and in a what-if as long as it takes the recorded steps, as pods keep
-		// their recorded instants): the write lands when the recorded ReplicaSet's next status
-		// write did, reporting what that write had seen of the pods (see seenStatus).
-		if t, seq, ready, ok := s.scn.x.nextStatusWrite(rs.name, s.now); ok {
-			d, seen, seenReady = max(t.Sub(s.now), writeLatency), seq, ready
-		}
-	}
-	rs.landing, rs.pending = true, st
+	rs.landing, rs.pending, rs.pendingAt = true, st, s.now
 	s.at(s.now.Add(d), func() {
 		rs.landing = false
 		if seen != 0 && rs.minReadySeconds == 0 {
+			computed := rs.pending
 			rs.pending = rsc.seenStatus(rs, seen, seenReady)
+			if rs.pending != computed {
+				// The recorded write had not seen everything the simulated syncs had: a
+				// later one reports the rest, as the recorded controller's next sync did.
+				defer s.enqueueIn(ctrlReplicaSet, rs.name, 0)
+			}
 		}
 		if !rs.deleted && rs.pending != rs.status {
 			rs.status = rs.pending
@@ -111,14 +120,17 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 // seenStatus is a ReplicaSet's status as its controller computed it from the pods it had seen
 // before the log position seq: a simulated pod's readiness counts once its recorded
 // counterpart's did, before seq (informers deliver in log order); a pod without a counterpart
-// counts as it is; pods it asked to delete do not count. When the recorded write reported fewer Ready pods (maxReady)
-// than that, its controller had not seen the latest ones yet: they are left out, as
-// alignEnvironment does for the quiet environment.
+// counts as it is. The pods are those the sync that computed the status had listed, before it
+// acted: pods deleted before that sync do not count, the ones it deleted still do, the ones it
+// created not yet. When the recorded write reported fewer Ready pods (maxReady) than that, its
+// controller had not seen the latest ones yet: they are left out, as alignEnvironment does for
+// the quiet environment.
 func (rsc *replicaSetController) seenStatus(rs *simRS, seq uint64, maxReady int32) rsStatus {
 	st := rsStatus{ObservedGeneration: rs.generation}
 	for _, p := range rs.pods {
-		if p.deleting {
-			continue // its own deletions the controller knows of (its expectations)
+		if p.deleting && p.deletedAt.Before(rs.pendingAt) || !p.created.Before(rs.pendingAt) {
+			// The sync listed the pods before it created or deleted any.
+			continue
 		}
 		ready := p.ready
 		if r := p.rec; r != nil {

@@ -214,7 +214,7 @@ func (s *simulation) onChange(c change) {
 			if !c.rs.deleted {
 				d := time.Duration(0)
 				if c.rsSpec {
-					d = s.lat.delay(ctrlReplicaSet)
+					d = s.replicaSetReaction(c.rs)
 				}
 				s.enqueueIn(ctrlReplicaSet, c.rs.name, d)
 			}
@@ -235,6 +235,21 @@ func (s *simulation) onChange(c change) {
 			s.enqueueAfter(ctrl, "", time.Duration(w.spec.MinReadySeconds)*time.Second+time.Second)
 		}
 	}
+}
+
+// replicaSetReaction is how long the ReplicaSet controller takes to act on a change of rs's
+// spec. On a busy control plane it is late (see latencyModel); while the simulation takes the
+// recorded steps in the recorded world, it acts on the scale the simulation just made when the
+// recorded one acted on the same recorded scale: the ReplicaSet controller is the environment
+// of the Deployment controller under test, as the kubelets are.
+func (s *simulation) replicaSetReaction(rs *simRS) time.Duration {
+	if n := len(s.steps); n > 0 && s.env.followsRecording() && n <= len(s.ro.Recorded) && s.steps[n-1].ReplicaSet == rs.name {
+		if t, ok := s.lat.reaction(s.ro.Recorded[n-1]); ok {
+			s.lat.delay(ctrlReplicaSet) // keeps the cycle where it would be
+			return max(t.Sub(s.now), 0)
+		}
+	}
+	return s.lat.delay(ctrlReplicaSet)
 }
 
 func (s *simulation) revisionName(key string) string { return revisionName(s.scn, key) }

@@ -69,6 +69,11 @@ type simRS struct {
 	// with the latest status computed since in pending.
 	landing bool
 	pending rsStatus
+	// pendingAt is when the sync that computed pending listed the pods.
+	pendingAt time.Time
+	// statusSeq is the log position of the recorded status write the last simulated one stood
+	// for (as recorded: each recorded write stands for one simulated write at most).
+	statusSeq uint64
 }
 
 // recount recomputes the counters from the pods.
