@@ -309,12 +309,11 @@ func snapshot(scn *Scenario, seq uint64, now time.Time, upcoming []loggedStep) *
 		return nil
 	}
 	// Where upstream picks at random (the DaemonSet's nodes), follow the recorded writes.
-	s.nodePref = map[string]int{}
+	steps := make([]Step, len(upcoming))
 	for i, ls := range upcoming {
-		if _, ok := s.nodePref[ls.s.Node]; !ok && ls.s.Node != "" {
-			s.nodePref[ls.s.Node] = i
-		}
+		steps[i] = ls.s
 	}
+	s.nodePref, s.nodeCreated = nodeOrders(steps)
 	return s
 }
 

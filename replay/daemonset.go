@@ -149,8 +149,9 @@ func (dsc *daemonSetController) manage(ds *simWorkload, rev *ctrlRevision) bool 
 			}
 		}
 	}
-	// Upstream lists nodes in random order: the slow-start batches take them as the recording did.
-	needing = dsc.preferred(needing)
+	// Upstream lists nodes in random order: the slow-start batches take them as the recording
+	// created pods on them.
+	needing = preferred(needing, dsc.s.nodeCreated)
 	// pods bound to nodes that no longer exist
 	for _, name := range sortedKeys(byNode) {
 		if known[name] {
@@ -229,13 +230,31 @@ func findUpdated(pods []*simPod, rev *ctrlRevision) (newPod, oldPod *simPod, ok 
 
 // nodeOrder is the order in which the rolling update walks nodes (see the package comment).
 func (dsc *daemonSetController) nodeOrder(byNode map[string][]*simPod) []string {
-	return dsc.preferred(sortedKeys(byNode))
+	return preferred(sortedKeys(byNode), dsc.s.nodePref)
+}
+
+// nodeOrders ranks nodes by the first step among steps on them (see preferred), and by the
+// first pod created on them.
+func nodeOrders(steps []Step) (touched, created map[string]int) {
+	touched, created = map[string]int{}, map[string]int{}
+	for i, st := range steps {
+		if st.Node == "" {
+			continue
+		}
+		if _, ok := touched[st.Node]; !ok {
+			touched[st.Node] = i
+		}
+		if _, ok := created[st.Node]; !ok && st.Action == ActionCreate {
+			created[st.Node] = i
+		}
+	}
+	return touched, created
 }
 
 // preferred orders node names as the recording chose among them, where upstream walks nodes in
-// random order: the nodes the recorded controller touched first, then the others as given.
-func (dsc *daemonSetController) preferred(names []string) []string {
-	pref := dsc.s.nodePref
+// random order: the nodes the recorded controller touched first (pref: see nodeOrders), then the
+// others as given.
+func preferred(names []string, pref map[string]int) []string {
 	sort.SliceStable(names, func(i, j int) bool {
 		pi, oki := pref[names[i]]
 		pj, okj := pref[names[j]]

@@ -223,9 +223,9 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 }
 
 // nextStatusWrite returns the first status write of the recorded ReplicaSet of that name at or
-// after t and after the log position after: its time, its position in the log and the Ready
-// pods it reported.
-func (x *extraction) nextStatusWrite(rs string, t time.Time, after uint64) (time.Time, uint64, int32, bool) {
+// after t and after the log position after: its time, its position in the log and the status
+// it wrote.
+func (x *extraction) nextStatusWrite(rs string, t time.Time, after uint64) (time.Time, uint64, rsStatus, bool) {
 	for _, r := range x.rs {
 		if r.name != rs {
 			continue
@@ -235,8 +235,8 @@ func (x *extraction) nextStatusWrite(rs string, t time.Time, after uint64) (time
 			if v.deleted || pv.deleted || v.o.status == pv.o.status || v.t.Before(t) || v.seq <= after {
 				continue
 			}
-			return v.t, v.seq, v.o.status.Ready, true
+			return v.t, v.seq, v.o.status, true
 		}
 	}
-	return time.Time{}, 0, 0, false
+	return time.Time{}, 0, rsStatus{}, false
 }

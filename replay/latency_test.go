@@ -129,3 +129,25 @@ func TestBusyFreeRunKeepsRecordedEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonSetSlowStartTakesRecordedCreationOrder: on a busy DaemonSet rollout the controller
+// deleted pods on node-20 then node-25 and, in its next sync, created their replacements on
+// node-25 then node-20 (upstream walks nodes in random order). The simulated slow start must
+// follow the recorded creations, not the first step of any kind on each node, while the rolling
+// update keeps walking nodes as the recording touched them.
+func TestDaemonSetSlowStartTakesRecordedCreationOrder(t *testing.T) {
+	const path = "../test/fidelity/testdata/busy/busy-ds-r2.json.gz"
+	h, err := LoadWatchFiles(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compare(h, "ds", "busy-ds", "agent", CompareOptions{FreeRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Rollouts {
+		if !r.Match {
+			t.Errorf("%s: free run diverges: %+v", r.ID, r.Divergence)
+		}
+	}
+}

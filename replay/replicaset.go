@@ -81,15 +81,15 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 	}
 	d := s.lat.delay(ctrlReplicaSetStatus)
 	var seen uint64
-	var seenReady int32
+	var wrote rsStatus
 	if s.lat != nil && s.env.followsRecording() {
 		// On a busy control plane, as recorded (and in a what-if as long as it takes the
 		// recorded steps, as pods keep their recorded instants): the write lands when the
 		// recorded ReplicaSet's next status write did, reporting what that write had seen of
 		// the pods (see seenStatus). The ReplicaSet controller is the environment of the
 		// Deployment controller under test.
-		if t, seq, ready, ok := s.scn.x.nextStatusWrite(rs.name, s.now, rs.statusSeq); ok {
-			d, seen, seenReady = max(t.Sub(s.now), writeLatency), seq, ready
+		if t, seq, st, ok := s.scn.x.nextStatusWrite(rs.name, s.now, rs.statusSeq); ok {
+			d, seen, wrote = max(t.Sub(s.now), writeLatency), seq, st
 			rs.statusSeq = seq
 		}
 	}
@@ -103,7 +103,7 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 		rs.landing = false
 		if seen != 0 && rs.minReadySeconds == 0 {
 			computed := rs.pending
-			rs.pending = rsc.seenStatus(rs, seen, seenReady)
+			rs.pending = rsc.seenStatus(rs, seen, wrote)
 			if rs.pending != computed {
 				// The recorded write had not seen everything the simulated syncs had: a
 				// later one reports the rest, as the recorded controller's next sync did.
@@ -117,16 +117,20 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 	})
 }
 
-// seenStatus is a ReplicaSet's status as its controller computed it from the pods it had seen
-// before the log position seq: a simulated pod's readiness counts once its recorded
-// counterpart's did, before seq (informers deliver in log order); a pod without a counterpart
-// counts as it is. The pods are those the sync that computed the status had listed, before it
-// acted: pods deleted before that sync do not count, the ones it deleted still do, the ones it
-// created not yet. When the recorded write reported fewer Ready pods (maxReady) than that, its
-// controller had not seen the latest ones yet: they are left out, as alignEnvironment does for
-// the quiet environment.
-func (rsc *replicaSetController) seenStatus(rs *simRS, seq uint64, maxReady int32) rsStatus {
+// seenStatus is a ReplicaSet's status as its controller wrote it in the recorded write wrote,
+// at the log position seq. When every simulated pod stands for a recorded one, it is what the
+// recorded write reported. Otherwise it is computed from the pods the sync that computed the
+// status had listed, before it acted (pods deleted before that sync do not count, the ones it
+// deleted still do, the ones it created not yet), a simulated pod's readiness counting once its
+// recorded counterpart's did, before seq (informers deliver in log order), and a pod without a
+// counterpart counting as it is.
+func (rsc *replicaSetController) seenStatus(rs *simRS, seq uint64, wrote rsStatus) rsStatus {
 	st := rsStatus{ObservedGeneration: rs.generation}
+	if rsc.allCounterparts(rs) {
+		// Every pod stands for a recorded one: the write reports what the recorded one did.
+		st.Replicas, st.Ready, st.Available = wrote.Replicas, wrote.Ready, wrote.Available
+		return st
+	}
 	for _, p := range rs.pods {
 		if p.deleting && p.deletedAt.Before(rs.pendingAt) || !p.created.Before(rs.pendingAt) {
 			// The sync listed the pods before it created or deleted any.
@@ -140,9 +144,6 @@ func (rsc *replicaSetController) seenStatus(rs *simRS, seq uint64, maxReady int3
 		if ready {
 			st.Ready++
 		}
-	}
-	if counted := st.Ready; counted > maxReady && rsc.allCounterparts(rs) {
-		st.Ready = maxReady
 	}
 	st.Available = st.Ready
 	return st

@@ -160,7 +160,8 @@ type simulation struct {
 	batchID       int
 	curBatch      int
 	uidSeq        int
-	nodePref      map[string]int
+	nodePref      map[string]int // DaemonSet: nodes by first recorded step (see preferred)
+	nodeCreated   map[string]int // and by first recorded creation
 	deadlineAt    time.Time
 	claimsCreated []string
 	desired       []desiredPoint
@@ -531,12 +532,7 @@ func (s *simulation) init() error {
 		s.at(stopAt, s.stop)
 	}
 	// Where upstream picks nodes in random order, follow the recording (see daemonset.go).
-	s.nodePref = map[string]int{}
-	for i, st := range ro.Recorded {
-		if _, ok := s.nodePref[st.Node]; !ok && st.Node != "" {
-			s.nodePref[st.Node] = i
-		}
-	}
+	s.nodePref, s.nodeCreated = nodeOrders(ro.Recorded)
 	s.recordDesired()
 	return nil
 }
