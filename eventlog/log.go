@@ -75,6 +75,7 @@ type Log struct {
 	// storeDir is the embedded server's store directory ("" for an external server).
 	storeDir string
 	srv      *server.Server
+	slog     *serverLogger // the embedded server's logger
 	lock     *os.File
 	closed   chan struct{} // closed by the connection's ClosedHandler
 	once     sync.Once
@@ -128,7 +129,11 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		st, err = js.UpdateStream(ctx, cfg)
 	}
 	if err != nil {
+		err = l.diskFull(err, "stream "+cfg.Name+" not created", 0)
 		l.Close()
+		if errors.Is(err, ErrDiskFull) {
+			return nil, err
+		}
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return nil, fmt.Errorf("NATS at %s has no JetStream: start nats-server with -js (or jetstream {} in its configuration): %w", o.URL, err)
 		}
@@ -246,7 +251,8 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	srv.SetLoggerV2(newServerLogger(logger), false, false, false)
+	l.slog = newServerLogger(logger)
+	srv.SetLoggerV2(l.slog, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
@@ -256,8 +262,14 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 	l.srv = srv
 	l.Embedded = true
 	if err := os.WriteFile(filepath.Join(o.DataDir, addrFile), []byte(srv.ClientURL()+"\n"), 0o600); err != nil {
-		l.Close()
-		return fmt.Errorf("data directory: %w", err)
+		if !isDiskFull(err) {
+			l.Close()
+			return fmt.Errorf("data directory: %w", err)
+		}
+		// A full disk must not keep this process from reading the history; only a second
+		// process on the data directory cannot reach this one's server.
+		os.Remove(filepath.Join(o.DataDir, addrFile))
+		logger.Warn(fmt.Sprintf("disk full: %s not written (%s free on its filesystem): other khist processes cannot use %s while this one runs; free space there", filepath.Join(o.DataDir, addrFile), bytesString(freeBytes(o.DataDir)), o.DataDir))
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), onClosed)
 	if err != nil {

@@ -82,6 +82,7 @@ func newRootCmd() *cobra.Command {
 	for _, c := range commands {
 		root.AddCommand(c(g))
 	}
+	sayDiskFull(root, g)
 	return root
 }
 
@@ -92,4 +93,19 @@ func pluginName() map[string]string {
 		return map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl khist"}
 	}
 	return nil
+}
+
+// sayDiskFull makes every command say that the disk is full when a write under --data-dir
+// failed for want of space (the views, a rebuild's new file: bbolt's "no space left on
+// device"), with the space free and what to do. The log's own errors say it already
+// (eventlog.ErrDiskFull).
+func sayDiskFull(c *cobra.Command, g *globalFlags) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			return eventlog.DiskFull(run(cmd, args), g.DataDir)
+		}
+	}
+	for _, sub := range c.Commands() {
+		sayDiskFull(sub, g)
+	}
 }
