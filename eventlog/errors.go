@@ -18,6 +18,9 @@ var (
 	// a consumer's state, the stream): the disk is full, or the server's storage limit is
 	// reached. Nothing stored is lost.
 	ErrDiskFull = errors.New("disk full")
+	// ErrNotPermitted is returned when the NATS server refused a request because the user may
+	// not make it (its permissions deny the subject).
+	ErrNotPermitted = errors.New("not permitted by NATS")
 	// ErrBadToken is returned by DecodeToken when a subject token is not an encoding.
 	ErrBadToken = errors.New("bad subject token")
 )

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,7 +76,8 @@ type Log struct {
 	// storeDir is the embedded server's store directory ("" for an external server).
 	storeDir string
 	srv      *server.Server
-	slog     *serverLogger // the embedded server's logger
+	slog     *serverLogger          // the embedded server's logger
+	denied   atomic.Pointer[string] // the last permissions violation the server reported
 	lock     *os.File
 	closed   chan struct{} // closed by the connection's ClosedHandler
 	once     sync.Once
@@ -93,7 +95,25 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		o.Name = "khist"
 	}
 	l := &Log{name: o.Stream.Name, closed: make(chan struct{})}
-	onClosed := nats.ClosedHandler(func(*nats.Conn) { close(l.closed) })
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	// onClosed also sets the handler of the server's asynchronous errors: a permissions
+	// violation (the NATS user may not do what was asked) is kept, to be named by the request
+	// that then fails, rather than printed; others go to the log.
+	onClosed := func(no *nats.Options) error {
+		no.ClosedCB = func(*nats.Conn) { close(l.closed) }
+		no.AsyncErrorCB = func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				msg := err.Error()
+				l.denied.Store(&msg)
+				return
+			}
+			logger.Warn("NATS: " + err.Error())
+		}
+		return nil
+	}
 	if l.name == "" {
 		l.name = DefaultStream
 	}
@@ -129,7 +149,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		st, err = js.UpdateStream(ctx, cfg)
 	}
 	if err != nil {
-		err = l.diskFull(err, "stream "+cfg.Name+" not created", 0)
+		err = l.notPermitted(l.diskFull(err, "stream "+cfg.Name+" not created", 0))
 		l.Close()
 		if errors.Is(err, ErrDiskFull) {
 			return nil, err
@@ -225,7 +245,11 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 		if rerr != nil {
 			return fmt.Errorf("data directory %s is in use by another khist process that publishes no address: stop it or use another --data-dir", o.DataDir)
 		}
-		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), onClosed)
+		token, terr := readToken(o.DataDir)
+		if terr != nil {
+			return terr
+		}
+		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), nats.Token(token), onClosed)
 		if cerr != nil {
 			return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
 		}
@@ -233,23 +257,30 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 		return nil
 	}
 	l.lock = lf
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	token, err := embeddedToken(o.DataDir, logger)
+	if err != nil {
+		l.Close()
+		return err
+	}
 	srv, err := server.NewServer(&server.Options{
-		ServerName: "khist-embedded",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		JetStream:  true,
-		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
-		MaxPayload: embeddedMaxPayload,
-		NoSigs:     true,
-		NoLog:      true,
+		// Every client must give the token only the data directory's owner can read.
+		Authorization: token,
+		ServerName:    "khist-embedded",
+		Host:          "127.0.0.1",
+		Port:          server.RANDOM_PORT,
+		JetStream:     true,
+		StoreDir:      filepath.Join(o.DataDir, "jetstream"),
+		MaxPayload:    embeddedMaxPayload,
+		NoSigs:        true,
+		NoLog:         true,
 	})
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("embedded NATS: %w", err)
-	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.Default()
 	}
 	l.slog = newServerLogger(logger)
 	srv.SetLoggerV2(l.slog, false, false, false)
@@ -271,7 +302,7 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 		os.Remove(filepath.Join(o.DataDir, addrFile))
 		logger.Warn(fmt.Sprintf("disk full: %s not written (%s free on its filesystem): other khist processes cannot use %s while this one runs; free space there", filepath.Join(o.DataDir, addrFile), bytesString(freeBytes(o.DataDir)), o.DataDir))
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), onClosed)
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), nats.Token(token), onClosed)
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("embedded NATS: %w", err)
@@ -359,4 +390,14 @@ func (l *Log) LastOf(ctx context.Context, subject string) (*Envelope, error) {
 	}
 	e.Seq = raw.Sequence
 	return e, nil
+}
+
+// notPermitted returns err as an ErrNotPermitted when the server has reported that the NATS
+// user may not do something (the request then fails for want of an answer), naming what.
+func (l *Log) notPermitted(err error) error {
+	d := l.denied.Load()
+	if err == nil || d == nil || errors.Is(err, ErrNotPermitted) {
+		return err
+	}
+	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(*d, "nats: permissions violation: "), err)
 }

@@ -163,6 +163,9 @@ func (p *Publisher) retry(e *Envelope, first error) (*jetstream.PubAck, error) {
 	last := first
 	wait := 100 * time.Millisecond
 	for i := 0; i < p.opts.Retries; i++ {
+		if err := p.l.notPermitted(last); errors.Is(err, ErrNotPermitted) {
+			return nil, fmt.Errorf("%w: %s not stored: %w", ErrPublish, e, err)
+		}
 		if err := p.l.diskFull(last, e.String()+" not stored", len(e.Object)); errors.Is(err, ErrDiskFull) {
 			return nil, fmt.Errorf("%w: %w", ErrPublish, err)
 		}

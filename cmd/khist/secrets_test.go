@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // natsServer runs a JetStream nats-server in-process with the given authentication.
@@ -86,5 +89,76 @@ func TestNATSSecretsFromEnvAndFiles(t *testing.T) {
 		if !strings.Contains(help, w) {
 			t.Errorf("--help lacks %q", w)
 		}
+	}
+}
+
+// TestNATSServerConfig runs khist against the nats-server configuration documented in
+// deploy/nats-server.conf (issue 14, item 10: on an external NATS, the collector's and the
+// readers' users must not be able to purge or delete the log): the writer imports, the reader
+// reads, and neither can purge the stream, delete an event or shorten its retention; the
+// reader cannot append.
+func TestNATSServerConfig(t *testing.T) {
+	for _, u := range []string{"WRITER", "READER", "ADMIN"} {
+		t.Setenv("KHIST_"+u+"_PASSWORD", strings.ToLower(u)+"-pw")
+	}
+	o, err := server.ProcessConfigFile("../../deploy/nats-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := natsServer(t, *o)
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(sampleDir, "*.json.gz"))
+	as := func(user string, args ...string) (string, error) {
+		t.Setenv(envNATSPassword, strings.TrimPrefix(user, "khist-")+"-pw")
+		return run(t, dir, append([]string{"--nats-url", url, "--nats-user", user}, args...)...)
+	}
+	if out, err := as("khist-writer", append([]string{"import"}, files...)...); err != nil || !strings.Contains(out, "imported 188 events") {
+		t.Fatalf("import as khist-writer: %v\n%s", err, out)
+	}
+	if out, err := as("khist-reader", "log"); err != nil || strings.Count(out, "\n") != 189 {
+		t.Fatalf("log as khist-reader: %v\n%s", err, tail(out))
+	}
+	if out, err := as("khist-reader", "rollouts", "-A"); err != nil || !strings.Contains(out, "deployment/checkout") {
+		t.Fatalf("rollouts as khist-reader: %v\n%s", err, tail(out))
+	}
+	more := filepath.Join(t.TempDir(), "more.json")
+	os.WriteFile(more, []byte(`{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"y","uid":"u","resourceVersion":"1","creationTimestamp":"2026-11-20T10:00:00Z"}}}`+"\n"), 0o600)
+	// What a user may not do fails with a line that says so (not a timeout).
+	if _, err := as("khist-reader", "import", "--no-project", more); err == nil || !strings.Contains(err.Error(), `not permitted by NATS: Permissions Violation for Publish to "khist.ev.default._.ConfigMap.y.x"`) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("import as khist-reader: %v, want one line saying it is not permitted", err)
+	}
+	if _, err := as("khist-writer", "--stream-max-age", "1s", "log", "--limit", "1"); err == nil || !strings.Contains(err.Error(), `not permitted by NATS: Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.KHIST"`) {
+		t.Fatalf("khist-writer changing the stream's retention: %v, want not permitted", err)
+	}
+
+	for _, user := range []string{"khist-writer", "khist-reader"} {
+		nc, err := nats.Connect(url, nats.UserInfo(user, strings.TrimPrefix(user, "khist-")+"-pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		st, err := js.Stream(context.Background(), "KHIST")
+		if err != nil {
+			t.Fatalf("%s: stream info: %v", user, err)
+		}
+		for what, op := range map[string]func(context.Context) error{
+			"purged the stream":  func(ctx context.Context) error { return st.Purge(ctx) },
+			"deleted an event":   func(ctx context.Context) error { return st.DeleteMsg(ctx, 1) },
+			"deleted the stream": func(ctx context.Context) error { return js.DeleteStream(ctx, "KHIST") },
+			"shortened retention": func(ctx context.Context) error {
+				_, err := js.UpdateStream(ctx, jetstream.StreamConfig{Name: "KHIST", Subjects: []string{"khist.ev.>"}, MaxAge: time.Second})
+				return err
+			},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if err := op(ctx); err == nil {
+				t.Errorf("%s %s", user, what)
+			}
+			cancel()
+		}
+		nc.Close()
+	}
+	if out, err := as("khist-admin", "log"); err != nil || strings.Count(out, "\n") != 189 {
+		t.Fatalf("the log after the attempts: %v, %d lines, want 189", err, strings.Count(out, "\n"))
 	}
 }
