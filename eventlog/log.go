@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -78,12 +79,17 @@ type Log struct {
 	srv      *server.Server
 	slog     *serverLogger          // the embedded server's logger
 	denied   atomic.Pointer[string] // the last permissions violation the server reported
+	logger   *slog.Logger           // the embedded server's holder's log
 	lock     *os.File
 	closed   chan struct{} // closed by the connection's ClosedHandler
 	once     sync.Once
 	// Embedded reports whether this process runs the server.
 	Embedded bool
 }
+
+// shareWait bounds how long a process waits for the address of the server another one runs
+// (it is starting, or stopping and handing the data directory over).
+const shareWait = 30 * time.Second
 
 // addrFile records the loopback address of the embedded server run by a live khist process, so
 // that a second process on the same data directory connects to it rather than opening the store.
@@ -234,27 +240,42 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	l.storeDir = filepath.Join(o.DataDir, "jetstream")
-	lf, err := os.OpenFile(filepath.Join(o.DataDir, "khist.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lf.Close()
+	// Whichever process holds khist.lock runs the server (and keeps it running until the last
+	// other process is done with it: see close); the others connect to it. Between two holders
+	// (one stopping, the next starting) there is no address for a moment: wait for one.
+	deadline := time.Now().Add(shareWait)
+	var lf *os.File
+	for {
+		f, err := os.OpenFile(filepath.Join(o.DataDir, "khist.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			lf = f
+			break
+		}
+		f.Close()
 		// Another process owns the store: use its server.
 		addr, rerr := os.ReadFile(filepath.Join(o.DataDir, addrFile))
-		if rerr != nil {
+		var cerr error
+		if rerr == nil && len(strings.TrimSpace(string(addr))) > 0 {
+			token, terr := readToken(o.DataDir)
+			if terr != nil {
+				return terr
+			}
+			var nc *nats.Conn
+			if nc, cerr = nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), nats.Token(token), onClosed); cerr == nil {
+				l.nc = nc
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if cerr != nil {
+				return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
+			}
 			return fmt.Errorf("data directory %s is in use by another khist process that publishes no address: stop it or use another --data-dir", o.DataDir)
 		}
-		token, terr := readToken(o.DataDir)
-		if terr != nil {
-			return terr
-		}
-		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), nats.Token(token), onClosed)
-		if cerr != nil {
-			return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
-		}
-		l.nc = nc
-		return nil
+		time.Sleep(20 * time.Millisecond)
 	}
 	l.lock = lf
 	logger := o.Logger
@@ -292,7 +313,8 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 	}
 	l.srv = srv
 	l.Embedded = true
-	if err := os.WriteFile(filepath.Join(o.DataDir, addrFile), []byte(srv.ClientURL()+"\n"), 0o600); err != nil {
+	l.logger = logger
+	if err := l.writeAddr(); err != nil {
 		if !isDiskFull(err) {
 			l.Close()
 			return fmt.Errorf("data directory: %w", err)
@@ -364,6 +386,7 @@ func (l *Log) close() {
 		l.nc.Close()
 	}
 	if l.srv != nil {
+		l.waitForClients()
 		l.srv.Shutdown()
 		l.srv.WaitForShutdown()
 	}
@@ -400,4 +423,43 @@ func (l *Log) notPermitted(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(*d, "nats: permissions violation: "), err)
+}
+
+// writeAddr publishes the embedded server's address for other khist processes.
+func (l *Log) writeAddr() error {
+	return os.WriteFile(filepath.Join(filepath.Dir(l.lock.Name()), addrFile), []byte(l.srv.ClientURL()+"\n"), 0o600)
+}
+
+// waitForClients keeps the embedded server running while other khist processes use it (an
+// import, a read command, a projector started while this process ran): stopping it would cut
+// them off the log half-way. It withdraws the address first, so that no new process joins,
+// and gives one that had just read it a moment to connect. It says once that it waits; an
+// interrupt (SIGINT, SIGTERM) stops the wait, and the others then lose the log.
+func (l *Log) waitForClients() {
+	addr := filepath.Join(filepath.Dir(l.lock.Name()), addrFile)
+	said := false
+	var sig chan os.Signal
+	start := time.Now() // this process's own connection takes a moment to leave the count
+	for {
+		if l.srv.NumClients() == 0 {
+			os.Remove(addr)
+			time.Sleep(100 * time.Millisecond)
+			if l.srv.NumClients() == 0 {
+				return
+			}
+			l.writeAddr()
+		}
+		if !said && time.Since(start) > time.Second {
+			said = true
+			sig = make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sig)
+			l.logger.Warn(fmt.Sprintf("other khist processes use %s through this one's NATS server: waiting for them to finish (interrupt to stop now: they then lose the log)", filepath.Dir(l.lock.Name())))
+		}
+		select {
+		case <-sig:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

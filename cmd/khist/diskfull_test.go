@@ -41,7 +41,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	args := []string{"import", second}
 	_, err := run(t, dir, args...)
-	oneLine(args, err, "disk full: ADDED ConfigMap fault/cm-200 rv=201 not stored", filepath.Join(dir, "jetstream"), "free space there, or move --data-dir to a larger disk", "nothing stored is lost")
+	oneLine(args, err, "disk full: ADDED ConfigMap fault/cm-200 rv=201 not stored", filepath.Join(dir, "jetstream"), "free space there, or move --data-dir to a larger disk", "nothing stored is lost", "run the same import again to store the rest")
 	args = []string{"rebuild"}
 	_, err = run(t, dir, args...)
 	oneLine(args, err, "disk full: ", "views.db.rebuild", "free space there")
