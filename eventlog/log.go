@@ -78,7 +78,7 @@ type Log struct {
 	storeDir string
 	srv      *server.Server
 	slog     *serverLogger          // the embedded server's logger
-	denied   atomic.Pointer[string] // the last permissions violation the server reported
+	denied   atomic.Pointer[denial] // the last permissions violation the server reported
 	logger   *slog.Logger           // the embedded server's holder's log
 	lock     *os.File
 	closed   chan struct{} // closed by the connection's ClosedHandler
@@ -112,8 +112,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		no.ClosedCB = func(*nats.Conn) { close(l.closed) }
 		no.AsyncErrorCB = func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
-				msg := err.Error()
-				l.denied.Store(&msg)
+				l.denied.Store(&denial{err.Error(), time.Now()})
 				return
 			}
 			logger.Warn("NATS: " + err.Error())
@@ -415,14 +414,21 @@ func (l *Log) LastOf(ctx context.Context, subject string) (*Envelope, error) {
 	return e, nil
 }
 
-// notPermitted returns err as an ErrNotPermitted when the server has reported that the NATS
-// user may not do something (the request then fails for want of an answer), naming what.
+// denial is a permissions violation the server reported, and when.
+type denial struct {
+	msg string
+	at  time.Time
+}
+
+// notPermitted returns err as an ErrNotPermitted when the server has just reported (within
+// the last 30 seconds: a refused request fails for want of an answer, after its timeout) that
+// the NATS user may not do something, naming what.
 func (l *Log) notPermitted(err error) error {
 	d := l.denied.Load()
-	if err == nil || d == nil || errors.Is(err, ErrNotPermitted) {
+	if err == nil || d == nil || time.Since(d.at) > 30*time.Second || errors.Is(err, ErrNotPermitted) {
 		return err
 	}
-	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(*d, "nats: permissions violation: "), err)
+	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(d.msg, "nats: permissions violation: "), err)
 }
 
 // writeAddr publishes the embedded server's address for other khist processes.
