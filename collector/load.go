@@ -22,6 +22,7 @@ func (c *Collector) load(ctx context.Context) error {
 		HeadersOnly:       true,
 		InactiveThreshold: time.Minute,
 		MaxAckPending:     -1,
+		MemoryStorage:     true, // no room on the disk needed to read
 	})
 	if err != nil {
 		return fmt.Errorf("read the log's state: %w", err)

@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group", "resource", "reason"}),
 		relists: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "khist_collector_relists_total",
-			Help: "Lists of a resource, by API group, resource and reason (start, gone, error, restart).",
+			Help: "Lists of a resource, by API group, resource and reason (start, gone, error, forbidden, restart).",
 		}, []string{"group", "resource", "reason"}),
 		listDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "khist_collector_list_duration_seconds",

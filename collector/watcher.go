@@ -144,6 +144,9 @@ func (w *watcher) run(ctx context.Context) error {
 				}
 				failures++
 				reason = "error"
+				if apierrors.IsForbidden(err) {
+					reason = "forbidden"
+				}
 				w.logFailure("list failed", err, failures)
 				if !sleep(ctx, backoff(failures, err)) {
 					return ctx.Err()
@@ -181,6 +184,17 @@ func (w *watcher) run(ctx context.Context) error {
 }
 
 func (w *watcher) logFailure(msg string, err error, failures int) {
+	if apierrors.IsForbidden(err) {
+		// The collector's role does not grant this resource (a custom resource with no
+		// ClusterRole aggregated into khist-collector, or Secrets left out on purpose): it is
+		// skipped, said once, and tried again every minute in case the role changes.
+		level := slog.LevelWarn
+		if failures > 1 {
+			level = slog.LevelDebug
+		}
+		w.log.Log(context.Background(), level, "not permitted to list this resource: skipping it until the collector's role grants get, list and watch on it (see deploy/README.md); checking again every minute", "err", err)
+		return
+	}
 	level := slog.LevelWarn
 	if failures > 1 && failures%10 != 0 {
 		level = slog.LevelDebug // say it once, then every tenth time

@@ -233,6 +233,7 @@ func (l *Log) findUnreadable(ctx context.Context, from, last uint64, deleted map
 		HeadersOnly:       true,
 		InactiveThreshold: time.Minute,
 		MaxAckPending:     -1,
+		MemoryStorage:     true, // no room on the disk needed to read
 	})
 	if err != nil {
 		return Damage{}, false, fmt.Errorf("scan log: %w", err)

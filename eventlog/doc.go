@@ -12,4 +12,11 @@
 // so that JetStream drops duplicates within its window; readers see envelopes in stream order.
 // Log opens either an embedded in-process nats-server (the default) or an external JetStream; the
 // same code serves both.
+//
+// The embedded server listens on loopback for other khist processes on the same data directory
+// and asks every client for the token in DATA_DIR/nats.token (0600): its port is no more open
+// than the files. The process that runs it keeps it running until the others are done with it.
+// A store with no room says so (ErrDiskFull: what was not stored, where, how much is free, what
+// to do), and reading needs no room; a request the server's permissions refuse fails at once
+// with ErrNotPermitted.
 package eventlog

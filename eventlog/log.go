@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,12 +77,19 @@ type Log struct {
 	// storeDir is the embedded server's store directory ("" for an external server).
 	storeDir string
 	srv      *server.Server
+	slog     *serverLogger          // the embedded server's logger
+	denied   atomic.Pointer[denial] // the last permissions violation the server reported
+	logger   *slog.Logger           // the embedded server's holder's log
 	lock     *os.File
 	closed   chan struct{} // closed by the connection's ClosedHandler
 	once     sync.Once
 	// Embedded reports whether this process runs the server.
 	Embedded bool
 }
+
+// shareWait bounds how long a process waits for the address of the server another one runs
+// (it is starting, or stopping and handing the data directory over).
+const shareWait = 30 * time.Second
 
 // addrFile records the loopback address of the embedded server run by a live khist process, so
 // that a second process on the same data directory connects to it rather than opening the store.
@@ -92,7 +101,24 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		o.Name = "khist"
 	}
 	l := &Log{name: o.Stream.Name, closed: make(chan struct{})}
-	onClosed := nats.ClosedHandler(func(*nats.Conn) { close(l.closed) })
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	// onClosed also sets the handler of the server's asynchronous errors: a permissions
+	// violation (the NATS user may not do what was asked) is kept, to be named by the request
+	// that then fails, rather than printed; others go to the log.
+	onClosed := func(no *nats.Options) error {
+		no.ClosedCB = func(*nats.Conn) { close(l.closed) }
+		no.AsyncErrorCB = func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				l.denied.Store(&denial{err.Error(), time.Now()})
+				return
+			}
+			logger.Warn("NATS: " + err.Error())
+		}
+		return nil
+	}
 	if l.name == "" {
 		l.name = DefaultStream
 	}
@@ -128,7 +154,11 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		st, err = js.UpdateStream(ctx, cfg)
 	}
 	if err != nil {
+		err = l.notPermitted(l.diskFull(err, "stream "+cfg.Name+" not created", 0))
 		l.Close()
+		if errors.Is(err, ErrDiskFull) {
+			return nil, err
+		}
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return nil, fmt.Errorf("NATS at %s has no JetStream: start nats-server with -js (or jetstream {} in its configuration): %w", o.URL, err)
 		}
@@ -209,44 +239,71 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	l.storeDir = filepath.Join(o.DataDir, "jetstream")
-	lf, err := os.OpenFile(filepath.Join(o.DataDir, "khist.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lf.Close()
+	// Whichever process holds khist.lock runs the server (and keeps it running until the last
+	// other process is done with it: see close); the others connect to it. Between two holders
+	// (one stopping, the next starting) there is no address for a moment: wait for one.
+	deadline := time.Now().Add(shareWait)
+	var lf *os.File
+	for {
+		f, err := os.OpenFile(filepath.Join(o.DataDir, "khist.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			lf = f
+			break
+		}
+		f.Close()
 		// Another process owns the store: use its server.
 		addr, rerr := os.ReadFile(filepath.Join(o.DataDir, addrFile))
-		if rerr != nil {
+		var cerr error
+		if rerr == nil && len(strings.TrimSpace(string(addr))) > 0 {
+			token, terr := readToken(o.DataDir)
+			if terr != nil {
+				return terr
+			}
+			var nc *nats.Conn
+			if nc, cerr = nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), nats.Token(token), onClosed); cerr == nil {
+				l.nc = nc
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if cerr != nil {
+				return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
+			}
 			return fmt.Errorf("data directory %s is in use by another khist process that publishes no address: stop it or use another --data-dir", o.DataDir)
 		}
-		nc, cerr := nats.Connect(strings.TrimSpace(string(addr)), nats.Name(o.Name), onClosed)
-		if cerr != nil {
-			return fmt.Errorf("data directory %s is in use by another khist process whose NATS at %s does not answer (%v): stop it or use another --data-dir", o.DataDir, strings.TrimSpace(string(addr)), cerr)
-		}
-		l.nc = nc
-		return nil
+		time.Sleep(20 * time.Millisecond)
 	}
 	l.lock = lf
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	token, err := embeddedToken(o.DataDir, logger)
+	if err != nil {
+		l.Close()
+		return err
+	}
 	srv, err := server.NewServer(&server.Options{
-		ServerName: "khist-embedded",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		JetStream:  true,
-		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
-		MaxPayload: embeddedMaxPayload,
-		NoSigs:     true,
-		NoLog:      true,
+		// Every client must give the token only the data directory's owner can read.
+		Authorization: token,
+		ServerName:    "khist-embedded",
+		Host:          "127.0.0.1",
+		Port:          server.RANDOM_PORT,
+		JetStream:     true,
+		StoreDir:      filepath.Join(o.DataDir, "jetstream"),
+		MaxPayload:    embeddedMaxPayload,
+		NoSigs:        true,
+		NoLog:         true,
 	})
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("embedded NATS: %w", err)
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	srv.SetLoggerV2(newServerLogger(logger), false, false, false)
+	l.slog = newServerLogger(logger)
+	srv.SetLoggerV2(l.slog, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
@@ -255,11 +312,18 @@ func (l *Log) startEmbedded(o *Options, onClosed nats.Option) error {
 	}
 	l.srv = srv
 	l.Embedded = true
-	if err := os.WriteFile(filepath.Join(o.DataDir, addrFile), []byte(srv.ClientURL()+"\n"), 0o600); err != nil {
-		l.Close()
-		return fmt.Errorf("data directory: %w", err)
+	l.logger = logger
+	if err := l.writeAddr(); err != nil {
+		if !isDiskFull(err) {
+			l.Close()
+			return fmt.Errorf("data directory: %w", err)
+		}
+		// A full disk must not keep this process from reading the history; only a second
+		// process on the data directory cannot reach this one's server.
+		os.Remove(filepath.Join(o.DataDir, addrFile))
+		logger.Warn(fmt.Sprintf("disk full: %s not written (%s free on its filesystem): other khist processes cannot use %s while this one runs; free space there", filepath.Join(o.DataDir, addrFile), bytesString(freeBytes(o.DataDir)), o.DataDir))
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), onClosed)
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), nats.Token(token), onClosed)
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("embedded NATS: %w", err)
@@ -321,6 +385,7 @@ func (l *Log) close() {
 		l.nc.Close()
 	}
 	if l.srv != nil {
+		l.waitForClients()
 		l.srv.Shutdown()
 		l.srv.WaitForShutdown()
 	}
@@ -347,4 +412,60 @@ func (l *Log) LastOf(ctx context.Context, subject string) (*Envelope, error) {
 	}
 	e.Seq = raw.Sequence
 	return e, nil
+}
+
+// denial is a permissions violation the server reported, and when.
+type denial struct {
+	msg string
+	at  time.Time
+}
+
+// notPermitted returns err as an ErrNotPermitted when the server has just reported (within
+// the last 30 seconds: a refused request fails for want of an answer, after its timeout) that
+// the NATS user may not do something, naming what.
+func (l *Log) notPermitted(err error) error {
+	d := l.denied.Load()
+	if err == nil || d == nil || time.Since(d.at) > 30*time.Second || errors.Is(err, ErrNotPermitted) {
+		return err
+	}
+	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(d.msg, "nats: permissions violation: "), err)
+}
+
+// writeAddr publishes the embedded server's address for other khist processes.
+func (l *Log) writeAddr() error {
+	return os.WriteFile(filepath.Join(filepath.Dir(l.lock.Name()), addrFile), []byte(l.srv.ClientURL()+"\n"), 0o600)
+}
+
+// waitForClients keeps the embedded server running while other khist processes use it (an
+// import, a read command, a projector started while this process ran): stopping it would cut
+// them off the log half-way. It withdraws the address first, so that no new process joins,
+// and gives one that had just read it a moment to connect. It says once that it waits; an
+// interrupt (SIGINT, SIGTERM) stops the wait, and the others then lose the log.
+func (l *Log) waitForClients() {
+	addr := filepath.Join(filepath.Dir(l.lock.Name()), addrFile)
+	said := false
+	var sig chan os.Signal
+	start := time.Now() // this process's own connection takes a moment to leave the count
+	for {
+		if l.srv.NumClients() == 0 {
+			os.Remove(addr)
+			time.Sleep(100 * time.Millisecond)
+			if l.srv.NumClients() == 0 {
+				return
+			}
+			l.writeAddr()
+		}
+		if !said && time.Since(start) > time.Second {
+			said = true
+			sig = make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sig)
+			l.logger.Warn(fmt.Sprintf("other khist processes use %s through this one's NATS server: waiting for them to finish (interrupt to stop now: they then lose the log)", filepath.Dir(l.lock.Name())))
+		}
+		select {
+		case <-sig:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -376,3 +376,41 @@ func TestStreamSettingsKeptUnlessApplied(t *testing.T) {
 		t.Fatalf("applied max age 2h, stream has %s", got)
 	}
 }
+
+// TestServerKeptForItsClients (issue 14, item 5): the process that runs the embedded server
+// keeps it running, when it is done, until the other processes on the data directory are done
+// with it; a process that starts meanwhile waits for an address rather than failing.
+func TestServerKeptForItsClients(t *testing.T) {
+	dir := t.TempDir()
+	owner, err := Open(context.Background(), Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := mustOpenLog(t, dir)
+	closed := make(chan struct{})
+	go func() { owner.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("the server's process stopped it while another used it")
+	case <-time.After(500 * time.Millisecond):
+	}
+	// The other process still publishes and reads.
+	publishAll(t, other, []*Envelope{testEnvelope(1, nil), testEnvelope(2, nil)})
+	if got := readAll(t, other, ReadOptions{}); len(got) != 2 {
+		t.Fatalf("read %d events, want 2", len(got))
+	}
+	other.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server's process did not stop after its last client left")
+	}
+	// The next process runs the server itself, and finds the events.
+	next := mustOpenLog(t, dir)
+	if !next.Embedded {
+		t.Fatal("the next process did not run the server")
+	}
+	if got := readAll(t, next, ReadOptions{}); len(got) != 2 {
+		t.Fatalf("read %d events after the hand-over, want 2", len(got))
+	}
+}

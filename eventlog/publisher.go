@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type PublishStats struct {
 // is dropped silently. Acknowledgements are processed in publish order. Use one Publisher from
 // one goroutine at a time, or guard it.
 type Publisher struct {
+	l    *Log
 	js   jetstream.JetStream
 	opts PublisherOptions
 
@@ -75,7 +77,7 @@ func (l *Log) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{js: js, opts: opts, pending: make(chan pending, opts.MaxInFlight), done: make(chan struct{})}
+	p := &Publisher{l: l, js: js, opts: opts, pending: make(chan pending, opts.MaxInFlight), done: make(chan struct{})}
 	p.idle = sync.NewCond(&p.mu)
 	go p.acks()
 	return p, nil
@@ -155,10 +157,18 @@ func (p *Publisher) acks() {
 	}
 }
 
+// retry re-sends e after its first attempt failed. A full store is not retried: it says so
+// (ErrDiskFull) at once.
 func (p *Publisher) retry(e *Envelope, first error) (*jetstream.PubAck, error) {
 	last := first
 	wait := 100 * time.Millisecond
 	for i := 0; i < p.opts.Retries; i++ {
+		if err := p.l.notPermitted(last); errors.Is(err, ErrNotPermitted) {
+			return nil, fmt.Errorf("%w: %s not stored: %w", ErrPublish, e, err)
+		}
+		if err := p.l.diskFull(last, e.String()+" not stored", len(e.Object)); errors.Is(err, ErrDiskFull) {
+			return nil, fmt.Errorf("%w: %w", ErrPublish, err)
+		}
 		time.Sleep(wait)
 		if wait < 2*time.Second {
 			wait *= 2
@@ -170,6 +180,9 @@ func (p *Publisher) retry(e *Envelope, first error) (*jetstream.PubAck, error) {
 			return ack, nil
 		}
 		last = err
+	}
+	if err := p.l.diskFull(last, e.String()+" not stored", len(e.Object)); errors.Is(err, ErrDiskFull) {
+		return nil, fmt.Errorf("%w: %w", ErrPublish, err)
 	}
 	return nil, fmt.Errorf("%w: %s after %d retries: %v", ErrPublish, e, p.opts.Retries, last)
 }

@@ -285,10 +285,13 @@ func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstr
 		cfg.FilterSubject, cfg.FilterSubjects = o.Filters[0], nil
 	}
 	if o.Durable == "" {
+		// An ephemeral consumer keeps its state in memory: a read needs no room on the disk
+		// (a full disk must not keep anyone from reading the history).
 		cfg.InactiveThreshold = time.Minute
+		cfg.MemoryStorage = true
 		c, err := l.stream.CreateConsumer(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("read log: %w", err)
+			return nil, fmt.Errorf("read log: %w", l.diskFull(err, "consumer not created", 0))
 		}
 		return c, nil
 	}
@@ -308,7 +311,7 @@ func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstr
 	}
 	c, err := l.stream.CreateConsumer(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("read log: create consumer %s: %w", o.Durable, err)
+		return nil, fmt.Errorf("read log: create consumer %s: %w", o.Durable, l.diskFull(err, "consumer state not stored", 0))
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,9 @@ import (
 // is logged once per repeatWindow for the same format and last argument (the error).
 type serverLogger struct {
 	log *slog.Logger
+	// noSpace is set when the server has said a write to its store failed for want of space
+	// (after which it may answer nothing: publishes time out).
+	noSpace atomic.Bool
 
 	mu   sync.Mutex
 	seen map[string]time.Time
@@ -30,6 +34,9 @@ func newServerLogger(l *slog.Logger) *serverLogger {
 }
 
 func (s *serverLogger) emit(level slog.Level, format string, v []any) {
+	if level >= slog.LevelError && len(v) > 0 && isDiskFull(fmt.Errorf("%v", v[len(v)-1])) {
+		s.noSpace.Store(true)
+	}
 	key := format
 	if len(v) > 0 {
 		key += fmt.Sprint(v[len(v)-1])

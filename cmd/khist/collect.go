@@ -40,6 +40,7 @@ type collectFlags struct {
 	noProject            bool
 
 	metricsAddr       string
+	healthAddr        string
 	debugAddr         string
 	memoryLimit       string
 	memoryLimitSet    bool // --memory-limit given: it wins over GOMEMLIMIT
@@ -72,7 +73,7 @@ and objects deleted while it was stopped are recorded as DELETED_UNOBSERVED. Sec
 never recorded, and Node and Lease updates that only move heartbeat times are left out unless
 --keep-heartbeats is given.`,
 		Example: `  khist collect --cluster prod --context prod-admin
-  khist collect --cluster prod --exclude events --exclude-namespace 'ci-*' --metrics-addr :9090
+  khist collect --cluster prod --exclude events --exclude-namespace 'ci-*' --metrics-addr 127.0.0.1:9090
   khist collect --cluster prod --nats-url nats://nats.khist:4222 --no-project`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -89,7 +90,8 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.StringSliceVar(&f.excludeNS, "exclude-namespace", nil, "namespaces (names or globs) not to record; wins over --include-namespace")
 	fl.BoolVar(&f.keepHeartbeats, "keep-heartbeats", false, "also record Node and Lease updates that only move heartbeat times")
 	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics; empty: no metrics server")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (and /healthz) on this address (e.g. 127.0.0.1:9090) at /metrics, without authentication: prefer loopback; empty: no metrics server")
+	fl.StringVar(&f.healthAddr, "health-addr", "", "serve only /healthz on this address (e.g. :8081), for a kubelet probe while the metrics stay on loopback; empty: none")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiles on this address (e.g. localhost:6060) at /debug/pprof/, for `go tool pprof http://ADDR/debug/pprof/heap`; empty: none")
 	fl.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the Go memory (heap, stacks; as GOMEMLIMIT, which wins when set and this flag is not): garbage is collected more often near it. 0: none")
 	fl.DurationVar(&f.discoveryInterval, "discovery-interval", collector.DefaultDiscoveryInterval, "how often to look for resources added or removed (CRD changes are also noticed at once)")
@@ -150,23 +152,26 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		Registerer:        reg,
 		Logger:            logger,
 	}
-	var srv *http.Server
+	// Metrics (and /healthz) on --metrics-addr; /healthz alone on --health-addr, so that a
+	// kubelet probe can reach the process while the metrics stay on loopback.
 	if f.metricsAddr != "" {
-		ln, err := net.Listen("tcp", f.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", f.metricsAddr, err)
-		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		logger.Info("serving metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("metrics server stopped", "err", err)
-			}
-		}()
-		defer srv.Close()
+		mux.HandleFunc("/healthz", healthz)
+		_, stop, err := serveHTTP("--metrics-addr", f.metricsAddr, "/metrics", mux, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if f.healthAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", healthz)
+		_, stop, err := serveHTTP("--health-addr", f.healthAddr, "/healthz", mux, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	g.Logger = logger
 	l, err := openLog(ctx, g)
@@ -225,4 +230,24 @@ func redactURLs(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
+
+// serveHTTP serves mux on addr until stop is called, and returns the URL of path there; flag
+// names the option for errors.
+func serveHTTP(flag, addr, path string, mux *http.ServeMux, logger *slog.Logger) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s %s: %w (use a free host:port)", flag, addr, err)
+	}
+	url = "http://" + ln.Addr().String() + path
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("serving "+strings.TrimPrefix(path, "/"), "addr", url)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error(strings.TrimPrefix(path, "/")+" server stopped", "err", err)
+		}
+	}()
+	return url, func() { srv.Close() }, nil
 }

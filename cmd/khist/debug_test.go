@@ -48,3 +48,28 @@ func TestSetMemoryLimit(t *testing.T) {
 		t.Fatalf("bad value: %v", err)
 	}
 }
+
+// TestHealthAddrServesOnlyHealthz: --health-addr answers the kubelet's probe and nothing else,
+// so that the metrics can stay on loopback (issue 14, item 14).
+func TestHealthAddrServesOnlyHealthz(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", healthz)
+	url, stop, err := serveHTTP("--health-addr", "127.0.0.1:0", "/healthz", mux, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for path, want := range map[string]int{"/healthz": 200, "/metrics": 404, "/debug/pprof/": 404} {
+		resp, err := http.Get(strings.TrimSuffix(url, "/healthz") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %s, want %d", path, resp.Status, want)
+		}
+	}
+	if _, _, err := serveHTTP("--health-addr", "no-such-host-xyz:1", "/healthz", mux, slog.Default()); err == nil || !strings.HasPrefix(err.Error(), "--health-addr no-such-host-xyz:1: ") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("bad address: %v", err)
+	}
+}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
 
+	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/eventlog/importer"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -82,6 +84,11 @@ func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string
 	sort.Strings(reasons)
 	for _, r := range reasons {
 		fmt.Fprintf(out, "  rejected %d: %s\n", res.Rejected[r], r)
+	}
+	if err != nil && errors.Is(err, eventlog.ErrPublish) {
+		// What was stored stays; a re-run skips it (same message ids, or versions not newer
+		// than the log's) and stores the rest.
+		return fmt.Errorf("%w (%d events of this import stored: run the same import again to store the rest)", err, st.Published)
 	}
 	if err != nil {
 		return err

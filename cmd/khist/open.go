@@ -8,7 +8,12 @@ import (
 
 // openLog opens the event log the global flags name: the embedded server under --data-dir, or
 // --nats-url.
+// The password and the token come from their flags, files or environment variables
+// (resolveSecrets).
 func openLog(ctx context.Context, g *globalFlags) (*eventlog.Log, error) {
+	if err := g.NATS.resolveSecrets(); err != nil {
+		return nil, err
+	}
 	return eventlog.Open(ctx, eventlog.Options{
 		DataDir:  g.DataDir,
 		URL:      g.NATS.URL,

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/khist/khist/query"
 	"github.com/spf13/cobra"
@@ -13,11 +12,12 @@ func init() { register(newTimelineCmd) }
 
 type timelineFlags struct {
 	queryFlags
-	since, until string
-	kinds        []string
-	selector     string
-	outputFile   string
-	all          bool
+	since, until   string
+	kinds          []string
+	selector       string
+	outputFile     string
+	followSymlinks bool
+	all            bool
 }
 
 func newTimelineCmd(g *globalFlags) *cobra.Command {
@@ -35,32 +35,32 @@ swimlanes on a time axis, zoom, and the diff of each change on a click.`,
   khist timeline -A --since 1h -o html --output-file timeline.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The document goes to a temporary file that replaces --output-file only when
+			// complete: an error below leaves an existing file as it was.
+			var w io.Writer = cmd.OutOrStdout()
+			var out *outputFile
+			if f.outputFile != "" && f.outputFile != "-" {
+				var err error
+				if out, err = createOutput("--output-file", f.outputFile, f.followSymlinks); err != nil {
+					return err
+				}
+				defer out.Abort()
+				w = out
+			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
 			if err != nil {
 				return err
 			}
 			defer done()
-			var w io.Writer = cmd.OutOrStdout()
-			var fh *os.File
-			if f.outputFile != "" && f.outputFile != "-" {
-				if fh, err = os.Create(f.outputFile); err != nil {
-					return fmt.Errorf("--output-file: %v", err)
-				}
-				w = fh
-			}
 			err = v.Timeline(cmd.Context(), query.TimelineArgs{
 				Namespace: f.ns(), AllNamespaces: f.allNamespaces, Since: f.since, Until: f.until,
 				Kinds: f.kinds, Selector: f.selector, Output: f.output, All: f.all,
 			}, w)
-			if fh != nil {
-				if cerr := fh.Close(); err == nil && cerr != nil {
-					err = fmt.Errorf("--output-file: %v", cerr)
+			if out != nil && err == nil {
+				if err = out.Commit(); err != nil {
+					return fmt.Errorf("--output-file: %v", err)
 				}
-				if err != nil {
-					os.Remove(f.outputFile)
-				} else {
-					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", f.outputFile)
-				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", f.outputFile)
 			}
 			return err
 		},
@@ -73,7 +73,8 @@ swimlanes on a time axis, zoom, and the diff of each change on a click.`,
 	fl.StringSliceVar(&f.kinds, "kind", nil, "only objects of these kinds (comma separated)")
 	fl.StringVarP(&f.selector, "selector", "l", "", "only workloads with an object whose labels match (app=web,tier!=db)")
 	fl.StringVarP(&f.output, "output", "o", "table", "table, json, csv, md or html")
-	fl.StringVar(&f.outputFile, "output-file", "", "write to this file instead of standard output")
+	fl.StringVar(&f.outputFile, "output-file", "", "write to this file instead of standard output: replaced only when the document is complete; a new file is created 0600")
+	fl.BoolVar(&f.followSymlinks, "follow-symlinks", false, "let --output-file replace the file a symbolic link points to (refused by default)")
 	fl.BoolVar(&f.all, "all", false, "also list versions that changed only noise (resourceVersion, status timestamps)")
 	cmd.RegisterFlagCompletionFunc("kind", completeKinds)
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.TimelineFormats...))

@@ -23,6 +23,7 @@ type globalFlags struct {
 // natsFlags select an external NATS JetStream instead of the embedded server.
 type natsFlags struct {
 	URL, Creds, User, Password, Token string
+	PasswordFile, TokenFile           string // --nats-password-file, --nats-token-file
 	TLSCA, TLSCert, TLSKey            string
 }
 
@@ -57,8 +58,10 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.NATS.URL, "nats-url", "", "external NATS JetStream URL(s); empty runs an embedded server under --data-dir")
 	pf.StringVar(&g.NATS.Creds, "nats-creds", "", "NATS credentials file (JWT + nkey)")
 	pf.StringVar(&g.NATS.User, "nats-user", "", "NATS user name")
-	pf.StringVar(&g.NATS.Password, "nats-password", "", "NATS password")
-	pf.StringVar(&g.NATS.Token, "nats-token", "", "NATS token")
+	pf.StringVar(&g.NATS.Password, "nats-password", "", "NATS password; visible to every local user in /proc/PID/cmdline: prefer $"+envNATSPassword+" or --nats-password-file")
+	pf.StringVar(&g.NATS.PasswordFile, "nats-password-file", "", "file holding the NATS password (one trailing newline ignored)")
+	pf.StringVar(&g.NATS.Token, "nats-token", "", "NATS token; visible to every local user in /proc/PID/cmdline: prefer $"+envNATSToken+" or --nats-token-file")
+	pf.StringVar(&g.NATS.TokenFile, "nats-token-file", "", "file holding the NATS token (one trailing newline ignored)")
 	pf.StringVar(&g.NATS.TLSCA, "nats-tls-ca", "", "CA file to verify the NATS server")
 	pf.StringVar(&g.NATS.TLSCert, "nats-tls-cert", "", "client certificate for NATS mutual TLS")
 	pf.StringVar(&g.NATS.TLSKey, "nats-tls-key", "", "client key for NATS mutual TLS")
@@ -79,6 +82,7 @@ func newRootCmd() *cobra.Command {
 	for _, c := range commands {
 		root.AddCommand(c(g))
 	}
+	sayDiskFull(root, g)
 	return root
 }
 
@@ -89,4 +93,19 @@ func pluginName() map[string]string {
 		return map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl khist"}
 	}
 	return nil
+}
+
+// sayDiskFull makes every command say that the disk is full when a write under --data-dir
+// failed for want of space (the views, a rebuild's new file: bbolt's "no space left on
+// device"), with the space free and what to do. The log's own errors say it already
+// (eventlog.ErrDiskFull).
+func sayDiskFull(c *cobra.Command, g *globalFlags) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			return eventlog.DiskFull(run(cmd, args), g.DataDir)
+		}
+	}
+	for _, sub := range c.Commands() {
+		sayDiskFull(sub, g)
+	}
 }

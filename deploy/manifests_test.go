@@ -1,0 +1,194 @@
+// Package deploy holds the in-cluster manifests (kubectl apply -k deploy/); its test checks
+// what a security reviewer would (issue 14, item 14).
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// doc is one YAML document of a manifest file.
+type doc struct {
+	file string
+	kind string
+	raw  []byte
+}
+
+func readDocs(t *testing.T) []doc {
+	t.Helper()
+	files, _ := filepath.Glob("*.yaml")
+	var docs []doc
+	for _, f := range files {
+		if f == "kustomization.yaml" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range strings.Split(string(b), "\n---\n") {
+			var meta struct{ Kind string }
+			if err := yaml.Unmarshal([]byte(part), &meta); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if meta.Kind != "" {
+				docs = append(docs, doc{f, meta.Kind, []byte(part)})
+			}
+		}
+	}
+	return docs
+}
+
+func decode[T any](t *testing.T, d doc) *T {
+	t.Helper()
+	v := new(T)
+	if err := yaml.UnmarshalStrict(d.raw, v); err != nil {
+		t.Fatalf("%s: %s: %v", d.file, d.kind, err)
+	}
+	return v
+}
+
+// TestRBACListsResources: the collector's roles name each resource: no wildcard group,
+// resource or verb, no subresource (pods/log, nodes/proxy ...), only get, list and watch, and
+// Secrets in a role of their own (deleting it makes khist skip Secrets).
+func TestRBACListsResources(t *testing.T) {
+	var roles []*rbacv1.ClusterRole
+	for _, d := range readDocs(t) {
+		switch d.kind {
+		case "Role", "RoleBinding":
+			t.Errorf("%s: a %s: the collector needs cluster-wide read access only", d.file, d.kind)
+		case "ClusterRole":
+			roles = append(roles, decode[rbacv1.ClusterRole](t, d))
+		}
+	}
+	granted := map[string]string{} // group/resource -> role
+	aggregated := 0
+	for _, r := range roles {
+		if r.AggregationRule != nil {
+			aggregated++
+			if len(r.Rules) != 0 {
+				t.Errorf("%s: aggregated role with its own rules", r.Name)
+			}
+			continue
+		}
+		if r.Labels["khist.io/aggregate-to-collector"] != "true" {
+			t.Errorf("%s: not aggregated into khist-collector", r.Name)
+		}
+		for _, rule := range r.Rules {
+			for _, v := range rule.Verbs {
+				if v != "get" && v != "list" && v != "watch" {
+					t.Errorf("%s: verb %q: the collector only reads", r.Name, v)
+				}
+			}
+			if len(rule.NonResourceURLs) > 0 {
+				if len(rule.Resources) > 0 || !slices.Equal(rule.Verbs, []string{"get"}) {
+					t.Errorf("%s: non-resource rule %v grants more than get", r.Name, rule)
+				}
+				continue
+			}
+			for _, g := range rule.APIGroups {
+				if strings.Contains(g, "*") {
+					t.Errorf("%s: wildcard API group %q", r.Name, g)
+				}
+				for _, res := range rule.Resources {
+					switch {
+					case strings.Contains(res, "*"):
+						t.Errorf("%s: wildcard resource %q in group %q", r.Name, res, g)
+					case strings.Contains(res, "/"):
+						t.Errorf("%s: subresource %q in group %q", r.Name, res, g)
+					}
+					if prev, ok := granted[g+"/"+res]; ok {
+						t.Errorf("%s/%s granted twice (%s and %s)", g, res, prev, r.Name)
+					}
+					granted[g+"/"+res] = r.Name
+				}
+			}
+			if len(rule.ResourceNames) > 0 {
+				t.Errorf("%s: resourceNames in a rule", r.Name)
+			}
+		}
+	}
+	if aggregated != 1 {
+		t.Errorf("%d aggregated ClusterRoles, want khist-collector only", aggregated)
+	}
+	if granted["/secrets"] != "khist-collector-secrets" {
+		t.Errorf("secrets granted by %q, want their own role khist-collector-secrets", granted["/secrets"])
+	}
+	for _, want := range []string{"/pods", "/nodes", "/events", "/namespaces", "apps/deployments", "apps/replicasets",
+		"apps/statefulsets", "discovery.k8s.io/endpointslices", "coordination.k8s.io/leases",
+		"apiextensions.k8s.io/customresourcedefinitions", "apiregistration.k8s.io/apiservices"} {
+		if granted[want] == "" {
+			t.Errorf("%s not granted: the collector records it", want)
+		}
+	}
+}
+
+// TestDeploymentIsLockedDown: images pinned by digest, metrics on loopback, a NetworkPolicy
+// that admits no connection, and no Service in front of the unauthenticated metrics.
+func TestDeploymentIsLockedDown(t *testing.T) {
+	var deploys []*appsv1.Deployment
+	var policies []*networkingv1.NetworkPolicy
+	for _, d := range readDocs(t) {
+		switch d.kind {
+		case "Deployment":
+			deploys = append(deploys, decode[appsv1.Deployment](t, d))
+		case "NetworkPolicy":
+			policies = append(policies, decode[networkingv1.NetworkPolicy](t, d))
+		case "Service":
+			t.Errorf("%s: a Service: the collector serves nothing but its kubelet probe", d.file)
+		}
+	}
+	if len(deploys) == 0 {
+		t.Fatal("no Deployment")
+	}
+	for _, dep := range deploys {
+		for _, c := range append(dep.Spec.Template.Spec.InitContainers, dep.Spec.Template.Spec.Containers...) {
+			if !strings.Contains(c.Image, "@sha256:") {
+				t.Errorf("%s: image %q not pinned by digest", c.Name, c.Image)
+			}
+			for _, a := range c.Args {
+				if addr, ok := strings.CutPrefix(a, "--metrics-addr="); ok && !strings.HasPrefix(addr, "127.0.0.1:") && !strings.HasPrefix(addr, "localhost:") {
+					t.Errorf("%s: --metrics-addr=%s: metrics have no authentication, serve them on loopback", c.Name, addr)
+				}
+			}
+		}
+		labels := dep.Spec.Template.Labels
+		covered := false
+		for _, p := range policies {
+			match := true
+			for k, v := range p.Spec.PodSelector.MatchLabels {
+				match = match && labels[k] == v
+			}
+			if match && p.Namespace == dep.Namespace && slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) && len(p.Spec.Ingress) == 0 &&
+				slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+				covered = true
+			}
+		}
+		if !covered {
+			t.Errorf("deployment %s: no NetworkPolicy that denies ingress and limits egress", dep.Name)
+		}
+	}
+	// kustomization.yaml applies every manifest.
+	b, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct{ Resources []string }
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("*.yaml")
+	for _, f := range files {
+		if f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
+			t.Errorf("kustomization.yaml does not apply %s", f)
+		}
+	}
+}
