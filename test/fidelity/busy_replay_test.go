@@ -15,6 +15,10 @@ import (
 const (
 	busyMinDecisionShare = 0.99
 	busyMinRolloutShare  = 0.97
+	// the free run (compare --free-run) step for step, and a what-if without overrides
+	// predicting the duration and the lowest availability within 10% of the recording
+	busyMinFreeRunShare = 0.90
+	busyMinWhatIfShare  = 0.90
 )
 
 // busyTally adds up one part of the suite.
@@ -114,7 +118,7 @@ func tallyWorkload(t *testing.T, label string, h []replay.Version, kind, ns, nam
 // TestBusyReplay audits every recorded run of the busy suite (test/fidelity/testdata/busy):
 // each controller decision must follow from a state the controller could have seen (at least
 // 99% of decisions and 97% of rollouts), reported beside the free run's share and the what-if's
-// accuracy without overrides. The quiet suite is TestFixturesReplay.
+// accuracy without overrides (each with its own threshold). The quiet suite is TestFixturesReplay.
 func TestBusyReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the busy recordings take a minute to audit")
@@ -173,5 +177,14 @@ func TestBusyReplay(t *testing.T) {
 	}
 	if pct(all.matched, all.rollouts) < 100*busyMinRolloutShare {
 		t.Errorf("decision audit: %.1f%% of rollouts, below %.0f%%", pct(all.matched, all.rollouts), 100*busyMinRolloutShare)
+	}
+	if pct(all.free, all.rollouts) < 100*busyMinFreeRunShare {
+		t.Errorf("free run: %.1f%% of rollouts step for step, below %.0f%%", pct(all.free, all.rollouts), 100*busyMinFreeRunShare)
+	}
+	if pct(all.durWithin, all.whatIfs) < 100*busyMinWhatIfShare {
+		t.Errorf("what-if without overrides: duration within 10%% of the recording for %.1f%% of rollouts, below %.0f%%", pct(all.durWithin, all.whatIfs), 100*busyMinWhatIfShare)
+	}
+	if pct(all.availWithin, all.whatIfs) < 100*busyMinWhatIfShare {
+		t.Errorf("what-if without overrides: lowest availability within 10%% of the recording for %.1f%% of rollouts, below %.0f%%", pct(all.availWithin, all.whatIfs), 100*busyMinWhatIfShare)
 	}
 }
