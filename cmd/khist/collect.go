@@ -132,9 +132,10 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	if f.kubeCluster != "" {
 		f.kube.ClusterName = &f.kubeCluster
 	}
-	cfg, err := f.kube.ToRESTConfig()
+	// Nothing is written (not even the data directory) until the cluster has answered.
+	cfg, err := clusterConfig(ctx, f.kube)
 	if err != nil {
-		return fmt.Errorf("kubernetes client configuration: %w (check --kubeconfig and --context)", err)
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
