@@ -34,10 +34,17 @@ func TestMain(m *testing.M) {
 // and returns its combined output, its exit error and how long it took.
 func khistProcess(t *testing.T, env []string, args ...string) (string, error, time.Duration) {
 	t.Helper()
+	return khistProcessIn(t, "", env, args...)
+}
+
+// khistProcessIn is khistProcess in the working directory dir.
+func khistProcessIn(t *testing.T, dir string, env []string, args ...string) (string, error, time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
 	cmd.Env = append([]string{binaryEnv + "=1", "PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -111,7 +118,6 @@ contexts:
 		t.Run(c.name, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			out, err, took := khistProcess(t, c.env, append([]string{"--data-dir", dataDir, "collect"}, c.args...)...)
-			t.Logf("%s", out)
 			if err == nil {
 				t.Fatalf("khist collect exited 0:\n%s", out)
 			}
