@@ -35,6 +35,7 @@ func TestReadCommands(t *testing.T) {
 		{[]string{"get", "rs", "-A", "--at", "2026-11-22T00:11:35Z"}, []string{"NAMESPACE", "checkout-59b467b7d8", "checkout-669d5fd697"}},
 		{append([]string{"state", "--at", "now", "--kind", "deploy"}, ns...), []string{"Latest recorded state: ", "checkout   6/6"}},
 		{append([]string{"steps", "deploy/checkout", "--rollout", "deploy/checkout#1"}, ns...), []string{"Rollout deployment/checkout#1 in namespace sample-rolling"}},
+		{[]string{"__complete", "steps", "deploy/checkout", "-n", "sample-rolling", "--rollout", ""}, []string{"deployment/checkout#1\trevision 1", "deployment/checkout#2\trevision 2"}},
 		{append([]string{"diff", "deploy/checkout", "--from", "1", "--to", "2", "--color", "never"}, ns...), []string{"-      - image: checkout:v1", "+      - image: checkout:v2"}},
 		{append([]string{"state", "--at", "2026-11-22T00:11:36Z", "--kind", "deploy,rs"}, ns...), []string{"deployment.apps/checkout", "UP-TO-DATE", "replicaset.apps/checkout-669d5fd697"}},
 		{append([]string{"timeline", "--since", "2026-11-22T00:00:00Z", "--until", "2026-11-22T01:00:00Z", "-o", "md"}, ns...), []string{"## deployment.apps/checkout", "image app checkout:v1 -> checkout:v2"}},

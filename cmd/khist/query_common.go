@@ -292,8 +292,9 @@ func completeRollouts(g *globalFlags) cobra.CompletionFunc {
 			ns = kubeNamespace()
 		}
 		rs, _ := db.Rollouts(context.Background(), projector.RolloutFilter{Cluster: g.Cluster, Namespace: ns, Kind: k.Kind, Name: name})
-		for _, r := range rs {
-			out = append(out, fmt.Sprintf("%d\trevision %d, %s", r.StartSeq, r.ToRevision, r.Start.Local().Format("2006-01-02 15:04:05")))
+		for i, r := range rs {
+			// KIND/NAME#N: a # that starts a word would begin a shell comment.
+			out = append(out, fmt.Sprintf("%s/%s#%d\trevision %d, %s", strings.ToLower(r.Kind), r.Name, i+1, r.ToRevision, r.Start.Local().Format("2006-01-02 15:04:05")))
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}

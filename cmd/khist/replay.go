@@ -125,7 +125,7 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
-	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: an ID from khist rollouts, revN, #N, latest or all")
+	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
 	af.add(cmd)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
@@ -210,7 +210,7 @@ counterpart), p50, p90, max (that percentile of the recorded latencies) or a dur
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.rollout, "rollout", "latest", "the rollout: an ID from khist rollouts, revN, #N or latest")
+	fl.StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N) or latest")
 	fl.StringArrayVar(&f.set, "set", nil, "override a spec field, PATH=VALUE (repeatable), e.g. strategy.rollingUpdate.maxSurge=50%")
 	fl.StringVar(&f.readyLatency, "ready-latency", "recorded", "how long new pods take to become Ready: recorded, p50, p90, max or a duration")
 	fl.StringVarP(&f.output, "output", "o", "table", "table or json")
