@@ -5,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/khist/khist/collector"
 	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/projector"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
@@ -28,7 +27,8 @@ func init() { register(newCollectCmd) }
 // TODO(lead): wire the projector (package projector) here. This is the single call site:
 // `khist collect` calls it unless --no-project is given; while it is nil the collector runs
 // alone and logs that the views are not updated.
-var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log) error
+// m counts what the projector does and measures its lag (for /metrics and /readyz).
+var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error
 
 type collectFlags struct {
 	kube        *genericclioptions.ConfigFlags
@@ -151,23 +151,34 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		Registerer:        reg,
 		Logger:            logger,
 	}
-	var srv *http.Server
-	if f.metricsAddr != "" {
-		ln, err := net.Listen("tcp", f.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", f.metricsAddr, err)
+	// The projector's metrics sit beside the collector's; /readyz answers once the collector
+	// has recorded its first lists and the projector has caught up with the log.
+	var pm *projector.Metrics
+	if !f.noProject && runProjector != nil {
+		pm = projector.NewMetrics(reg)
+	}
+	var started atomic.Pointer[collector.Collector]
+	ready := func(ctx context.Context) error {
+		c := started.Load()
+		if c == nil {
+			return errors.New("starting")
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		logger.Info("serving metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("metrics server stopped", "err", err)
-			}
-		}()
-		defer srv.Close()
+		select {
+		case <-c.Synced():
+		default:
+			return errors.New("the collector has not recorded its first lists yet")
+		}
+		if pm != nil && !pm.CaughtUp(ctx) {
+			return errors.New("the projector has not caught up with the log yet")
+		}
+		return nil
+	}
+	if f.metricsAddr != "" {
+		stop, err := serveMetrics(f.metricsAddr, reg, ready, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	g.Logger = logger
 	l, err := openLog(ctx, g)
@@ -179,6 +190,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	if err != nil {
 		return err
 	}
+	started.Store(c)
 	where := l.ClientURL()
 	if where == "" {
 		where = redactURLs(g.NATS.URL)
@@ -197,7 +209,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		projDone <- nil
 	default:
 		go func() {
-			err := runProjector(ctx, g, l)
+			err := runProjector(ctx, g, l, pm)
 			if err != nil && ctx.Err() == nil {
 				cancel()
 			}

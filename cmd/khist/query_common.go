@@ -119,7 +119,7 @@ func rebuildViews(ctx context.Context, cmd *cobra.Command, g *globalFlags, path 
 		return nil, fmt.Errorf("the views at %s were made by another version of khist, and the log to rebuild them from cannot be opened: %w", path, err)
 	}
 	defer l.Close()
-	return openFolding(ctx, cmd.ErrOrStderr(), l, path)
+	return openFolding(ctx, cmd.ErrOrStderr(), l, path, nil)
 }
 
 // ensureCurrent folds the tail of the log into db; it returns why it could not.
