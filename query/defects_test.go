@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/khist/khist/projector"
 )
 
 // Regression tests of the defects found by trying khist as a new user (issue 15, item 4), on
@@ -152,6 +154,28 @@ func TestRolloutNumbers(t *testing.T) {
 		}
 		if !strings.HasPrefix(out.String(), "Rollout deployment/checkout#2 in namespace sample-rolling: revision 1 -> 2") {
 			t.Errorf("steps --rollout %s:\n%s", sel, out.String())
+		}
+	}
+}
+
+// TestOutcomeWords: the outcome column in words, for the cases the recordings above lack
+// (pure logic: fake rows).
+func TestOutcomeWords(t *testing.T) {
+	for _, c := range []struct {
+		r    projector.Rollout
+		row  RolloutRow
+		want string
+	}{
+		{projector.Rollout{Outcome: projector.OutcomeComplete, FailedSeq: 9}, RolloutRow{Rollback: true, UndidFailed: true, FromRevision: 2},
+			"complete after its progress deadline (rollback of failed revision 2)"},
+		{projector.Rollout{Outcome: projector.OutcomeRolledBack, FailedSeq: 9}, RolloutRow{}, "failed, rolled back"},
+		{projector.Rollout{Outcome: projector.OutcomeFailed, FailedSeq: 9}, RolloutRow{}, "failed"},
+		{projector.Rollout{Outcome: projector.OutcomeComplete}, RolloutRow{Rollback: true, BackTo: 1, FromRevision: 3}, "complete (rollback to revision 1)"},
+		{projector.Rollout{Outcome: projector.OutcomeComplete}, RolloutRow{Rollback: true}, "complete (rollback)"},
+	} {
+		c.row.Outcome = rolloutOutcome(&c.r)
+		if got := outcomeText(c.row); got != c.want {
+			t.Errorf("%+v %+v: %q, want %q", c.r, c.row, got, c.want)
 		}
 	}
 }

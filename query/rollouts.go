@@ -77,10 +77,15 @@ func outcomeWord(o string) string {
 }
 
 // rolloutOutcome is a rollout's outcome as the tables print it; a rollout that failed its
-// progress deadline before it ended otherwise says so first ("failed, rolled back").
+// progress deadline before it ended otherwise says so ("failed, rolled back"; one that
+// completed all the same: "complete after its progress deadline").
 func rolloutOutcome(r *projector.Rollout) string {
 	w := outcomeWord(r.Outcome)
-	if r.FailedSeq != 0 && r.Outcome != projector.OutcomeFailed {
+	switch {
+	case r.FailedSeq == 0 || r.Outcome == projector.OutcomeFailed:
+	case r.Outcome == projector.OutcomeComplete:
+		w += " after its progress deadline"
+	default:
 		w = "failed, " + w
 	}
 	return w
