@@ -721,7 +721,7 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 		if d := durationText(r); d != "-" {
 			fmt.Fprintf(w, " after %s", d)
 		}
-		fmt.Fprintf(w, "; lowest availability %s, peak %d pods\n", availText(r), r.PeakPods)
+		fmt.Fprintf(w, "; lowest availability %s, peak %s\n", availText(r), plural(int64(r.PeakPods), "pod", "pods"))
 		if len(rs.Steps) == 0 {
 			fmt.Fprintln(w, "No reconcile steps recorded.")
 			continue
