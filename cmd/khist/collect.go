@@ -22,12 +22,10 @@ import (
 
 func init() { register(newCollectCmd) }
 
-// runProjector runs the projector in-process next to the collector, until ctx ends.
-//
-// TODO(lead): wire the projector (package projector) here. This is the single call site:
-// `khist collect` calls it unless --no-project is given; while it is nil the collector runs
-// alone and logs that the views are not updated.
-// m counts what the projector does and measures its lag (for /metrics and /readyz).
+// runProjector runs the projector in-process next to the collector, until ctx ends; m counts
+// what it does and measures its lag (for /metrics and /readyz). khist collect calls it unless
+// --no-project is given; while it is nil (wiring.go sets it) the collector runs alone and logs
+// that the views are not updated.
 var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error
 
 type collectFlags struct {
