@@ -43,8 +43,10 @@ vet:
 deps:
 	bash test/setup.sh
 
+# go test -json through test/progress: slow and failed tests are printed as they end, and the
+# tests still running every 30 seconds, so that a long package shows progress.
 test: deps vet
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	set -o pipefail; $(GO) test -json -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./test/progress
 
 # Unit tests only: no control plane, no browser.
 test-short: vet
