@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,6 +99,26 @@ contexts:
 - name: kind-b
   context: {cluster: a, user: me}
 `)
+	// An API server that answers, and refuses the credentials.
+	refusing := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}`))
+	}))
+	defer refusing.Close()
+	badToken := kubeconfig("bad-token", `apiVersion: v1
+kind: Config
+clusters:
+- name: strict
+  cluster: {server: "`+refusing.URL+`", insecure-skip-tls-verify: true}
+users:
+- name: me
+  user: {token: wrong}
+contexts:
+- name: strict
+  context: {cluster: strict, user: me}
+current-context: strict
+`)
 	cases := []struct {
 		name string
 		env  []string
@@ -113,6 +135,8 @@ contexts:
 			[]string{`context "prod" is not in --kubeconfig ` + noCurrent + " (contexts: kind-a, kind-b)"}},
 		{"server at a closed port", []string{"HOME=" + home, "KUBECONFIG=" + unreachable}, nil,
 			[]string{"cannot reach the API server https://" + closed + ` (context "gone" of $KUBECONFIG ` + unreachable + ")", "connection refused"}},
+		{"credentials refused", []string{"HOME=" + home}, []string{"--kubeconfig", badToken},
+			[]string{"the API server " + refusing.URL + ` (context "strict" of --kubeconfig ` + badToken + ") refused khist's credentials", "check the user of the context"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

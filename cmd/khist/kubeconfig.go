@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -80,6 +81,9 @@ func clusterConfig(ctx context.Context, kube *genericclioptions.ConfigFlags) (*r
 			where += " (in-cluster configuration)"
 		case ctxName != "":
 			where += fmt.Sprintf(" (context %q of %s)", ctxName, files)
+		}
+		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+			return nil, fmt.Errorf("%s refused khist's credentials: %v: check the user of the context, or %s", where, oneLine(err), nextSteps)
 		}
 		return nil, fmt.Errorf("cannot reach %s: %v: check that it runs, or %s", where, oneLine(err), nextSteps)
 	}
