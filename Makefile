@@ -23,12 +23,18 @@ build:
 run: build
 	./$(BIN) collect $(ARGS)
 
-# No cluster at hand: import the bundled sample recordings and show what khist makes of them.
+# No cluster at hand: import the recordings the README's examples use (made on the project's
+# control plane) into ./.demo, and show a rollout that failed and was rolled back. Then
+# `export KHIST_DATA_DIR=.demo` and the README's examples run as written.
 demo: build
+	./$(BIN) --data-dir .demo import test/fidelity/testdata/seed-rolling.json.gz
 	./$(BIN) --data-dir .demo import test/fidelity/testdata/never-ready-undo.json.gz
-	./$(BIN) --data-dir .demo rollouts -A
-	./$(BIN) --data-dir .demo history deploy/web -n never-ready-undo
+	./$(BIN) --data-dir .demo import eventlog/importer/testdata/sample-rolling/deployments.json.gz eventlog/importer/testdata/sample-rolling/replicasets.json.gz eventlog/importer/testdata/sample-rolling/pods.json.gz eventlog/importer/testdata/sample-rolling/events.json.gz
+	./$(BIN) --data-dir .demo import test/fidelity/testdata/busy/busy-20x100-r1.json.gz
+	./$(BIN) --data-dir .demo rollouts -n never-ready-undo
 	./$(BIN) --data-dir .demo replay compare deploy/web -n never-ready-undo
+	@echo
+	@echo 'The recordings are in ./.demo: `export KHIST_DATA_DIR=.demo` and try the examples of README.md.'
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -37,8 +43,10 @@ vet:
 deps:
 	bash test/setup.sh
 
+# go test -json through test/progress: slow and failed tests are printed as they end, and the
+# tests still running every 30 seconds, so that a long package shows progress.
 test: deps vet
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	set -o pipefail; $(GO) test -json -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./test/progress
 
 # Unit tests only: no control plane, no browser.
 test-short: vet

@@ -19,7 +19,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 6
+const schemaVersion = 7 // 7: a DaemonSet's pods are counted in its revisions
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {

@@ -61,6 +61,7 @@ type options struct {
 	progress func(Progress)
 	dbOpts   Options
 	force    bool // Rebuild: replace the views even with fewer events, read past damage
+	metrics  *Metrics
 }
 
 // Holding the views file: Run closes it when no events came for settleAfter after a
@@ -300,6 +301,9 @@ func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option
 	if err := os.Rename(tmp, path); err != nil {
 		return st, fmt.Errorf("rebuild: %w", err)
 	}
+	if o.metrics != nil {
+		o.metrics.rebuilds.Inc()
+	}
 	return st, nil
 }
 
@@ -494,6 +498,9 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		st.LastSeq = c.seq
 		if o.progress != nil {
 			o.progress(Progress{Done: st.Events, Total: total, Seq: st.LastSeq, Elapsed: time.Since(began)})
+		}
+		if o.metrics != nil {
+			o.metrics.observe(uint64(n), c.applied, c.quarantined)
 		}
 		switch {
 		case o.hold > 0 && db.heldFor() >= o.hold:

@@ -227,6 +227,11 @@ func foldRevisionPod(t *txn, ev *event) error {
 	if top.Kind != kind || hash == "" {
 		return nil
 	}
+	// A DaemonSet's pods carry the hash alone; its ControllerRevisions (the revisions' keys)
+	// are named DAEMONSET-HASH. A StatefulSet's pods carry the whole name.
+	if kind == "DaemonSet" && !strings.HasPrefix(hash, top.Name+"-") {
+		hash = top.Name + "-" + hash
+	}
 	k := appendBE8(prefix(h.Cluster, h.Namespace, kind, top.Name, hash, h.Name), h.FirstSeq)
 	return t.putID(bRevPods, k, h.ID)
 }

@@ -32,12 +32,12 @@ func TestBadInputs(t *testing.T) {
 		is   error
 		want string // the whole message
 	}{
-		{"kind without name", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
-			return v.Get(ctx, GetArgs{Object: "deploy", Namespace: ns}, w)
-		}, ErrBadArgument, `"deploy": a name is needed: expected KIND/NAME, e.g. deploy/web`},
+		{"name with -A", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
+			return v.Get(ctx, GetArgs{Object: "deploy/checkout", AllNamespaces: true}, w)
+		}, ErrBadArgument, `-A: lists every object of a kind: give the kind alone (get deploy), or a namespace with -n`},
 		{"neither kind nor KIND/NAME", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Get(ctx, GetArgs{Object: "checkout", Namespace: ns}, w)
-		}, ErrBadArgument, `"checkout": expected KIND/NAME, e.g. deploy/web`},
+		}, ErrBadArgument, `"checkout" is not a kind: expected KIND/NAME, e.g. deploy/web, or a kind to list, e.g. deploy`},
 		{"empty name", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Get(ctx, GetArgs{Object: "deploy/", Namespace: ns}, w)
 		}, ErrBadArgument, `"deploy/": the name after / is empty: expected KIND/NAME, e.g. deploy/web`},
@@ -118,10 +118,10 @@ func TestBadInputs(t *testing.T) {
 		}, ErrBadArgument, `history: replicasets have no rollouts: use a deployment, statefulset or daemonset (deploy, sts, ds)`},
 		{"rollout that does not exist", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Steps(ctx, StepsArgs{Object: "deploy/checkout", Namespace: ns, Rollout: "rev9"}, w)
-		}, ErrNotFound, `--rollout: deployment/checkout has no rollout rev9: it has 1 (revision -> 1), 63 (revision 1 -> 2)`},
+		}, ErrNotFound, `--rollout: deployment/checkout has no rollout rev9: it has #1 (revision -> 1), #2 (revision 1 -> 2)`},
 		{"malformed rollout", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Steps(ctx, StepsArgs{Object: "deploy/checkout", Namespace: ns, Rollout: "first"}, w)
-		}, ErrBadArgument, `--rollout: "first": use an ID from khist rollouts, revN (the rollout to revision N), latest or all; deployment/checkout has 1 (revision -> 1), 63 (revision 1 -> 2)`},
+		}, ErrBadArgument, `--rollout: "first": use #N (a rollout of khist rollouts, e.g. deployment/checkout#1), revN (the rollout to revision N), latest or all; deployment/checkout has #1 (revision -> 1), #2 (revision 1 -> 2)`},
 		{"rollouts of pods", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Rollouts(ctx, RolloutsArgs{Object: "pods", Namespace: ns}, w)
 		}, ErrBadArgument, `rollouts: pods have no rollouts: use a deployment, statefulset or daemonset (deploy, sts, ds)`},

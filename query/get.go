@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/khist/khist/projector"
@@ -14,10 +15,12 @@ import (
 
 // GetArgs are the arguments of khist get.
 type GetArgs struct {
-	Object    string // KIND/NAME
-	Namespace string // -n; "" for default
-	At        string // --at; "" for the last recorded version
-	Output    string // -o: yaml (default) or json
+	Object        string // KIND/NAME, or KIND alone: every object of the kind that existed at --at
+	Namespace     string // -n; "" for default
+	AllNamespaces bool   // -A, with KIND alone
+	At            string // --at; "" for the last recorded version (KIND alone: the latest state)
+	Output        string // -o: yaml (default) or json; KIND alone: as khist state, table by default
+	Note          io.Writer
 }
 
 // GetFormats are the -o values of khist get.
@@ -28,7 +31,30 @@ var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Get writes the object as it was at a time (by default its last recorded version, also for
 // objects deleted since), as kubectl get -o yaml|json would have shown it.
+//
+// With a kind and no name, it lists the objects of that kind that existed at --at (default:
+// the latest recorded state), as kubectl get KIND does: khist state --kind KIND.
 func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
+	if ks, _, hasName := strings.Cut(a.Object, "/"); !hasName && strings.TrimSpace(ks) != "" {
+		if _, err := v.ResolveKind(ctx, ks); err != nil {
+			if errors.Is(err, ErrUnknownKind) {
+				return errorf(ErrBadArgument, "%q is not a kind: expected KIND/NAME, e.g. deploy/web, or a kind to list, e.g. deploy", a.Object)
+			}
+			return err
+		}
+		at := a.At
+		if at == "" {
+			at = "now"
+		}
+		return v.State(ctx, StateArgs{Namespace: a.Namespace, AllNamespaces: a.AllNamespaces, At: at, Kinds: []string{ks},
+			Output: a.Output, Note: a.Note}, w)
+	}
+	if a.AllNamespaces {
+		return errorf(ErrBadArgument, "-A: lists every object of a kind: give the kind alone (get %s), or a namespace with -n", strings.SplitN(a.Object, "/", 2)[0])
+	}
+	if a.Output == "" {
+		a.Output = OutYAML
+	}
 	out, err := ParseOutput(a.Output, GetFormats...)
 	if err != nil {
 		return err

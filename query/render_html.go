@@ -115,7 +115,7 @@ func TimelineHTML(w io.Writer, tl *Timeline, env Env) error {
 	if err != nil {
 		return err
 	}
-	sub := fmt.Sprintf("%s, %s to %s, %d changes", tl.Scope, env.FormatTime(tl.Since), env.FormatTime(tl.Until), tl.Count())
+	sub := fmt.Sprintf("%s, %s to %s, %s", tl.Scope, env.FormatTime(tl.Since), env.FormatTime(tl.Until), plural(int64(tl.Count()), "change", "changes"))
 	if tl.Cluster != "" {
 		sub = "cluster " + tl.Cluster + ", " + sub
 	}

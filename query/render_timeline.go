@@ -184,7 +184,7 @@ func timelineMarkdown(w io.Writer, tl *Timeline, env Env) error {
 	if tl.Cluster != "" {
 		fmt.Fprintf(w, "Cluster: %s. ", tl.Cluster)
 	}
-	fmt.Fprintf(w, "%d changes in %d groups. Marks: * spec change, ^ scaling, + ready, - not ready, ! warning.\n", tl.Count(), len(tl.Groups))
+	fmt.Fprintf(w, "%s in %s. Marks: * spec change, ^ scaling, + ready, - not ready, ! warning.\n", plural(int64(tl.Count()), "change", "changes"), plural(int64(len(tl.Groups)), "group", "groups"))
 	clock := oneDay(tl, env)
 	for _, g := range tl.Groups {
 		fmt.Fprintf(w, "\n## %s", g.Workload.Ref())

@@ -30,8 +30,14 @@ var RolloutsFormats = []string{OutTable, OutWide, OutJSON, OutYAML, OutCSV, OutM
 // RolloutRow is one rollout of the audit: what changed, when, how long it took, how it ended
 // and what it cost in availability.
 type RolloutRow struct {
-	ID           uint64        `json:"id"` // the stream sequence at which it started
-	Workload     ObjectKey     `json:"workload"`
+	ID       uint64    `json:"id"`      // the stream sequence at which it started
+	Number   int       `json:"number"`  // its number among the workload's rollouts, from 1
+	Ref      string    `json:"rollout"` // kind/name#number, e.g. deployment/web#3: --rollout accepts it
+	Workload ObjectKey `json:"workload"`
+	// UndidFailed: a rollback of a revision whose rollout failed its progress deadline.
+	UndidFailed bool `json:"undidFailed,omitempty"`
+	// BackTo: of a rollback, the number the revision it went back to had before.
+	BackTo       int64         `json:"backTo,omitempty"`
 	FromRevision int64         `json:"fromRevision,omitempty"`
 	ToRevision   int64         `json:"toRevision,omitempty"`
 	FromHash     string        `json:"fromHash,omitempty"`
@@ -71,10 +77,15 @@ func outcomeWord(o string) string {
 }
 
 // rolloutOutcome is a rollout's outcome as the tables print it; a rollout that failed its
-// progress deadline before it ended otherwise says so first ("failed, rolled back").
+// progress deadline before it ended otherwise says so ("failed, rolled back"; one that
+// completed all the same: "complete after its progress deadline").
 func rolloutOutcome(r *projector.Rollout) string {
 	w := outcomeWord(r.Outcome)
-	if r.FailedSeq != 0 && r.Outcome != projector.OutcomeFailed {
+	switch {
+	case r.FailedSeq == 0 || r.Outcome == projector.OutcomeFailed:
+	case r.Outcome == projector.OutcomeComplete:
+		w += " after its progress deadline"
+	default:
 		w = "failed, " + w
 	}
 	return w
@@ -112,6 +123,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 		return nil, err
 	}
 	images := map[string]map[string][]string{} // workload -> hash -> images
+	numbers := map[string][]int64{}            // workload/hash -> the revision's numbers, oldest first
 	imagesOf := func(r *projector.Rollout, hash string) []string {
 		if hash == "" {
 			return nil
@@ -124,26 +136,69 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 			if err == nil {
 				for _, rv := range revs {
 					m[rv.Hash] = rv.Images
+					for _, n := range rv.Numbers {
+						numbers[wk+"/"+rv.Hash] = append(numbers[wk+"/"+rv.Hash], n.Number)
+					}
 				}
 			}
 			images[wk] = m
 		}
 		return m[hash]
 	}
+	// Each rollout's number among its workload's rollouts, whichever the filter selects, and
+	// the one before it.
+	type wk struct{ ns, kind, name string }
+	all := map[wk][]projector.Rollout{}
+	numberOf := func(r *projector.Rollout) (int, *projector.Rollout, error) {
+		k := wk{r.Namespace, r.Kind, r.Name}
+		list, ok := all[k]
+		if !ok {
+			var err error
+			if list, err = v.DB.Rollouts(ctx, projector.RolloutFilter{Cluster: r.Cluster, Namespace: r.Namespace, Kind: r.Kind, Name: r.Name}); err != nil {
+				return 0, nil, err
+			}
+			all[k] = list
+		}
+		for i := range list {
+			if list[i].StartSeq == r.StartSeq {
+				if i > 0 {
+					return i + 1, &list[i-1], nil
+				}
+				return 1, nil, nil
+			}
+		}
+		return 0, nil, nil
+	}
 	out := make([]RolloutRow, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
+		num, prev, err := numberOf(r)
+		if err != nil {
+			return nil, err
+		}
 		steps, err := v.DB.RolloutStepCount(ctx, *r)
 		if err != nil {
 			return nil, err
 		}
 		row := RolloutRow{
-			ID: r.StartSeq, Workload: ObjectKey{Group: "apps", Kind: r.Kind, Namespace: r.Namespace, Name: r.Name},
+			ID: r.StartSeq, Number: num, Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(r.Kind), r.Name, num),
+			UndidFailed:  r.Rollback && prev != nil && prev.ToHash == r.FromHash && (prev.FailedSeq != 0 || prev.Outcome == projector.OutcomeFailed),
+			Workload:     ObjectKey{Group: "apps", Kind: r.Kind, Namespace: r.Namespace, Name: r.Name},
 			FromRevision: r.FromRevision, ToRevision: r.ToRevision, FromHash: r.FromHash, ToHash: r.ToHash,
 			FromImages: imagesOf(r, r.FromHash), ToImages: imagesOf(r, r.ToHash),
 			Initial: r.Initial, Rollback: r.Rollback, Started: r.Start, Ended: r.End, EndSeq: r.EndSeq, Outcome: rolloutOutcome(r),
 			Desired: r.Desired, MinAvailable: r.MinAvailable, MinShare: r.MinAvailableShare, MinAt: r.MinAvailableAt,
 			PeakPods: r.PeakPods, Steps: steps, Actor: r.Actor, ChangeCause: r.ChangeCause, Strategy: r.Strategy,
+		}
+		if r.Rollback {
+			// The number the revision had before the rollback renumbered it.
+			ns := numbers[r.Namespace+"/"+r.Kind+"/"+r.Name+"/"+r.ToHash]
+			for i := len(ns) - 1; i >= 0; i-- {
+				if ns[i] != r.ToRevision {
+					row.BackTo = ns[i]
+					break
+				}
+			}
 		}
 		if !r.End.IsZero() {
 			row.Duration = r.End.Sub(r.Start)
@@ -239,6 +294,10 @@ func outcomeText(r RolloutRow) string {
 	switch {
 	case r.Initial:
 		s += " (created)"
+	case r.Rollback && r.UndidFailed && r.FromRevision != 0:
+		s += fmt.Sprintf(" (rollback of failed revision %d)", r.FromRevision)
+	case r.Rollback && r.BackTo != 0:
+		s += fmt.Sprintf(" (rollback to revision %d)", r.BackTo)
 	case r.Rollback:
 		s += " (rollback)"
 	}
@@ -287,7 +346,7 @@ func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, 
 		_, err := fmt.Fprintf(w, "No rollouts recorded %s.\n", where)
 		return err
 	}
-	head := []string{"WORKLOAD", "ID", "REVISION", "IMAGES", "STARTED", "DURATION", "OUTCOME", "MIN AVAILABLE", "PEAK PODS", "STEPS", "BY"}
+	head := []string{"ROLLOUT", "REVISION", "IMAGES", "STARTED", "DURATION", "OUTCOME", "MIN AVAILABLE", "PEAK PODS", "STEPS", "BY"}
 	if format == OutWide || format == OutCSV || format == OutMD {
 		head = append(head, "STRATEGY", "CHANGE-CAUSE")
 	}
@@ -295,7 +354,7 @@ func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, 
 		head = append([]string{"NAMESPACE"}, head...)
 	}
 	cells := func(r RolloutRow) []string {
-		c := []string{r.Workload.Short(), strconv.FormatUint(r.ID, 10), revisionText(r), imagesText(r), env.FormatTime(r.Started),
+		c := []string{r.Ref, revisionText(r), imagesText(r), env.FormatTime(r.Started),
 			durationText(r), outcomeText(r), availText(r), strconv.Itoa(int(r.PeakPods)), strconv.Itoa(r.Steps), orNone(r.Actor)}
 		if format == OutWide || format == OutCSV || format == OutMD {
 			c = append(c, orNone(r.Strategy), orNone(r.ChangeCause))
@@ -408,7 +467,9 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 			row.Current = append(row.Current, Period{From: p.From, To: p.To})
 		}
 		row.StillCurrent = len(r.Current) > 0 && r.Current[len(r.Current)-1].To.IsZero()
-		for i := range rollouts {
+		// The latest rollout to it: a revision made current again by a rollback shows the
+		// rollback, under its new number.
+		for i := len(rollouts) - 1; i >= 0; i-- {
 			if rollouts[i].ToHash == r.Hash {
 				ro := rollouts[i]
 				row.Rollout = &ro
@@ -481,7 +542,7 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 		}
 		ro := "-"
 		if r.Rollout != nil {
-			ro = outcomeText(*r.Rollout)
+			ro = fmt.Sprintf("#%d %s", r.Rollout.Number, outcomeText(*r.Rollout))
 			if d := durationText(*r.Rollout); d != "-" {
 				ro += " in " + d
 			}
@@ -496,7 +557,7 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 type StepsArgs struct {
 	Object    string // KIND/NAME of a workload
 	Namespace string // -n
-	Rollout   string // --rollout: an ID from khist rollouts, revN, latest (default) or all
+	Rollout   string // --rollout: #N or KIND/NAME#N (from khist rollouts), revN, latest (default), all, or the older log sequence
 	Output    string // -o: table or json
 }
 
@@ -576,7 +637,7 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 	ids := func() string {
 		var s []string
 		for _, r := range rows {
-			s = append(s, fmt.Sprintf("%d (revision %s)", r.ID, revisionText(r)))
+			s = append(s, fmt.Sprintf("#%d (revision %s)", r.Number, revisionText(r)))
 		}
 		if len(s) == 0 {
 			return "none recorded"
@@ -593,13 +654,24 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 	case sel == "all":
 		chosen = rows
 	default:
-		num := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), "r")
+		// #N or KIND/NAME#N: the workload's Nth rollout; revN: the rollouts to revision N;
+		// a plain number: the log sequence at which it started (the IDs of older khists).
+		byNumber := false
+		num := sel
+		if i := strings.LastIndexByte(sel, '#'); i >= 0 {
+			num, byNumber = sel[i+1:], true
+		} else {
+			num = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), "r")
+		}
 		n, err := strconv.ParseUint(num, 10, 64)
 		if err != nil {
-			return errorf(ErrBadArgument, "--rollout: %q: use an ID from khist rollouts, revN (the rollout to revision N), latest or all; %s has %s", sel, subject, ids())
+			return errorf(ErrBadArgument, "--rollout: %q: use #N (a rollout of khist rollouts, e.g. %s#1), revN (the rollout to revision N), latest or all; %s has %s", sel, subject, subject, ids())
 		}
 		for _, r := range rows {
-			if num == sel && r.ID == n || num != sel && r.ToRevision == int64(n) {
+			switch {
+			case byNumber && r.Number == int(n),
+				!byNumber && num == sel && r.ID == n,
+				!byNumber && num != sel && r.ToRevision == int64(n):
 				chosen = append(chosen, r)
 			}
 		}
@@ -641,7 +713,7 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 			fmt.Fprintln(w)
 		}
 		r := rs.Rollout
-		fmt.Fprintf(w, "Rollout %d of %s in namespace %s: revision %s, %s, started %s", r.ID, subject, ns, revisionText(r), imagesText(r), v.Env.FormatTime(r.Started))
+		fmt.Fprintf(w, "Rollout %s in namespace %s: revision %s, %s, started %s", r.Ref, ns, revisionText(r), imagesText(r), v.Env.FormatTime(r.Started))
 		if r.Actor != "" {
 			fmt.Fprintf(w, " by %s", r.Actor)
 		}
@@ -649,7 +721,7 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 		if d := durationText(r); d != "-" {
 			fmt.Fprintf(w, " after %s", d)
 		}
-		fmt.Fprintf(w, "; lowest availability %s, peak %d pods\n", availText(r), r.PeakPods)
+		fmt.Fprintf(w, "; lowest availability %s, peak %s\n", availText(r), plural(int64(r.PeakPods), "pod", "pods"))
 		if len(rs.Steps) == 0 {
 			fmt.Fprintln(w, "No reconcile steps recorded.")
 			continue

@@ -23,6 +23,9 @@ type StateArgs struct {
 	At            string   // --at (required)
 	Kinds         []string // --kind; none or "all": what kubectl get all shows, and PVCs
 	Output        string   // -o: table (default), wide, name, json or yaml
+	// Note receives, for -o json, yaml and name, what the table says before its rows (that
+	// --at is after the recorded history, which ends earlier); nil drops it.
+	Note io.Writer
 }
 
 // StateFormats are the -o values of khist state.
@@ -33,6 +36,9 @@ var allKinds = []string{"Pod", "Service", "DaemonSet", "Deployment", "ReplicaSet
 
 // State writes what kubectl get would have shown at a time.
 func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
+	if a.Output == "" {
+		a.Output = OutTable
+	}
 	out, err := ParseOutput(a.Output, StateFormats...)
 	if err != nil {
 		return err
@@ -72,7 +78,13 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			kinds = append(kinds, LookupKind("", k))
 		}
 	}
-	if err := v.checkInHistory(ctx, "--at", at); err != nil {
+	// After the end of the history (--at now on a recording), the answer is the latest
+	// recorded state, and says so.
+	var note string
+	if first, last, err := v.Span(ctx); err == nil && !first.IsZero() && at.After(last) {
+		note = fmt.Sprintf("Latest recorded state: the recorded history ends at %s, before --at.", v.Env.FormatTime(last))
+		at = last
+	} else if err := v.checkInHistory(ctx, "--at", at); err != nil {
 		return err
 	}
 	f := projector.StateFilter{Cluster: v.Cluster, At: at, WithObjects: true}
@@ -116,6 +128,13 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			groups = append(groups, vs)
 			ordered = append(ordered, vs...)
 		}
+	}
+	switch {
+	case note == "":
+	case out == OutTable || out == OutWide:
+		fmt.Fprintln(w, note)
+	case a.Note != nil:
+		fmt.Fprintln(a.Note, note)
 	}
 	switch out {
 	case OutJSON, OutYAML:

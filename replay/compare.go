@@ -330,7 +330,7 @@ func (r *CompareResult) WriteTable(w io.Writer) error {
 		verdict = "DIVERGED"
 	}
 	if r.Mode == ModeFreeRun {
-		if _, err := fmt.Fprintf(w, "%s: %s (%d rollouts, free run)\n", r.Workload, verdict, len(r.Rollouts)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s: %s (%s, free run)\n", r.Workload, verdict, count(len(r.Rollouts), "rollout")); err != nil {
 			return err
 		}
 		for _, rc := range r.Rollouts {
@@ -340,8 +340,8 @@ func (r *CompareResult) WriteTable(w io.Writer) error {
 		}
 		return nil
 	}
-	if _, err := fmt.Fprintf(w, "%s: %s (%d rollouts; %d of %d decisions reproduced; free run: %d of %d rollouts)\n",
-		r.Workload, verdict, len(r.Rollouts), r.DecisionsMatched, r.Decisions, r.FreeRunMatched, len(r.Rollouts)); err != nil {
+	if _, err := fmt.Fprintf(w, "%s: %s (%s; %d of %s reproduced; free run: %d of %s)\n",
+		r.Workload, verdict, count(len(r.Rollouts), "rollout"), r.DecisionsMatched, count(r.Decisions, "decision"), r.FreeRunMatched, count(len(r.Rollouts), "rollout")); err != nil {
 		return err
 	}
 	for _, rc := range r.Rollouts {
@@ -364,7 +364,7 @@ func (rc *RolloutComparison) writeAudit(w io.Writer) error {
 		case d.Match:
 			sim, lag = d.Step.String(), time.Duration(d.Reaction).Round(time.Millisecond).String()
 			if d.Behind > 0 {
-				lag += fmt.Sprintf(" (%d changes unseen)", d.Behind)
+				lag += fmt.Sprintf(" (%s unseen)", count(d.Behind, "change"))
 			}
 		case len(d.Expected) > 0:
 			sim = d.Expected[0].String()
@@ -380,16 +380,16 @@ func (rc *RolloutComparison) writeAudit(w io.Writer) error {
 	}
 	free := "no free run"
 	if f := rc.FreeRun; f != nil && f.Match {
-		free = fmt.Sprintf("free run: MATCH (%d steps)", len(f.Simulated))
+		free = fmt.Sprintf("free run: MATCH (%s)", count(len(f.Simulated), "step"))
 	} else if f != nil && f.Divergence != nil {
 		free = fmt.Sprintf("free run: DIVERGED at step %d (recorded: %s, simulated: %s)", f.Divergence.Step, stepOrNone(f.Divergence.Recorded), stepOrNone(f.Divergence.Simulated))
 	}
 	if rc.Match {
-		fmt.Fprintf(w, "  MATCH: %d of %d decisions; %s\n", rc.DecisionsMatched, len(rc.Decisions), free)
+		fmt.Fprintf(w, "  MATCH: %d of %s; %s\n", rc.DecisionsMatched, count(len(rc.Decisions), "decision"), free)
 	} else {
 		d := rc.Divergence
-		fmt.Fprintf(w, "  DIVERGED at decision %d of %d: %s (recorded: %s, expected: %s); %d of %d decisions matched; %s\n",
-			d.Step, len(rc.Decisions), d.Reason, stepOrNone(d.Recorded), stepOrNone(d.Simulated), rc.DecisionsMatched, len(rc.Decisions), free)
+		fmt.Fprintf(w, "  DIVERGED at decision %d of %d: %s (recorded: %s, expected: %s); %d of %s matched; %s\n",
+			d.Step, len(rc.Decisions), d.Reason, stepOrNone(d.Recorded), stepOrNone(d.Simulated), rc.DecisionsMatched, count(len(rc.Decisions), "decision"), free)
 		if len(d.Inputs) > 0 {
 			fmt.Fprintf(w, "  the state it was decided on (log up to sequence %d):\n", d.View)
 			for _, l := range d.Inputs {
@@ -430,7 +430,7 @@ func (rc *RolloutComparison) writeFreeRun(w io.Writer) error {
 		return err
 	}
 	if rc.Match {
-		fmt.Fprintf(w, "  MATCH: %d steps\n", len(rc.Recorded))
+		fmt.Fprintf(w, "  MATCH: %s\n", count(len(rc.Recorded), "step"))
 		return nil
 	}
 	d := rc.Divergence
@@ -450,4 +450,20 @@ func stepOrNone(s *Step) string {
 		return "none"
 	}
 	return strings.TrimSpace(s.String())
+}
+
+// count is n and a noun, singular for one: "1 step", "3 steps".
+func count[N int | int32 | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// plural is a noun for a count: singular for one.
+func plural[N int | int32 | int64](n N, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

@@ -192,7 +192,7 @@ func ExampleCompare() {
 	}
 	res.WriteTable(os.Stdout)
 	// Output:
-	// statefulset/cache: MATCH (1 rollouts; 6 of 6 decisions reproduced; free run: 1 of 1 rollouts)
+	// statefulset/cache: MATCH (1 rollout; 6 of 6 decisions reproduced; free run: 1 of 1 rollout)
 	//
 	// statefulset/cache#2, started 2026-11-22T00:11:49Z (sequence 42)
 	//   #   RECORDED                            SYNC ON THE STATE SEEN              REACTED AFTER

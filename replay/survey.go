@@ -226,17 +226,17 @@ const surveyNote = "A divergence usually means that something outside the contro
 // divergences and the failures.
 func (r *SurveyResult) WriteTable(w io.Writer) error {
 	if r.Mode == ModeFreeRun {
-		if _, err := fmt.Fprintf(w, "%d of %d recorded rollouts of %d workloads replayed step for step by the free run (%.1f%%)\n",
-			r.Matched, r.Rollouts, r.Workloads, 100*r.Share); err != nil {
+		if _, err := fmt.Fprintf(w, "%d of %d recorded %s of %s replayed step for step by the free run (%.1f%%)\n",
+			r.Matched, r.Rollouts, plural(r.Rollouts, "rollout"), count(r.Workloads, "workload"), 100*r.Share); err != nil {
 			return err
 		}
 	} else {
-		if _, err := fmt.Fprintf(w, "%d of %d recorded rollouts of %d workloads: every controller decision reproduced (%.1f%%)\n",
-			r.Matched, r.Rollouts, r.Workloads, 100*r.Share); err != nil {
+		if _, err := fmt.Fprintf(w, "%d of %d recorded %s of %s: every controller decision reproduced (%.1f%%)\n",
+			r.Matched, r.Rollouts, plural(r.Rollouts, "rollout"), count(r.Workloads, "workload"), 100*r.Share); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%d of %d decisions reproduced (%.1f%%); free run: %d of %d rollouts step for step (%.1f%%)\n",
-			r.DecisionsMatched, r.Decisions, 100*r.DecisionShare, r.FreeRunMatched, r.Rollouts, 100*r.FreeRunShare)
+		fmt.Fprintf(w, "%d of %s reproduced (%.1f%%); free run: %d of %s step for step (%.1f%%)\n",
+			r.DecisionsMatched, count(r.Decisions, "decision"), 100*r.DecisionShare, r.FreeRunMatched, count(r.Rollouts, "rollout"), 100*r.FreeRunShare)
 	}
 	if len(r.ByKind) > 1 {
 		for _, k := range r.ByKind {
@@ -244,8 +244,8 @@ func (r *SurveyResult) WriteTable(w io.Writer) error {
 				fmt.Fprintf(w, "  %-12s %d of %d\n", k.Kind, k.Matched, k.Rollouts)
 				continue
 			}
-			fmt.Fprintf(w, "  %-12s %d of %d rollouts, %d of %d decisions, free run %d of %d\n", k.Kind, k.Matched, k.Rollouts,
-				k.DecisionsMatched, k.Decisions, k.FreeRunMatched, k.Rollouts)
+			fmt.Fprintf(w, "  %-12s %d of %s, %d of %s, free run %d of %d\n", k.Kind, k.Matched, count(k.Rollouts, "rollout"),
+				k.DecisionsMatched, count(k.Decisions, "decision"), k.FreeRunMatched, k.Rollouts)
 		}
 	}
 	if len(r.Diverged) > 0 {

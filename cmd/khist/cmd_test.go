@@ -43,6 +43,11 @@ func TestImportAndLog(t *testing.T) {
 	if lines := strings.Count(out, "\n"); lines != 42 { // header + 41 ReplicaSet versions
 		t.Fatalf("log rs: %d lines\n%s", lines, out)
 	}
+	// Nothing recorded there: said, not an empty table.
+	out, err = run(t, dir, "log", "rs", "-n", "nosuch")
+	if err != nil || out != "No ReplicaSet events recorded in namespace nosuch.\n" {
+		t.Fatalf("log rs -n nosuch: %v %q", err, out)
+	}
 	out, err = run(t, dir, "log", "deploy/checkout", "-n", "sample-rolling", "-o", "json", "--limit", "1")
 	if err != nil || !strings.HasPrefix(out, `{"seq":1,"type":"ADDED","cluster":"default","apiVersion":"apps/v1","kind":"Deployment"`) {
 		t.Fatalf("log -o json: %v %s", err, out)

@@ -10,25 +10,25 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/khist/khist/collector"
 	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/projector"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 func init() { register(newCollectCmd) }
 
-// runProjector runs the projector in-process next to the collector, until ctx ends.
-//
-// TODO(lead): wire the projector (package projector) here. This is the single call site:
-// `khist collect` calls it unless --no-project is given; while it is nil the collector runs
-// alone and logs that the views are not updated.
-var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log) error
+// runProjector runs the projector in-process next to the collector, until ctx ends; m counts
+// what it does and measures its lag (for /metrics and /readyz). khist collect calls it unless
+// --no-project is given; while it is nil (wiring.go sets it) the collector runs alone and logs
+// that the views are not updated.
+var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error
 
 type collectFlags struct {
 	kube        *genericclioptions.ConfigFlags
@@ -134,9 +134,10 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	if f.kubeCluster != "" {
 		f.kube.ClusterName = &f.kubeCluster
 	}
-	cfg, err := f.kube.ToRESTConfig()
+	// Nothing is written (not even the data directory) until the cluster has answered.
+	cfg, err := clusterConfig(ctx, f.kube)
 	if err != nil {
-		return fmt.Errorf("kubernetes client configuration: %w (check --kubeconfig and --context)", err)
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -152,13 +153,33 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		Registerer:        reg,
 		Logger:            logger,
 	}
-	// Metrics (and /healthz) on --metrics-addr; /healthz alone on --health-addr, so that a
-	// kubelet probe can reach the process while the metrics stay on loopback.
+	// The projector's metrics sit beside the collector's; /readyz answers once the collector
+	// has recorded its first lists and the projector has caught up with the log.
+	var pm *projector.Metrics
+	if !f.noProject && runProjector != nil {
+		pm = projector.NewMetrics(reg)
+	}
+	var started atomic.Pointer[collector.Collector]
+	ready := func(ctx context.Context) error {
+		c := started.Load()
+		if c == nil {
+			return errors.New("starting")
+		}
+		select {
+		case <-c.Synced():
+		default:
+			return errors.New("the collector has not recorded its first lists yet")
+		}
+		if pm != nil && !pm.CaughtUp(ctx) {
+			return errors.New("the projector has not caught up with the log yet")
+		}
+		return nil
+	}
+	// Metrics, /healthz and /readyz on --metrics-addr; /healthz and /readyz alone on
+	// --health-addr, so that kubelet probes can reach the process while the metrics stay on
+	// loopback.
 	if f.metricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.HandleFunc("/healthz", healthz)
-		_, stop, err := serveHTTP("--metrics-addr", f.metricsAddr, "/metrics", mux, logger)
+		stop, err := serveMetrics(f.metricsAddr, reg, ready, logger)
 		if err != nil {
 			return err
 		}
@@ -167,6 +188,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	if f.healthAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", healthz)
+		mux.HandleFunc("/readyz", readyz(ready))
 		_, stop, err := serveHTTP("--health-addr", f.healthAddr, "/healthz", mux, logger)
 		if err != nil {
 			return err
@@ -183,6 +205,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	if err != nil {
 		return err
 	}
+	started.Store(c)
 	where := l.ClientURL()
 	if where == "" {
 		where = redactURLs(g.NATS.URL)
@@ -201,7 +224,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		projDone <- nil
 	default:
 		go func() {
-			err := runProjector(ctx, g, l)
+			err := runProjector(ctx, g, l, pm)
 			if err != nil && ctx.Err() == nil {
 				cancel()
 			}

@@ -119,9 +119,6 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	defer w.Flush()
 	enc := json.NewEncoder(w)
-	if f.output == "table" {
-		fmt.Fprintf(w, "%-8s %-20s %-18s %-22s %-40s %-10s %s\n", "SEQ", "OBSERVED", "TYPE", "KIND", "NAMESPACE/NAME", "RV", "ACTOR")
-	}
 	printed := 0
 	errStop := fmt.Errorf("limit reached")
 	// A damaged log is read past its damage: every event that can be read is printed, and
@@ -140,6 +137,9 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 					return err
 				}
 			} else {
+				if printed == 0 {
+					fmt.Fprintf(w, "%-8s %-20s %-18s %-22s %-40s %-10s %s\n", "SEQ", "OBSERVED", "TYPE", "KIND", "NAMESPACE/NAME", "RV", "ACTOR")
+				}
 				nn := e.Name
 				if e.Namespace != "" {
 					nn = e.Namespace + "/" + e.Name
@@ -156,5 +156,32 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 	if err == errStop {
 		return nil
 	}
+	if err == nil && printed == 0 && f.output == "table" {
+		fmt.Fprintln(w, noEvents(g, f))
+	}
 	return err
+}
+
+// noEvents says that the log holds nothing the filters select, as rollouts does.
+func noEvents(g *globalFlags, f *logFlags) string {
+	what := "No events"
+	if f.kind != "" {
+		k, _ := query.ResolveKind(f.kind, nil)
+		what = "No " + k.Kind + " events"
+		if f.name != "" {
+			what = "No events of " + k.Singular() + "/" + f.name
+		}
+	}
+	where := " in cluster " + g.Cluster
+	if f.namespace != "" {
+		where = " in namespace " + f.namespace
+	}
+	var when string
+	if f.since != "" {
+		when += " since " + f.since
+	}
+	if f.until != "" {
+		when += " until " + f.until
+	}
+	return what + " recorded" + where + when + "."
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/projector"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -39,6 +42,7 @@ func viewsPath(g *globalFlags, db string) string {
 
 func newProjectCmd(g *globalFlags) *cobra.Command {
 	f := &viewsFlags{}
+	var metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "project",
 		Short: "Fold the event log into the views and keep following it until interrupted",
@@ -50,27 +54,46 @@ not to (--no-project), or to build views from an external NATS JetStream.
 While it runs, read commands in other terminals work on the same views: project keeps the
 views file locked only while it folds, and lets others in at least every second.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runProject(cmd, g, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProject(cmd, g, f, metricsAddr) },
 	}
 	f.add(cmd)
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics (khist_projector_*: lag, fold rate, views size, rebuilds) at /metrics, and /healthz and /readyz, on this address (e.g. :9091); empty: none")
 	return cmd
 }
 
-func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags) error {
+func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr string) error {
 	ctx := cmd.Context()
 	l, err := openLog(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	db, err := openFolding(ctx, cmd.ErrOrStderr(), l, viewsPath(g, f.db))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := projector.NewMetrics(reg)
+	if metricsAddr != "" {
+		logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+		ready := func(ctx context.Context) error {
+			if !m.CaughtUp(ctx) {
+				return errors.New("the projector has not caught up with the log yet")
+			}
+			return nil
+		}
+		stop, err := serveMetrics(metricsAddr, reg, ready, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	db, err := openFolding(ctx, cmd.ErrOrStderr(), l, viewsPath(g, f.db), m)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	m.Watch(l, db)
 	seq, _ := db.Seq()
 	fmt.Fprintf(cmd.ErrOrStderr(), "projecting into %s from sequence %d; Ctrl-C stops\n", db.Path(), seq+1)
-	if err := projector.Run(ctx, l, db, projector.WithDurable(f.durable)); err != nil {
+	if err := projector.Run(ctx, l, db, projector.WithDurable(f.durable), projector.WithMetrics(m)); err != nil {
 		return err
 	}
 	c, _ := db.Counts()
@@ -87,7 +110,7 @@ func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
 		return err
 	}
 	defer l.Close()
-	db, err := openFolding(ctx, cmd.ErrOrStderr(), l, viewsPath(g, dbPath))
+	db, err := openFolding(ctx, cmd.ErrOrStderr(), l, viewsPath(g, dbPath), nil)
 	if err != nil {
 		return err
 	}
@@ -165,14 +188,15 @@ func warnFolded(w io.Writer, st projector.Stats) {
 // openFolding opens the views at path for folding the log l into them. Views of another
 // schema (an older khist's) are rebuilt from the log first, with a progress bar: they are a
 // cache of the log, and a read command should not fail on an upgrade.
-func openFolding(ctx context.Context, stderr io.Writer, l *eventlog.Log, path string) (*projector.DB, error) {
+// m (may be nil) counts the rebuild.
+func openFolding(ctx context.Context, stderr io.Writer, l *eventlog.Log, path string, m *projector.Metrics) (*projector.DB, error) {
 	db, err := projector.Open(path, nil)
 	if !errors.Is(err, projector.ErrOtherSchema) {
 		return db, err
 	}
 	fmt.Fprintf(stderr, "khist: the views at %s were made by another version of khist: rebuilding them from the log\n", path)
 	bar := projector.NewProgressBar(stderr, "rebuild")
-	st, err := projector.Rebuild(ctx, l, path, projector.WithProgress(bar.Update))
+	st, err := projector.Rebuild(ctx, l, path, projector.WithProgress(bar.Update), projector.WithMetrics(m))
 	if err != nil {
 		return nil, err
 	}

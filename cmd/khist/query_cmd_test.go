@@ -31,6 +31,11 @@ func TestReadCommands(t *testing.T) {
 		{append([]string{"steps", "deploy/checkout"}, ns...), []string{"Scaled up replica set checkout-669d5fd697 from 0 to 2", "Deleted pod checkout-59b467b7d8-k8qnr"}},
 		{append([]string{"get", "deploy/checkout", "--at", "2026-11-22T00:11:32Z"}, ns...), []string{"image: checkout:v1", "# recorded version: MODIFIED"}},
 		{append([]string{"get", "pod/checkout-59b467b7d8-j4gxg", "-o", "json"}, ns...), []string{`"name": "checkout-59b467b7d8-j4gxg"`}},
+		{append([]string{"get", "deploy"}, ns...), []string{"Latest recorded state: the recorded history ends at 2026-11-22 00:11:40, before --at.", "NAME       READY   UP-TO-DATE   AVAILABLE   AGE", "checkout   6/6"}},
+		{[]string{"get", "rs", "-A", "--at", "2026-11-22T00:11:35Z"}, []string{"NAMESPACE", "checkout-59b467b7d8", "checkout-669d5fd697"}},
+		{append([]string{"state", "--at", "now", "--kind", "deploy"}, ns...), []string{"Latest recorded state: ", "checkout   6/6"}},
+		{append([]string{"steps", "deploy/checkout", "--rollout", "deploy/checkout#1"}, ns...), []string{"Rollout deployment/checkout#1 in namespace sample-rolling"}},
+		{[]string{"__complete", "steps", "deploy/checkout", "-n", "sample-rolling", "--rollout", ""}, []string{"deployment/checkout#1\trevision 1", "deployment/checkout#2\trevision 2"}},
 		{append([]string{"diff", "deploy/checkout", "--from", "1", "--to", "2", "--color", "never"}, ns...), []string{"-      - image: checkout:v1", "+      - image: checkout:v2"}},
 		{append([]string{"state", "--at", "2026-11-22T00:11:36Z", "--kind", "deploy,rs"}, ns...), []string{"deployment.apps/checkout", "UP-TO-DATE", "replicaset.apps/checkout-669d5fd697"}},
 		{append([]string{"timeline", "--since", "2026-11-22T00:00:00Z", "--until", "2026-11-22T01:00:00Z", "-o", "md"}, ns...), []string{"## deployment.apps/checkout", "image app checkout:v1 -> checkout:v2"}},
@@ -50,7 +55,7 @@ func TestReadCommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"get"}, "get: KIND/NAME is needed, e.g. get deploy/web"},
+		{[]string{"get"}, "get: KIND/NAME or KIND is needed, e.g. get deploy/web, or get deploy to list them"},
 		{[]string{"get", "deploy/checkout", "-n", "sample-rolling", "--at", "soon"}, `--at: cannot parse "soon"`},
 		{[]string{"history", "deploy/chekout", "-n", "sample-rolling"}, `no deployment "chekout" in namespace sample-rolling in the recorded history: nearest: checkout`},
 		{[]string{"diff", "deploy/checkout", "-n", "sample-rolling", "--color", "rainbow"}, `--color: "rainbow": use auto, always or never`},

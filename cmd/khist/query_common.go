@@ -119,7 +119,7 @@ func rebuildViews(ctx context.Context, cmd *cobra.Command, g *globalFlags, path 
 		return nil, fmt.Errorf("the views at %s were made by another version of khist, and the log to rebuild them from cannot be opened: %w", path, err)
 	}
 	defer l.Close()
-	return openFolding(ctx, cmd.ErrOrStderr(), l, path)
+	return openFolding(ctx, cmd.ErrOrStderr(), l, path, nil)
 }
 
 // ensureCurrent folds the tail of the log into db; it returns why it could not.
@@ -292,8 +292,9 @@ func completeRollouts(g *globalFlags) cobra.CompletionFunc {
 			ns = kubeNamespace()
 		}
 		rs, _ := db.Rollouts(context.Background(), projector.RolloutFilter{Cluster: g.Cluster, Namespace: ns, Kind: k.Kind, Name: name})
-		for _, r := range rs {
-			out = append(out, fmt.Sprintf("%d\trevision %d, %s", r.StartSeq, r.ToRevision, r.Start.Local().Format("2006-01-02 15:04:05")))
+		for i, r := range rs {
+			// KIND/NAME#N: a # that starts a word would begin a shell comment.
+			out = append(out, fmt.Sprintf("%s/%s#%d\trevision %d, %s", strings.ToLower(r.Kind), r.Name, i+1, r.ToRevision, r.Start.Local().Format("2006-01-02 15:04:05")))
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}

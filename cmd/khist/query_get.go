@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/khist/khist/query"
 	"github.com/spf13/cobra"
 )
@@ -15,12 +17,13 @@ type getFlags struct {
 func newGetCmd(g *globalFlags) *cobra.Command {
 	f := &getFlags{}
 	cmd := &cobra.Command{
-		Use:   "get KIND/NAME",
-		Short: "Show an object as it was at a time (default: its last recorded version, also once deleted)",
+		Use:   "get KIND/NAME | KIND",
+		Short: "Show an object as it was at a time (default: its last recorded version, also once deleted), or list a kind's objects",
 		Example: `  khist get deploy/web -n shop --at 2026-11-20T10:02:00Z
   khist get pod/web-0 -n shop --at 2h -o json
-  khist get deploy/old-api -n shop          # deleted since: its final state`,
-		Args:              objectArgs,
+  khist get deploy/old-api -n shop          # deleted since: its final state
+  khist get deploy -n shop --at 10m         # the Deployments that existed 10 minutes ago, as kubectl get lists them`,
+		Args:              getArgs,
 		ValidArgsFunction: completeObject(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, done, err := openViews(cmd, g, &f.queryFlags)
@@ -28,13 +31,22 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer done()
-			return v.Get(cmd.Context(), query.GetArgs{Object: objectArg(args), Namespace: f.ns(), At: f.at, Output: f.output}, cmd.OutOrStdout())
+			return v.Get(cmd.Context(), query.GetArgs{Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
+				At: f.at, Output: f.output, Note: cmd.ErrOrStderr()}, cmd.OutOrStdout())
 		},
 	}
-	f.addNamespace(cmd, g, false)
+	f.addNamespace(cmd, g, true)
 	f.addViews(cmd)
 	cmd.Flags().StringVar(&f.at, "at", "", "the time ("+query.TimeForms+")")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "yaml", "yaml or json")
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.GetFormats...))
+	cmd.Flags().StringVarP(&f.output, "output", "o", "", "yaml (default) or json; a list (KIND alone): table (default), wide, name, json or yaml")
+	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StateFormats...))
 	return cmd
+}
+
+// getArgs validates get's positional arguments: KIND/NAME, KIND NAME, or KIND alone.
+func getArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("get: KIND/NAME or KIND is needed, e.g. get deploy/web, or get deploy to list them")
+	}
+	return objectArgs(cmd, args)
 }

@@ -31,7 +31,7 @@ columns. Without --kind it shows what kubectl get all shows, and PersistentVolum
 			}
 			defer done()
 			return v.State(cmd.Context(), query.StateArgs{
-				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output,
+				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output, Note: cmd.ErrOrStderr(),
 			}, cmd.OutOrStdout())
 		},
 	}

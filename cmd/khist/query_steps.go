@@ -37,7 +37,7 @@ rollout to revision N), latest (the default) or all.`,
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
-	cmd.Flags().StringVar(&f.rollout, "rollout", "latest", "the rollout: an ID from khist rollouts, revN, latest or all")
+	cmd.Flags().StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StepsFormats...))
 	cmd.RegisterFlagCompletionFunc("rollout", completeRollouts(g))

@@ -125,7 +125,7 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
-	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: an ID from khist rollouts, revN, #N, latest or all")
+	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
 	af.add(cmd)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.OutTable, query.OutJSON))
@@ -210,7 +210,7 @@ counterpart), p50, p90, max (that percentile of the recorded latencies) or a dur
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.rollout, "rollout", "latest", "the rollout: an ID from khist rollouts, revN, #N or latest")
+	fl.StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N) or latest")
 	fl.StringArrayVar(&f.set, "set", nil, "override a spec field, PATH=VALUE (repeatable), e.g. strategy.rollingUpdate.maxSurge=50%")
 	fl.StringVar(&f.readyLatency, "ready-latency", "recorded", "how long new pods take to become Ready: recorded, p50, p90, max or a duration")
 	fl.StringVarP(&f.output, "output", "o", "table", "table or json")
@@ -371,8 +371,9 @@ func listWorkloads(ctx context.Context, v *query.Views, ns string, all bool) ([]
 }
 
 // rolloutID turns --rollout into a replay rollout ID: "" (all, or the latest when !all is
-// allowed), "#N", or "@SEQ" for an ID from khist rollouts (the stream sequence at which the
-// rollout started) or revN (the rollout to revision N, as the rollouts view numbers them).
+// allowed), "#N" for #N or KIND/NAME#N as khist rollouts shows it, or "@SEQ" for the log
+// sequence at which the rollout started (older khists' IDs) or revN (the rollout to revision N,
+// as the rollouts view numbers them).
 func rolloutID(ctx context.Context, v *query.Views, wl replay.WorkloadRef, sel string, allowAll bool) (string, error) {
 	sel = strings.TrimSpace(sel)
 	switch {
@@ -383,8 +384,14 @@ func rolloutID(ctx context.Context, v *query.Views, wl replay.WorkloadRef, sel s
 			return "latest", nil
 		}
 		return "", nil
-	case strings.HasPrefix(sel, "#"), strings.Contains(sel, "#"):
-		return sel, nil
+	case strings.Contains(sel, "#"):
+		// #N or KIND/NAME#N as khist rollouts shows it (deploy/web#3): the workload's Nth
+		// rollout, numbered alike by the views and the replay.
+		n := sel[strings.LastIndexByte(sel, '#')+1:]
+		if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+			break
+		}
+		return "#" + n, nil
 	case strings.HasPrefix(sel, "rev"):
 		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), 10, 64)
 		if err != nil {
@@ -407,7 +414,7 @@ func rolloutID(ctx context.Context, v *query.Views, wl replay.WorkloadRef, sel s
 			return "@" + sel, nil
 		}
 	}
-	ways := "an ID from khist rollouts, revN, #N, latest"
+	ways := "#N or KIND/NAME#N (a rollout of khist rollouts, e.g. deployment/web#2), revN, latest"
 	if allowAll {
 		ways += " or all"
 	}

@@ -68,9 +68,10 @@ func TestReplayCommands(t *testing.T) {
 		t.Fatalf("compare --rollout latest -o json: %+v", res)
 	}
 	seq := fmt.Sprint(res.Rollouts[0].Seq)
-	want(cmd("replay", "compare", "deploy/web", "--rollout", seq), []string{"--rollout", seq}, "MATCH (1 rollouts;", "deployment/web#2")
-	want(cmd("replay", "compare", "deployment", "web", "--rollout", "rev1"), []string{"--rollout", "rev1"}, "MATCH (1 rollouts;", "deployment/web#1")
+	want(cmd("replay", "compare", "deploy/web", "--rollout", seq), []string{"--rollout", seq}, "MATCH (1 rollout;", "deployment/web#2")
+	want(cmd("replay", "compare", "deployment", "web", "--rollout", "rev1"), []string{"--rollout", "rev1"}, "MATCH (1 rollout;", "deployment/web#1")
 	want(cmd("replay", "compare", "deploy/web", "--rollout", "#1"), []string{"--rollout", "#1"}, "deployment/web#1,")
+	want(cmd("replay", "compare", "deploy/web", "--rollout", "deploy/web#1"), []string{"--rollout", "deploy/web#1"}, "deployment/web#1,")
 
 	// what-if: maxSurge 50% of 12 is 6 pods of surge.
 	args = []string{"replay", "what-if", "deploy/web", "--set", "strategy.rollingUpdate.maxSurge=50%"}
@@ -94,10 +95,10 @@ func TestReplayCommands(t *testing.T) {
 
 	// all
 	args = []string{"replay", "all"}
-	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workloads: every controller decision reproduced (100.0%)",
+	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workload: every controller decision reproduced (100.0%)",
 		"19 of 19 decisions reproduced (100.0%); free run: 2 of 2 rollouts step for step (100.0%)")
 	args = []string{"replay", "all", "--free-run"}
-	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workloads replayed step for step by the free run (100.0%)")
+	want(cmd(args...), args, "2 of 2 recorded rollouts of 1 workload replayed step for step by the free run (100.0%)")
 	var sr replay.SurveyResult
 	if err := json.Unmarshal([]byte(cmd("replay", "all", "--since", second.Start.Add(time.Second).UTC().Format(time.RFC3339), "-o", "json")), &sr); err != nil {
 		t.Fatal(err)
@@ -126,7 +127,7 @@ func TestReplayCommands(t *testing.T) {
 		{[]string{"replay", "compare", "deploy/webb"}, `no deployment "webb" in namespace default-25 in the recorded history: nearest: web`},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "99999"}, fmt.Sprintf("--rollout: no rollout of Deployment default-25/web started at sequence 99999: use one of %d (deployment/web#1), ", all.Rollouts[0].Seq)},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "rev7"}, "--rollout rev7: deployment/web has no rollout to revision 7: it has rev1, rev2"},
-		{[]string{"replay", "compare", "deploy/web", "--rollout", "soon"}, `--rollout "soon": use an ID from khist rollouts, revN, #N, latest or all`},
+		{[]string{"replay", "compare", "deploy/web", "--rollout", "soon"}, `--rollout "soon": use #N or KIND/NAME#N (a rollout of khist rollouts, e.g. deployment/web#2), revN, latest or all`},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "#3"}, `--rollout: no rollout "#3": use one of deployment/web#1, deployment/web#2`},
 		{[]string{"replay", "compare", "deploy/web", "-o", "yaml"}, `-o: unknown output format "yaml": use table or json`},
 		{[]string{"replay", "compare"}, "compare: KIND/NAME is needed"},

@@ -11,7 +11,7 @@ import (
 
 // globalFlags are the flags every command shares: where the log and the views live.
 type globalFlags struct {
-	DataDir string // --data-dir: embedded NATS store and bbolt views; default $XDG_DATA_HOME/khist
+	DataDir string // --data-dir: embedded NATS store and bbolt views; default $KHIST_DATA_DIR, $XDG_DATA_HOME/khist
 	Cluster string // --cluster: name of the recorded cluster
 	NATS    natsFlags
 	Stream  eventlog.StreamConfig // --stream-*: retention and replication of the log's stream
@@ -33,7 +33,12 @@ var commands []func(*globalFlags) *cobra.Command
 
 func register(c func(*globalFlags) *cobra.Command) { commands = append(commands, c) }
 
+// defaultDataDir is --data-dir's default: $KHIST_DATA_DIR, else $XDG_DATA_HOME/khist, else
+// ~/.local/share/khist.
 func defaultDataDir() string {
+	if d := os.Getenv("KHIST_DATA_DIR"); d != "" {
+		return d
+	}
 	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
 		return filepath.Join(d, "khist")
 	}
@@ -53,7 +58,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.DataDir, "data-dir", defaultDataDir(), "directory of the embedded NATS store and the bbolt views")
+	pf.StringVar(&g.DataDir, "data-dir", defaultDataDir(), "directory of the embedded NATS store and the bbolt views ($KHIST_DATA_DIR, else $XDG_DATA_HOME/khist)")
 	pf.StringVar(&g.Cluster, "cluster", "default", "name of the recorded cluster")
 	pf.StringVar(&g.NATS.URL, "nats-url", "", "external NATS JetStream URL(s); empty runs an embedded server under --data-dir")
 	pf.StringVar(&g.NATS.Creds, "nats-creds", "", "NATS credentials file (JWT + nkey)")

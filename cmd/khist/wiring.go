@@ -10,12 +10,13 @@ import (
 
 // Connections between commands that live in different files.
 func init() {
-	runProjector = func(ctx context.Context, g *globalFlags, l *eventlog.Log) error {
-		db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""))
+	runProjector = func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error {
+		db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""), m)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		return projector.Run(ctx, l, db)
+		m.Watch(l, db)
+		return projector.Run(ctx, l, db, projector.WithMetrics(m))
 	}
 }
