@@ -337,6 +337,13 @@ func boundObserved(h []Version) []Version {
 	for i := range h {
 		out[i] = h[i]
 		o := h[i].Observed
+		if h[i].Kind == "Node" {
+			// Nodes are the cluster's, not the workload's: a data directory that imported
+			// several recordings holds those of all of them, in the order they were imported,
+			// and a node version of a later recording must not move the times of another's.
+			out[i].Observed = maxTime(cur, o)
+			continue
+		}
 		if o.After(cur) {
 			cur = o
 		}

@@ -238,3 +238,41 @@ func TestExtractFromImportedEstimates(t *testing.T) {
 		}
 	}
 }
+
+// TestNodesOfAnotherRecordingKeepTimes: a data directory that imported two recordings of a
+// cluster holds the nodes of both; a workload's history then starts with node versions of the
+// recording imported first, observed later than the workload's own. They must not move the
+// workload's times: the free run of busy-24's first rollout took no step when they did.
+func TestNodesOfAnotherRecordingKeepTimes(t *testing.T) {
+	h, err := LoadWatchFiles("../test/fidelity/testdata/busy/busy-24-r1.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mixed []Version
+	for _, v := range h {
+		if v.Kind == "Node" {
+			v.Observed = v.Observed.Add(time.Hour)
+			v.Seq = uint64(len(mixed) + 1)
+			mixed = append(mixed, v)
+		}
+	}
+	base := uint64(len(mixed))
+	for _, v := range h {
+		v.Seq += base
+		mixed = append(mixed, v)
+	}
+	for _, hist := range []struct {
+		name string
+		h    []Version
+	}{{"alone", h}, {"after another recording's nodes", mixed}} {
+		res, err := Compare(hist.h, "deploy", "busy-24", "web", CompareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Rollouts {
+			if r.FreeRun == nil || !r.FreeRun.Match {
+				t.Errorf("%s: %s: free run diverges: %+v", hist.name, r.ID, r.FreeRun)
+			}
+		}
+	}
+}
