@@ -38,6 +38,12 @@ type Options struct {
 	// are not recorded.
 	KeepHeartbeats bool
 
+	// SecretKeyNames watches Secrets in full, to record their type and key names (values are
+	// stripped before anything is recorded, but the API server sends them to the collector).
+	// Default false: Secrets are watched as metadata only (PartialObjectMetadata), so their
+	// values never leave the API server.
+	SecretKeyNames bool
+
 	// DiscoveryInterval is how often the API is discovered again to find resources added or
 	// removed (CustomResourceDefinitions and APIServices are also watched, and a change to
 	// one triggers a discovery at once). Default 1m.

@@ -52,6 +52,9 @@ type watcher struct {
 	log    *slog.Logger
 	hb     heartbeat
 	prefix []byte // "kind":...,"apiVersion":... for List items, which have neither
+	// metaOnly asks the API server for the objects' metadata only (PartialObjectMetadata):
+	// Secrets, unless Options.SecretKeyNames.
+	metaOnly bool
 
 	onChange func()      // called after a change is published (CRD and APIService watches)
 	onListed func(error) // called once, after the first list
@@ -78,15 +81,16 @@ func (c *Collector) newWatcher(res apiResource, ns string, pub *publisher) *watc
 		hb = hbNone
 	}
 	w := &watcher{
-		c:      c,
-		res:    res,
-		ns:     ns,
-		t:      c.state.table(res.group, res.kind, res.resource),
-		pub:    pub,
-		hb:     hb,
-		prefix: typePrefix(res.apiVersion(), res.kind),
-		s:      newScanner(),
-		hs:     newScanner(),
+		c:        c,
+		res:      res,
+		ns:       ns,
+		t:        c.state.table(res.group, res.kind, res.resource),
+		pub:      pub,
+		hb:       hb,
+		prefix:   typePrefix(res.apiVersion(), res.kind),
+		metaOnly: res.group == "" && res.resource == "secrets" && !c.opts.SecretKeyNames,
+		s:        newScanner(),
+		hs:       newScanner(),
 	}
 	m := c.metrics
 	w.mKnown = m.filtered.WithLabelValues(res.group, res.resource, "known")
@@ -235,6 +239,9 @@ func (w *watcher) list(ctx context.Context) error {
 	var meta metav1.ListMeta
 	for {
 		req := w.c.rc.Get().AbsPath(w.path()).Param("limit", strconv.FormatInt(w.c.opts.ListPageSize, 10))
+		if w.metaOnly {
+			req = req.SetHeader("Accept", acceptMetadataList)
+		}
 		if cont != "" {
 			req = req.Param("continue", cont)
 		}
@@ -334,6 +341,9 @@ func (w *watcher) watch(ctx context.Context) error {
 		Param("resourceVersion", string(w.rv)).
 		Param("allowWatchBookmarks", "true").
 		Param("timeoutSeconds", strconv.Itoa(int(timeout.Seconds())))
+	if w.metaOnly {
+		req = req.SetHeader("Accept", acceptMetadata)
+	}
 	body, err := req.Stream(ctx)
 	if err != nil {
 		return err
@@ -465,6 +475,12 @@ func (w *watcher) envelope(typ eventlog.EventType, data []byte) (*eventlog.Envel
 	group, version, kind := w.res.group, w.res.version, w.res.kind
 	var prefix []byte
 	switch {
+	case w.metaOnly:
+		// PartialObjectMetadata of the watched resource: recorded as that resource's kind.
+		if o.kind != nil || o.apiVersion != nil {
+			return w.metadataEnvelope(typ, data)
+		}
+		prefix = w.prefix
 	case o.kind == nil && o.apiVersion == nil:
 		prefix = w.prefix
 	case o.kind == nil || o.apiVersion == nil:
@@ -483,6 +499,34 @@ func (w *watcher) envelope(typ eventlog.EventType, data []byte) (*eventlog.Envel
 		}
 	}
 	body := assemble(data, o, prefix)
+	return w.newEnvelope(typ, group, version, kind, body)
+}
+
+// The Accept headers of metadata-only lists and watches.
+const (
+	acceptMetadataList = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+	acceptMetadata     = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+)
+
+// metadataEnvelope builds the envelope of a PartialObjectMetadata the API server sent for the
+// watched resource: the object as the resource's kind, with its metadata only.
+func (w *watcher) metadataEnvelope(typ eventlog.EventType, data []byte) (*eventlog.Envelope, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(assemble(data, &w.o, nil), &obj); err != nil {
+		return nil, err
+	}
+	obj["kind"], _ = json.Marshal(w.res.kind)
+	obj["apiVersion"], _ = json.Marshal(w.res.apiVersion())
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return w.newEnvelope(typ, w.res.group, w.res.version, w.res.kind, body)
+}
+
+// newEnvelope wraps an object's recorded JSON; a Secret's values are removed.
+func (w *watcher) newEnvelope(typ eventlog.EventType, group, version, kind string, body []byte) (*eventlog.Envelope, error) {
+	o := &w.o
 	if kind == "Secret" && group == "" {
 		var err error
 		if body, err = eventlog.Sanitize(kind, body); err != nil {

@@ -70,10 +70,13 @@ type Options struct {
 // Log is an open event log: a connection to JetStream and the stream that holds the events.
 // It is safe for concurrent use. Close releases it (and stops an embedded server).
 type Log struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	name   string
+	// clientWait bounds how long Close keeps the embedded server for other processes (see
+	// SetClientWait); 0: until they are done.
+	clientWait time.Duration
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	stream     jetstream.Stream
+	name       string
 	// storeDir is the embedded server's store directory ("" for an external server).
 	storeDir string
 	srv      *server.Server
@@ -436,6 +439,11 @@ func (l *Log) writeAddr() error {
 	return os.WriteFile(filepath.Join(filepath.Dir(l.lock.Name()), addrFile), []byte(l.srv.ClientURL()+"\n"), 0o600)
 }
 
+// SetClientWait bounds how long Close keeps the embedded server running for other khist
+// processes that use it (see waitForClients): a collector asked to stop by its supervisor
+// (SIGTERM, then SIGKILL after a grace period) must stop within that period.
+func (l *Log) SetClientWait(d time.Duration) { l.clientWait = d }
+
 // waitForClients keeps the embedded server running while other khist processes use it (an
 // import, a read command, a projector started while this process ran): stopping it would cut
 // them off the log half-way. It withdraws the address first, so that no new process joins,
@@ -454,6 +462,10 @@ func (l *Log) waitForClients() {
 				return
 			}
 			l.writeAddr()
+		}
+		if l.clientWait > 0 && time.Since(start) > l.clientWait {
+			l.logger.Warn(fmt.Sprintf("other khist processes still use %s through this one's NATS server: stopping it after %s; they lose the log and must be run again", filepath.Dir(l.lock.Name()), l.clientWait))
+			return
 		}
 		if !said && time.Since(start) > time.Second {
 			said = true

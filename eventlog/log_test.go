@@ -414,3 +414,27 @@ func TestServerKeptForItsClients(t *testing.T) {
 		t.Fatalf("read %d events after the hand-over, want 2", len(got))
 	}
 }
+
+// TestClientWaitBoundsClose: a process asked to stop with a bound (a collector on SIGTERM)
+// stops its embedded server after that bound even while another process still uses it.
+func TestClientWaitBoundsClose(t *testing.T) {
+	dir := t.TempDir()
+	owner, err := Open(context.Background(), Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner.SetClientWait(time.Second)
+	other := mustOpenLog(t, dir)
+	defer other.Close()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { owner.Close(); close(done) }()
+	select {
+	case <-done:
+		if d := time.Since(start); d < time.Second {
+			t.Errorf("stopped after %s, before its bound, while another process used the server", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10 s with a client wait of 1 s")
+	}
+}

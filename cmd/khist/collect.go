@@ -37,6 +37,7 @@ type collectFlags struct {
 	include, exclude     []string
 	includeNS, excludeNS []string
 	keepHeartbeats       bool
+	secretKeyNames       bool
 	noProject            bool
 
 	metricsAddr       string
@@ -89,6 +90,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.StringSliceVar(&f.includeNS, "include-namespace", nil, "namespaces (names or globs) to record (default all); cluster-scoped objects are always recorded")
 	fl.StringSliceVar(&f.excludeNS, "exclude-namespace", nil, "namespaces (names or globs) not to record; wins over --include-namespace")
 	fl.BoolVar(&f.keepHeartbeats, "keep-heartbeats", false, "also record Node and Lease updates that only move heartbeat times")
+	fl.BoolVar(&f.secretKeyNames, "secret-key-names", false, "watch Secrets in full to record their type and key names (values are stripped, but the API server sends them to khist); by default Secrets are watched as metadata only")
 	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (and /healthz) on this address (e.g. 127.0.0.1:9090) at /metrics, without authentication: prefer loopback; empty: no metrics server")
 	fl.StringVar(&f.healthAddr, "health-addr", "", "serve only /healthz on this address (e.g. :8081), for a kubelet probe while the metrics stay on loopback; empty: none")
@@ -148,6 +150,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		IncludeNamespaces: f.includeNS,
 		ExcludeNamespaces: f.excludeNS,
 		KeepHeartbeats:    f.keepHeartbeats,
+		SecretKeyNames:    f.secretKeyNames,
 		DiscoveryInterval: f.discoveryInterval,
 		MaxInFlight:       f.maxInFlight,
 		Registerer:        reg,
@@ -201,6 +204,9 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 		return err
 	}
 	defer l.Close()
+	// Asked to stop (SIGTERM), a collector stops within its grace period even while other khist
+	// processes use its embedded server.
+	l.SetClientWait(collectClientWait)
 	c, err := collector.New(cfg, l, opts)
 	if err != nil {
 		return err
@@ -254,6 +260,10 @@ func redactURLs(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// collectClientWait is how long a stopping collector keeps its embedded NATS server for other
+// khist processes (Kubernetes' default grace period is 30 s).
+const collectClientWait = 10 * time.Second
 
 func healthz(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
 

@@ -84,11 +84,25 @@ func TestProjectServesMetrics(t *testing.T) {
 	if code != 200 || body != "ok\n" {
 		t.Fatalf("/readyz after catching up: %d %q", code, body)
 	}
-	_, metrics := get("/metrics")
-	for _, w := range []string{
+	// The counters move just after the fold's transaction commits, which /readyz already sees.
+	wants := []string{
 		"khist_projector_events_folded_total 188\n", "khist_projector_lag_events 0\n", "khist_projector_lag_seconds 0\n",
 		"khist_projector_position 188\n", "khist_projector_rebuilds_total 0\n", "khist_projector_views_bytes ", "go_goroutines ",
-	} {
+	}
+	var metrics string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, metrics = get("/metrics")
+		missing := 0
+		for _, w := range wants {
+			if !strings.Contains(metrics, w) {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, w := range wants {
 		if !strings.Contains(metrics, w) {
 			t.Errorf("/metrics lacks %q:\n%s", w, metrics)
 		}

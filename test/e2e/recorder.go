@@ -38,6 +38,8 @@ type RecorderOptions struct {
 	Include, Exclude                     []string
 	IncludeNamespaces, ExcludeNamespaces []string
 	KeepHeartbeats                       bool
+	// SecretKeyNames watches Secrets in full (collector.Options.SecretKeyNames).
+	SecretKeyNames bool
 	// DiscoveryInterval is the collector's; default 5s, so that tests see new CRDs quickly.
 	DiscoveryInterval time.Duration
 	// WatchTimeout and PublishAckTimeout are the collector's; default its own (5m, 10s).
@@ -111,6 +113,7 @@ func StartRecorder(t testing.TB, c *cluster.Cluster, o RecorderOptions) *Recorde
 		IncludeNamespaces: o.IncludeNamespaces,
 		ExcludeNamespaces: o.ExcludeNamespaces,
 		KeepHeartbeats:    o.KeepHeartbeats,
+		SecretKeyNames:    o.SecretKeyNames,
 		DiscoveryInterval: o.DiscoveryInterval,
 		WatchTimeout:      o.WatchTimeout,
 		PublishAckTimeout: o.PublishAckTimeout,
