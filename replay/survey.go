@@ -225,6 +225,10 @@ const surveyNote = "A divergence usually means that something outside the contro
 // WriteTable renders the survey for a terminal: the share that matched, by kind, then the
 // divergences and the failures.
 func (r *SurveyResult) WriteTable(w io.Writer) error {
+	if r.Rollouts == 0 && len(r.Failed) == 0 {
+		_, err := fmt.Fprintln(w, "No rollout recorded here: record a cluster (khist collect) or import a recording (khist import), or look elsewhere (-n NS, -A, --data-dir).")
+		return err
+	}
 	if r.Mode == ModeFreeRun {
 		if _, err := fmt.Fprintf(w, "%d of %d recorded %s of %s replayed step for step by the free run (%.1f%%)\n",
 			r.Matched, r.Rollouts, plural(r.Rollouts, "rollout"), count(r.Workloads, "workload"), 100*r.Share); err != nil {

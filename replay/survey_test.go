@@ -130,3 +130,18 @@ func TestCompareAll(t *testing.T) {
 		t.Fatalf("cancelled survey: %v", err)
 	}
 }
+
+// TestSurveyOfNothingSaysSo: a survey of a data directory that holds no rollout says so and
+// what to do, rather than "0 of 0 ... (100.0%)".
+func TestSurveyOfNothingSaysSo(t *testing.T) {
+	for _, mode := range []string{ModeAudit, ModeFreeRun} {
+		var b strings.Builder
+		r := &SurveyResult{Mode: mode, Share: 1, FreeRunShare: 1, DecisionShare: 1}
+		if err := r.WriteTable(&b); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.String(); !strings.HasPrefix(got, "No rollout recorded here:") || strings.Contains(got, "0 of 0") {
+			t.Errorf("%s: %q", mode, got)
+		}
+	}
+}
