@@ -29,7 +29,8 @@ func randomValue(prefix string) string {
 // Secret value the test wrote, in any form: created, applied (with kubectl's last-applied
 // annotation) or patched. A ConfigMap value written alongside is found, which shows the search
 // works. By default the collector watches Secrets as metadata only: no response the API server
-// sends it holds a value, nor the key names; with SecretKeyNames it records the key names.
+// sends it holds a value (but the one kubectl apply copies into its annotation), nor the key
+// names; with SecretKeyNames it records the key names.
 func TestNoSecretValueInStore(t *testing.T) {
 	for _, keys := range []bool{false, true} {
 		name := "metadata-only"
@@ -157,6 +158,12 @@ func testNoSecretValueInStore(t *testing.T, keyNames bool) {
 		t.Errorf("no Secret list or watch response seen: the check of what the API server sends proves nothing")
 	}
 	for s, what := range forbidden {
+		if !keyNames && strings.HasPrefix(what, applied) {
+			// kubectl apply copies the manifest, values included, into the
+			// last-applied-configuration annotation: metadata, which a metadata-only watch
+			// carries too, and which the collector strips (checked in the store above).
+			continue
+		}
 		if leaked := bytes.Contains(sent, []byte(s)); leaked != keyNames {
 			if keyNames {
 				// Watched in full, the values reach the collector, which must strip them.
