@@ -84,3 +84,66 @@ clusters:
 		}
 	}
 }
+
+// TestKubectlPrinters: get and state print recorded objects through kubectl's printers
+// (-o jsonpath, go-template, custom-columns, name), beside khist's own formats.
+func TestKubectlPrinters(t *testing.T) {
+	dir := importedSample(t)
+	noKubeconfig(t)
+	cols := filepath.Join(t.TempDir(), "cols")
+	os.WriteFile(cols, []byte("NAME REPLICAS\n.metadata.name {.spec.replicas}\n"), 0o644)
+	ns := []string{"-n", "sample-rolling"}
+	before := []string{"--at", "2026-11-22T00:11:32Z"} // before the rollout to checkout:v2
+	during := []string{"--at", "2026-11-22T00:11:33Z"}
+	const image = "IMAGE:.spec.template.spec.containers[0].image"
+	for _, c := range []struct {
+		args []string
+		want string // the whole of stdout
+	}{
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.replicas}"}, "6"},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"}, "checkout:v2"},
+		{append([]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"}, before...), "checkout:v1"},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath", "--template", "{.metadata.name}"}, "checkout"},
+		{[]string{"get", "deploy/checkout", "-o", "go-template={{.spec.replicas}}"}, "6"},
+		{[]string{"get", "deploy/checkout", "-o", "custom-columns=NAME:.metadata.name," + image}, "NAME       IMAGE\ncheckout   checkout:v2\n"},
+		{[]string{"get", "deploy/checkout", "-o", "custom-columns-file=" + cols}, "NAME       REPLICAS\ncheckout   6\n"},
+		{[]string{"get", "deploy/checkout", "-o", "name"}, "deployment.apps/checkout\n"},
+		// A kind alone is a kubectl List: one row per object, .items for templates.
+		{[]string{"get", "deploy", "-o", "name"}, "deployment.apps/checkout\n"},
+		{append([]string{"get", "rs", "-o", "custom-columns=NAME:.metadata.name,READY:.status.readyReplicas," + image}, during...),
+			"NAME                  READY    IMAGE\ncheckout-59b467b7d8   6        checkout:v1\ncheckout-669d5fd697   <none>   checkout:v2\n"},
+		{[]string{"get", "rs", "-o", "jsonpath={.items[*].metadata.name}"}, "checkout-59b467b7d8 checkout-669d5fd697"},
+		{append([]string{"state", "--kind", "deploy,rs", "-o", "custom-columns=KIND:.kind,NAME:metadata.name"}, during...),
+			"KIND         NAME\nDeployment   checkout\nReplicaSet   checkout-59b467b7d8\nReplicaSet   checkout-669d5fd697\n"},
+	} {
+		cmd := newRootCmd()
+		var out, errOut strings.Builder
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		args := append(append([]string{"--data-dir", dir}, c.args...), ns...)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil || out.String() != c.want {
+			t.Errorf("khist %s: %v\n got %q\nwant %q\n%s", strings.Join(c.args, " "), err, out.String(), c.want, errOut.String())
+		}
+	}
+	// A template that cannot be used: one line that says what to write, before any output.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.replicas"}, "-o jsonpath: error parsing jsonpath {.spec.replicas, unclosed action: write a JSONPath template as kubectl takes it, e.g. -o jsonpath='{.spec.replicas}'"},
+		{[]string{"state", "--at", "now", "-o", "jsonpath={.items[0"}, "-o jsonpath: error parsing jsonpath {.items[0, "},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath"}, "-o jsonpath: template format specified but no template given: write a JSONPath template"},
+		{[]string{"get", "deploy/checkout", "-o", "go-template={{.spec"}, "-o go-template: error parsing template {{.spec, "},
+		{[]string{"get", "deploy/checkout", "-o", "custom-columns=NAME"}, `-o custom-columns: column "NAME" is not HEADER:JSONPATH: give HEADER:JSONPATH columns, e.g. -o custom-columns=NAME:.metadata.name,`},
+		{[]string{"get", "deploy/checkout", "-o", "custom-columns=NAME:{.metadata.name"}, `-o custom-columns: column NAME: "{.metadata.name" is not a path such as .metadata.name or {.metadata.name}: give HEADER:JSONPATH columns`},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath-file=" + cols + ".missing"}, "-o jsonpath-file: error reading --template " + cols + ".missing"},
+		{[]string{"get", "deploy/checkout", "--template", "{{.kind}}"}, "--template: give it with -o go-template or -o jsonpath"},
+		{[]string{"get", "deploy/checkout", "-o", "xml"}, `-o: unknown output format "xml": use yaml, json or name; or kubectl's jsonpath=TEMPLATE, `},
+	} {
+		out, err := run(t, dir, append(c.args, ns...)...)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") || out != "" {
+			t.Errorf("khist %s: error %v, want one line starting %q; output %q", strings.Join(c.args, " "), err, c.want, out)
+		}
+	}
+}
