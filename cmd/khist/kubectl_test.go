@@ -146,4 +146,8 @@ func TestKubectlPrinters(t *testing.T) {
 			t.Errorf("khist %s: error %v, want one line starting %q; output %q", strings.Join(c.args, " "), err, c.want, out)
 		}
 	}
+	// -o completes kubectl's printers, with no space after their "=".
+	if out, err := run(t, dir, "__complete", "state", "-o", "jsonp"); err != nil || !strings.HasPrefix(out, "jsonpath=\njsonpath-file=\n:6\n") {
+		t.Errorf("khist __complete state -o jsonp: %v %q", err, out)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/khist/khist/query"
@@ -23,6 +24,28 @@ import (
 
 // printerFormats are the -o values answered by kubectl's printers, after khist's own.
 const printerFormats = "jsonpath=TEMPLATE, jsonpath-file=FILE, go-template=TEMPLATE, go-template-file=FILE, custom-columns=SPEC or custom-columns-file=FILE"
+
+// printerWords complete -o with kubectl's printers.
+var printerWords = []string{"jsonpath=", "jsonpath-file=", "go-template=", "go-template-file=", "custom-columns=", "custom-columns-file="}
+
+// completeOutput completes -o with khist's formats and kubectl's printers; after a printer's
+// "=" the template follows without a space.
+func completeOutput(formats []string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		noSpace := true
+		for _, w := range append(slices.Clone(formats), printerWords...) {
+			if strings.HasPrefix(w, toComplete) {
+				out = append(out, w)
+				noSpace = noSpace && strings.HasSuffix(w, "=")
+			}
+		}
+		if noSpace && len(out) > 0 {
+			return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
 
 // printFlags are kubectl's printer flags beside -o: --template, --allow-missing-template-keys.
 type printFlags struct {

@@ -46,7 +46,7 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&f.at, "at", "", "the time ("+query.TimeForms+")")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "yaml (default), json or name; a list (KIND alone): table (default), wide, name, json or yaml; and kubectl's "+printerFormats)
 	f.print = addPrintFlags(cmd)
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StateFormats...))
+	cmd.RegisterFlagCompletionFunc("output", completeOutput(query.StateFormats))
 	return cmd
 }
 

@@ -49,6 +49,6 @@ columns. Without --kind it shows what kubectl get all shows, and PersistentVolum
 	fl.StringVarP(&f.output, "output", "o", "table", "table, wide, name, json or yaml; or kubectl's "+printerFormats)
 	f.print = addPrintFlags(cmd)
 	cmd.RegisterFlagCompletionFunc("kind", completeKinds)
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StateFormats...))
+	cmd.RegisterFlagCompletionFunc("output", completeOutput(query.StateFormats))
 	return cmd
 }
