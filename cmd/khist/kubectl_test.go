@@ -126,13 +126,16 @@ func TestKubectlPrinters(t *testing.T) {
 			t.Errorf("khist %s: %v\n got %q\nwant %q\n%s", strings.Join(c.args, " "), err, out.String(), c.want, errOut.String())
 		}
 	}
-	// A template that cannot be used: one line that says what to write, before any output.
+	// A template that cannot be used: one line that says what to write, and no output (kubectl's
+	// printers would dump the object).
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.replicas"}, "-o jsonpath: error parsing jsonpath {.spec.replicas, unclosed action: write a JSONPath template as kubectl takes it, e.g. -o jsonpath='{.spec.replicas}'"},
 		{[]string{"state", "--at", "now", "-o", "jsonpath={.items[0"}, "-o jsonpath: error parsing jsonpath {.items[0, "},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.nope}", "--allow-missing-template-keys=false"}, `-o jsonpath: error executing jsonpath "{.spec.nope}": Error executing template: nope is not found: fix the template's paths (khist get KIND/NAME -o yaml shows the object), or leave --allow-missing-template-keys true`},
+		{[]string{"get", "deploy", "--at", "2026-11-22T00:11:33Z", "-o", "go-template={{.spec.nope.x}}", "--allow-missing-template-keys=false"}, `-o go-template: error executing template "{{.spec.nope.x}}": template: output:1:7: executing "output" at <.spec.nope.x>: map has no entry for key "spec": fix the template's paths`},
 		{[]string{"get", "deploy/checkout", "-o", "jsonpath"}, "-o jsonpath: template format specified but no template given: write a JSONPath template"},
 		{[]string{"get", "deploy/checkout", "-o", "go-template={{.spec"}, "-o go-template: error parsing template {{.spec, "},
 		{[]string{"get", "deploy/checkout", "-o", "custom-columns=NAME"}, `-o custom-columns: column "NAME" is not HEADER:JSONPATH: give HEADER:JSONPATH columns, e.g. -o custom-columns=NAME:.metadata.name,`},

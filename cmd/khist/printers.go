@@ -5,6 +5,7 @@ package main
 // name, json, yaml) are khist's own, written by package query.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -88,17 +89,22 @@ func (p *printFlags) printer(output string) (query.Printer, error) {
 	return templatePrinter{pr, format}, nil
 }
 
-// templatePrinter says which -o failed when a template cannot be applied to an object.
+// templatePrinter says which -o failed when a template cannot be applied to an object. It
+// writes nothing then: kubectl's template printers write a dump of the object for debugging
+// (and put it in their error), which the one-line error leaves out.
 type templatePrinter struct {
 	printers.ResourcePrinter
 	format string
 }
 
 func (t templatePrinter) PrintObj(obj runtime.Object, w io.Writer) error {
-	if err := t.ResourcePrinter.PrintObj(obj, w); err != nil {
-		return printerError(t.format, err)
+	var buf bytes.Buffer
+	if err := t.ResourcePrinter.PrintObj(obj, &buf); err != nil {
+		msg, _, _ := strings.Cut(oneLine(err), ". Printing more information for debugging the template")
+		return fmt.Errorf("-o %s: %s: fix the template's paths (khist get KIND/NAME -o yaml shows the object), or leave --allow-missing-template-keys true to print missing ones as empty", t.format, msg)
 	}
-	return nil
+	_, err := w.Write(buf.Bytes())
+	return err
 }
 
 // withPrinterFormats adds kubectl's printers to an error about an unknown -o value.
