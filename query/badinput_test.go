@@ -76,7 +76,7 @@ func TestBadInputs(t *testing.T) {
 		}, ErrNotFound, `--at: pod/checkout-59b467b7d8-j4gxg did not exist at ` + last + `: it was deleted at ` + podGone + ` (omit --at for its final state)`},
 		{"unknown output", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Get(ctx, GetArgs{Object: "deploy/checkout", Namespace: ns, Output: "xml"}, w)
-		}, ErrBadArgument, `-o: unknown output format "xml": use yaml or json`},
+		}, ErrBadArgument, `-o: unknown output format "xml": use yaml, json or name`},
 		{"revision that does not exist", func(ctx context.Context, v *Views, w *bytes.Buffer) error {
 			return v.Diff(ctx, DiffArgs{Object: "deploy/checkout", Namespace: ns, From: "1", To: "7"}, w)
 		}, ErrNotFound, `deployment/checkout in namespace sample-rolling has no revision 7 (recorded: 1, 2)`},

@@ -19,12 +19,15 @@ type GetArgs struct {
 	Namespace     string // -n; "" for default
 	AllNamespaces bool   // -A, with KIND alone
 	At            string // --at; "" for the last recorded version (KIND alone: the latest state)
-	Output        string // -o: yaml (default) or json; KIND alone: as khist state, table by default
-	Note          io.Writer
+	Output        string // -o: yaml (default), json or name; KIND alone: as khist state, table by default
+	// Printer, when set, prints the object instead of Output (kubectl's -o jsonpath=...,
+	// go-template=..., custom-columns=...); KIND alone: the list, as khist state.
+	Printer Printer
+	Note    io.Writer // receives, for -o name and Printer, what yaml writes as a comment (deleted since ...); nil drops it
 }
 
 // GetFormats are the -o values of khist get.
-var GetFormats = []string{OutYAML, OutJSON}
+var GetFormats = []string{OutYAML, OutJSON, OutName}
 
 // farFuture is a time after every recorded one.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -47,7 +50,7 @@ func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 			at = "now"
 		}
 		return v.State(ctx, StateArgs{Namespace: a.Namespace, AllNamespaces: a.AllNamespaces, At: at, Kinds: []string{ks},
-			Output: a.Output, Note: a.Note}, w)
+			Output: a.Output, Printer: a.Printer, Note: a.Note}, w)
 	}
 	if a.AllNamespaces {
 		return errorf(ErrBadArgument, "-A: lists every object of a kind: give the kind alone (get %s), or a namespace with -n", strings.SplitN(a.Object, "/", 2)[0])
@@ -55,9 +58,12 @@ func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 	if a.Output == "" {
 		a.Output = OutYAML
 	}
-	out, err := ParseOutput(a.Output, GetFormats...)
-	if err != nil {
-		return err
+	out := ""
+	if a.Printer == nil {
+		var err error
+		if out, err = ParseOutput(a.Output, GetFormats...); err != nil {
+			return err
+		}
 	}
 	k, name, err := v.ParseObject(ctx, a.Object)
 	if err != nil {
@@ -74,7 +80,20 @@ func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if out == OutJSON {
+	if note != "" && (a.Printer != nil || out == OutName) && a.Note != nil {
+		fmt.Fprintln(a.Note, note)
+	}
+	switch {
+	case a.Printer != nil:
+		u, err := unstructuredOf(ver)
+		if err != nil {
+			return err
+		}
+		return a.Printer.PrintObj(u, w)
+	case out == OutName:
+		_, err := fmt.Fprintln(w, ver.Ref())
+		return err
+	case out == OutJSON:
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, ver.Object, "", "    "); err != nil {
 			return fmt.Errorf("%s: the recorded version is not JSON: %w", ver.Short(), err)

@@ -23,6 +23,9 @@ type StateArgs struct {
 	At            string   // --at (required)
 	Kinds         []string // --kind; none or "all": what kubectl get all shows, and PVCs
 	Output        string   // -o: table (default), wide, name, json or yaml
+	// Printer, when set, prints the objects (a kubectl List) instead of Output: kubectl's
+	// -o jsonpath=..., go-template=..., custom-columns=....
+	Printer Printer
 	// Note receives, for -o json, yaml and name, what the table says before its rows (that
 	// --at is after the recorded history, which ends earlier); nil drops it.
 	Note io.Writer
@@ -39,9 +42,12 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 	if a.Output == "" {
 		a.Output = OutTable
 	}
-	out, err := ParseOutput(a.Output, StateFormats...)
-	if err != nil {
-		return err
+	out := ""
+	if a.Printer == nil {
+		var err error
+		if out, err = ParseOutput(a.Output, StateFormats...); err != nil {
+			return err
+		}
 	}
 	scope, err := ScopeOf(a.Namespace, a.AllNamespaces, "default")
 	if err != nil {
@@ -135,6 +141,9 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 		fmt.Fprintln(w, note)
 	case a.Note != nil:
 		fmt.Fprintln(a.Note, note)
+	}
+	if a.Printer != nil {
+		return printList(a.Printer, ordered, w)
 	}
 	switch out {
 	case OutJSON, OutYAML:

@@ -20,7 +20,7 @@ import (
 	"github.com/khist/khist/query"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // queryFlags are the flags of every read command.
@@ -30,11 +30,18 @@ type queryFlags struct {
 	output        string // -o
 	db            string // --db
 	noUpdate      bool   // --no-update: read the views as they are
+	// kube holds kubectl's --kubeconfig and --context (and -n): they choose the namespace a
+	// command reads when -n is not given. No server is ever contacted.
+	kube *genericclioptions.ConfigFlags
 }
 
 func (f *queryFlags) addNamespace(cmd *cobra.Command, g *globalFlags, all bool) {
-	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace (default: the current namespace of your kubeconfig, else default)")
+	f.kube = readConfigFlags(&f.namespace)
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace (default: the namespace of the kubeconfig's current context, or of --context; else default)")
+	cmd.Flags().StringVar(f.kube.KubeConfig, "kubeconfig", "", "kubeconfig file whose context names the default namespace (as kubectl's; no server is contacted)")
+	cmd.Flags().StringVar(f.kube.Context, "context", "", "kubeconfig context whose namespace is the default of -n")
 	cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(g))
+	cmd.RegisterFlagCompletionFunc("context", completeContexts)
 	if all {
 		cmd.Flags().BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "all namespaces")
 	}
@@ -45,21 +52,75 @@ func (f *queryFlags) addViews(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noUpdate, "no-update", false, "answer from the views as they are, without folding the log's newest events first")
 }
 
-// ns returns -n, or the current namespace of the kubeconfig (kubectl's default), or default.
+// readConfigFlags are the kubectl flags of the read commands: only those that choose a
+// namespace (--kubeconfig, --context, -n bound to namespace). khist's --cluster names the
+// recorded cluster, so kubectl's flag of that name is left out.
+func readConfigFlags(namespace *string) *genericclioptions.ConfigFlags {
+	return &genericclioptions.ConfigFlags{KubeConfig: new(string), Context: new(string), Namespace: namespace}
+}
+
+// ns returns -n, or the namespace of the kubeconfig's context (kubectl's default), or default;
+// "" with -A. It is valid after openViews, which reports a kubeconfig that cannot be read.
 func (f *queryFlags) ns() string {
 	if f.namespace != "" || f.allNamespaces {
 		return f.namespace
 	}
-	return kubeNamespace()
+	ns, _ := kubeNamespace(f.kube)
+	return ns
 }
 
-// kubeNamespace is the namespace of the kubeconfig's current context, as kubectl uses it.
-func kubeNamespace() string {
-	cfg := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
-	if ns, _, err := cfg.Namespace(); err == nil && ns != "" {
-		return ns
+// kubeNamespace is the namespace kubectl would use with these flags: -n, else the namespace of
+// the context (--context, else the kubeconfig's current context), else default. It only reads
+// the kubeconfig: with none at all it answers default. An error is returned only for what the
+// user named: a --kubeconfig that cannot be read, a --context the kubeconfig lacks.
+func kubeNamespace(kube *genericclioptions.ConfigFlags) (string, error) {
+	if kube == nil {
+		kube = readConfigFlags(new(string))
 	}
-	return "default"
+	named := *kube.KubeConfig != "" || *kube.Context != ""
+	loader := kube.ToRawKubeConfigLoader()
+	ns, _, err := loader.Namespace()
+	switch {
+	case err != nil && named:
+		files := kubeconfigFiles(kube, loader.ConfigAccess().GetLoadingPrecedence())
+		if raw, rerr := loader.RawConfig(); rerr == nil && *kube.Context != "" && raw.Contexts[*kube.Context] == nil {
+			names := make([]string, 0, len(raw.Contexts))
+			for n := range raw.Contexts {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return "", fmt.Errorf("--context: no context %q in %s (contexts: %s): name one of them, or give the namespace with -n", *kube.Context, files, list(names))
+		}
+		return "", fmt.Errorf("kubeconfig %s: %s: fix it, or give the namespace with -n", files, oneLine(err))
+	case err != nil || ns == "":
+		return "default", nil
+	}
+	return ns, nil
+}
+
+// kubeFlagsOf rebuilds the read flags from a command's parsed flags, for shell completion.
+func kubeFlagsOf(cmd *cobra.Command) *genericclioptions.ConfigFlags {
+	ns, _ := cmd.Flags().GetString("namespace")
+	kube := readConfigFlags(&ns)
+	*kube.KubeConfig, _ = cmd.Flags().GetString("kubeconfig")
+	*kube.Context, _ = cmd.Flags().GetString("context")
+	return kube
+}
+
+// completeContexts completes --context with the contexts of the kubeconfig.
+func completeContexts(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	raw, err := kubeFlagsOf(cmd).ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for n := range raw.Contexts {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // openViews opens the views for a read command after folding the events of the log they lack
@@ -74,6 +135,11 @@ func kubeNamespace() string {
 // process folds an event first applies it, once.
 func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views, func(), error) {
 	ctx := cmd.Context()
+	if f.namespace == "" && !f.allNamespaces {
+		if _, err := kubeNamespace(f.kube); err != nil {
+			return nil, nil, err
+		}
+	}
 	path := viewsPath(g, f.db)
 	env := query.DefaultEnv()
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && f.noUpdate {
@@ -221,7 +287,8 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 		case ns != "":
 			namespaces = []string{ns}
 		default:
-			namespaces = []string{kubeNamespace()}
+			ns, _ := kubeNamespace(kubeFlagsOf(cmd))
+			namespaces = []string{ns}
 		}
 		seen := map[string]bool{}
 		var out []string
@@ -289,7 +356,7 @@ func completeRollouts(g *globalFlags) cobra.CompletionFunc {
 		defer db.Close()
 		ns, _ := cmd.Flags().GetString("namespace")
 		if ns == "" {
-			ns = kubeNamespace()
+			ns, _ = kubeNamespace(kubeFlagsOf(cmd))
 		}
 		rs, _ := db.Rollouts(context.Background(), projector.RolloutFilter{Cluster: g.Cluster, Namespace: ns, Kind: k.Kind, Name: name})
 		for i, r := range rs {

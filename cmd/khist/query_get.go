@@ -11,7 +11,8 @@ func init() { register(newGetCmd) }
 
 type getFlags struct {
 	queryFlags
-	at string
+	at    string
+	print *printFlags
 }
 
 func newGetCmd(g *globalFlags) *cobra.Command {
@@ -21,25 +22,31 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 		Short: "Show an object as it was at a time (default: its last recorded version, also once deleted), or list a kind's objects",
 		Example: `  khist get deploy/web -n shop --at 2026-11-20T10:02:00Z
   khist get pod/web-0 -n shop --at 2h -o json
+  khist get deploy/web -n shop --at 2h -o jsonpath='{.spec.template.spec.containers[0].image}'
   khist get deploy/old-api -n shop          # deleted since: its final state
   khist get deploy -n shop --at 10m         # the Deployments that existed 10 minutes ago, as kubectl get lists them`,
 		Args:              getArgs,
 		ValidArgsFunction: completeObject(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.print.printer(f.output)
+			if err != nil {
+				return err
+			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return v.Get(cmd.Context(), query.GetArgs{Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
-				At: f.at, Output: f.output, Note: cmd.ErrOrStderr()}, cmd.OutOrStdout())
+			return withPrinterFormats(v.Get(cmd.Context(), query.GetArgs{Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
+				At: f.at, Output: f.output, Printer: p, Note: cmd.ErrOrStderr()}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, true)
 	f.addViews(cmd)
 	cmd.Flags().StringVar(&f.at, "at", "", "the time ("+query.TimeForms+")")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "", "yaml (default) or json; a list (KIND alone): table (default), wide, name, json or yaml")
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StateFormats...))
+	cmd.Flags().StringVarP(&f.output, "output", "o", "", "yaml (default), json or name; a list (KIND alone): table (default), wide, name, json or yaml; and kubectl's "+printerFormats)
+	f.print = addPrintFlags(cmd)
+	cmd.RegisterFlagCompletionFunc("output", completeOutput(query.StateFormats))
 	return cmd
 }
 

@@ -11,6 +11,7 @@ type stateFlags struct {
 	queryFlags
 	at    string
 	kinds []string
+	print *printFlags
 }
 
 func newStateCmd(g *globalFlags) *cobra.Command {
@@ -22,17 +23,22 @@ func newStateCmd(g *globalFlags) *cobra.Command {
 columns. Without --kind it shows what kubectl get all shows, and PersistentVolumeClaims.`,
 		Example: `  khist state -n shop --at "2026-11-20 10:02"
   khist state -A --at 2h --kind deploy,sts -o wide
-  khist state -n shop --at 10m --kind pods -o yaml`,
+  khist state -n shop --at 10m --kind pods -o yaml
+  khist state -n shop --at 10m --kind deploy -o custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.print.printer(f.output)
+			if err != nil {
+				return err
+			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return v.State(cmd.Context(), query.StateArgs{
-				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output, Note: cmd.ErrOrStderr(),
-			}, cmd.OutOrStdout())
+			return withPrinterFormats(v.State(cmd.Context(), query.StateArgs{
+				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output, Printer: p, Note: cmd.ErrOrStderr(),
+			}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, true)
@@ -40,8 +46,9 @@ columns. Without --kind it shows what kubectl get all shows, and PersistentVolum
 	fl := cmd.Flags()
 	fl.StringVar(&f.at, "at", "", "the time ("+query.TimeForms+"); required")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds (comma separated; all: what kubectl get all shows)")
-	fl.StringVarP(&f.output, "output", "o", "table", "table, wide, name, json or yaml")
+	fl.StringVarP(&f.output, "output", "o", "table", "table, wide, name, json or yaml; or kubectl's "+printerFormats)
+	f.print = addPrintFlags(cmd)
 	cmd.RegisterFlagCompletionFunc("kind", completeKinds)
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StateFormats...))
+	cmd.RegisterFlagCompletionFunc("output", completeOutput(query.StateFormats))
 	return cmd
 }

@@ -1,0 +1,39 @@
+package query
+
+import (
+	"fmt"
+	"io"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Printer prints recorded objects as one of kubectl's printers does (cli-runtime's
+// printers.ResourcePrinter is one): -o jsonpath=..., go-template=..., custom-columns=.... It
+// receives an *unstructured.Unstructured for one object, and an *unstructured.UnstructuredList
+// (kind List) for a list, as kubectl get gives its printers.
+type Printer interface {
+	PrintObj(runtime.Object, io.Writer) error
+}
+
+// unstructuredOf decodes a recorded version as kubectl's printers take it.
+func unstructuredOf(ver Version) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(ver.Object); err != nil {
+		return nil, fmt.Errorf("%s: the recorded version is not a Kubernetes object: %w", ver.Ref(), err)
+	}
+	return u, nil
+}
+
+// printList prints versions through p as a kubectl List.
+func printList(p Printer, vs []Version, w io.Writer) error {
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}}}
+	for _, ver := range vs {
+		u, err := unstructuredOf(ver)
+		if err != nil {
+			return err
+		}
+		list.Items = append(list.Items, *u)
+	}
+	return p.PrintObj(list, w)
+}
