@@ -19,7 +19,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {
@@ -310,6 +310,9 @@ func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error
 	if err == nil {
 		if err := checkSize(bdb, db.path); err != nil {
 			return nil, err
+		}
+		if fi, err := os.Stat(db.path); err == nil {
+			bdb.AllocSize = allocSize(fi.Size())
 		}
 		return bdb, nil
 	}
@@ -661,6 +664,7 @@ func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn 
 	b.NoFreelistSync = !freelist
 	err = b.Update(func(tx *bolt.Tx) error {
 		db.txid, db.flDirty = uint64(tx.ID()), true
+		b.AllocSize = allocSize(tx.Size())
 		if db.stale {
 			db.cache.reset()
 			db.segs.reset()
