@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -110,7 +111,12 @@ func (db *DB) compactIfWasteful(ctx context.Context) error {
 	}
 	db.foldMu.Lock()
 	defer db.foldMu.Unlock()
-	return db.compact(ctx)
+	if err := db.compact(ctx); err != nil && !errors.Is(err, ErrInUse) {
+		return err
+	}
+	// A file that another process kept open stays as it is: its views are whole, and the
+	// next backlog compacts it.
+	return nil
 }
 
 // compact copies the views into a new file with full pages and renames it over the file.

@@ -161,6 +161,11 @@ func Open(path string, o *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if !o.ReadOnly {
+		// A compaction killed before it finished left its file (see compact); one at work
+		// now would hold the lock this process holds.
+		os.Remove(path + ".compact")
+	}
 	ready := false
 	err = bdb.View(func(tx *bolt.Tx) error {
 		db.txid = uint64(tx.ID())
