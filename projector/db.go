@@ -19,7 +19,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 7
+const schemaVersion = 8 // 8: the per-object time index (bucket "vtime", objHead.IdxMin); main's 7 counts a DaemonSet's pods in its revisions
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {
