@@ -19,7 +19,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 7 // 7: a DaemonSet's pods are counted in its revisions
+const schemaVersion = 8 // 7: a DaemonSet's pods are counted in its revisions; 8: the per-object time index (bucket "vtime", objHead.IdxMin)
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {
@@ -160,6 +160,11 @@ func Open(path string, o *Options) (db *DB, err error) {
 	bdb, err = db.openBolt(context.Background(), db.timeout)
 	if err != nil {
 		return nil, err
+	}
+	if !o.ReadOnly {
+		// A compaction killed before it finished left its file (see compact); one at work
+		// now would hold the lock this process holds.
+		os.Remove(path + ".compact")
 	}
 	ready := false
 	err = bdb.View(func(tx *bolt.Tx) error {
@@ -310,6 +315,9 @@ func (db *DB) openBolt(ctx context.Context, wait time.Duration) (*bolt.DB, error
 	if err == nil {
 		if err := checkSize(bdb, db.path); err != nil {
 			return nil, err
+		}
+		if fi, err := os.Stat(db.path); err == nil {
+			bdb.AllocSize = allocSize(fi.Size())
 		}
 		return bdb, nil
 	}
@@ -661,6 +669,7 @@ func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn 
 	b.NoFreelistSync = !freelist
 	err = b.Update(func(tx *bolt.Tx) error {
 		db.txid, db.flDirty = uint64(tx.ID()), true
+		b.AllocSize = allocSize(tx.Size())
 		if db.stale {
 			db.cache.reset()
 			db.segs.reset()

@@ -23,4 +23,7 @@
 // (CatchUp, EnsureCurrent: ephemeral JetStream consumers), also while another one runs Run
 // (a durable consumer, one Run per file): the position committed with the effects makes each
 // event apply once, whoever folds it.
+//
+// A CatchUp of a long backlog (khist import) and a Rebuild end by compacting the file when
+// less than three quarters of it is in use (see compact.go); Space tells where its bytes go.
 package projector

@@ -88,6 +88,7 @@ var dumpLayouts = map[string]struct {
 	"await":      {shapeSeq, valStepKey},
 	"pods":       {shapeSeq, valJSON},
 	"podready":   {shapeIDSeq, valUvarint},
+	"vtime":      {shapeIDSeq, valUvarint},
 	"eps":        {shapeStrings, valJSON},
 	"epu":        {shapeStrings, valJSON},
 	"ep":         {shapeSeq, valJSON},

@@ -165,7 +165,11 @@ func CatchUp(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) (St
 	if err != nil {
 		return Stats{}, err
 	}
-	return fold(ctx, log, db, o, false)
+	st, err := fold(ctx, log, db, o, false)
+	if err == nil && st.Events >= compactAfter {
+		err = db.compactIfWasteful(ctx)
+	}
+	return st, err
 }
 
 // Run follows the log, folding events as they arrive, until ctx is cancelled (it then returns
@@ -284,6 +288,9 @@ func Rebuild(ctx context.Context, log *eventlog.Log, path string, opts ...Option
 		return Stats{}, err
 	}
 	st, err := fold(ctx, log, db, o, false)
+	if err == nil {
+		err = db.compactIfWasteful(ctx)
+	}
 	if cerr := db.Close(); err == nil { // writes the freelist and syncs the file
 		err = cerr
 	}

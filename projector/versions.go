@@ -87,6 +87,10 @@ type objHead struct {
 	// its manager, operation and subresource, then a hash of its time.
 	MF  []uint32
 	Gen int64 // the latest version's metadata.generation
+
+	// IdxMin is the least observed time of the versions since the object's last time index
+	// entry (see bVerTime).
+	IdxMin time.Time
 }
 
 // encode writes a head compactly (it is rewritten with every version): uids as 16 bytes,
@@ -128,6 +132,7 @@ func (h *objHead) encode(b []byte) []byte {
 		e.b = binary.BigEndian.AppendUint32(e.b, x)
 	}
 	e.i(h.Gen)
+	e.td(h.IdxMin, h.FirstSeen)
 	return e.b
 }
 
@@ -172,6 +177,7 @@ func decodeHead(b []byte) (*objHead, error) {
 		d.b = d.b[4*n:]
 	}
 	h.Gen = d.i()
+	h.IdxMin = d.td(h.FirstSeen)
 	return h, d.err
 }
 
@@ -472,6 +478,9 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 	t.vs.put(e.Seq, t.keep(t.rec))
 	h.LastSeq, h.LastRV, h.LastSeen = e.Seq, e.ResourceVersion, e.Observed
 	h.Versions++
+	if err := t.indexTime(h, e.Seq, e.Observed); err != nil {
+		return false, err
+	}
 	if ev.obj != nil {
 		if c := ev.obj.Metadata.Controller(); c != nil {
 			h.Owner = Ref{Kind: c.Kind, Name: c.Name, UID: c.UID}
@@ -820,18 +829,12 @@ func (db *DB) VersionAt(ctx context.Context, ref ObjectRef, at time.Time) (Versi
 			if h.FirstSeen.After(at) {
 				continue
 			}
-			for s := h.LastSeq; s != 0; {
-				r, err := decodeVer(ver.get(s), s)
-				if err != nil {
-					return err
-				}
-				if !r.Observed.After(at) {
-					if s > bestSeq && (!r.Type.IsDelete() || r.Observed.Equal(at)) {
-						best, bestSeq = h, s
-					}
-					break
-				}
-				s = r.Prev
+			s, r, err := lastAtOrBefore(tx, ver, h, at)
+			if err != nil {
+				return err
+			}
+			if s != 0 && s > bestSeq && (!r.Type.IsDelete() || r.Observed.Equal(at)) {
+				best, bestSeq = h, s
 			}
 		}
 		if best == nil {

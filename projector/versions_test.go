@@ -7,6 +7,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -241,6 +242,81 @@ func TestWriter(t *testing.T) {
 	} {
 		if got, _ := writer(c.logActor, c.mf, c.prev, c.genChanged); got != c.want {
 			t.Errorf("%s: writer = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestVersionAtUsesTimeIndex checks VersionAt, which reads the per-object time index, against
+// a walk through every version, on objects of 1 to 150 versions whose observed times go back
+// now and then (the index keeps each block's least time), folded in batches of several sizes.
+func TestVersionAtUsesTimeIndex(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var envs []*eventlog.Envelope
+	obs := t0
+	for i := 0; i < 600; i++ {
+		n := i % 4 // four objects, changed in turn
+		name := "web-" + string(rune('a'+n))
+		if n == 3 && i > 12 {
+			continue // the fourth one has 4 versions
+		}
+		step := time.Duration(1+i%7) * time.Second
+		if i%11 == 5 {
+			step = -3 * time.Second // observed before the version before it
+		}
+		obs = obs.Add(step)
+		typ := eventlog.Modified
+		if i < 4 {
+			typ = eventlog.Added
+		}
+		if n == 2 && i == 598 {
+			typ = eventlog.Deleted
+		}
+		seq := uint64(len(envs) + 1)
+		obj := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"` + name + `","namespace":"ns","uid":"0000000` + string(rune('a'+n)) + `-0000-0000-0000-000000000000","resourceVersion":"` + strconv.Itoa(int(seq)) + `","generation":` + strconv.Itoa(i) + `},"spec":{"replicas":` + strconv.Itoa(i%9) + `}}`
+		envs = append(envs, &eventlog.Envelope{Type: typ, Cluster: "c", Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "ns", Name: name,
+			UID: "0000000" + string(rune('a'+n)) + "-0000-0000-0000-000000000000", ResourceVersion: strconv.Itoa(int(seq)), Observed: obs, Source: "test", Object: []byte(obj), Seq: seq})
+	}
+	ctx := context.Background()
+	for _, batch := range []int{1, 7, 1000} {
+		db := mustOpenDBAt(t, filepath.Join(t.TempDir(), "v.db"), nil)
+		foldAll(t, db, envs, batch)
+		for _, name := range []string{"web-a", "web-b", "web-c", "web-d"} {
+			var mine []*eventlog.Envelope
+			for _, e := range envs {
+				if e.Name == name {
+					mine = append(mine, e)
+				}
+			}
+			var ats []time.Time
+			for _, e := range mine {
+				ats = append(ats, e.Observed.Add(-time.Nanosecond), e.Observed, e.Observed.Add(time.Nanosecond))
+			}
+			ats = append(ats, t0, obs.Add(time.Hour))
+			for _, at := range ats {
+				var want *eventlog.Envelope
+				for i := len(mine) - 1; i >= 0; i-- {
+					if !mine[i].Observed.After(at) {
+						if !mine[i].Type.IsDelete() || mine[i].Observed.Equal(at) {
+							want = mine[i]
+						}
+						break
+					}
+				}
+				got, err := db.VersionAt(ctx, ObjectRef{Cluster: "c", Group: "apps", Kind: "Deployment", Namespace: "ns", Name: name}, at)
+				switch {
+				case want == nil && !errors.Is(err, ErrNotFound):
+					t.Fatalf("batch %d: %s at %s: got seq %d (%v), want none", batch, name, at, got.Seq, err)
+				case want != nil && err != nil:
+					t.Fatalf("batch %d: %s at %s: %v, want seq %d", batch, name, at, err, want.Seq)
+				case want != nil && (got.Seq != want.Seq || !bytes.Equal(got.Object, want.Object)):
+					t.Fatalf("batch %d: %s at %s: got seq %d, want %d", batch, name, at, got.Seq, want.Seq)
+				}
+			}
+		}
+		var entries int
+		db.view(func(tx *bolt.Tx) error { entries = tx.Bucket(bVerTime).Stats().KeyN; return nil })
+		if entries != 3*(150/timeIdxEvery) {
+			t.Fatalf("batch %d: %d time index entries, want %d", batch, entries, 3*(150/timeIdxEvery))
 		}
 	}
 }

@@ -486,6 +486,28 @@ func BenchmarkGetPodAt(b *testing.B) {
 	percentiles(b, ds)
 }
 
+// BenchmarkStateNamespace measures khist state -n NS --at T (what kubectl get all showed) at a
+// random time of the week.
+func BenchmarkStateNamespace(b *testing.B) {
+	v, info := loadBench(b)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(10, 10))
+	span := info.End.Sub(info.Start)
+	var ds []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		ns := info.Namespaces[r.IntN(len(info.Namespaces))]
+		at := info.Start.Add(span/10 + time.Duration(r.Int64N(int64(span*9/10))))
+		t0 := time.Now()
+		if err := v.State(ctx, StateArgs{Namespace: ns, At: rfc(at)}, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	b.StopTimer()
+	percentiles(b, ds)
+}
+
 // BenchmarkTimelineNamespaceHour measures khist timeline -n NS --since T --until T+1h.
 func BenchmarkTimelineNamespaceHour(b *testing.B) {
 	v, info := loadBench(b)

@@ -81,3 +81,20 @@ func TestBadInputsGiveOneLineErrors(t *testing.T) {
 		t.Fatalf("log after failed imports: %v\n%s", err, out)
 	}
 }
+
+func TestDoctorSpace(t *testing.T) {
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(sampleDir, "*.json.gz"))
+	if out, err := run(t, dir, append([]string{"import"}, files...)...); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err := run(t, dir, "doctor", "--space")
+	if err != nil {
+		t.Fatalf("doctor --space: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ok: nothing missing", "space:  log store ", "space:  views file ", "(of which free ", "\n        ver ", "\n        names ", "% full\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("doctor --space: no %q in\n%s", want, out)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/projector"
@@ -18,6 +20,7 @@ var errDoctor = errors.New("doctor")
 func newDoctorCmd(g *globalFlags) *cobra.Command {
 	f := &viewsFlags{}
 	var list int
+	var space bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the event log and the views: what is missing, damaged or quarantined, and what can be restored",
@@ -36,6 +39,9 @@ damaged views file. It changes nothing. It exits 1 when anything is wrong.`,
 			defer l.Close()
 			d := projector.Diagnose(ctx, l, viewsPath(g, f.db))
 			printDiagnosis(cmd.OutOrStdout(), l, d, list)
+			if space && d.HasViews {
+				printSpace(cmd.OutOrStdout(), g, d.ViewsPath)
+			}
 			if d.Damaged() {
 				return fmt.Errorf("%w: found problems (see above)", errDoctor)
 			}
@@ -44,6 +50,7 @@ damaged views file. It changes nothing. It exits 1 when anything is wrong.`,
 	}
 	f.add(cmd)
 	cmd.Flags().IntVar(&list, "list", 20, "list at most this many quarantined events")
+	cmd.Flags().BoolVar(&space, "space", false, "also report where the bytes on disk go: the embedded log's store and each bucket of the views")
 	return cmd
 }
 
@@ -100,4 +107,46 @@ func printDiagnosis(w io.Writer, l *eventlog.Log, d *projector.Diagnosis, list i
 	if !d.Damaged() {
 		fmt.Fprintf(w, "ok: nothing missing, damaged or quarantined\n")
 	}
+}
+
+// printSpace reports the bytes on disk of the embedded log's store (when there is one under
+// --data-dir) and of the views, bucket by bucket: pages, what they hold, and how full they are.
+func printSpace(w io.Writer, g *globalFlags, path string) {
+	if g.NATS.URL == "" {
+		fmt.Fprintf(w, "space:  log store %s\n", mib(dirBytes(filepath.Join(g.DataDir, "jetstream"))))
+	}
+	db, err := projector.Open(path, &projector.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Fprintf(w, "space:  views: %v\n", err)
+		return
+	}
+	defer db.Close()
+	u, err := db.Space()
+	if err != nil {
+		fmt.Fprintf(w, "space:  views: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "space:  views file %s: pages %s (of which free %s), in use %s, grown ahead %s\n",
+		mib(u.FileBytes), mib(u.PageBytes), mib(u.FreeBytes), mib(u.InuseBytes), mib(max(0, u.FileBytes-u.PageBytes)))
+	for _, b := range u.Buckets {
+		if b.PageBytes == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "        %-10s %9d keys  pages %9s  in use %9s  %3.0f%% full\n", b.Name, b.Keys, mib(b.PageBytes), mib(b.InuseBytes), 100*float64(b.InuseBytes)/float64(b.PageBytes))
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
+
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
