@@ -177,41 +177,48 @@ func rawFold(l *eventlog.Log, path string, last uint64) error {
 // and the JSON that khist stores, without managedFields' field sets (raw-B/event).
 func BenchmarkDisk(b *testing.B) {
 	envs := benchHistory(*benchEvents)
-	raw := rawBytes(envs)
 	var watch int64
 	for _, n := range benchRaw[:len(envs)] {
 		watch += int64(n)
 	}
 	for i := 0; i < b.N; i++ {
-		dir := b.TempDir()
-		l := mustOpenLog(b, filepath.Join(dir, "log"))
-		publishAll(b, l, envs)
-		path := filepath.Join(dir, "views.db")
-		db, err := Open(path, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := CatchUp(context.Background(), l, db); err != nil {
-			b.Fatal(err)
-		}
-		var used int64
-		db.view(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
-		sizes := bucketSizes(db)
-		db.Close()
-		st, _ := l.State(context.Background())
-		l.Close()
-		stream := dirSize(filepath.Join(dir, "log", "jetstream"))
-		b.ReportMetric(float64(watch)/float64(len(envs)), "watch-B/event")
-		b.ReportMetric(100*float64(stream+used)/float64(watch), "disk-%-of-watch")
-		b.ReportMetric(float64(raw)/float64(len(envs)), "raw-B/event")
-		b.ReportMetric(float64(stream)/float64(len(envs)), "stream-B/event")
-		b.ReportMetric(float64(st.Bytes)/float64(len(envs)), "stream-logical-B/event")
-		b.ReportMetric(float64(used)/float64(len(envs)), "views-B/event")
-		b.ReportMetric(100*float64(stream+used)/float64(raw), "disk-%-of-raw")
-		if i == 0 {
-			for _, s := range sizes {
-				fmt.Printf("bucket %-9s %7d keys %10d bytes of keys+values %6d leaf pages %3.0f%% full\n", s.name, s.keys, s.kv, s.pages, 100*s.fill)
-			}
+		measureDisk(b, envs, watch, i == 0)
+	}
+}
+
+// measureDisk publishes envs into a new log, folds them into new views, and reports the bytes
+// on disk per event against watch, the bytes of JSON the API server sent for them; with
+// perBucket, the views' buckets too.
+func measureDisk(b *testing.B, envs []*eventlog.Envelope, watch int64, perBucket bool) {
+	raw := rawBytes(envs)
+	dir := b.TempDir()
+	l := mustOpenLog(b, filepath.Join(dir, "log"))
+	publishAll(b, l, envs)
+	path := filepath.Join(dir, "views.db")
+	db, err := Open(path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := CatchUp(context.Background(), l, db); err != nil {
+		b.Fatal(err)
+	}
+	var used int64
+	db.view(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+	sizes := bucketSizes(db)
+	db.Close()
+	st, _ := l.State(context.Background())
+	l.Close()
+	stream := dirSize(filepath.Join(dir, "log", "jetstream"))
+	b.ReportMetric(float64(watch)/float64(len(envs)), "watch-B/event")
+	b.ReportMetric(100*float64(stream+used)/float64(watch), "disk-%-of-watch")
+	b.ReportMetric(float64(raw)/float64(len(envs)), "raw-B/event")
+	b.ReportMetric(float64(stream)/float64(len(envs)), "stream-B/event")
+	b.ReportMetric(float64(st.Bytes)/float64(len(envs)), "stream-logical-B/event")
+	b.ReportMetric(float64(used)/float64(len(envs)), "views-B/event")
+	b.ReportMetric(100*float64(stream+used)/float64(raw), "disk-%-of-raw")
+	if perBucket {
+		for _, s := range sizes {
+			fmt.Printf("bucket %-9s %7d keys %10d bytes of keys+values %6d leaf pages %3.0f%% full\n", s.name, s.keys, s.kv, s.pages, 100*s.fill)
 		}
 	}
 }
