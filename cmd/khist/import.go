@@ -8,6 +8,7 @@ import (
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/projector"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -95,7 +96,14 @@ func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string
 	}
 	if !f.noProject && afterImport != nil {
 		l.Close()
-		return afterImport(cmd, g)
+		err := afterImport(cmd, g)
+		if errors.Is(err, projector.ErrInUse) {
+			// The import is done: its events are in the log. Another khist process is folding
+			// into the views; the next command that reads them folds what they lack.
+			fmt.Fprintf(out, "views not updated: %v; the events are stored, and the next khist command that reads the views folds them\n", err)
+			return nil
+		}
+		return err
 	}
 	return nil
 }
