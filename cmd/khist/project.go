@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/khist/khist/eventlog"
@@ -14,12 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
-
-func init() {
-	register(newProjectCmd)
-	register(newRebuildCmd)
-	afterImport = func(cmd *cobra.Command, g *globalFlags) error { return catchUpViews(cmd, g, "") }
-}
 
 // viewsFlags say where the views live.
 type viewsFlags struct {
@@ -100,6 +95,22 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr s
 	fmt.Fprintf(cmd.ErrOrStderr(), "stopped at sequence %d (%d events applied, %d already applied)\n", c.Seq, c.Applied, c.Skipped)
 	return nil
 }
+
+// projectInProcess is the projector khist collect runs beside the collector: it folds l into
+// the views file under --data-dir and follows it until ctx ends.
+func projectInProcess(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error {
+	db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""), m)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	m.Watch(l, db)
+	return projector.Run(ctx, l, db, projector.WithMetrics(m))
+}
+
+// foldImported is khist import's afterImport: it folds what was imported into the views file
+// under --data-dir.
+func foldImported(cmd *cobra.Command, g *globalFlags) error { return catchUpViews(cmd, g, "") }
 
 // catchUpViews folds the events the views lack (after khist import), with an ephemeral
 // consumer: khist collect or project may be following the same views with the durable one.
