@@ -126,7 +126,7 @@ func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
 		return err
 	}
 	defer db.Close()
-	bar := projector.NewProgressBar(cmd.ErrOrStderr(), "views")
+	bar := newProgressBar(cmd.ErrOrStderr(), "views")
 	st, err := projector.CatchUp(ctx, l, db, projector.WithProgress(bar.Update))
 	if err != nil {
 		bar.Stop()
@@ -158,7 +158,7 @@ doctor tells more). --force rebuilds anyway from every event that can be read.`,
 				return err
 			}
 			defer l.Close()
-			bar := projector.NewProgressBar(cmd.ErrOrStderr(), "rebuild")
+			bar := newProgressBar(cmd.ErrOrStderr(), "rebuild")
 			opts := []projector.Option{projector.WithProgress(bar.Update)}
 			if cmd.Flags().Changed("durable") {
 				// Else an ephemeral consumer: the default durable one may be another views
@@ -206,7 +206,7 @@ func openFolding(ctx context.Context, stderr io.Writer, l *eventlog.Log, path st
 		return db, err
 	}
 	fmt.Fprintf(stderr, "khist: the views at %s were made by another version of khist: rebuilding them from the log\n", path)
-	bar := projector.NewProgressBar(stderr, "rebuild")
+	bar := newProgressBar(stderr, "rebuild")
 	st, err := projector.Rebuild(ctx, l, path, projector.WithProgress(bar.Update), projector.WithMetrics(m))
 	if err != nil {
 		return nil, err
