@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,15 +92,7 @@ func (l *Log) damageError(ranges []Damage) *DamageError {
 // mergeRanges sorts ranges and joins those of the same kind that touch.
 func mergeRanges(rs []Damage) []Damage {
 	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b Damage) int {
-		switch {
-		case a.First < b.First:
-			return -1
-		case a.First > b.First:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rs, func(a, b Damage) int { return cmp.Compare(a.First, b.First) })
 	var out []Damage
 	for _, r := range rs {
 		if n := len(out); n > 0 && out[n-1].Kind == r.Kind && out[n-1].Last+1 >= r.First {

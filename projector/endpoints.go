@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -40,13 +41,7 @@ type EndpointsChange struct {
 }
 
 func cmpAddr(a, b Address) int {
-	if c := cmpStr(a.IP, b.IP); c != 0 {
-		return c
-	}
-	if c := cmpStr(a.Pod, b.Pod); c != 0 {
-		return c
-	}
-	return cmpStr(a.Node, b.Node)
+	return cmp.Or(cmp.Compare(a.IP, b.IP), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.Node, b.Node))
 }
 
 func readyAddresses(o *Object) []Address {

@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -157,7 +158,7 @@ func (db *DB) WorkloadHistory(ctx context.Context, w WorkloadRef, from, to time.
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b HistoryVersion) int { return cmpU64(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b HistoryVersion) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, err
 }
 
@@ -174,7 +175,7 @@ func sortedRefs(names map[string]bool, base ObjectRef) []ObjectRef {
 		r.Name = n
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b ObjectRef) int { return cmpStr(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b ObjectRef) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 

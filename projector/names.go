@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -96,7 +97,7 @@ func lifetimes(tx *bolt.Tx, ref ObjectRef) ([]Lifetime, error) {
 			out = append(out, lt)
 		}
 	}
-	slices.SortFunc(out, func(a, b Lifetime) int { return cmpU64(a.FirstSeq, b.FirstSeq) })
+	slices.SortFunc(out, func(a, b Lifetime) int { return cmp.Compare(a.FirstSeq, b.FirstSeq) })
 	return out, nil
 }
 
@@ -175,10 +176,7 @@ func (db *DB) Kinds(ctx context.Context, cluster string) ([]GroupKind, error) {
 		return nil
 	})
 	slices.SortFunc(out, func(a, b GroupKind) int {
-		if a.Kind != b.Kind {
-			return cmpStr(a.Kind, b.Kind)
-		}
-		return cmpStr(a.Group, b.Group)
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Group, b.Group))
 	})
 	return out, err
 }
@@ -244,14 +242,4 @@ func (db *DB) Lifetimes(ctx context.Context, ref ObjectRef) ([]Lifetime, error) 
 		return err
 	})
 	return out, err
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

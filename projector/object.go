@@ -419,7 +419,7 @@ func intOrString(v jsontext.Value) string {
 	return s
 }
 
-// atoi32 parses a decimal annotation value; bad values read as -1.
+// atoi64 parses a decimal annotation value; bad values read as -1.
 func atoi64(s string) int64 {
 	if s == "" {
 		return -1

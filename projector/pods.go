@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -232,6 +233,6 @@ func (db *DB) Pods(ctx context.Context, f PodFilter) ([]PodLifecycle, error) {
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b PodLifecycle) int { return cmpU64(a.FirstSeq, b.FirstSeq) })
+	slices.SortFunc(out, func(a, b PodLifecycle) int { return cmp.Compare(a.FirstSeq, b.FirstSeq) })
 	return out, err
 }

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -280,26 +281,13 @@ func (db *DB) Revisions(ctx context.Context, w WorkloadRef) ([]WorkloadRevisions
 				}
 				r.Pods = append(r.Pods, rp)
 			}
-			slices.SortFunc(r.Pods, func(a, b RevisionPod) int { return cmpU64(a.FirstSeq, b.FirstSeq) })
+			slices.SortFunc(r.Pods, func(a, b RevisionPod) int { return cmp.Compare(a.FirstSeq, b.FirstSeq) })
 			out = append(out, r)
 		}
 		return nil
 	})
 	slices.SortFunc(out, func(a, b WorkloadRevisions) int {
-		if a.Number() != b.Number() {
-			return cmpI64(a.Number(), b.Number())
-		}
-		return cmpU64(a.FirstSeq, b.FirstSeq)
+		return cmp.Or(cmp.Compare(a.Number(), b.Number()), cmp.Compare(a.FirstSeq, b.FirstSeq))
 	})
 	return out, err
-}
-
-func cmpI64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

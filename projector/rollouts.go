@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -367,7 +368,7 @@ func (db *DB) Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error) 
 		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
-		return cmpU64(a.StartSeq, b.StartSeq)
+		return cmp.Compare(a.StartSeq, b.StartSeq)
 	})
 	return out, err
 }

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -295,12 +296,8 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 		return nil
 	})
 	slices.SortFunc(out, func(a, b Version) int {
-		for _, c := range [...]int{cmpStr(a.Cluster, b.Cluster), cmpStr(a.Namespace, b.Namespace), cmpStr(a.Kind, b.Kind), cmpStr(a.Group, b.Group), cmpStr(a.Name, b.Name)} {
-			if c != 0 {
-				return c
-			}
-		}
-		return cmpU64(a.Seq, b.Seq)
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.Group, b.Group), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Seq, b.Seq))
 	})
 	return out, err
 }
@@ -352,7 +349,7 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 			}
 		}
 	}
-	slices.SortFunc(tail, func(a, b timeEntry) int { return cmpU64(a.Seq, b.Seq) })
+	slices.SortFunc(tail, func(a, b timeEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 	ver := versOf(tx)
 	for i, e := range tail {
 		if i&1023 == 0 {

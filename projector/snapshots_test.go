@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -122,7 +123,7 @@ func TestStateAtAndTimeline(t *testing.T) {
 		if c := a.Observed.Compare(b.Observed); c != 0 {
 			return c
 		}
-		return cmpU64(a.Seq, b.Seq)
+		return cmp.Compare(a.Seq, b.Seq)
 	})
 	if len(tl) != len(want) || len(want) == 0 {
 		t.Fatalf("timeline has %d versions, want %d", len(tl), len(want))

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -509,6 +510,6 @@ func (db *DB) Steps(ctx context.Context, f StepFilter) ([]Step, error) {
 		}
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b Step) int { return cmpU64(a.Seq, b.Seq) })
+	slices.SortStableFunc(out, func(a, b Step) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, err
 }

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -226,7 +227,7 @@ func scanTime(b *bolt.Bucket, p []byte, from, to time.Time, fn func(timeEntry) b
 			if c := a.At.Compare(b.At); c != 0 {
 				return c
 			}
-			return cmpU64(a.Seq, b.Seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		})
 		n := 0
 		for _, e := range pending {
@@ -317,7 +318,7 @@ func (db *DB) Timeline(ctx context.Context, f TimelineFilter) ([]Version, error)
 			if c := a.At.Compare(b.At); c != 0 {
 				return c
 			}
-			return cmpU64(a.Seq, b.Seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		})
 		hc := headCache{tx: tx}
 		ver := versOf(tx)

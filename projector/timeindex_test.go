@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -75,7 +76,7 @@ func TestTimeIndexRuns(t *testing.T) {
 				if c := a.Observed.Compare(b.Observed); c != 0 {
 					return c
 				}
-				return cmpU64(a.Seq, b.Seq)
+				return cmp.Compare(a.Seq, b.Seq)
 			})
 			if limit > 0 && len(want) > limit {
 				want = want[:limit]

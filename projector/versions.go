@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -375,10 +376,7 @@ func compareRV(a, b string) int {
 	if isDigits(a) && isDigits(b) {
 		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 		if len(a) != len(b) {
-			if len(a) < len(b) {
-				return -1
-			}
-			return 1
+			return cmp.Compare(len(a), len(b))
 		}
 		return strings.Compare(a, b)
 	}
@@ -804,7 +802,7 @@ func (db *DB) Versions(ctx context.Context, ref ObjectRef) ([]Version, error) {
 			}
 			out = append(out, vs...)
 		}
-		slices.SortFunc(out, func(a, b Version) int { return cmpU64(a.Seq, b.Seq) })
+		slices.SortFunc(out, func(a, b Version) int { return cmp.Compare(a.Seq, b.Seq) })
 		return nil
 	})
 	return out, err
@@ -875,16 +873,6 @@ func (db *DB) VersionBySeq(ctx context.Context, seq uint64) (Version, error) {
 		return nil
 	})
 	return out, err
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // objCache keeps the latest JSON of recently changed objects, so that a delta is computed

@@ -1,10 +1,10 @@
 package query
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -32,7 +32,7 @@ func (c FieldChange) String() string {
 func ChangedFields(old, cur map[string]any) []FieldChange {
 	var out []FieldChange
 	diffValues("", old, cur, &out)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	slices.SortStableFunc(out, func(a, b FieldChange) int { return cmp.Compare(a.Path, b.Path) })
 	return out
 }
 

@@ -1,7 +1,8 @@
 package query
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strings"
 )
 
@@ -60,12 +61,7 @@ func Nearest(name string, candidates []string, n int) []string {
 		}
 		out = append(out, scored{c, d})
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].d != out[j].d {
-			return out[i].d < out[j].d
-		}
-		return out[i].s < out[j].s
-	})
+	slices.SortStableFunc(out, func(a, b scored) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.s, b.s)) })
 	if len(out) > n {
 		out = out[:n]
 	}

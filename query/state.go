@@ -1,11 +1,12 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -124,11 +125,8 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 		}
 		seenKind[k] = true
 		vs := byKind[k]
-		sort.SliceStable(vs, func(i, j int) bool {
-			if vs[i].Namespace != vs[j].Namespace {
-				return vs[i].Namespace < vs[j].Namespace
-			}
-			return vs[i].Name < vs[j].Name
+		slices.SortStableFunc(vs, func(a, b Version) int {
+			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
 		if len(vs) > 0 {
 			groups = append(groups, vs)

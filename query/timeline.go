@@ -1,8 +1,10 @@
 package query
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -395,7 +397,7 @@ func (g *TimelineGroup) Entries() []TimelineEntry {
 	for _, l := range g.Lanes {
 		out = append(out, l.Entries...)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 

@@ -1,9 +1,11 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -163,7 +165,7 @@ func (v *Views) VersionsBetween(scope Scope, since, until time.Time, fn func(*Ve
 		return err
 	}
 	// The log's order is the causal one; the index orders by observed time first.
-	sort.SliceStable(vs, func(i, j int) bool { return vs[i].Seq < vs[j].Seq })
+	slices.SortStableFunc(vs, func(a, b projector.Version) int { return cmp.Compare(a.Seq, b.Seq) })
 	for i := range vs {
 		qv := fromProjector(vs[i])
 		if err := fn(&qv); err != nil {

@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -277,7 +279,7 @@ func computeViewPoints(scn *Scenario) []viewPoint {
 	for _, seq := range x.pvcs {
 		add(seq, time.Time{})
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].seq < ps[j].seq })
+	slices.SortFunc(ps, func(a, b viewPoint) int { return cmp.Compare(a.seq, b.seq) })
 	out := ps[:0]
 	for _, p := range ps {
 		if n := len(out); n > 0 && out[n-1].seq == p.seq {
@@ -400,11 +402,8 @@ func describeView(scn *Scenario, seq uint64, now time.Time) []string {
 		}
 		out = append(out, line)
 		pods := append([]*simPod(nil), s.st.pods...)
-		sort.SliceStable(pods, func(i, j int) bool {
-			if pods[i].ordinal != pods[j].ordinal {
-				return pods[i].ordinal < pods[j].ordinal
-			}
-			return pods[i].node < pods[j].node
+		slices.SortStableFunc(pods, func(a, b *simPod) int {
+			return cmp.Or(cmp.Compare(a.ordinal, b.ordinal), cmp.Compare(a.node, b.node))
 		})
 		for _, p := range pods {
 			state := p.phase
@@ -472,6 +471,6 @@ func inputsOf(scn *Scenario, ro *Rollout) []Input {
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	slices.SortStableFunc(out, func(a, b Input) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }

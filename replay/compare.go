@@ -1,9 +1,10 @@
 package replay
 
 import (
+	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -298,7 +299,7 @@ func matchBatch(window, batch []Step) (int, bool) {
 			rest = append(rest, batch[k])
 		}
 	}
-	sort.SliceStable(rest, func(a, b int) bool { return rest[a].sortKey() < rest[b].sortKey() })
+	slices.SortStableFunc(rest, func(a, b Step) int { return cmp.Compare(a.sortKey(), b.sortKey()) })
 	out := make([]Step, 0, len(batch))
 	for wi := range window {
 		switch {

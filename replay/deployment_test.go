@@ -119,7 +119,7 @@ func TestProportionalScaling(t *testing.T) {
 	}
 }
 
-// TestNewestTemplateWins: an update in the middle of a rollout creates a third ReplicaSet, and
+// TestRolloutReconcileOrder: an update in the middle of a rollout creates a third ReplicaSet, and
 // the intermediate one is scaled down as an old one.
 func TestRolloutReconcileOrder(t *testing.T) {
 	s := unitSim(KindDeployment)

@@ -2,7 +2,7 @@ package replay
 
 import (
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -286,7 +286,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 		return 0
 	}
 	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	slices.Sort(s)
 	i := int(math.Ceil(p/100*float64(len(s)))) - 1
 	if i < 0 {
 		i = 0

@@ -3,13 +3,14 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,14 +92,8 @@ func LoadWatchFiles(paths ...string) ([]Version, error) {
 	if len(all) == 0 {
 		return nil, ErrNoHistory
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if all[i].rv != all[j].rv {
-			return all[i].rv < all[j].rv
-		}
-		if all[i].file != all[j].file {
-			return all[i].file < all[j].file
-		}
-		return all[i].pos < all[j].pos
+	slices.SortStableFunc(all, func(a, b rec) int {
+		return cmp.Or(cmp.Compare(a.rv, b.rv), cmp.Compare(a.file, b.file), cmp.Compare(a.pos, b.pos))
 	})
 	out := make([]Version, len(all))
 	for i := range all {

@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"time"
 )
@@ -192,7 +194,7 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 		}
 		for _, rs := range x.rs {
 			evs := byRS[rs.name]
-			sort.Slice(evs, func(i, j int) bool { return evs[i].seq < evs[j].seq })
+			slices.SortFunc(evs, func(a, b podEv) int { return cmp.Compare(a.seq, b.seq) })
 			k := 0
 			for i := 1; i < len(rs.vers); i++ {
 				v, pv := rs.vers[i], rs.vers[i-1]

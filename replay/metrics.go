@@ -1,8 +1,8 @@
 package replay
 
 import (
+	"cmp"
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -79,7 +79,7 @@ func buildTimeline(lines []lifeline, target string, desired []desiredPoint, minR
 		if c := a.t.Compare(b.t); c != 0 {
 			return c
 		}
-		return a.i - b.i
+		return cmp.Compare(a.i, b.i)
 	})
 
 	tl := &timeline{}
@@ -237,7 +237,7 @@ func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
 				}
 			}
 		}
-		sort.SliceStable(desired, func(i, j int) bool { return desired[i].t.Before(desired[j].t) })
+		slices.SortStableFunc(desired, func(a, b desiredPoint) int { return a.t.Compare(b.t) })
 	}
 	tl := buildTimeline(lines, target, desired, time.Duration(minReady)*time.Second, partition, ro.Start, ro.End)
 	s := tl.summary(ro.Start, ro.End)

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -450,7 +451,7 @@ func causalOrder(h []Version) (out []Version, logSeq func(uint64) uint64) {
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(keys[a], keys[b]) })
 	out = make([]Version, len(h))
 	orig := make([]uint64, len(h))
 	for j, i := range idx {
@@ -1218,7 +1219,7 @@ func recordSteps(scn *Scenario) {
 			}
 		}
 	}
-	sort.SliceStable(steps, func(i, j int) bool { return steps[i].seq < steps[j].seq })
+	slices.SortStableFunc(steps, func(a, b loggedStep) int { return cmp.Compare(a.seq, b.seq) })
 	x.steps = steps
 	for ri := range scn.Rollouts {
 		r := &scn.Rollouts[ri]

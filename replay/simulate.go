@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -413,7 +414,7 @@ func (s *simulation) init() error {
 			s.st.nodes = append(s.st.nodes, cur.n)
 		}
 	}
-	sort.Slice(s.st.nodes, func(i, j int) bool { return s.st.nodes[i].Name < s.st.nodes[j].Name })
+	slices.SortFunc(s.st.nodes, func(a, b *node) int { return cmp.Compare(a.Name, b.Name) })
 
 	// The workload.
 	if w := workloadAt(x, S); w != nil {
@@ -518,7 +519,7 @@ func (s *simulation) init() error {
 		return nil
 	}
 
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].seq < evs[j].seq })
+	slices.SortStableFunc(evs, func(a, b envEvent) int { return cmp.Compare(a.seq, b.seq) })
 	for _, e := range evs {
 		s.at(e.t, e.fn)
 	}

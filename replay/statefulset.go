@@ -1,8 +1,9 @@
 package replay
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -48,7 +49,7 @@ func (ssc *statefulSetController) sync() {
 func (ssc *statefulSetController) revisions(set *simWorkload) (current, update *ctrlRevision) {
 	s := ssc.s
 	revs := s.st.revisions
-	sort.SliceStable(revs, func(i, j int) bool { return revs[i].revision < revs[j].revision })
+	slices.SortStableFunc(revs, func(a, b *ctrlRevision) int { return cmp.Compare(a.revision, b.revision) })
 	next := int64(1)
 	if n := len(revs); n > 0 {
 		next = revs[n-1].revision + 1
@@ -65,7 +66,7 @@ func (ssc *statefulSetController) revisions(set *simWorkload) (current, update *
 	case len(equal) > 0:
 		update = equal[len(equal)-1]
 		update.revision = next
-		sort.SliceStable(revs, func(i, j int) bool { return revs[i].revision < revs[j].revision })
+		slices.SortStableFunc(revs, func(a, b *ctrlRevision) int { return cmp.Compare(a.revision, b.revision) })
 	default:
 		update = &ctrlRevision{name: s.revisionName(set.spec.Template), key: set.spec.Template, revision: next}
 		s.st.revisions = append(revs, update)
@@ -102,7 +103,7 @@ func (ssc *statefulSetController) updateStatefulSet(set *simWorkload, current, u
 	for i := range replicas {
 		missing[i] = replicas[i] == nil
 	}
-	sort.Slice(condemned, func(i, j int) bool { return condemned[i].ordinal > condemned[j].ordinal })
+	slices.SortFunc(condemned, func(a, b *simPod) int { return cmp.Compare(b.ordinal, a.ordinal) })
 	// The first unhealthy pod, in ordinal order, replicas first; a pod not created yet is
 	// unhealthy (upstream holds a placeholder for it, which is never condemned).
 	var firstUnhealthy *simPod

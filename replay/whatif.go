@@ -1,10 +1,11 @@
 package replay
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -407,7 +408,7 @@ func (ov *overrides) resizeInitial(s *simulation) error {
 		if !steady(pods, len(pods)) {
 			return nil
 		}
-		sort.Slice(pods, func(i, j int) bool { return pods[i].ordinal < pods[j].ordinal })
+		slices.SortFunc(pods, func(a, b *simPod) int { return cmp.Compare(a.ordinal, b.ordinal) })
 		resizePods(s, pods, want, nil)
 		w.status.Replicas, w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want), int32(want)
 		w.status.CurrentReplicas, w.status.UpdatedReplicas = int32(want), int32(want)

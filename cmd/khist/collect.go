@@ -22,13 +22,11 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
-func init() { register(newCollectCmd) }
-
-// runProjector runs the projector in-process next to the collector, until ctx ends; m counts
+// projectFunc runs the projector in-process next to the collector, until ctx ends; m counts
 // what it does and measures its lag (for /metrics and /readyz). khist collect calls it unless
-// --no-project is given; while it is nil (wiring.go sets it) the collector runs alone and logs
-// that the views are not updated.
-var runProjector func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error
+// --no-project is given; given none (nil), the collector runs alone and logs that the views are
+// not updated.
+type projectFunc func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error
 
 type collectFlags struct {
 	kube        *genericclioptions.ConfigFlags
@@ -51,7 +49,7 @@ type collectFlags struct {
 	logLevel          string
 }
 
-func newCollectCmd(g *globalFlags) *cobra.Command {
+func newCollectCmd(g *globalFlags, runProjector projectFunc) *cobra.Command {
 	f := &collectFlags{kube: genericclioptions.NewConfigFlags(true)}
 	// --cluster is khist's name for the recorded cluster (a global flag), and namespaces are
 	// chosen with --include-namespace: kubectl's flags of those names are left out.
@@ -79,7 +77,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.memoryLimitSet = cmd.Flags().Changed("memory-limit")
-			return runCollect(cmd.Context(), g, f)
+			return runCollect(cmd.Context(), g, f, runProjector)
 		},
 	}
 	fl := cmd.Flags()
@@ -118,7 +116,7 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q: use text or json", format)
 }
 
-func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
+func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProjector projectFunc) error {
 	logger, err := newLogger(f.logFormat, f.logLevel)
 	if err != nil {
 		return err
@@ -218,7 +216,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags) error {
 	}
 	logger.Info("collecting", "cluster", g.Cluster, "server", cfg.Host, "log", where, "stream", l.StreamName())
 
-	// The projector, when wired, runs next to the collector; either ending ends both.
+	// The projector, when given, runs next to the collector; either ending ends both.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	projDone := make(chan error, 1)

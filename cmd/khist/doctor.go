@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newDoctorCmd) }
-
 // errDoctor is doctor's error when it found something wrong: the report on stdout says what.
 var errDoctor = errors.New("doctor")
 

@@ -13,17 +13,14 @@ import (
 	"golang.org/x/term"
 )
 
-func init() { register(newImportCmd) }
-
 type importFlags struct {
 	format    string
 	noProject bool
 }
 
-// afterImport folds what was imported into the views; set by the projector wiring.
-var afterImport func(cmd *cobra.Command, g *globalFlags) error
-
-func newImportCmd(g *globalFlags) *cobra.Command {
+// newImportCmd makes khist import; afterImport folds what was imported into the views, unless
+// --no-project is given or it is nil.
+func newImportCmd(g *globalFlags, afterImport func(cmd *cobra.Command, g *globalFlags) error) *cobra.Command {
 	f := &importFlags{}
 	cmd := &cobra.Command{
 		Use:   "import FILE... (or - for standard input)",
@@ -32,14 +29,14 @@ func newImportCmd(g *globalFlags) *cobra.Command {
   khist import shop.json
   khist import --format audit /var/log/kubernetes/audit.log`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runImport(cmd, g, f, args) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runImport(cmd, g, f, args, afterImport) },
 	}
 	cmd.Flags().StringVar(&f.format, "format", "watch", "input format: watch (kubectl watch events or Lists) or audit (audit.k8s.io/v1 JSON lines)")
 	cmd.Flags().BoolVar(&f.noProject, "no-project", false, "only append to the log; do not fold into the views")
 	return cmd
 }
 
-func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string) error {
+func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string, afterImport func(cmd *cobra.Command, g *globalFlags) error) error {
 	format := importer.Format(f.format)
 	if format != importer.FormatWatch && format != importer.FormatAudit {
 		return fmt.Errorf("--format: unknown format %q: use watch or audit", f.format)

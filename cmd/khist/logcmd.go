@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newLogCmd) }
-
 type logFlags struct {
 	kind, namespace, name string
 	allNamespaces         bool

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/khist/khist/eventlog"
@@ -14,12 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
-
-func init() {
-	register(newProjectCmd)
-	register(newRebuildCmd)
-	afterImport = func(cmd *cobra.Command, g *globalFlags) error { return catchUpViews(cmd, g, "") }
-}
 
 // viewsFlags say where the views live.
 type viewsFlags struct {
@@ -101,6 +96,22 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr s
 	return nil
 }
 
+// projectInProcess is the projector khist collect runs beside the collector: it folds l into
+// the views file under --data-dir and follows it until ctx ends.
+func projectInProcess(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error {
+	db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""), m)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	m.Watch(l, db)
+	return projector.Run(ctx, l, db, projector.WithMetrics(m))
+}
+
+// foldImported is khist import's afterImport: it folds what was imported into the views file
+// under --data-dir.
+func foldImported(cmd *cobra.Command, g *globalFlags) error { return catchUpViews(cmd, g, "") }
+
 // catchUpViews folds the events the views lack (after khist import), with an ephemeral
 // consumer: khist collect or project may be following the same views with the durable one.
 func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
@@ -115,7 +126,7 @@ func catchUpViews(cmd *cobra.Command, g *globalFlags, dbPath string) error {
 		return err
 	}
 	defer db.Close()
-	bar := projector.NewProgressBar(cmd.ErrOrStderr(), "views")
+	bar := newProgressBar(cmd.ErrOrStderr(), "views")
 	st, err := projector.CatchUp(ctx, l, db, projector.WithProgress(bar.Update))
 	if err != nil {
 		bar.Stop()
@@ -147,7 +158,7 @@ doctor tells more). --force rebuilds anyway from every event that can be read.`,
 				return err
 			}
 			defer l.Close()
-			bar := projector.NewProgressBar(cmd.ErrOrStderr(), "rebuild")
+			bar := newProgressBar(cmd.ErrOrStderr(), "rebuild")
 			opts := []projector.Option{projector.WithProgress(bar.Update)}
 			if cmd.Flags().Changed("durable") {
 				// Else an ephemeral consumer: the default durable one may be another views
@@ -195,7 +206,7 @@ func openFolding(ctx context.Context, stderr io.Writer, l *eventlog.Log, path st
 		return db, err
 	}
 	fmt.Fprintf(stderr, "khist: the views at %s were made by another version of khist: rebuilding them from the log\n", path)
-	bar := projector.NewProgressBar(stderr, "rebuild")
+	bar := newProgressBar(stderr, "rebuild")
 	st, err := projector.Rebuild(ctx, l, path, projector.WithProgress(bar.Update), projector.WithMetrics(m))
 	if err != nil {
 		return nil, err

@@ -210,7 +210,7 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(fh.Fd()))
 }
 
-// objectArgs accepts KIND/NAME, or KIND NAME as kubectl does, and returns KIND/NAME.
+// objectArg accepts KIND/NAME, or KIND NAME as kubectl does, and returns KIND/NAME.
 func objectArg(args []string) string {
 	if len(args) == 2 && !strings.Contains(args[0], "/") {
 		return args[0] + "/" + args[1]

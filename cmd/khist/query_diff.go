@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newDiffCmd) }
-
 type diffFlags struct {
 	queryFlags
 	from, to string

@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newGetCmd) }
-
 type getFlags struct {
 	queryFlags
 	at    string

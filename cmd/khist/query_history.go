@@ -5,8 +5,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newHistoryCmd) }
-
 func newHistoryCmd(g *globalFlags) *cobra.Command {
 	f := &queryFlags{}
 	cmd := &cobra.Command{

@@ -5,8 +5,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newRolloutsCmd) }
-
 type rolloutsFlags struct {
 	queryFlags
 	since, until string

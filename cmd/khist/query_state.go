@@ -5,8 +5,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newStateCmd) }
-
 type stateFlags struct {
 	queryFlags
 	at    string

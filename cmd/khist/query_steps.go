@@ -5,8 +5,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newStepsCmd) }
-
 type stepsFlags struct {
 	queryFlags
 	rollout string

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newTimelineCmd) }
-
 type timelineFlags struct {
 	queryFlags
 	since, until   string

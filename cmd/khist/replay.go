@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newReplayCmd) }
-
 func newReplayCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay",

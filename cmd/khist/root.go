@@ -27,12 +27,6 @@ type natsFlags struct {
 	TLSCA, TLSCert, TLSKey            string
 }
 
-// commands lists constructors of subcommands; each file in cmd/khist adds its own with
-// register from an init function, so commands can be added without touching this file.
-var commands []func(*globalFlags) *cobra.Command
-
-func register(c func(*globalFlags) *cobra.Command) { commands = append(commands, c) }
-
 // defaultDataDir is --data-dir's default: $KHIST_DATA_DIR, else $XDG_DATA_HOME/khist, else
 // ~/.local/share/khist.
 func defaultDataDir() string {
@@ -84,9 +78,24 @@ func newRootCmd() *cobra.Command {
 			}
 		}
 	}
-	for _, c := range commands {
-		root.AddCommand(c(g))
-	}
+	// Every subcommand, with what it depends on: the global flags, and for collect and import
+	// the projector that folds what they append into the views. Help lists them by name.
+	root.AddCommand(
+		newCollectCmd(g, projectInProcess),
+		newImportCmd(g, foldImported),
+		newProjectCmd(g),
+		newRebuildCmd(g),
+		newLogCmd(g),
+		newGetCmd(g),
+		newStateCmd(g),
+		newDiffCmd(g),
+		newHistoryCmd(g),
+		newRolloutsCmd(g),
+		newStepsCmd(g),
+		newTimelineCmd(g),
+		newReplayCmd(g),
+		newDoctorCmd(g),
+	)
 	sayDiskFull(root, g)
 	return root
 }

@@ -4,10 +4,11 @@
 package faults
 
 import (
+	"cmp"
 	"crypto/rand"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func Blocks(t testing.TB, dataDir, stream string) []string {
 		i, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".blk"))
 		return i
 	}
-	sort.Slice(m, func(i, j int) bool { return n(m[i]) < n(m[j]) })
+	slices.SortFunc(m, func(a, b string) int { return cmp.Compare(n(a), n(b)) })
 	return m
 }
 

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,7 +116,7 @@ func (r *reporter) Running(now time.Time, min time.Duration) []string {
 			rs = append(rs, run{k, d})
 		}
 	}
-	slices.SortFunc(rs, func(a, b run) int { return int(b.d - a.d) })
+	slices.SortFunc(rs, func(a, b run) int { return cmp.Compare(b.d, a.d) })
 	var out []string
 	for _, x := range rs {
 		out = append(out, fmt.Sprintf("%s (%s)", x.name, x.d.Round(time.Second)))

@@ -1,23 +1,25 @@
-package projector
+package main
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/khist/khist/projector"
 )
 
 func TestProgressBar(t *testing.T) {
 	var out strings.Builder
-	b := NewProgressBar(&out, "rebuild")
+	b := newProgressBar(&out, "rebuild")
 	b.tty = true
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b.now = func() time.Time { return now }
-	b.Update(Progress{Done: 1000, Total: 4000, Elapsed: time.Second})
+	b.Update(projector.Progress{Done: 1000, Total: 4000, Elapsed: time.Second})
 	now = now.Add(100 * time.Millisecond)
-	b.Update(Progress{Done: 1100, Total: 4000, Elapsed: 1100 * time.Millisecond}) // too soon: not drawn
+	b.Update(projector.Progress{Done: 1100, Total: 4000, Elapsed: 1100 * time.Millisecond}) // too soon: not drawn
 	now = now.Add(time.Second)
-	b.Update(Progress{Done: 2000, Total: 4000, Elapsed: 2 * time.Second})
-	b.Done(Stats{Events: 4000, Applied: 3990, Skipped: 10, Elapsed: 4 * time.Second})
+	b.Update(projector.Progress{Done: 2000, Total: 4000, Elapsed: 2 * time.Second})
+	b.Done(projector.Stats{Events: 4000, Applied: 3990, Skipped: 10, Elapsed: 4 * time.Second})
 	got := out.String()
 	for _, want := range []string{
 		"\rrebuild [=======>                      ]  25% 1000/4000 events 1.0k/s ETA 3s\x1b[K",

@@ -1,4 +1,4 @@
-package projector
+package main
 
 import (
 	"fmt"
@@ -6,12 +6,14 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/khist/khist/projector"
 )
 
-// ProgressBar draws a fold's progress on one terminal line (events done, rate, ETA), redrawn
-// at most every 200ms. Pass its Update to WithProgress and call Done at the end. When w is
-// not a terminal, it writes a plain line every 10 seconds instead.
-type ProgressBar struct {
+// progressBar draws a fold's progress on one terminal line (events done, rate, ETA), redrawn
+// at most every 200ms. Pass its Update to projector.WithProgress and call Done at the end.
+// When w is not a terminal, it writes a plain line every 10 seconds instead.
+type progressBar struct {
 	w     io.Writer
 	label string
 	tty   bool
@@ -20,19 +22,19 @@ type ProgressBar struct {
 	now   func() time.Time // injectable clock for tests
 }
 
-// NewProgressBar returns a bar that writes to w (typically os.Stderr).
-func NewProgressBar(w io.Writer, label string) *ProgressBar {
+// newProgressBar returns a bar that writes to w (typically os.Stderr).
+func newProgressBar(w io.Writer, label string) *progressBar {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	return &ProgressBar{w: w, label: label, tty: tty, now: time.Now}
+	return &progressBar{w: w, label: label, tty: tty, now: time.Now}
 }
 
 // Update redraws the bar if 200ms have passed since the last drawing, or the fold is done.
-func (b *ProgressBar) Update(p Progress) {
+func (b *progressBar) Update(p projector.Progress) {
 	now := b.now()
 	if !b.tty {
 		if now.Sub(b.last) >= 10*time.Second {
@@ -51,7 +53,7 @@ func (b *ProgressBar) Update(p Progress) {
 }
 
 // Stop clears the bar's line, for a fold that failed.
-func (b *ProgressBar) Stop() {
+func (b *progressBar) Stop() {
 	if b.drawn {
 		fmt.Fprint(b.w, "\r\x1b[K")
 		b.drawn = false
@@ -59,7 +61,7 @@ func (b *ProgressBar) Stop() {
 }
 
 // Done ends the bar's line with a summary.
-func (b *ProgressBar) Done(st Stats) {
+func (b *progressBar) Done(st projector.Stats) {
 	if b.drawn {
 		fmt.Fprint(b.w, "\r\x1b[K")
 	}
@@ -67,7 +69,7 @@ func (b *ProgressBar) Done(st Stats) {
 		b.label, st.Events, st.Applied, st.Skipped, st.Elapsed.Round(time.Millisecond), human(st.Rate()))
 }
 
-func (b *ProgressBar) line(p Progress) string {
+func (b *progressBar) line(p projector.Progress) string {
 	rate := 0.0
 	if p.Elapsed > 0 {
 		rate = float64(p.Done) / p.Elapsed.Seconds()
