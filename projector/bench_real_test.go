@@ -63,20 +63,6 @@ func BenchmarkRecordingVsGenerator(b *testing.B) {
 				measureDisk(b, h.envs, h.watch, false)
 			}
 		})
-		b.Run(h.name+"/fold", func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				db, err := Open(filepath.Join(b.TempDir(), "views.db"), nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				foldAll(b, db, h.envs, 500)
-				b.StopTimer()
-				db.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(len(h.envs)*b.N), "us/event")
-		})
+		b.Run(h.name+"/fold", func(b *testing.B) { measureFold(b, h.envs) })
 	}
 }
