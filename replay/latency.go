@@ -232,9 +232,11 @@ func (x *extraction) nextStatusWrite(rs string, t time.Time, after uint64) (time
 		if r.name != rs {
 			continue
 		}
-		for i := 1; i < len(r.vers); i++ {
+		// The versions are in log order: start after the write last used.
+		start := max(1, sort.Search(len(r.vers), func(i int) bool { return r.vers[i].seq > after }))
+		for i := start; i < len(r.vers); i++ {
 			v, pv := r.vers[i], r.vers[i-1]
-			if v.deleted || pv.deleted || v.o.status == pv.o.status || v.t.Before(t) || v.seq <= after {
+			if v.deleted || pv.deleted || v.o.status == pv.o.status || v.t.Before(t) {
 				continue
 			}
 			return v.t, v.seq, v.o.status, true

@@ -88,8 +88,8 @@ func (rsc *replicaSetController) writeStatus(rs *simRS, st rsStatus) {
 		// recorded ReplicaSet's next status write did, reporting what that write had seen of
 		// the pods (see seenStatus). The ReplicaSet controller is the environment of the
 		// Deployment controller under test.
-		if t, seq, st, ok := s.scn.x.nextStatusWrite(rs.name, s.now, rs.statusSeq); ok {
-			d, seen, wrote = max(t.Sub(s.now), writeLatency), seq, st
+		if t, seq, rec, ok := s.scn.x.nextStatusWrite(rs.name, s.now, rs.statusSeq); ok {
+			d, seen, wrote = max(t.Sub(s.now), writeLatency), seq, rec
 			rs.statusSeq = seq
 		}
 	}
