@@ -109,8 +109,8 @@ func TestRolloutWords(t *testing.T) {
 		want         []string
 	}{
 		{"fidelity-never-ready-undo", "never-ready-undo", []string{
-			"deployment/web#2  1 -> 2    web:v1 -> web:broken", "failed, rolled back",
-			"deployment/web#3  2 -> 3    web:broken -> web:v1", "complete (rollback of failed revision 2)"}},
+			"deployment/web#2   1 -> 2     web:v1 -> web:broken", "failed, rolled back",
+			"deployment/web#3   2 -> 3     web:broken -> web:v1", "complete (rollback of failed revision 2)"}},
 		{"fidelity-undo-to-revision", "undo-to-revision", []string{"deployment/web#4", "complete (rollback to revision 1)"}},
 	} {
 		s := loadScenario(t, c.scenario)

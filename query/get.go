@@ -23,7 +23,8 @@ type GetArgs struct {
 	// Printer, when set, prints the object instead of Output (kubectl's -o jsonpath=...,
 	// go-template=..., custom-columns=...); KIND alone: the list, as khist state.
 	Printer Printer
-	Note    io.Writer // receives, for -o name and Printer, what yaml writes as a comment (deleted since ...); nil drops it
+	Note    io.Writer    // receives, for -o name and Printer, what yaml writes as a comment (deleted since ...); nil drops it
+	Table   TableOptions // --no-headers, --sort-by: KIND alone, as khist state
 }
 
 // GetFormats are the -o values of khist get.
@@ -50,7 +51,7 @@ func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 			at = "now"
 		}
 		return v.State(ctx, StateArgs{Namespace: a.Namespace, AllNamespaces: a.AllNamespaces, At: at, Kinds: []string{ks},
-			Output: a.Output, Printer: a.Printer, Note: a.Note}, w)
+			Output: a.Output, Printer: a.Printer, Note: a.Note, Table: a.Table}, w)
 	}
 	if a.AllNamespaces {
 		return errorf(ErrBadArgument, "-A: lists every object of a kind: give the kind alone (get %s), or a namespace with -n", strings.SplitN(a.Object, "/", 2)[0])

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/khist/khist/projector"
@@ -17,11 +16,12 @@ import (
 
 // RolloutsArgs are the arguments of khist rollouts.
 type RolloutsArgs struct {
-	Object        string // optional KIND or KIND/NAME (deploy, sts/db)
-	Namespace     string // -n
-	AllNamespaces bool   // -A
-	Since, Until  string // --since, --until: rollouts that overlap the window
-	Output        string // -o: table, wide, json, yaml, csv or md
+	Object        string       // optional KIND or KIND/NAME (deploy, sts/db)
+	Namespace     string       // -n
+	AllNamespaces bool         // -A
+	Since, Until  string       // --since, --until: rollouts that overlap the window
+	Output        string       // -o: table, wide, json, yaml, csv or md
+	Table         TableOptions // --no-headers, --sort-by (table and wide)
 }
 
 // RolloutsFormats are the -o values of khist rollouts.
@@ -265,7 +265,7 @@ func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	return renderRollouts(w, rows, out, scope, v.Env)
+	return renderRollouts(w, rows, out, scope, v.Env, a.Table)
 }
 
 func revisionText(r RolloutRow) string {
@@ -318,7 +318,7 @@ func availText(r RolloutRow) string {
 	return fmt.Sprintf("%d/%d (%d%%)", r.MinAvailable, r.Desired, int(r.MinShare*100+0.5))
 }
 
-func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, env Env) error {
+func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, env Env, opts TableOptions) error {
 	switch format {
 	case OutJSON, OutYAML:
 		if rows == nil {
@@ -384,19 +384,22 @@ func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, 
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(cells(r), "\t"))
+	t := &table{}
+	for _, h := range head {
+		t.columns = append(t.columns, column{name: h})
 	}
-	return tw.Flush()
+	for _, r := range rows {
+		t.add(r, cells(r)...)
+	}
+	return t.print(w, format == OutWide, opts)
 }
 
 // HistoryArgs are the arguments of khist history.
 type HistoryArgs struct {
-	Object    string // KIND/NAME of a workload
-	Namespace string // -n
-	Output    string // -o: table, json or yaml
+	Object    string       // KIND/NAME of a workload
+	Namespace string       // -n
+	Output    string       // -o: table, json or yaml
+	Table     TableOptions // --no-headers, --sort-by (table)
 }
 
 // HistoryFormats are the -o values of khist history.
@@ -514,8 +517,10 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 		_, err := fmt.Fprintln(w, "No revisions recorded.")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tHASH\tIMAGES\tCURRENT FROM\tUNTIL\tBY\tCHANGE-CAUSE\tROLLOUT\tPODS")
+	t := &table{}
+	for _, h := range []string{"REVISION", "HASH", "IMAGES", "CURRENT FROM", "UNTIL", "BY", "CHANGE-CAUSE", "ROLLOUT", "PODS"} {
+		t.columns = append(t.columns, column{name: h})
+	}
 	for _, r := range rows {
 		rev := strconv.FormatInt(r.Revision, 10)
 		if len(r.Numbers) > 1 {
@@ -547,18 +552,19 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 				ro += " in " + d
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", rev, r.Hash, orNone(strings.Join(r.Images, ",")), from, until,
-			orNone(r.Actor), orNone(r.ChangeCause), ro, r.Pods)
+		t.add(r, rev, r.Hash, orNone(strings.Join(r.Images, ",")), from, until,
+			orNone(r.Actor), orNone(r.ChangeCause), ro, strconv.Itoa(r.Pods))
 	}
-	return tw.Flush()
+	return t.print(w, false, a.Table)
 }
 
 // StepsArgs are the arguments of khist steps.
 type StepsArgs struct {
-	Object    string // KIND/NAME of a workload
-	Namespace string // -n
-	Rollout   string // --rollout: #N or KIND/NAME#N (from khist rollouts), revN, latest (default), all, or the older log sequence
-	Output    string // -o: table or json
+	Object    string       // KIND/NAME of a workload
+	Namespace string       // -n
+	Rollout   string       // --rollout: #N or KIND/NAME#N (from khist rollouts), revN, latest (default), all, or the older log sequence
+	Output    string       // -o: table or json
+	Table     TableOptions // --no-headers, --sort-by (table: within each rollout)
 }
 
 // StepsFormats are the -o values of khist steps.
@@ -726,12 +732,13 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 			fmt.Fprintln(w, "No reconcile steps recorded.")
 			continue
 		}
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tELAPSED\tSTEP\tEVENT")
+		t := &table{columns: []column{{name: "TIME"}, {name: "ELAPSED"}, {name: "STEP"}, {name: "EVENT"}}}
 		for _, s := range rs.Steps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Env.FormatClock(s.Time), s.Elapsed, s.Text, orDash(s.Event))
+			t.add(s, v.Env.FormatClock(s.Time), s.Elapsed, s.Text, orDash(s.Event))
 		}
-		tw.Flush()
+		if err := t.print(w, false, a.Table); err != nil {
+			return err
+		}
 	}
 	return nil
 }

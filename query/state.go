@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/khist/khist/projector"
@@ -19,11 +18,12 @@ import (
 
 // StateArgs are the arguments of khist state.
 type StateArgs struct {
-	Namespace     string   // -n
-	AllNamespaces bool     // -A
-	At            string   // --at (required)
-	Kinds         []string // --kind; none or "all": what kubectl get all shows, and PVCs
-	Output        string   // -o: table (default), wide, name, json or yaml
+	Namespace     string       // -n
+	AllNamespaces bool         // -A
+	At            string       // --at (required)
+	Kinds         []string     // --kind; none or "all": what kubectl get all shows, and PVCs
+	Output        string       // -o: table (default), wide, name, json or yaml
+	Table         TableOptions // --no-headers, --sort-by (table and wide: within each kind)
 	// Printer, when set, prints the objects (a kubectl List) instead of Output: kubectl's
 	// -o jsonpath=..., go-template=..., custom-columns=....
 	Printer Printer
@@ -165,7 +165,7 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if err := stateTable(w, vs, at, scope.AllNamespaces, prefixKind, out == OutWide); err != nil {
+		if err := stateTable(w, vs, at, scope.AllNamespaces, prefixKind, out == OutWide, a.Table); err != nil {
 			return err
 		}
 	}
@@ -206,15 +206,16 @@ func age(m map[string]any, at time.Time) string {
 }
 
 // stateTable writes the rows of one kind with kubectl get's columns.
-func stateTable(w io.Writer, vs []Version, at time.Time, allNS, prefixKind, wide bool) error {
+func stateTable(w io.Writer, vs []Version, at time.Time, allNS, prefixKind, wide bool, opts TableOptions) error {
 	k := LookupKind(vs[0].Group, vs[0].Kind)
 	cols, row := columnsOf(k.Kind, wide)
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	head := append([]string{"NAME"}, cols...)
-	if allNS {
-		head = append([]string{"NAMESPACE"}, head...)
+	t := &table{}
+	for _, h := range append([]string{"NAME"}, cols...) {
+		t.columns = append(t.columns, column{name: h})
 	}
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	if allNS {
+		t.columns = append([]column{{name: "NAMESPACE"}}, t.columns...)
+	}
 	for _, ver := range vs {
 		m, err := decodeObject(ver.Object)
 		if err != nil {
@@ -228,9 +229,9 @@ func stateTable(w io.Writer, vs []Version, at time.Time, allNS, prefixKind, wide
 		if allNS {
 			cells = append([]string{ver.Namespace}, cells...)
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		t.add(m, cells...)
 	}
-	return tw.Flush()
+	return t.print(w, wide, opts)
 }
 
 func i64(m map[string]any, path ...string) string {

@@ -25,11 +25,12 @@ import (
 
 // queryFlags are the flags of every read command.
 type queryFlags struct {
-	namespace     string // -n
-	allNamespaces bool   // -A
-	output        string // -o
-	db            string // --db
-	noUpdate      bool   // --no-update: read the views as they are
+	namespace     string             // -n
+	allNamespaces bool               // -A
+	output        string             // -o
+	db            string             // --db
+	noUpdate      bool               // --no-update: read the views as they are
+	table         query.TableOptions // --no-headers, --sort-by
 	// kube holds kubectl's --kubeconfig and --context (and -n): they choose the namespace a
 	// command reads when -n is not given. No server is ever contacted.
 	kube *genericclioptions.ConfigFlags
@@ -50,6 +51,12 @@ func (f *queryFlags) addNamespace(cmd *cobra.Command, g *globalFlags, all bool) 
 func (f *queryFlags) addViews(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.db, "db", "", "views file (default DATA_DIR/views.db)")
 	cmd.Flags().BoolVar(&f.noUpdate, "no-update", false, "answer from the views as they are, without folding the log's newest events first")
+}
+
+// addTable adds kubectl's flags for tables: --no-headers and --sort-by.
+func (f *queryFlags) addTable(cmd *cobra.Command, example string) {
+	cmd.Flags().BoolVar(&f.table.NoHeaders, "no-headers", false, "leave out the header row of tables")
+	cmd.Flags().StringVar(&f.table.SortBy, "sort-by", "", "sort the rows of tables by a JSONPath into each row as -o json writes it, e.g. "+example)
 }
 
 // readConfigFlags are the kubectl flags of the read commands: only those that choose a

@@ -36,11 +36,12 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 			}
 			defer done()
 			return withPrinterFormats(v.Get(cmd.Context(), query.GetArgs{Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
-				At: f.at, Output: f.output, Printer: p, Note: cmd.ErrOrStderr()}, cmd.OutOrStdout()))
+				At: f.at, Output: f.output, Printer: p, Note: cmd.ErrOrStderr(), Table: f.table}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, true)
 	f.addViews(cmd)
+	f.addTable(cmd, "'{.metadata.creationTimestamp}' (with KIND alone)")
 	cmd.Flags().StringVar(&f.at, "at", "", "the time ("+query.TimeForms+")")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "yaml (default), json or name; a list (KIND alone): table (default), wide, name, json or yaml; and kubectl's "+printerFormats)
 	f.print = addPrintFlags(cmd)

@@ -23,11 +23,12 @@ the rollout that introduced it and how many pods were created from it.`,
 				return err
 			}
 			defer done()
-			return v.History(cmd.Context(), query.HistoryArgs{Object: objectArg(args), Namespace: f.ns(), Output: f.output}, cmd.OutOrStdout())
+			return v.History(cmd.Context(), query.HistoryArgs{Object: objectArg(args), Namespace: f.ns(), Output: f.output, Table: f.table}, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
+	f.addTable(cmd, ".created")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table, json or yaml")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.HistoryFormats...))
 	return cmd

@@ -33,12 +33,13 @@ replicas (and share of the desired ones), the peak number of pods, the number of
 			defer done()
 			return v.Rollouts(cmd.Context(), query.RolloutsArgs{
 				Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
-				Since: f.since, Until: f.until, Output: f.output,
+				Since: f.since, Until: f.until, Output: f.output, Table: f.table,
 			}, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, true)
 	f.addViews(cmd)
+	f.addTable(cmd, ".durationNanos or .minAvailableShare")
 	fl := cmd.Flags()
 	fl.StringVar(&f.since, "since", "", "only rollouts that ran at or after this time ("+query.TimeForms+")")
 	fl.StringVar(&f.until, "until", "", "only rollouts that started before this time")

@@ -35,12 +35,13 @@ columns. Without --kind it shows what kubectl get all shows, and PersistentVolum
 			}
 			defer done()
 			return withPrinterFormats(v.State(cmd.Context(), query.StateArgs{
-				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output, Printer: p, Note: cmd.ErrOrStderr(),
+				Namespace: f.ns(), AllNamespaces: f.allNamespaces, At: f.at, Kinds: f.kinds, Output: f.output, Printer: p, Note: cmd.ErrOrStderr(), Table: f.table,
 			}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, true)
 	f.addViews(cmd)
+	f.addTable(cmd, "'{.metadata.creationTimestamp}'")
 	fl := cmd.Flags()
 	fl.StringVar(&f.at, "at", "", "the time ("+query.TimeForms+"); required")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds (comma separated; all: what kubectl get all shows)")

@@ -30,11 +30,12 @@ rollout to revision N), latest (the default) or all.`,
 				return err
 			}
 			defer done()
-			return v.Steps(cmd.Context(), query.StepsArgs{Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout, Output: f.output}, cmd.OutOrStdout())
+			return v.Steps(cmd.Context(), query.StepsArgs{Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout, Output: f.output, Table: f.table}, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
+	f.addTable(cmd, ".text (within each rollout)")
 	cmd.Flags().StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StepsFormats...))
