@@ -8,23 +8,39 @@ import (
 	"time"
 )
 
-// Meta is what the log needs to know of an object, read from its JSON in one decode.
+// Meta is the part of an object's JSON that is read without knowing its kind, in one decode:
+// its identity, for the log (producers make envelopes of it), and the metadata replay reads
+// of every object (owners, labels, annotations, who wrote it). The projector has its own
+// decoder, which reads these fields with each kind's (see projector.Object).
 type Meta struct {
-	APIVersion string `json:"apiVersion"`
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   ObjectMeta `json:"metadata"`
+}
+
+// ObjectMeta is the metadata of an object, as far as khist reads it.
+type ObjectMeta struct {
+	Namespace         string     `json:"namespace"`
+	Name              string     `json:"name"`
+	UID               string     `json:"uid"`
+	ResourceVersion   string     `json:"resourceVersion"`
+	Generation        int64      `json:"generation"`
+	CreationTimestamp *time.Time `json:"creationTimestamp"`
+	DeletionTimestamp *time.Time `json:"deletionTimestamp"`
+	// DeletionGracePeriodSeconds: deletionTimestamp is the deletion request's time plus this.
+	DeletionGracePeriodSeconds *int64            `json:"deletionGracePeriodSeconds"`
+	Labels                     map[string]string `json:"labels"`
+	Annotations                map[string]string `json:"annotations"`
+	OwnerReferences            []OwnerReference  `json:"ownerReferences"`
+	ManagedFields              []ManagedField    `json:"managedFields"`
+}
+
+// OwnerReference is one entry of metadata.ownerReferences.
+type OwnerReference struct {
 	Kind       string `json:"kind"`
-	Metadata   struct {
-		Namespace         string     `json:"namespace"`
-		Name              string     `json:"name"`
-		UID               string     `json:"uid"`
-		ResourceVersion   string     `json:"resourceVersion"`
-		Generation        int64      `json:"generation"`
-		CreationTimestamp *time.Time `json:"creationTimestamp"`
-		DeletionTimestamp *time.Time `json:"deletionTimestamp"`
-		// DeletionGracePeriodSeconds: deletionTimestamp is the deletion request's time plus this.
-		DeletionGracePeriodSeconds *int64            `json:"deletionGracePeriodSeconds"`
-		Labels                     map[string]string `json:"labels"`
-		ManagedFields              []ManagedField    `json:"managedFields"`
-	} `json:"metadata"`
+	Name       string `json:"name"`
+	UID        string `json:"uid"`
+	Controller *bool  `json:"controller"`
 }
 
 // ManagedField is one entry of metadata.managedFields without its field set.
@@ -42,6 +58,16 @@ func ParseMeta(obj []byte) (Meta, error) {
 		return m, err
 	}
 	return m, nil
+}
+
+// ControllerOf returns the kind, name and uid of the object's controlling owner, or "".
+func (m *Meta) ControllerOf() (kind, name, uid string) {
+	for _, o := range m.Metadata.OwnerReferences {
+		if o.Controller != nil && *o.Controller {
+			return o.Kind, o.Name, o.UID
+		}
+	}
+	return "", "", ""
 }
 
 // GroupVersion splits apiVersion into group and version.

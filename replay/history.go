@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/khist/khist/eventlog"
 )
 
 // Event types of a Version, as the event log records them.
@@ -160,43 +162,7 @@ func readWatchFile(path string) ([]Version, error) {
 }
 
 // objMeta is the part of any object's JSON that replay reads without knowing its kind.
-type objMeta struct {
-	Kind     string `json:"kind"`
-	Metadata struct {
-		Name                       string            `json:"name"`
-		Namespace                  string            `json:"namespace"`
-		UID                        string            `json:"uid"`
-		ResourceVersion            string            `json:"resourceVersion"`
-		Generation                 int64             `json:"generation"`
-		CreationTimestamp          *time.Time        `json:"creationTimestamp"`
-		DeletionTimestamp          *time.Time        `json:"deletionTimestamp"`
-		DeletionGracePeriodSeconds *int64            `json:"deletionGracePeriodSeconds"`
-		Labels                     map[string]string `json:"labels"`
-		Annotations                map[string]string `json:"annotations"`
-		OwnerReferences            []struct {
-			Kind       string `json:"kind"`
-			Name       string `json:"name"`
-			UID        string `json:"uid"`
-			Controller *bool  `json:"controller"`
-		} `json:"ownerReferences"`
-		ManagedFields []struct {
-			Manager     string     `json:"manager"`
-			Operation   string     `json:"operation"`
-			Subresource string     `json:"subresource"`
-			Time        *time.Time `json:"time"`
-		} `json:"managedFields"`
-	} `json:"metadata"`
-}
-
-// controllerOf returns the kind, name and uid of the object's controlling owner.
-func (m *objMeta) controllerOf() (kind, name, uid string) {
-	for _, o := range m.Metadata.OwnerReferences {
-		if o.Controller != nil && *o.Controller {
-			return o.Kind, o.Name, o.UID
-		}
-	}
-	return "", "", ""
-}
+type objMeta = eventlog.Meta
 
 // timeClues is every timestamp an object carries that is a lower bound of the time it was
 // written, plus, for Events, the clock encoded in the name. Only these fields are decoded.

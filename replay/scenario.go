@@ -303,7 +303,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 			if err != nil {
 				return scn, fmt.Errorf("replay: ReplicaSet %s seq %d: %v", v.Name, v.Seq, err)
 			}
-			if _, _, ouid := o.meta.controllerOf(); ouid != scn.UID {
+			if _, _, ouid := o.meta.ControllerOf(); ouid != scn.UID {
 				continue
 			}
 			if t != nil {
@@ -326,7 +326,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 			if decodeJSON(v.Object, &m) != nil {
 				continue
 			}
-			if _, _, ouid := m.controllerOf(); ouid != scn.UID || v.Type != Added {
+			if _, _, ouid := m.ControllerOf(); ouid != scn.UID || v.Type != Added {
 				continue
 			}
 			var cr struct {

@@ -46,7 +46,7 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 			return nil, fmt.Errorf("replay: Pod %s seq %d: %v", v.Name, v.Seq, err)
 		}
 		if !known {
-			_, _, ouid := p.meta.controllerOf()
+			_, _, ouid := p.meta.ControllerOf()
 			if !owners[ouid] {
 				continue
 			}
