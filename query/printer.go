@@ -1,6 +1,7 @@
 package query
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -34,6 +35,25 @@ func printList(p Printer, vs []Version, w io.Writer) error {
 			return err
 		}
 		list.Items = append(list.Items, *u)
+	}
+	return p.PrintObj(list, w)
+}
+
+// printRows prints the rows of a table (rollouts, history, steps) through p as a kubectl List
+// whose items are the rows as -o json writes them: a template reads .items, custom-columns
+// print a row per item.
+func printRows[R any](p Printer, rows []R, w io.Writer) error {
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}}}
+	for _, r := range rows {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		list.Items = append(list.Items, unstructured.Unstructured{Object: m})
 	}
 	return p.PrintObj(list, w)
 }

@@ -22,6 +22,9 @@ type RolloutsArgs struct {
 	Since, Until  string       // --since, --until: rollouts that overlap the window
 	Output        string       // -o: table, wide, json, yaml, csv or md
 	Table         TableOptions // --no-headers, --sort-by (table and wide)
+	// Printer, when set, prints the rows (a kubectl List of them, as -o json writes each)
+	// instead of Output: kubectl's -o jsonpath=..., go-template=..., custom-columns=....
+	Printer Printer
 }
 
 // RolloutsFormats are the -o values of khist rollouts.
@@ -212,9 +215,11 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 
 // Rollouts writes the rollout audit: one row per rollout of the selected workloads.
 func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error {
-	out, err := ParseOutput(a.Output, RolloutsFormats...)
-	if err != nil {
-		return err
+	out, err := OutJSON, error(nil)
+	if a.Printer == nil {
+		if out, err = ParseOutput(a.Output, RolloutsFormats...); err != nil {
+			return err
+		}
 	}
 	scope, err := ScopeOf(a.Namespace, a.AllNamespaces, "default")
 	if err != nil {
@@ -264,6 +269,9 @@ func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error
 	rows, err := v.rolloutRows(ctx, f, last)
 	if err != nil {
 		return err
+	}
+	if a.Printer != nil {
+		return printRows(a.Printer, rows, w)
 	}
 	return renderRollouts(w, rows, out, scope, v.Env, a.Table)
 }
@@ -400,6 +408,9 @@ type HistoryArgs struct {
 	Namespace string       // -n
 	Output    string       // -o: table, json or yaml
 	Table     TableOptions // --no-headers, --sort-by (table)
+	// Printer, when set, prints the rows (a kubectl List of them, as -o json writes each)
+	// instead of Output: kubectl's -o jsonpath=..., go-template=..., custom-columns=....
+	Printer Printer
 }
 
 // HistoryFormats are the -o values of khist history.
@@ -432,9 +443,11 @@ type Period struct {
 // images, when it was current, who made it, its change-cause and the outcome of the rollout
 // that introduced it.
 func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
-	out, err := ParseOutput(a.Output, HistoryFormats...)
-	if err != nil {
-		return err
+	out, err := OutJSON, error(nil)
+	if a.Printer == nil {
+		if out, err = ParseOutput(a.Output, HistoryFormats...); err != nil {
+			return err
+		}
 	}
 	k, name, err := v.parseWorkloadArg(ctx, "history", a.Object, true)
 	if err != nil {
@@ -482,6 +495,9 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 		rows = append(rows, row)
 	}
 	last0 := lts[len(lts)-1]
+	if a.Printer != nil {
+		return printRows(a.Printer, rows, w)
+	}
 	switch out {
 	case OutJSON, OutYAML:
 		if rows == nil {
@@ -565,6 +581,9 @@ type StepsArgs struct {
 	Rollout   string       // --rollout: #N or KIND/NAME#N (from khist rollouts), revN, latest (default), all, or the older log sequence
 	Output    string       // -o: table or json
 	Table     TableOptions // --no-headers, --sort-by (table: within each rollout)
+	// Printer, when set, prints the rows (a kubectl List of them, as -o json writes each)
+	// instead of Output: kubectl's -o jsonpath=..., go-template=..., custom-columns=....
+	Printer Printer
 }
 
 // StepsFormats are the -o values of khist steps.
@@ -619,9 +638,11 @@ func stepText(s projector.Step) string {
 
 // Steps writes the reconcile steps of a rollout of a workload, with their times.
 func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
-	out, err := ParseOutput(a.Output, StepsFormats...)
-	if err != nil {
-		return err
+	out, err := OutJSON, error(nil)
+	if a.Printer == nil {
+		if out, err = ParseOutput(a.Output, StepsFormats...); err != nil {
+			return err
+		}
 	}
 	k, name, err := v.parseWorkloadArg(ctx, "steps", a.Object, true)
 	if err != nil {
@@ -705,6 +726,9 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 			rs.Steps = append(rs.Steps, sr)
 		}
 		doc = append(doc, rs)
+	}
+	if a.Printer != nil {
+		return printRows(a.Printer, doc, w)
 	}
 	if out == OutJSON {
 		j, err := json.MarshalIndent(doc, "", "  ")

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"k8s.io/cli-runtime/pkg/printers"
 )
 
 func TestTableSortBy(t *testing.T) {
@@ -90,5 +92,41 @@ func TestRolloutsSortByAndNoHeaders(t *testing.T) {
 		if !strings.HasPrefix(lines[i], ref+" ") {
 			t.Errorf("row %d: %q, want %s", i, lines[i], ref)
 		}
+	}
+}
+
+// TestRowsThroughKubectlPrinters: rollouts, history and steps print their rows through a
+// kubectl printer as a List of the rows as -o json writes them.
+func TestRowsThroughKubectlPrinters(t *testing.T) {
+	s := loadScenario(t, "fidelity-never-ready-undo")
+	ctx := context.Background()
+	jp := func(tmpl string) Printer {
+		p, err := printers.NewJSONPathPrinter(tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var out bytes.Buffer
+	if err := s.views.Rollouts(ctx, RolloutsArgs{Namespace: "never-ready-undo", Printer: jp(`{range .items[*]}{.rollout} {.outcome}{"\n"}{end}`)}, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "deployment/web#1 complete\ndeployment/web#2 failed, rolled back\ndeployment/web#3 complete\n"
+	if out.String() != want {
+		t.Errorf("rollouts -o jsonpath:\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	if err := s.views.History(ctx, HistoryArgs{Object: "deploy/web", Namespace: "never-ready-undo", Printer: jp(`{.items[*].revision}`)}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "2 3" {
+		t.Errorf("history -o jsonpath: %q, want %q", out.String(), "2 3")
+	}
+	out.Reset()
+	if err := s.views.Steps(ctx, StepsArgs{Object: "deploy/web", Namespace: "never-ready-undo", Rollout: "all", Printer: jp(`{.items[*].rollout.rollout}`)}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "deployment/web#1 deployment/web#2 deployment/web#3" {
+		t.Errorf("steps -o jsonpath: %q", out.String())
 	}
 }

@@ -31,6 +31,7 @@ type queryFlags struct {
 	db            string             // --db
 	noUpdate      bool               // --no-update: read the views as they are
 	table         query.TableOptions // --no-headers, --sort-by
+	print         *printFlags        // kubectl's printers beside -o, for the tables' rows
 	// kube holds kubectl's --kubeconfig and --context (and -n): they choose the namespace a
 	// command reads when -n is not given. No server is ever contacted.
 	kube *genericclioptions.ConfigFlags
@@ -57,6 +58,15 @@ func (f *queryFlags) addViews(cmd *cobra.Command) {
 func (f *queryFlags) addTable(cmd *cobra.Command, example string) {
 	cmd.Flags().BoolVar(&f.table.NoHeaders, "no-headers", false, "leave out the header row of tables")
 	cmd.Flags().StringVar(&f.table.SortBy, "sort-by", "", "sort the rows of tables by a JSONPath into each row as -o json writes it, e.g. "+example)
+}
+
+// addRowsOutput adds -o for a command whose tables' rows can also go through kubectl's
+// printers (-o jsonpath=..., go-template=..., custom-columns=..., a List of the rows), and
+// kubectl's --template and --allow-missing-template-keys.
+func (f *queryFlags) addRowsOutput(cmd *cobra.Command, formats []string) {
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", strings.Join(formats, ", ")+"; and kubectl's "+printerFormats+" over a List of the rows as -o json writes them")
+	f.print = addPrintFlags(cmd)
+	cmd.RegisterFlagCompletionFunc("output", completeOutput(formats))
 }
 
 // readConfigFlags are the kubectl flags of the read commands: only those that choose a

@@ -18,18 +18,21 @@ the rollout that introduced it and how many pods were created from it.`,
 		Args:              objectArgs,
 		ValidArgsFunction: completeObject(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.print.printer(f.output)
+			if err != nil {
+				return err
+			}
 			v, done, err := openViews(cmd, g, f)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return v.History(cmd.Context(), query.HistoryArgs{Object: objectArg(args), Namespace: f.ns(), Output: f.output, Table: f.table}, cmd.OutOrStdout())
+			return withPrinterFormats(v.History(cmd.Context(), query.HistoryArgs{Object: objectArg(args), Namespace: f.ns(), Output: f.output, Table: f.table, Printer: p}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
 	f.addTable(cmd, ".created")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table, json or yaml")
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.HistoryFormats...))
+	f.addRowsOutput(cmd, query.HistoryFormats)
 	return cmd
 }

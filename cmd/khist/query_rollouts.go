@@ -26,15 +26,19 @@ replicas (and share of the desired ones), the peak number of pods, the number of
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeObject(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.print.printer(f.output)
+			if err != nil {
+				return err
+			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return v.Rollouts(cmd.Context(), query.RolloutsArgs{
+			return withPrinterFormats(v.Rollouts(cmd.Context(), query.RolloutsArgs{
 				Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
-				Since: f.since, Until: f.until, Output: f.output, Table: f.table,
-			}, cmd.OutOrStdout())
+				Since: f.since, Until: f.until, Output: f.output, Table: f.table, Printer: p,
+			}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, true)
@@ -43,7 +47,6 @@ replicas (and share of the desired ones), the peak number of pods, the number of
 	fl := cmd.Flags()
 	fl.StringVar(&f.since, "since", "", "only rollouts that ran at or after this time ("+query.TimeForms+")")
 	fl.StringVar(&f.until, "until", "", "only rollouts that started before this time")
-	fl.StringVarP(&f.output, "output", "o", "table", "table, wide, json, yaml, csv or md")
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.RolloutsFormats...))
+	f.addRowsOutput(cmd, query.RolloutsFormats)
 	return cmd
 }

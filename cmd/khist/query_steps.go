@@ -25,20 +25,23 @@ rollout to revision N), latest (the default) or all.`,
 		Args:              objectArgs,
 		ValidArgsFunction: completeObject(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.print.printer(f.output)
+			if err != nil {
+				return err
+			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return v.Steps(cmd.Context(), query.StepsArgs{Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout, Output: f.output, Table: f.table}, cmd.OutOrStdout())
+			return withPrinterFormats(v.Steps(cmd.Context(), query.StepsArgs{Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout, Output: f.output, Table: f.table, Printer: p}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, false)
 	f.addViews(cmd)
 	f.addTable(cmd, ".text (within each rollout)")
 	cmd.Flags().StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
-	cmd.RegisterFlagCompletionFunc("output", completeWords(query.StepsFormats...))
+	f.addRowsOutput(cmd, query.StepsFormats)
 	cmd.RegisterFlagCompletionFunc("rollout", completeRollouts(g))
 	return cmd
 }
