@@ -60,7 +60,7 @@ func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string
 	}
 	var opts importer.Options
 	if fh, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
-		opts.Progress = importer.ProgressBar(fh)
+		opts.Progress = importProgressBar(fh)
 	}
 	ctx := cmd.Context()
 	l, err := openLog(ctx, g)

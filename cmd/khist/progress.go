@@ -79,16 +79,22 @@ func (b *progressBar) line(p projector.Progress) string {
 	}
 	const width = 30
 	frac := min(float64(p.Done)/float64(p.Total), 1)
-	fill := int(frac * width)
-	bar := strings.Repeat("=", fill)
-	if fill < width {
-		bar += ">" + strings.Repeat(" ", width-fill-1)
-	}
+	bar := barOf(frac, width)
 	eta := "?"
 	if rate > 0 {
 		eta = (time.Duration(float64(p.Total-min(p.Done, p.Total))/rate) * time.Second).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s [%s] %3.0f%% %d/%d events %s/s ETA %s", b.label, bar, frac*100, p.Done, p.Total, human(rate), eta)
+}
+
+// barOf draws a bar of width characters filled to frac (0 to 1): ===>   .
+func barOf(frac float64, width int) string {
+	fill := int(frac * float64(width))
+	bar := strings.Repeat("=", fill)
+	if fill < width {
+		bar += ">" + strings.Repeat(" ", width-fill-1)
+	}
+	return bar
 }
 
 // human renders a rate with a k or M suffix.

@@ -1,28 +1,30 @@
-package importer
+package main
 
 import (
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/khist/khist/eventlog/importer"
 )
 
-// ProgressBar returns an Options.Progress that draws a one-line bar on w (a terminal): the
+// importProgressBar returns an importer.Options.Progress that draws a one-line bar on w (a terminal): the
 // bytes read of the total while reading, the envelopes published of the total while
 // publishing, with the rate in events per second and the time left.
 //
 //	read     [==========>          ]  512.0 MB / 1.0 GB   41.3k events/s  ETA 0:12
 //	publish  [===>                 ]  20.1k / 98.3k events  6.2k events/s  ETA 0:13
-func ProgressBar(w io.Writer) func(Progress) {
-	return func(p Progress) {
-		fmt.Fprintf(w, "\r%s\x1b[K", progressLine(p))
+func importProgressBar(w io.Writer) func(importer.Progress) {
+	return func(p importer.Progress) {
+		fmt.Fprintf(w, "\r%s\x1b[K", importProgressLine(p))
 		if p.Final {
 			fmt.Fprintln(w)
 		}
 	}
 }
 
-func progressLine(p Progress) string {
+func importProgressLine(p importer.Progress) string {
 	const width = 24
 	frac := -1.0
 	if p.Total > 0 {
@@ -30,11 +32,7 @@ func progressLine(p Progress) string {
 	}
 	bar := strings.Repeat(" ", width)
 	if frac >= 0 {
-		n := int(frac * width)
-		bar = strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-		if n < width {
-			bar = bar[:n] + ">" + bar[n+1:]
-		}
+		bar = barOf(frac, width)
 	}
 	secs := p.Elapsed.Seconds()
 	var amount string
