@@ -9,6 +9,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
+//go:generate go run ./internal/decodegen/cmd/decodegen
+
 // Object is the part of a Kubernetes object that the views read: the union of the fields of
 // the kinds they understand (workloads, ReplicaSets, ControllerRevisions, Pods, PVCs, Events of
 // both APIs, EndpointSlices, Nodes). Each event's JSON is decoded into one Object, once, and
@@ -92,67 +94,33 @@ func (m *ObjectMeta) Controller() *OwnerReference {
 	return nil
 }
 
-// The annotations the views read; Annotations keeps only these.
-const (
-	annRevision       = "deployment.kubernetes.io/revision"
-	annChangeCause    = "kubernetes.io/change-cause"
-	annDesired        = "deployment.kubernetes.io/desired-replicas"
-	annMaxReplicas    = "deployment.kubernetes.io/max-replicas"
-	annRevisionHist   = "deployment.kubernetes.io/revision-history"
-	labelTemplateHash = "pod-template-hash"
-	labelRevisionHash = "controller-revision-hash"
-	labelServiceName  = "kubernetes.io/service-name"
-)
-
-// Annotations holds the few annotations the views read. Decoding skips the others without
-// allocating them (kubectl's last-applied-configuration can be as large as the object).
+// Annotations holds the few annotations the views read (the keys of their key tags).
+// Decoding skips the others without allocating them (kubectl's last-applied-configuration can
+// be as large as the object).
 type Annotations struct {
-	Revision        string // deployment.kubernetes.io/revision
-	ChangeCause     string // kubernetes.io/change-cause
-	DesiredReplicas string // deployment.kubernetes.io/desired-replicas
-	MaxReplicas     string // deployment.kubernetes.io/max-replicas
-	RevisionHistory string // deployment.kubernetes.io/revision-history
+	Revision        string `key:"deployment.kubernetes.io/revision"`
+	ChangeCause     string `key:"kubernetes.io/change-cause"`
+	DesiredReplicas string `key:"deployment.kubernetes.io/desired-replicas"`
+	MaxReplicas     string `key:"deployment.kubernetes.io/max-replicas"`
+	RevisionHistory string `key:"deployment.kubernetes.io/revision-history"`
 }
 
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+// UnmarshalJSONFrom implements json.UnmarshalerFrom (the reflective decode).
 func (a *Annotations) UnmarshalJSONFrom(d *jsontext.Decoder) error {
-	return readSomeStrings(d, func(k string) *string {
-		switch k {
-		case annRevision:
-			return &a.Revision
-		case annChangeCause:
-			return &a.ChangeCause
-		case annDesired:
-			return &a.DesiredReplicas
-		case annMaxReplicas:
-			return &a.MaxReplicas
-		case annRevisionHist:
-			return &a.RevisionHistory
-		}
-		return nil
-	})
+	return readSomeStrings(d, func(k string) *string { return a.keyField([]byte(k)) })
 }
 
-// Labels holds the few labels the views read; decoding skips the others.
+// Labels holds the few labels the views read (the keys of their key tags); decoding skips
+// the others.
 type Labels struct {
-	TemplateHash string // pod-template-hash
-	RevisionHash string // controller-revision-hash
-	ServiceName  string // kubernetes.io/service-name
+	TemplateHash string `key:"pod-template-hash"`
+	RevisionHash string `key:"controller-revision-hash"`
+	ServiceName  string `key:"kubernetes.io/service-name"`
 }
 
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+// UnmarshalJSONFrom implements json.UnmarshalerFrom (the reflective decode).
 func (l *Labels) UnmarshalJSONFrom(d *jsontext.Decoder) error {
-	return readSomeStrings(d, func(k string) *string {
-		switch k {
-		case labelTemplateHash:
-			return &l.TemplateHash
-		case labelRevisionHash:
-			return &l.RevisionHash
-		case labelServiceName:
-			return &l.ServiceName
-		}
-		return nil
-	})
+	return readSomeStrings(d, func(k string) *string { return l.keyField([]byte(k)) })
 }
 
 // readSomeStrings reads a JSON object of strings, keeping the values of the keys for which

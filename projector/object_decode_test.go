@@ -19,12 +19,45 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/projector/internal/decodegen"
 )
 
 // The hand-written decoder (object_decode.go) must agree with the reflective decode. These
 // tests check it on every object of the repository's recordings, on a generated history, on
 // an object that sets every field, on inputs chosen to probe each rule and on random objects
 // made of Object's names; FuzzDecodeObject checks it on arbitrary input.
+
+// The label and annotation keys the views read (the key tags of Labels and Annotations).
+const (
+	annRevision       = "deployment.kubernetes.io/revision"
+	annChangeCause    = "kubernetes.io/change-cause"
+	annDesired        = "deployment.kubernetes.io/desired-replicas"
+	annMaxReplicas    = "deployment.kubernetes.io/max-replicas"
+	annRevisionHist   = "deployment.kubernetes.io/revision-history"
+	labelTemplateHash = "pod-template-hash"
+	labelRevisionHash = "controller-revision-hash"
+	labelServiceName  = "kubernetes.io/service-name"
+)
+
+// TestDecoderIsGenerated: object_decode_gen.go is what decodegen writes from object.go (run
+// go generate ./projector after changing Object or the types it holds).
+func TestDecoderIsGenerated(t *testing.T) {
+	src, err := os.ReadFile("object.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := decodegen.Generate(src, "Object")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("object_decode_gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("object_decode_gen.go is not what object.go generates: run go generate ./projector")
+	}
+}
 
 // checkDecodeAgrees decodes data both ways and reports any difference: the fast decoder may
 // give up on an input (DecodeObject then decodes by reflection), but what it decodes must be
