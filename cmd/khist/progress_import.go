@@ -39,7 +39,7 @@ func importProgressLine(p importer.Progress) string {
 	events := float64(p.Events)
 	if p.Phase == "publish" {
 		events = float64(p.Done)
-		amount = fmt.Sprintf("%s / %s events", count(float64(p.Done)), count(float64(p.Total)))
+		amount = fmt.Sprintf("%s / %s events", human(float64(p.Done)), human(float64(p.Total)))
 	} else if p.Total > 0 {
 		amount = fmt.Sprintf("%s / %s", size(p.Done), size(p.Total))
 	} else {
@@ -47,7 +47,7 @@ func importProgressLine(p importer.Progress) string {
 	}
 	rate := ""
 	if secs > 0 {
-		rate = fmt.Sprintf("%s events/s", count(events/secs))
+		rate = fmt.Sprintf("%s events/s", human(events/secs))
 	}
 	eta := ""
 	if frac > 0 && frac < 1 && !p.Final {
@@ -67,17 +67,6 @@ func size(b int64) string {
 		return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))
 	default:
 		return fmt.Sprintf("%.1f kB", float64(b)/(1<<10))
-	}
-}
-
-func count(n float64) string {
-	switch {
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", n/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1fk", n/1e3)
-	default:
-		return fmt.Sprintf("%.0f", n)
 	}
 }
 

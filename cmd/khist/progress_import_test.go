@@ -19,9 +19,9 @@ func TestImportProgressBar(t *testing.T) {
 		{importer.Progress{Phase: "read", Done: 3 << 20, Events: 10, Elapsed: time.Second}, // standard input: no total
 			"read     [                        ] 3.0 MB  10 events/s  "},
 		{importer.Progress{Phase: "publish", Done: 25000, Total: 100000, Elapsed: 5 * time.Second},
-			"publish  [======>                 ] 25.0k / 100.0k events  5.0k events/s  ETA 0:15"},
+			"publish  [======>                 ] 25k / 100k events  5.0k events/s  ETA 0:15"},
 		{importer.Progress{Phase: "publish", Done: 100000, Total: 100000, Elapsed: 20 * time.Second, Final: true},
-			"publish  [========================] 100.0k / 100.0k events  5.0k events/s  in 0:20"},
+			"publish  [========================] 100k / 100k events  5.0k events/s  in 0:20"},
 	} {
 		if got := importProgressLine(c.p); got != c.want {
 			t.Errorf("importProgressLine(%+v)\n got %q\nwant %q", c.p, got, c.want)
