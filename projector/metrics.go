@@ -152,9 +152,15 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLagEvents
 	ch <- descLagSeconds
 	ch <- descViewsBytes
+	ch <- descRollouts
+	ch <- descRolloutsInProgress
+	ch <- descRolloutsFailed
+	ch <- descRolloutDuration
+	ch <- descRolloutLowest
 }
 
-// Collect implements prometheus.Collector: it reads the log's end and the views' position.
+// Collect implements prometheus.Collector: it reads the log's end, the views' position and
+// the rollouts the views hold (see collectRollouts).
 // What cannot be read is left out of the scrape.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -176,4 +182,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if fi, err := os.Stat(db.Path()); err == nil {
 		ch <- prometheus.MustNewConstMetric(descViewsBytes, prometheus.GaugeValue, float64(fi.Size()))
 	}
+	collectRollouts(ctx, db, ch)
 }
