@@ -23,10 +23,10 @@ import (
 )
 
 // projectFunc runs the projector in-process next to the collector, until ctx ends; m counts
-// what it does and measures its lag (for /metrics and /readyz). khist collect calls it unless
-// --no-project is given; given none (nil), the collector runs alone and logs that the views are
-// not updated.
-type projectFunc func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error
+// what it does and measures its lag (for /metrics and /readyz); w, when not nil, runs beside
+// the fold on its views (the rollout notifier). khist collect calls it unless --no-project is
+// given; given none (nil), the collector runs alone and logs that the views are not updated.
+type projectFunc func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics, w viewsWatcher) error
 
 type collectFlags struct {
 	kube        *genericclioptions.ConfigFlags
@@ -37,6 +37,7 @@ type collectFlags struct {
 	keepHeartbeats       bool
 	secretKeyNames       bool
 	noProject            bool
+	notify               notifyFlags
 
 	metricsAddr       string
 	healthAddr        string
@@ -90,6 +91,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.BoolVar(&f.keepHeartbeats, "keep-heartbeats", false, "also record Node and Lease updates that only move heartbeat times")
 	fl.BoolVar(&f.secretKeyNames, "secret-key-names", false, "watch Secrets in full to record their type and key names (values are stripped, but the API server sends them to khist); by default Secrets are watched as metadata only")
 	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
+	f.notify.add(cmd)
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (and /healthz) on this address (e.g. 127.0.0.1:9090) at /metrics, without authentication: prefer loopback; empty: no metrics server")
 	fl.StringVar(&f.healthAddr, "health-addr", "", "serve only /healthz on this address (e.g. :8081), for a kubelet probe while the metrics stay on loopback; empty: none")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiles on this address (e.g. localhost:6060) at /debug/pprof/, for `go tool pprof http://ADDR/debug/pprof/heap`; empty: none")
@@ -157,8 +159,14 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	// The projector's metrics sit beside the collector's; /readyz answers once the collector
 	// has recorded its first lists and the projector has caught up with the log.
 	var pm *projector.Metrics
+	var watch viewsWatcher
 	if !f.noProject && runProjector != nil {
 		pm = projector.NewMetrics(reg)
+		if watch, err = f.notify.watcher(g, reg, logger); err != nil {
+			return err
+		}
+	} else if f.notify.url != "" || f.notify.file != "" {
+		return errors.New("--notify-webhook: notifications follow the views, which --no-project leaves to another process: give the flag to that khist project")
 	}
 	var started atomic.Pointer[collector.Collector]
 	ready := func(ctx context.Context) error {
@@ -228,7 +236,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 		projDone <- nil
 	default:
 		go func() {
-			err := runProjector(ctx, g, l, pm)
+			err := runProjector(ctx, g, l, pm, watch)
 			if err != nil && ctx.Err() == nil {
 				cancel()
 			}

@@ -38,6 +38,7 @@ func viewsPath(g *globalFlags, db string) string {
 func newProjectCmd(g *globalFlags) *cobra.Command {
 	f := &viewsFlags{}
 	var metricsAddr string
+	var notify notifyFlags
 	cmd := &cobra.Command{
 		Use:   "project",
 		Short: "Fold the event log into the views and keep following it until interrupted",
@@ -49,22 +50,27 @@ not to (--no-project), or to build views from an external NATS JetStream.
 While it runs, read commands in other terminals work on the same views: project keeps the
 views file locked only while it folds, and lets others in at least every second.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runProject(cmd, g, f, metricsAddr) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProject(cmd, g, f, metricsAddr, &notify) },
 	}
 	f.add(cmd)
+	notify.add(cmd)
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics (khist_projector_*: lag, fold rate, views size, rebuilds) at /metrics, and /healthz and /readyz, on this address (e.g. :9091); empty: none")
 	return cmd
 }
 
-func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr string) error {
+func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr string, notify *notifyFlags) error {
 	ctx := cmd.Context()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	watch, err := notify.watcher(g, reg, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+	if err != nil {
+		return err
+	}
 	l, err := openLog(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := projector.NewMetrics(reg)
 	if metricsAddr != "" {
 		logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
@@ -88,7 +94,7 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr s
 	m.Watch(l, db)
 	seq, _ := db.Seq()
 	fmt.Fprintf(cmd.ErrOrStderr(), "projecting into %s from sequence %d; Ctrl-C stops\n", db.Path(), seq+1)
-	if err := projector.Run(ctx, l, db, projector.WithDurable(f.durable), projector.WithMetrics(m)); err != nil {
+	if err := runFold(ctx, l, db, watch, projector.WithDurable(f.durable), projector.WithMetrics(m)); err != nil {
 		return err
 	}
 	c, _ := db.Counts()
@@ -98,14 +104,32 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr s
 
 // projectInProcess is the projector khist collect runs beside the collector: it folds l into
 // the views file under --data-dir and follows it until ctx ends.
-func projectInProcess(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics) error {
+func projectInProcess(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics, w viewsWatcher) error {
 	db, err := openFolding(ctx, os.Stderr, l, viewsPath(g, ""), m)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	m.Watch(l, db)
-	return projector.Run(ctx, l, db, projector.WithMetrics(m))
+	return runFold(ctx, l, db, w, projector.WithMetrics(m))
+}
+
+// runFold follows the log into the views until ctx ends, with w (when not nil) running beside
+// it on the views; it returns once both have stopped.
+func runFold(ctx context.Context, l *eventlog.Log, db *projector.DB, w viewsWatcher, opts ...projector.Option) error {
+	if w == nil {
+		return projector.Run(ctx, l, db, opts...)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w(ctx, db)
+	}()
+	err := projector.Run(ctx, l, db, opts...)
+	cancel()
+	<-done
+	return err
 }
 
 // foldImported is khist import's afterImport: it folds what was imported into the views file

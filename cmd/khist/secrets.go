@@ -30,22 +30,31 @@ func (n *natsFlags) resolveSecrets() error {
 		{"--nats-password", "--nats-password-file", envNATSPassword, &n.Password, &n.PasswordFile},
 		{"--nats-token", "--nats-token-file", envNATSToken, &n.Token, &n.TokenFile},
 	} {
-		switch {
-		case *s.file != "" && *s.value != "":
-			return fmt.Errorf("%s and %s both given: keep %s (the flag's value is visible to other users in /proc)", s.flag, s.fileFlag, s.fileFlag)
-		case *s.file != "":
-			b, err := os.ReadFile(*s.file)
-			if err != nil {
-				return fmt.Errorf("%s: %v: give a file that holds the secret", s.fileFlag, err)
-			}
-			v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-			if v == "" {
-				return fmt.Errorf("%s: %s is empty: write the secret in it", s.fileFlag, *s.file)
-			}
-			*s.value = v
-		case *s.value == "":
-			*s.value = os.Getenv(s.env)
+		if err := s.resolve(); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// resolve fills the secret's value from its file, or from the environment when neither the
+// flag nor the file is given.
+func (s secret) resolve() error {
+	switch {
+	case *s.file != "" && *s.value != "":
+		return fmt.Errorf("%s and %s both given: keep %s (the flag's value is visible to other users in /proc)", s.flag, s.fileFlag, s.fileFlag)
+	case *s.file != "":
+		b, err := os.ReadFile(*s.file)
+		if err != nil {
+			return fmt.Errorf("%s: %v: give a file that holds the secret", s.fileFlag, err)
+		}
+		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if v == "" {
+			return fmt.Errorf("%s: %s is empty: write the secret in it", s.fileFlag, *s.file)
+		}
+		*s.value = v
+	case *s.value == "":
+		*s.value = os.Getenv(s.env)
 	}
 	return nil
 }

@@ -1,0 +1,223 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/projector"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// receiver is a webhook that records the messages it accepts; it answers fail[i] to the i-th
+// post when set.
+type receiver struct {
+	mu    sync.Mutex
+	posts int
+	got   []Message
+	fail  []int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.posts++
+	if rc.posts <= len(rc.fail) && rc.fail[rc.posts-1] != 0 {
+		http.Error(w, "not now", rc.fail[rc.posts-1])
+		return
+	}
+	var m Message
+	b, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(b, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "bad message", http.StatusBadRequest)
+		return
+	}
+	rc.got = append(rc.got, m)
+}
+
+func (rc *receiver) messages() (int, []Message) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.posts, append([]Message(nil), rc.got...)
+}
+
+// recording reads the fixture of a rollout that missed its deadline and was undone, and
+// returns its events and the index of the first one that reports the deadline exceeded.
+func recording(t *testing.T) ([]*eventlog.Envelope, int) {
+	fh, err := os.Open("../test/fidelity/testdata/never-ready-undo.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	res, err := importer.ReadWatch("test", importer.Input{Name: fh.Name(), R: fh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failAt := -1
+	for i, e := range res.Envelopes {
+		e.Seq = uint64(i + 1)
+		if failAt < 0 && e.Kind == "Deployment" && bytes.Contains(e.Object, []byte("ProgressDeadlineExceeded")) {
+			failAt = i
+		}
+	}
+	if failAt < 0 {
+		t.Fatal("the recording has no ProgressDeadlineExceeded")
+	}
+	return res.Envelopes, failAt
+}
+
+func openDB(t *testing.T) *projector.DB {
+	db, err := projector.Open(filepath.Join(t.TempDir(), "views.db"), &projector.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// start runs the notifier until the test ends (or stop is called).
+func start(t *testing.T, db *projector.DB, o Options) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, db, o) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestNotifyOncePerRollout: a rollout that misses its deadline while the notifier runs is
+// announced once, after the receiver's 503s and 500s, and not again when it is then rolled
+// back, nor after a restart.
+func TestNotifyOncePerRollout(t *testing.T) {
+	envs, failAt := recording(t)
+	db := openDB(t)
+	ctx := context.Background()
+	if err := db.Apply(ctx, envs[:failAt]); err != nil {
+		t.Fatal(err)
+	}
+	rc := &receiver{fail: []int{503, 500}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	reg := prometheus.NewPedanticRegistry()
+	o := Options{URL: srv.URL, StateFile: filepath.Join(t.TempDir(), "notify.json"), Interval: 10 * time.Millisecond, Retry: time.Millisecond, Registerer: reg}
+	stop := start(t, db, o)
+	time.Sleep(50 * time.Millisecond)
+	if posts, _ := rc.messages(); posts != 0 {
+		t.Fatalf("%d posts before anything went wrong", posts)
+	}
+	if err := db.Apply(ctx, envs[failAt:]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message", func() bool { _, got := rc.messages(); return len(got) > 0 })
+	time.Sleep(100 * time.Millisecond) // the rollback is folded too: no second message
+	stop()
+	posts, got := rc.messages()
+	if posts != 3 || len(got) != 1 {
+		t.Fatalf("%d posts, %d messages accepted: want 3 posts (two refused, retried) and 1 message", posts, len(got))
+	}
+	m := got[0]
+	if m.Event != EventDeadlineExceeded || m.Ref != "deployment/web#2" || m.Rollout == nil || m.Rollout.Namespace != "never-ready-undo" ||
+		!strings.Contains(m.Text, "deployment/web#2 in namespace never-ready-undo of cluster test missed its progress deadline") {
+		t.Errorf("message: %+v", m)
+	}
+	if v := counterValue(t, reg, "khist_notify_sent_total"); v != 1 {
+		t.Errorf("sent: %v", v)
+	}
+	// A restart sends nothing again.
+	o.Registerer = nil
+	stop = start(t, db, o)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	if posts, _ := rc.messages(); posts != 3 {
+		t.Errorf("%d posts after a restart, want still 3", posts)
+	}
+}
+
+// TestNotifyStartsFromNow: a history folded before notifications began is not announced; a
+// webhook that refuses a message (4xx) is not retried, and the failure is counted.
+func TestNotifyStartsFromNow(t *testing.T) {
+	envs, failAt := recording(t)
+	db := openDB(t)
+	ctx := context.Background()
+	if err := db.Apply(ctx, envs); err != nil {
+		t.Fatal(err)
+	}
+	rc := &receiver{fail: []int{404}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	state := filepath.Join(t.TempDir(), "notify.json")
+	stop := start(t, db, Options{URL: srv.URL, StateFile: state, Interval: 10 * time.Millisecond, Retry: time.Millisecond})
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	if posts, _ := rc.messages(); posts != 0 {
+		t.Fatalf("%d posts for a history folded before notifications began", posts)
+	}
+	// The same history folded after the start: the refused message is given up at once.
+	db2 := openDB(t)
+	if err := db2.Apply(ctx, envs[:failAt]); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	stop = start(t, db2, Options{URL: srv.URL, StateFile: filepath.Join(t.TempDir(), "notify.json"), Interval: 10 * time.Millisecond, Retry: time.Millisecond, Registerer: reg})
+	if err := db2.Apply(ctx, envs[failAt:]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failure", func() bool {
+		return counterValue(t, reg, "khist_notify_failures_total") == 1
+	})
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if posts, got := rc.messages(); posts != 1 || len(got) != 0 {
+		t.Errorf("%d posts, %d accepted: want one refused post", posts, len(got))
+	}
+}
+
+func TestNotifyBadURL(t *testing.T) {
+	err := Run(context.Background(), openDB(t), Options{URL: "hooks.example/x", StateFile: filepath.Join(t.TempDir(), "s")})
+	if err == nil || !strings.Contains(err.Error(), "not an http:// or https:// URL") || strings.Contains(err.Error(), "hooks.example") {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// counterValue reads a registered counter by name; -1 while it is not registered.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
+}
