@@ -67,10 +67,8 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			if s = strings.TrimSpace(s); s == "" {
 				continue
 			}
-			if s == "all" {
-				for _, k := range allKinds {
-					kinds = append(kinds, LookupKind("", k))
-				}
+			if ks, ok := v.category(ctx, s); ok {
+				kinds = append(kinds, ks...)
 				continue
 			}
 			k, err := v.ResolveKind(ctx, s)
@@ -81,9 +79,7 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 		}
 	}
 	if len(kinds) == 0 {
-		for _, k := range allKinds {
-			kinds = append(kinds, LookupKind("", k))
-		}
+		kinds, _ = v.category(ctx, "all")
 	}
 	// After the end of the history (--at now on a recording), the answer is the latest
 	// recorded state, and says so.
@@ -110,10 +106,11 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	byKind := map[Kind][]Version{}
+	type groupKind struct{ group, kind string }
+	byKind := map[groupKind][]Version{}
 	for _, pv := range pvs {
 		qv := fromProjector(pv)
-		k := LookupKind(qv.Group, qv.Kind)
+		k := groupKind{qv.Group, qv.Kind}
 		byKind[k] = append(byKind[k], qv)
 	}
 	var ordered []Version
@@ -124,7 +121,7 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			continue
 		}
 		seenKind[k] = true
-		vs := byKind[k]
+		vs := byKind[groupKind{k.Group, k.Kind}]
 		slices.SortStableFunc(vs, func(a, b Version) int {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})

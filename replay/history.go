@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/khist/khist/eventlog/kinds"
 )
 
 // Event types of a Version, as the event log records them.
@@ -434,6 +436,5 @@ func isControllerManager(manager string) bool {
 	return manager == "kube-controller-manager" || strings.HasPrefix(manager, "system:serviceaccount:kube-system:")
 }
 
-func isWorkloadKind(k string) bool {
-	return k == KindDeployment || k == KindStatefulSet || k == KindDaemonSet
-}
+// isWorkloadKind reports whether replay re-runs the controller of kind k (see kinds.RollsOut).
+func isWorkloadKind(k string) bool { return kinds.RollsOut("apps", k) }

@@ -4,13 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/khist/khist/eventlog/kinds"
 )
 
-// Workload kinds replay understands.
+// Workload kinds replay understands: those that roll out (kinds.RolloutKinds).
 const (
-	KindDeployment  = "Deployment"
-	KindStatefulSet = "StatefulSet"
-	KindDaemonSet   = "DaemonSet"
+	KindDeployment  = kinds.Deployment
+	KindStatefulSet = kinds.StatefulSet
+	KindDaemonSet   = kinds.DaemonSet
 )
 
 // Step actions of StatefulSet and DaemonSet steps.

@@ -258,7 +258,7 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 			var out []string
 			words := query.KindNames()
 			if workloads {
-				words = []string{"deploy", "deployments", "sts", "statefulsets", "ds", "daemonsets"}
+				words = query.WorkloadKindNames()
 			}
 			for _, w := range words {
 				if strings.HasPrefix(w, toComplete) {
