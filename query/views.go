@@ -60,17 +60,18 @@ func (v *Views) extraKinds(ctx context.Context, r *resolver) []Kind {
 	}
 	var out []Kind
 	for _, gk := range gks {
-		out = append(out, lookupKind(r, gk.Group, gk.Kind))
+		k, ok := r.lookup(gk.Group, gk.Kind)
+		if !ok {
+			// A kind discovery does not describe: cluster-scoped if the history holds its
+			// objects without a namespace.
+			k = LookupKind(gk.Group, gk.Kind)
+			if names, _ := v.DB.Names(ctx, v.Cluster, gk.Group, gk.Kind, ""); len(names) > 0 {
+				k.Namespaced = false
+			}
+		}
+		out = append(out, k)
 	}
 	return out
-}
-
-// lookupKind is LookupKind, knowing the kinds of r.
-func lookupKind(r *resolver, group, kind string) Kind {
-	if k, ok := r.lookup(group, kind); ok {
-		return k
-	}
-	return LookupKind(group, kind)
 }
 
 // ResolveKind reads a kind, knowing the cluster's recorded discovery and the kinds of the
