@@ -267,16 +267,17 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 			}
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		}
-		k, err := query.ResolveKind(ks, nil)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
 		db := readOnlyViews(g, cmd)
 		if db == nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer db.Close()
 		ctx := context.Background()
+		// The kind as the recorded discovery knows it (CRD short names).
+		k, err := query.NewViews(db, g.Cluster, query.DefaultEnv()).ResolveKind(ctx, ks)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
 		var namespaces []string
 		all, _ := cmd.Flags().GetBool("all-namespaces")
 		switch ns, _ := cmd.Flags().GetString("namespace"); {
