@@ -76,8 +76,8 @@ func (d *APIDiscovery) Normalize() {
 	}
 }
 
-// DiscoveryHash returns the hash of d's JSON (after Normalize): equal discoveries have equal
-// hashes.
+// DiscoveryHash returns the hash of a discovery record's body (the JSON of a normalized
+// APIDiscovery): equal discoveries have equal hashes.
 func DiscoveryHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:12])

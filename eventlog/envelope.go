@@ -198,6 +198,9 @@ func FromMsg(h nats.Header, data []byte) (*Envelope, error) {
 
 // String is a one-line summary for logs.
 func (e *Envelope) String() string {
+	if e.Type == Discovered {
+		return "DISCOVERY of " + e.Cluster + " hash=" + e.ResourceVersion
+	}
 	var b strings.Builder
 	b.WriteString(string(e.Type))
 	b.WriteByte(' ')
