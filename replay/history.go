@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/khist/khist/eventlog/kinds"
 )
 
 // Event types of a Version, as the event log records them.
@@ -436,5 +434,3 @@ func isControllerManager(manager string) bool {
 	return manager == "kube-controller-manager" || strings.HasPrefix(manager, "system:serviceaccount:kube-system:")
 }
 
-// isWorkloadKind reports whether replay re-runs the controller of kind k (see kinds.RollsOut).
-func isWorkloadKind(k string) bool { return kinds.RollsOut("apps", k) }

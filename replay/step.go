@@ -15,6 +15,9 @@ const (
 	KindDaemonSet   = kinds.DaemonSet
 )
 
+// isWorkloadKind reports whether replay re-runs the controller of kind k (see kinds.RollsOut).
+func isWorkloadKind(k string) bool { return kinds.RollsOut("apps", k) }
+
 // Step actions of StatefulSet and DaemonSet steps.
 const (
 	ActionCreate = "create"
