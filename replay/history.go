@@ -433,4 +433,3 @@ func specActor(m *objMeta) string {
 func isControllerManager(manager string) bool {
 	return manager == "kube-controller-manager" || strings.HasPrefix(manager, "system:serviceaccount:kube-system:")
 }
-
