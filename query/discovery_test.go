@@ -157,6 +157,11 @@ func TestViewsResolveRecordedDiscovery(t *testing.T) {
 		out.String() != "widget.example.com/w1\nclusterwidget.example.com/big\n" {
 		t.Errorf("state --kind toys,cwg = %q, %v", out.String(), err)
 	}
+	out.Reset()
+	if err := v.Timeline(ctx, TimelineArgs{Namespace: "shop", Since: "2026-12-01T09:00:00Z", Kinds: []string{"toys"}}, &out); err != nil ||
+		!strings.Contains(out.String(), "w1") || strings.Contains(out.String(), "big") {
+		t.Errorf("timeline --kind toys = %v\n%s", err, out.String())
+	}
 	// A later discovery without the CRDs (deleted): their kinds still resolve from the
 	// history, short names no longer.
 	later, err := eventlog.NewDiscoveryEnvelope("c1", "collector", t0.Add(4*time.Second), kinds.BuiltinDiscovery())

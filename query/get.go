@@ -41,10 +41,7 @@ func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 	if ks, _, hasName := strings.Cut(a.Object, "/"); !hasName && strings.TrimSpace(ks) != "" {
 		// A kind, a category (all) or a comma-separated list of them, as kubectl get takes.
 		for _, s := range strings.Split(ks, ",") {
-			if _, ok := v.category(ctx, s); ok {
-				continue
-			}
-			if _, err := v.ResolveKind(ctx, s); err != nil {
+			if _, err := v.resolveKinds(ctx, s); err != nil {
 				if errors.Is(err, ErrUnknownKind) {
 					return errorf(ErrBadArgument, "%q is not a kind: expected KIND/NAME, e.g. deploy/web, or a kind to list, e.g. deploy", a.Object)
 				}

@@ -67,15 +67,11 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			if s = strings.TrimSpace(s); s == "" {
 				continue
 			}
-			if ks, ok := v.category(ctx, s); ok {
-				kinds = append(kinds, ks...)
-				continue
-			}
-			k, err := v.ResolveKind(ctx, s)
+			ks, err := v.resolveKinds(ctx, s)
 			if err != nil {
 				return fmt.Errorf("--kind: %w", err)
 			}
-			kinds = append(kinds, k)
+			kinds = append(kinds, ks...)
 		}
 	}
 	if len(kinds) == 0 {

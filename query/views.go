@@ -108,6 +108,18 @@ func (v *Views) category(ctx context.Context, s string) ([]Kind, bool) {
 	return out, ok || len(out) > 0
 }
 
+// resolveKinds reads a category (all) as its kinds, or else a kind, as kubectl get does.
+func (v *Views) resolveKinds(ctx context.Context, s string) ([]Kind, error) {
+	if ks, ok := v.category(ctx, s); ok {
+		return ks, nil
+	}
+	k, err := v.ResolveKind(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return []Kind{k}, nil
+}
+
 // ParseObject reads KIND/NAME, knowing the cluster's recorded discovery and the kinds of the
 // recorded history.
 func (v *Views) ParseObject(ctx context.Context, arg string) (Kind, string, error) {
