@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -38,6 +37,8 @@ type Collector struct {
 
 	mu  sync.Mutex
 	cur *session // the running session, nil between sessions
+
+	discoHash string // hash of the discovery the log holds last (see recordDiscovery)
 }
 
 // New returns a collector of the cluster that cfg reaches, recording into l. It does not
@@ -316,9 +317,13 @@ func (s *session) run(ctx context.Context) error {
 // reconcile discovers the API and starts and stops watches to match it.
 func (s *session) reconcile(ctx context.Context, missing map[gk]int, first bool) error {
 	c := s.c
-	resources, failed, err := c.discover()
+	resources, failed, doc, err := c.discover()
 	if err != nil {
 		return err
+	}
+	if len(failed) == 0 {
+		// A discovery with groups missing is not recorded: the last complete one stands.
+		c.recordDiscovery(ctx, doc)
 	}
 	want := map[watchKey]apiResource{}
 	served := map[gk]bool{}
@@ -481,45 +486,6 @@ func (s *session) caughtUp(rv uint64, probe time.Time, quiet time.Duration) bool
 		return false
 	}
 	return true
-}
-
-// discover returns the resources to collect at their preferred versions, and the groups whose
-// discovery failed.
-func (c *Collector) discover() ([]apiResource, map[string]bool, error) {
-	lists, err := c.disco.ServerPreferredResources()
-	failed := map[string]bool{}
-	if err != nil {
-		var gerr *discovery.ErrGroupDiscoveryFailed
-		if !errors.As(err, &gerr) {
-			return nil, nil, err
-		}
-		for gv, e := range gerr.Groups {
-			failed[gv.Group] = true
-			c.log.Warn("API group unavailable", "group", gv.String(), "err", e)
-		}
-		c.metrics.discoveryErrors.Inc()
-	}
-	var out []apiResource
-	for _, l := range lists {
-		gv, err := schema.ParseGroupVersion(l.GroupVersion)
-		if err != nil {
-			continue
-		}
-		for _, r := range l.APIResources {
-			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") {
-				continue
-			}
-			// Events are served twice, by the core API and by events.k8s.io: record the core one.
-			if gv.Group == "events.k8s.io" && r.Name == "events" {
-				continue
-			}
-			if !c.filter.resource(gv.Group, r.Name, r.Kind) {
-				continue
-			}
-			out = append(out, apiResource{group: gv.Group, version: gv.Version, resource: r.Name, kind: r.Kind, namespaced: r.Namespaced})
-		}
-	}
-	return out, failed, nil
 }
 
 // warnings logs each distinct API warning once, at debug level.

@@ -1,6 +1,8 @@
 // Package collector records a Kubernetes cluster into the khist event log: it discovers every
 // resource that can be listed and watched (built-in and custom, including those added later),
 // lists and watches each at its preferred version, and publishes every object version it sees.
+// What discovery returned (kinds, short names, categories, scopes) is recorded too, whenever it
+// changes, for khist to resolve kinds as kubectl does against the recorded cluster.
 //
 // Guarantees: each version is published once (a version the log already holds, found on a
 // relist or after a restart, is not sent again), and no change is lost without trace: a watch

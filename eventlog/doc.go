@@ -5,7 +5,9 @@
 // consumer needs without parsing the body (event type, cluster, group/version/kind, namespace,
 // name, uid, resourceVersion, observed time, source, actor). Subjects are
 // khist.ev.CLUSTER.GROUP.KIND.NAMESPACE.NAME with every token encoded reversibly (EncodeToken), so
-// a consumer can filter by cluster, kind and namespace.
+// a consumer can filter by cluster, kind and namespace. The collector also records what the
+// cluster's API discovery returned (APIDiscovery, event type Discovered) on a subject of its own,
+// khist.ev.CLUSTER.discovery, once per distinct content.
 //
 // Guarantees: a Publisher returns every failure it could not recover from, never drops an
 // envelope silently, and publishes with a message id derived from cluster/uid/resourceVersion/type

@@ -24,10 +24,10 @@ const (
 	DeletedUnobserved EventType = "DELETED_UNOBSERVED"
 )
 
-// Valid reports whether t is one of the event types above.
+// Valid reports whether t is one of the event types above, or Discovered.
 func (t EventType) Valid() bool {
 	switch t {
-	case Added, Modified, Deleted, Resync, DeletedUnobserved:
+	case Added, Modified, Deleted, Resync, DeletedUnobserved, Discovered:
 		return true
 	}
 	return false
@@ -85,8 +85,12 @@ func (e *Envelope) GroupVersion() string {
 }
 
 // MsgID is the de-duplication id: the same version of the same object, seen twice, has the same
-// id. Objects without a uid (rare: some imports) fall back to their namespace and name.
+// id. Objects without a uid (rare: some imports) fall back to their namespace and name. A
+// discovery record's id is its cluster and the hash of its content.
 func (e *Envelope) MsgID() string {
+	if e.Type == Discovered {
+		return e.Cluster + "/discovery/" + e.ResourceVersion
+	}
 	id := e.UID
 	if id == "" {
 		id = e.Kind + "/" + e.Namespace + "/" + e.Name
@@ -99,9 +103,15 @@ func (e *Envelope) MsgID() string {
 // the log stores. Producers call it before they publish anything (an import validates every
 // event of its files first), so that a bad event never leaves half an import.
 func (e *Envelope) Validate() error {
+	if e.Type == Discovered {
+		if e.Cluster == "" || e.ResourceVersion == "" || len(e.Object) == 0 {
+			return fmt.Errorf("%w: a discovery record needs a cluster, a hash and a body", ErrInvalidEnvelope)
+		}
+		return nil
+	}
 	switch {
 	case !e.Type.Valid():
-		return fmt.Errorf("%w: event type %q is not one of ADDED, MODIFIED, DELETED, RESYNC, DELETED_UNOBSERVED", ErrInvalidEnvelope, e.Type)
+		return fmt.Errorf("%w: event type %q is not one of ADDED, MODIFIED, DELETED, RESYNC, DELETED_UNOBSERVED, DISCOVERY", ErrInvalidEnvelope, e.Type)
 	case e.Cluster == "":
 		return fmt.Errorf("%w: cluster is empty", ErrInvalidEnvelope)
 	case e.Kind == "" || e.Version == "":
@@ -118,9 +128,13 @@ func (e *Envelope) Validate() error {
 	return nil
 }
 
-// Msg returns the NATS message for e on its subject.
+// Msg returns the NATS message for e on its subject (DiscoverySubject for a discovery record).
 func (e *Envelope) Msg() *nats.Msg {
-	m := nats.NewMsg(Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name))
+	subj := DiscoverySubject(e.Cluster)
+	if e.Type != Discovered {
+		subj = Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name)
+	}
+	m := nats.NewMsg(subj)
 	h := m.Header
 	h[HdrType] = []string{string(e.Type)}
 	h[HdrCluster] = []string{e.Cluster}
@@ -184,6 +198,9 @@ func FromMsg(h nats.Header, data []byte) (*Envelope, error) {
 
 // String is a one-line summary for logs.
 func (e *Envelope) String() string {
+	if e.Type == Discovered {
+		return "DISCOVERY of " + e.Cluster + " hash=" + e.ResourceVersion
+	}
 	var b strings.Builder
 	b.WriteString(string(e.Type))
 	b.WriteByte(' ')

@@ -1,6 +1,7 @@
 // Package projector folds khist's event log into bbolt views that answer questions about the
 // past: object versions, name lifetimes, workload revisions, rollouts, reconcile steps, pod
-// lifecycles, Service endpoints, time indexes and point-in-time snapshots.
+// lifecycles, Service endpoints, time indexes and point-in-time snapshots, and each cluster's
+// latest recorded API discovery (Discovery).
 //
 // It guarantees that every event is applied exactly once, in log order, by deterministic
 // folds whose effects commit in the same bbolt transaction as the log position they reach, so

@@ -58,6 +58,7 @@ const (
 	valID    // id(8)
 	valSeq   // seq(8)
 	valScope // scope(4)
+	valDisco // seq(8) time(8) JSON
 )
 
 // dumpLayouts describes every bucket of the views.
@@ -93,6 +94,7 @@ var dumpLayouts = map[string]struct {
 	"epu":        {shapeStrings, valJSON},
 	"ep":         {shapeSeq, valJSON},
 	"quarantine": {shapeSeqOnly, valString},
+	"disco":      {shapeStrings, valDisco},
 }
 
 // Dump writes the logical contents of the views, deterministically: every bucket in name
@@ -207,6 +209,15 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 					vs = b.String()
 				case valStepKey:
 					vs = dumpKey(v, shapeSeqIdx, sm)
+				case valDisco:
+					if len(v) < 16 {
+						return fmt.Errorf("dump %s: short value", name)
+					}
+					body := fmt.Sprintf("%x", sha256.Sum256(v[16:]))
+					if o.Objects {
+						body = string(v[16:])
+					}
+					vs = fmt.Sprintf("seq=%s at=%s %s", sm(readBE8(v)), fmtTime(time.Unix(0, int64(readBE8(v[8:]))).UTC()), body)
 				case valJSON:
 					var x any
 					js, err := recordJSON(v)

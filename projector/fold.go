@@ -42,7 +42,7 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 	objs := make([]Object, len(envs))
 	for i, e := range envs {
 		evs[i].env = e
-		if spec != nil {
+		if spec != nil && e.Type != eventlog.Discovered {
 			evs[i].baseSeq, evs[i].base = spec.next(e)
 			evs[i].speculate = true
 		}
@@ -51,6 +51,9 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 		var enc deltaEncoder
 		for i := lo; i < hi; i++ {
 			ev := &evs[i]
+			if ev.env.Type == eventlog.Discovered {
+				continue
+			}
 			if DecodeObject(ev.env.Object, &objs[i]) == nil {
 				ev.obj = &objs[i]
 			}
@@ -196,6 +199,9 @@ func (t *txn) apply(ev *event) error {
 		return nil
 	}
 	t.seq = ev.env.Seq
+	if ev.env.Type == eventlog.Discovered {
+		return foldDiscovery(t, ev)
+	}
 	if why := poison(ev.env); why != "" {
 		return t.quarantine(ev, why)
 	}

@@ -131,7 +131,7 @@ func foldRevisions(t *txn, ev *event) error {
 			hash = strings.TrimPrefix(h.Name, h.Owner.Name+"-")
 		}
 		return foldRevision(t, ev, "Deployment", hash, atoi64(o.Metadata.Annotations.Revision), o.Spec.Template, o.Metadata.Annotations.ChangeCause)
-	case h.Kind == "ControllerRevision" && h.Group == "apps" && (h.Owner.Kind == "StatefulSet" || h.Owner.Kind == "DaemonSet"):
+	case h.Kind == "ControllerRevision" && holdsRevision(h):
 		return foldRevision(t, ev, h.Owner.Kind, h.Name, o.Revision, controllerRevisionTemplate(o.Data), o.Metadata.Annotations.ChangeCause)
 	case h.Kind == "Pod" && ev.isNew && h.Owner.UID != "":
 		return foldRevisionPod(t, ev)

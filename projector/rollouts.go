@@ -118,8 +118,7 @@ func foldRollouts(t *txn, ev *event) error {
 	switch {
 	case isWorkload(h):
 		return foldWorkloadRollout(t, ev)
-	case h.Group == "apps" && (h.Kind == "ReplicaSet" && h.Owner.Kind == "Deployment" ||
-		h.Kind == "ControllerRevision" && (h.Owner.Kind == "StatefulSet" || h.Owner.Kind == "DaemonSet")):
+	case holdsRevision(h):
 		w, ok, err := loadWorkload(t, h.Cluster, h.Namespace, h.Owner.Kind, h.Owner.Name)
 		if err != nil || !ok || w.OpenSeq == 0 {
 			return err

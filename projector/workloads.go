@@ -3,6 +3,8 @@ package projector
 import (
 	"hash/fnv"
 	"time"
+
+	"github.com/khist/khist/eventlog/kinds"
 )
 
 // Workload state, shared by the revisions, rollouts and steps folds (bucket "wl": cluster NUL
@@ -13,11 +15,16 @@ var bWorkloads = []byte("wl")
 
 func init() { registerBuckets(bWorkloads) }
 
-// workloadKinds are the kinds whose rollouts and revisions the views follow.
-var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true}
+// isWorkload reports whether the head is of a kind followed by the rollouts view (one that
+// rolls out revisions, see kinds.RollsOut).
+func isWorkload(h *objHead) bool { return kinds.RollsOut(h.Group, h.Kind) }
 
-// isWorkload reports whether the head is of a kind followed by the rollouts view.
-func isWorkload(h *objHead) bool { return h.Group == "apps" && workloadKinds[h.Kind] }
+// holdsRevision reports whether the head holds a revision of its owner, a workload that rolls
+// out: a Deployment's ReplicaSet, a StatefulSet's or a DaemonSet's ControllerRevision.
+func holdsRevision(h *objHead) bool {
+	w, ok := kinds.LookupWorkload(h.Group, h.Owner.Kind)
+	return ok && w.RollsOut && w.Revisions == h.Kind
+}
 
 type workloadState struct {
 	UID string `json:"uid"`

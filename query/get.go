@@ -40,11 +40,14 @@ var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 // the latest recorded state), as kubectl get KIND does: khist state --kind KIND.
 func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 	if ks, _, hasName := strings.Cut(a.Object, "/"); !hasName && strings.TrimSpace(ks) != "" {
-		if _, err := v.ResolveKind(ctx, ks); err != nil {
-			if errors.Is(err, ErrUnknownKind) {
-				return errorf(ErrBadArgument, "%q is not a kind: expected KIND/NAME, e.g. deploy/web, or a kind to list, e.g. deploy", a.Object)
+		// A kind, a category (all) or a comma-separated list of them, as kubectl get takes.
+		for _, s := range strings.Split(ks, ",") {
+			if _, err := v.resolveKinds(ctx, s); err != nil {
+				if errors.Is(err, ErrUnknownKind) {
+					return errorf(ErrBadArgument, "%q is not a kind: expected KIND/NAME, e.g. deploy/web, or a kind to list, e.g. deploy", a.Object)
+				}
+				return err
 			}
-			return err
 		}
 		at := a.At
 		if at == "" {

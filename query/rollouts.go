@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/khist/khist/eventlog/kinds"
 	"github.com/khist/khist/projector"
 	"sigs.k8s.io/yaml"
 )
@@ -95,7 +96,7 @@ func rolloutOutcome(r *projector.Rollout) string {
 }
 
 // workloadKinds are the kinds that roll out.
-var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet"}
+var workloadKinds = kinds.RolloutKinds()
 
 // parseWorkloadArg reads an optional KIND or KIND/NAME of a workload.
 func (v *Views) parseWorkloadArg(ctx context.Context, cmd, arg string, nameRequired bool) (Kind, string, error) {
@@ -108,7 +109,7 @@ func (v *Views) parseWorkloadArg(ctx context.Context, cmd, arg string, nameRequi
 	if nameRequired {
 		k, name, err = v.ParseObject(ctx, arg)
 	} else {
-		k, name, err = ParseKindName(arg, v.extraKinds(ctx), true)
+		k, name, err = v.parseKindName(ctx, arg, true)
 	}
 	if err != nil {
 		return Kind{}, "", err

@@ -67,23 +67,15 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			if s = strings.TrimSpace(s); s == "" {
 				continue
 			}
-			if s == "all" {
-				for _, k := range allKinds {
-					kinds = append(kinds, LookupKind("", k))
-				}
-				continue
-			}
-			k, err := v.ResolveKind(ctx, s)
+			ks, err := v.resolveKinds(ctx, s)
 			if err != nil {
 				return fmt.Errorf("--kind: %w", err)
 			}
-			kinds = append(kinds, k)
+			kinds = append(kinds, ks...)
 		}
 	}
 	if len(kinds) == 0 {
-		for _, k := range allKinds {
-			kinds = append(kinds, LookupKind("", k))
-		}
+		kinds, _ = v.category(ctx, "all")
 	}
 	// After the end of the history (--at now on a recording), the answer is the latest
 	// recorded state, and says so.
@@ -110,10 +102,11 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	byKind := map[Kind][]Version{}
+	type groupKind struct{ group, kind string }
+	byKind := map[groupKind][]Version{}
 	for _, pv := range pvs {
 		qv := fromProjector(pv)
-		k := LookupKind(qv.Group, qv.Kind)
+		k := groupKind{qv.Group, qv.Kind}
 		byKind[k] = append(byKind[k], qv)
 	}
 	var ordered []Version
@@ -124,7 +117,7 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 			continue
 		}
 		seenKind[k] = true
-		vs := byKind[k]
+		vs := byKind[groupKind{k.Group, k.Kind}]
 		slices.SortStableFunc(vs, func(a, b Version) int {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})

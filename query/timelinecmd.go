@@ -58,12 +58,14 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 			if s = strings.TrimSpace(s); s == "" {
 				continue
 			}
-			k, err := v.ResolveKind(ctx, s)
+			ks, err := v.resolveKinds(ctx, s)
 			if err != nil {
 				return fmt.Errorf("--kind: %w", err)
 			}
-			kinds = append(kinds, k)
-			scope.ClusterScoped = scope.ClusterScoped || !k.Namespaced
+			for _, k := range ks {
+				kinds = append(kinds, k)
+				scope.ClusterScoped = scope.ClusterScoped || !k.Namespaced
+			}
 		}
 	}
 	first, last, err := v.Span(ctx)

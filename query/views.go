@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/khist/khist/projector"
@@ -39,33 +40,97 @@ func fromProjector(p projector.Version) Version {
 	}
 }
 
-// extraKinds are the kinds recorded in the cluster that kubectl's built-in list lacks (CRDs).
-func (v *Views) extraKinds(ctx context.Context) []Kind {
+// kindResolver resolves kinds with the cluster's latest recorded API discovery (CRDs, their
+// short names and categories, the scope of custom kinds), or with the built-in kinds when the
+// history carries no discovery (kubectl watch files).
+func (v *Views) kindResolver(ctx context.Context) *resolver {
+	rd, err := v.DB.Discovery(ctx, v.Cluster)
+	if err != nil || rd == nil {
+		return builtinResolver()
+	}
+	return newResolver(rd.Discovery)
+}
+
+// extraKinds are the kinds recorded in the cluster that r does not know (CRDs of a history
+// without discovery, or deleted since the discovery).
+func (v *Views) extraKinds(ctx context.Context, r *resolver) []Kind {
 	gks, err := v.DB.Kinds(ctx, v.Cluster)
 	if err != nil {
 		return nil
 	}
 	var out []Kind
 	for _, gk := range gks {
-		out = append(out, LookupKind(gk.Group, gk.Kind))
+		k, ok := r.lookup(gk.Group, gk.Kind)
+		if !ok {
+			// A kind discovery does not describe: cluster-scoped if the history holds its
+			// objects without a namespace.
+			k = LookupKind(gk.Group, gk.Kind)
+			if names, _ := v.DB.Names(ctx, v.Cluster, gk.Group, gk.Kind, ""); len(names) > 0 {
+				k.Namespaced = false
+			}
+		}
+		out = append(out, k)
 	}
 	return out
 }
 
-// ResolveKind reads a kind, knowing also the kinds of the recorded history.
+// ResolveKind reads a kind, knowing the cluster's recorded discovery and the kinds of the
+// recorded history.
 func (v *Views) ResolveKind(ctx context.Context, s string) (Kind, error) {
-	k, err := ResolveKind(s, nil)
+	r := v.kindResolver(ctx)
+	k, err := resolveKind(r, s, nil)
 	if err == nil {
 		return k, nil
 	}
-	return ResolveKind(s, v.extraKinds(ctx))
+	return resolveKind(r, s, v.extraKinds(ctx, r))
 }
 
-// ParseObject reads KIND/NAME, knowing also the kinds of the recorded history.
+// category returns the kinds of a category of the cluster's recorded discovery (such as all),
+// or ok false when s names none. all is at least the kinds khist state shows by default.
+func (v *Views) category(ctx context.Context, s string) ([]Kind, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	r := v.kindResolver(ctx)
+	var out []Kind
+	if s == "all" {
+		for _, k := range allKinds {
+			out = append(out, LookupKind("", k))
+		}
+		if r == builtinResolver() {
+			return out, true
+		}
+	}
+	more, ok := r.category(s)
+	for _, k := range more {
+		if !slices.ContainsFunc(out, func(o Kind) bool { return o.Group == k.Group && o.Kind == k.Kind }) {
+			out = append(out, k)
+		}
+	}
+	return out, ok || len(out) > 0
+}
+
+// resolveKinds reads a category (all) as its kinds, or else a kind, as kubectl get does.
+func (v *Views) resolveKinds(ctx context.Context, s string) ([]Kind, error) {
+	if ks, ok := v.category(ctx, s); ok {
+		return ks, nil
+	}
+	k, err := v.ResolveKind(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return []Kind{k}, nil
+}
+
+// ParseObject reads KIND/NAME, knowing the cluster's recorded discovery and the kinds of the
+// recorded history.
 func (v *Views) ParseObject(ctx context.Context, arg string) (Kind, string, error) {
-	k, n, err := ParseKindName(arg, nil, false)
+	return v.parseKindName(ctx, arg, false)
+}
+
+func (v *Views) parseKindName(ctx context.Context, arg string, allowEmptyName bool) (Kind, string, error) {
+	r := v.kindResolver(ctx)
+	k, n, err := parseKindName(r, arg, nil, allowEmptyName)
 	if errors.Is(err, ErrUnknownKind) {
-		return ParseKindName(arg, v.extraKinds(ctx), false)
+		return parseKindName(r, arg, v.extraKinds(ctx, r), allowEmptyName)
 	}
 	return k, n, err
 }

@@ -399,7 +399,3 @@ func specActor(m *objMeta) string {
 func isControllerManager(manager string) bool {
 	return manager == "kube-controller-manager" || strings.HasPrefix(manager, "system:serviceaccount:kube-system:")
 }
-
-func isWorkloadKind(k string) bool {
-	return k == KindDeployment || k == KindStatefulSet || k == KindDaemonSet
-}

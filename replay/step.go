@@ -4,14 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/khist/khist/eventlog/kinds"
 )
 
-// Workload kinds replay understands.
+// Workload kinds replay understands: those that roll out (kinds.RolloutKinds).
 const (
-	KindDeployment  = "Deployment"
-	KindStatefulSet = "StatefulSet"
-	KindDaemonSet   = "DaemonSet"
+	KindDeployment  = kinds.Deployment
+	KindStatefulSet = kinds.StatefulSet
+	KindDaemonSet   = kinds.DaemonSet
 )
+
+// isWorkloadKind reports whether replay re-runs the controller of kind k (see kinds.RollsOut).
+func isWorkloadKind(k string) bool { return kinds.RollsOut("apps", k) }
 
 // Step actions of StatefulSet and DaemonSet steps.
 const (

@@ -275,7 +275,7 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 			var out []string
 			words := query.KindNames()
 			if workloads {
-				words = []string{"deploy", "deployments", "sts", "statefulsets", "ds", "daemonsets"}
+				words = query.WorkloadKindNames()
 			}
 			for _, w := range words {
 				if strings.HasPrefix(w, toComplete) {
@@ -284,16 +284,17 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 			}
 			return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 		}
-		k, err := query.ResolveKind(ks, nil)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
 		db := readOnlyViews(g, cmd)
 		if db == nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer db.Close()
 		ctx := context.Background()
+		// The kind as the recorded discovery knows it (CRD short names).
+		k, err := query.NewViews(db, g.Cluster, query.DefaultEnv()).ResolveKind(ctx, ks)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
 		var namespaces []string
 		all, _ := cmd.Flags().GetBool("all-namespaces")
 		switch ns, _ := cmd.Flags().GetString("namespace"); {

@@ -166,13 +166,25 @@ func (r *Recorder) Envelopes(ctx context.Context) ([]*eventlog.Envelope, error) 
 	return ReadAll(ctx, r.Log)
 }
 
-// ReadAll returns every envelope of a log in stream order.
+// ReadAll returns every object version of a log in stream order (the discovery records left
+// out: see ReadDiscoveries).
 func ReadAll(ctx context.Context, l *eventlog.Log) ([]*eventlog.Envelope, error) {
+	return readLog(ctx, l, func(e *eventlog.Envelope) bool { return e.Type != eventlog.Discovered })
+}
+
+// ReadDiscoveries returns the discovery records of a log in stream order.
+func ReadDiscoveries(ctx context.Context, l *eventlog.Log) ([]*eventlog.Envelope, error) {
+	return readLog(ctx, l, func(e *eventlog.Envelope) bool { return e.Type == eventlog.Discovered })
+}
+
+func readLog(ctx context.Context, l *eventlog.Log, keep func(*eventlog.Envelope) bool) ([]*eventlog.Envelope, error) {
 	var out []*eventlog.Envelope
 	err := l.Read(ctx, eventlog.ReadOptions{}, func(b []*eventlog.Envelope) error {
 		for _, e := range b {
-			e.Object = append([]byte(nil), e.Object...)
-			out = append(out, e)
+			if keep(e) {
+				e.Object = append([]byte(nil), e.Object...)
+				out = append(out, e)
+			}
 		}
 		return nil
 	})
@@ -257,6 +269,9 @@ func WriteWatchFileLevel(path string, envs []*eventlog.Envelope, level int) (err
 // WriteWatchEvents writes envelopes as kubectl watch events, one per line (see WriteWatchFile).
 func WriteWatchEvents(w io.Writer, envs []*eventlog.Envelope) error {
 	for _, e := range envs {
+		if e.Type == eventlog.Discovered {
+			continue // kubectl watch files carry no discovery
+		}
 		if !json.Valid(e.Object) {
 			return fmt.Errorf("%s: body is not JSON", e)
 		}
