@@ -4,7 +4,9 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -189,6 +191,74 @@ func TestDeploymentIsLockedDown(t *testing.T) {
 	for _, f := range files {
 		if f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
 			t.Errorf("kustomization.yaml does not apply %s", f)
+		}
+	}
+}
+
+// promtoolVersion is the Prometheus release whose promtool checks the alerting rules; test/setup.sh
+// installs it under the cache directory.
+const promtoolVersion = "v0.316.0"
+
+// promtool returns the path of promtool: $KHIST_PROMTOOL, the one test/setup.sh installs, or
+// one on PATH.
+func promtool() string {
+	if p := os.Getenv("KHIST_PROMTOOL"); p != "" {
+		return p
+	}
+	if cache, err := os.UserCacheDir(); err == nil {
+		p := filepath.Join(cache, "khist", "tools", "prometheus-"+promtoolVersion, "promtool")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	p, _ := exec.LookPath("promtool")
+	return p
+}
+
+// TestPrometheusRules: the alerting rules parse, their expressions are valid PromQL and their
+// templates render, as promtool check rules says; and each names a metric khist exports.
+func TestPrometheusRules(t *testing.T) {
+	p := promtool()
+	if p == "" {
+		if testing.Short() {
+			t.Skip("promtool is not installed (test/setup.sh builds it); skipped with -short")
+		}
+		t.Fatal("promtool is not installed: run test/setup.sh (it builds promtool " + promtoolVersion + " from the Go module proxy), set KHIST_PROMTOOL, or use -short to skip this test")
+	}
+	out, err := exec.Command(p, "check", "rules", filepath.Join("prometheus", "khist-rules.yaml")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "SUCCESS: 7 rules found") {
+		t.Fatalf("promtool check rules:\n%s", out)
+	}
+	// Every metric a rule reads is one khist exports: its name is in the source of a package.
+	rules, err := os.ReadFile(filepath.Join("prometheus", "khist-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src strings.Builder
+	for _, dir := range []string{"../collector", "../projector", "../notify", "../eventlog"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.Write(b)
+		}
+	}
+	names := regexp.MustCompile(`khist_[a-z_]+`).FindAllString(string(rules), -1)
+	if len(names) < 7 {
+		t.Fatalf("the rules read %d metrics", len(names))
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+		if !strings.Contains(src.String(), `"`+base+`"`) {
+			t.Errorf("a rule reads %s, which khist does not export", n)
 		}
 	}
 }

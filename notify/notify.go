@@ -266,10 +266,13 @@ func text(r *projector.Rollout, ref, event string) string {
 // deliver posts a message, retrying with a doubling delay until it is accepted, refused
 // (4xx but 429) or its attempts are spent.
 func (n *notifier) deliver(ctx context.Context, m Message) error {
-	body, err := json.Marshal(m)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "1 -> 2" as written, not "1 -\u003e 2"
+	if err := enc.Encode(m); err != nil {
 		return err
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	delay := n.o.Retry
 	var last error
 	for attempt := 1; attempt <= n.o.Attempts; attempt++ {

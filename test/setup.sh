@@ -2,8 +2,9 @@
 # Installs what the test suites need that Go does not fetch by itself:
 # - Chromium from Debian's packages, for the HTML timeline test;
 # - the Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-#   kwok, kubectl), built from source through the Go module proxy and cached outside the repo.
-# Both steps do nothing when their result is already there.
+#   kwok, kubectl), built from source through the Go module proxy and cached outside the repo;
+# - promtool (Prometheus), built the same way, which checks deploy/prometheus/khist-rules.yaml.
+# Each step does nothing when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,11 @@ fi
 
 echo "setup: Kubernetes control plane binaries (first build on a machine takes ~7 minutes)"
 go run ./test/cluster/cmd/khist-cluster build
+
+# Keep the version in step with promtoolVersion in deploy/manifests_test.go.
+PROMTOOL_VERSION=v0.316.0
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/khist/tools/prometheus-$PROMTOOL_VERSION"
+if [ ! -x "$tools/promtool" ]; then
+  echo "setup: building promtool $PROMTOOL_VERSION (first build on a machine takes several minutes)"
+  GOBIN="$tools" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+fi
