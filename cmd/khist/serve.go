@@ -128,4 +128,3 @@ It listens on loopback only unless told: any other address needs TLS (--tls-cert
 	cmd.RegisterFlagCompletionFunc("auth", completeWords("none", "token-file", "kubernetes", "proxy"))
 	return cmd
 }
-
