@@ -551,7 +551,7 @@ func apiTimeline(ctx context.Context, v *query.Views, p *params, a *access, w io
 	}
 	if sc.all {
 		args.Namespace = ""
-	} else if err := a.check(ctx, sc.ns); err != nil {
+	} else if err := checkKinds(ctx, v, a, args.Kinds, sc); err != nil {
 		return err
 	}
 	return filtered(ctx, a, w, "timeline", func(w io.Writer) error { return v.Timeline(ctx, args, w) })
