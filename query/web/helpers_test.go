@@ -22,11 +22,13 @@ import (
 	"github.com/khist/khist/projector"
 )
 
-// Recordings the tests serve: a Deployment's rollout in namespace sample-rolling, and one
-// recorded on a real control plane in namespace default-25.
+// Recordings the tests serve: a Deployment's rollout in namespace sample-rolling, and two
+// recorded on a real control plane: one in namespace default-25, a failed rollout rolled back
+// in namespace never-ready-undo.
 var recordings = []string{
 	"../testdata/scenarios/sample-rolling",
 	"../../test/fidelity/testdata/default-25.json.gz",
+	"../../test/fidelity/testdata/never-ready-undo.json.gz",
 }
 
 // testViews folds the recordings into a views file of cluster "default" and returns its path.

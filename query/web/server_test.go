@@ -191,7 +191,7 @@ func TestAuthorizedNamespaces(t *testing.T) {
 		tok, path, field string
 		want             map[string]int // items per namespace
 	}{
-		{"r", "/api/v1/rollouts?all-namespaces=true", "rollouts", map[string]int{"sample-rolling": 2, "default-25": 2}},
+		{"r", "/api/v1/rollouts?all-namespaces=true", "rollouts", map[string]int{"sample-rolling": 2, "default-25": 2, "never-ready-undo": 3}},
 		{"a", "/api/v1/rollouts?all-namespaces=true", "rollouts", map[string]int{"sample-rolling": 2}},
 		{"b", "/api/v1/rollouts?all-namespaces=true", "rollouts", map[string]int{}},
 		{"a", "/api/v1/get?object=rs&all-namespaces=true&at=2026-11-22T00:11:35Z", "items", map[string]int{"sample-rolling": 2}},
