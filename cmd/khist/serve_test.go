@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/khist/khist/query/web"
 	"github.com/khist/khist/test/fidelity"
@@ -169,4 +172,99 @@ func TestServeAPIErrors(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 		t.Errorf("POST: %d %v, want 405 with the hardening headers", resp.StatusCode, resp.Header)
 	}
+}
+
+// TestServeCommand runs khist serve as the binary would: a non-loopback address without TLS
+// and --auth refuses to start; on loopback it serves the views (after folding what the log
+// holds beyond them) until its context ends, then shuts down cleanly.
+func TestServeCommand(t *testing.T) {
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join("../../query/testdata/scenarios/sample-rolling", "*.json.gz"))
+	if out, err := run(t, dir, append([]string{"import", "--no-project"}, files...)...); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--addr", "0.0.0.0:0"}, "is not a loopback address: serving it needs TLS"},
+		{[]string{"serve", "--addr", "0.0.0.0:0", "--tls-cert-file", "c", "--tls-private-key-file", "k"}, "needs authentication: --auth=kubernetes, token-file or proxy"},
+		{[]string{"serve", "--auth", "magic"}, `--auth "magic": use none, token-file, kubernetes or proxy`},
+		{[]string{"serve", "--auth", "token-file"}, "--auth=token-file: give the file with --token-auth-file"},
+	} {
+		if out, err := run(t, dir, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("khist %s: %v, want %q\n%s", strings.Join(c.args, " "), err, c.want, out)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newRootCmd()
+	var out syncBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"--data-dir", dir, "serve", "--addr", "127.0.0.1:0", "--refresh", "100ms"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	var base string
+	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(out.String(), "serving "); ok {
+			base, _, _ = strings.Cut(rest, "/ ")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("khist serve did not start:\n%s", out.String())
+		}
+	}
+	resp, err := http.Get(base + "/api/v1/rollouts?namespace=sample-rolling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"rollout": "deployment/checkout#2"`) {
+		t.Errorf("GET rollouts: %d %s", resp.StatusCode, b)
+	}
+	// The log grows (an import that leaves folding to others): serve folds it within --refresh.
+	if out, err := run(t, dir, "import", "--no-project", fidelity.FixturePath(fidelityDir, "default-25")); err != nil {
+		t.Fatalf("import while serving: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(base + "/api/v1/history?namespace=default-25&object=deploy/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the imported workload is not served after 30s: %d\n%s", resp.StatusCode, out.String())
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("khist serve after its context ended: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("khist serve did not stop")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
