@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -129,6 +131,56 @@ func TestKubernetesAuth(t *testing.T) {
 		t.Errorf("%d reviews for repeated requests after %d, want 0 (cached)", n, before)
 	}
 	t.Logf("%d TokenReviews and SubjectAccessReviews in all", reviews.Load())
+
+	// The in-cluster manifests of serve (deploy/serve) are valid for the API server, and give
+	// the pod's ServiceAccount the two reviews and nothing more.
+	t.Run("deploy/serve", func(t *testing.T) {
+		dir, err := filepath.Abs("../../deploy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"namespace.yaml", "rbac.yaml", "serve/rbac.yaml"} {
+			if out, err := c.Kubectl(ctx, "apply", "-f", filepath.Join(dir, f)); err != nil {
+				t.Fatalf("apply %s: %v\n%s", f, err, out)
+			}
+		}
+		// deploy/ with the serve component turned on, as its kustomization.yaml says.
+		k := t.TempDir()
+		os.Mkdir(filepath.Join(k, "serve"), 0o755)
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		more, _ := filepath.Glob(filepath.Join(dir, "serve", "*.yaml"))
+		for _, f := range append(files, more...) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, _ := filepath.Rel(dir, f)
+			if rel == "kustomization.yaml" {
+				b = []byte(strings.Replace(string(b), "# components:\n# - serve", "components:\n- serve", 1))
+			}
+			os.WriteFile(filepath.Join(k, rel), b, 0o644)
+		}
+		if out, err := c.Kubectl(ctx, "apply", "--dry-run=server", "-k", k); err != nil {
+			t.Fatalf("server-side dry run of deploy/ with deploy/serve: %v\n%s", err, out)
+		}
+		out, err := c.Kubectl(ctx, "kustomize", k)
+		if err != nil || !strings.Contains(string(out), "- --auth=kubernetes") || !strings.Contains(string(out), "name: collector") {
+			t.Errorf("kubectl kustomize deploy/serve: %v: the collector's pod lacks the serve container\n%s", err, out)
+		}
+		const sa = "system:serviceaccount:khist:khist-collector"
+		for _, check := range []struct{ verb, resource, want string }{
+			{"create", "tokenreviews.authentication.k8s.io", "yes"},
+			{"create", "subjectaccessreviews.authorization.k8s.io", "yes"},
+			{"create", "pods", "no"},
+			{"create", "secrets", "no"},
+			{"create", "serviceaccounts/token", "no"},
+		} {
+			out, _ := c.Kubectl(ctx, "auth", "can-i", check.verb, check.resource, "--as", sa)
+			if got := strings.TrimSpace(string(out)); got != check.want {
+				t.Errorf("can %s %s %s: %q, want %q", sa, check.verb, check.resource, got, check.want)
+			}
+		}
+	})
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
