@@ -32,7 +32,7 @@ func chromium(t *testing.T) string {
 // the rollouts page (filtered to failed and rolled-back rollouts) it opens the failed rollout,
 // sees its steps, availability chart and replay beside the recording, asks a what-if, opens a
 // pod of the rollout, diffs two of its versions, and reloads the URL to see the same diff;
-// then it opens the live timeline, whose inline script the CSP lets run. Screenshots go to
+// then it opens the timeline, whose inline script the CSP lets run, zooms and filters it. Screenshots go to
 // test/artifacts.
 func TestPagesInBrowser(t *testing.T) {
 	browser := chromium(t)
@@ -163,5 +163,21 @@ func TestPagesInBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/timeline?namespace=never-ready-undo"),
 		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
 	)
+	countOf := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
+		must("count "+sel, err)
+		return n
+	}
+	lanes, rangeBefore := countOf(".row.lane"), text("#range")
+	click("#zoom-in")
+	if after := text("#range"); after == rangeBefore {
+		t.Errorf("timeline: zoom in left the range at %q", rangeBefore)
+	}
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){var f=document.getElementById('filter'); f.value='58766d45c5-'; f.dispatchEvent(new Event('input')); return true})()`))
+	must("filter", err)
+	if n := countOf(".row.lane"); n == 0 || n >= lanes {
+		t.Errorf("timeline: the filter left %d of %d lanes", n, lanes)
+	}
 	shot("timeline")
 }
