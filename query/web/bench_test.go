@@ -135,7 +135,9 @@ func BenchmarkAPI(b *testing.B) {
 				}
 			}
 			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-			pct := func(q float64) float64 { return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1000 }
+			pct := func(q float64) float64 {
+				return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1000
+			}
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.95), "p95-ms")
 			b.ReportMetric(float64(bytes)/float64(len(ds)), "B/answer")
