@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,4 +182,72 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Errorf("timeline: the filter left %d of %d lanes", n, lanes)
 	}
 	shot("timeline")
+}
+
+// TestTimelinePageSpeed measures, in headless Chromium, how long the served timeline page takes
+// to draw about 20,000 changes of all namespaces: from the start of the navigation to the
+// script's data-ready mark (the browser's performance timing). It runs on package query's
+// synthetic week (see BenchmarkAPI) and is skipped without it.
+func TestTimelinePageSpeed(t *testing.T) {
+	path := filepath.Join(os.TempDir(), "khist-query-bench-v1-1000000.db")
+	if _, err := os.Stat(path); err != nil || testing.Short() {
+		t.Skipf("no views at %s (go test -run x -bench GetPodAt ./query/ builds them)", path)
+	}
+	browser := chromium(t)
+	s, err := New(Options{Views: path, Cluster: "bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + runServer(t, s)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The window: hours from the middle of the week until it holds about 20,000 changes.
+	var tl struct {
+		Since  time.Time
+		Groups []struct {
+			Lanes []struct{ Entries []json.RawMessage }
+		}
+	}
+	v, done, err := s.openViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last, _ := v.Span(context.Background())
+	done()
+	since := first.Add(last.Sub(first) / 2).Truncate(time.Hour)
+	until, changes := since, 0
+	for changes < 20000 && until.Before(last) {
+		until = until.Add(30 * time.Minute)
+		_, body := get(t, http.DefaultClient, base+"/api/v1/timeline?all-namespaces=true&since="+since.UTC().Format(time.RFC3339)+"&until="+until.UTC().Format(time.RFC3339))
+		if err := json.Unmarshal([]byte(body), &tl); err != nil {
+			t.Fatalf("%v: %.300s", err, body)
+		}
+		changes = 0
+		for _, g := range tl.Groups {
+			for _, l := range g.Lanes {
+				changes += len(l.Entries)
+			}
+		}
+	}
+	u := base + "/timeline?all-namespaces=true&since=" + since.UTC().Format(time.RFC3339) + "&until=" + until.UTC().Format(time.RFC3339)
+	for i := 0; i < 3; i++ {
+		if err := chromedp.Do(ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.now()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.getEntriesByType('navigation')[0].responseEnd`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		markers, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.marker').length`))
+		t.Logf("%d changes (%s): page received in %.0f ms, drawn (%d markers) %.0f ms after navigation start (%.0f ms in the browser)", changes, until.Sub(since), resp, markers, ms, ms-resp)
+	}
 }
