@@ -187,10 +187,14 @@ func TestPagesInBrowser(t *testing.T) {
 // TestTimelinePageSpeed measures, in headless Chromium, how long the served timeline page takes
 // to draw about 20,000 changes of all namespaces: from the start of the navigation to the
 // script's data-ready mark (the browser's performance timing). It runs on package query's
-// synthetic week (see BenchmarkAPI) and is skipped without it.
+// synthetic week (see BenchmarkAPI) and is skipped without it, or without
+// KHIST_SERVE_TIMELINE_SPEED=1 (it takes minutes).
 func TestTimelinePageSpeed(t *testing.T) {
+	if os.Getenv("KHIST_SERVE_TIMELINE_SPEED") == "" {
+		t.Skip("takes minutes: set KHIST_SERVE_TIMELINE_SPEED=1")
+	}
 	path := filepath.Join(os.TempDir(), "khist-query-bench-v1-1000000.db")
-	if _, err := os.Stat(path); err != nil || testing.Short() {
+	if _, err := os.Stat(path); err != nil {
 		t.Skipf("no views at %s (go test -run x -bench GetPodAt ./query/ builds them)", path)
 	}
 	browser := chromium(t)
