@@ -44,14 +44,32 @@ type Authorizer interface {
 	Authorize(ctx context.Context, u *User, namespace string) (bool, error)
 }
 
-// bearer returns the token of an Authorization: Bearer header.
+// tokenCookie holds the bearer token a browser gave on the login page.
+const tokenCookie = "khist_token"
+
+// bearer returns the token of an Authorization: Bearer header, else of the login cookie.
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		if c, err := r.Cookie(tokenCookie); err == nil && c.Value != "" {
+			return c.Value, true
+		}
+		return "", false
+	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return "", false
 	}
 	return strings.TrimSpace(tok), true
+}
+
+// tokenAuth reports whether an Authenticator takes bearer tokens (and so the login page).
+func tokenAuth(a Authenticator) bool {
+	switch a.(type) {
+	case *TokenFile, *Kubernetes:
+		return true
+	}
+	return false
 }
 
 // --- token file ---

@@ -94,7 +94,7 @@ var funcs = template.FuncMap{
 var pageTmpl = map[string]*template.Template{}
 
 func init() {
-	for _, p := range []string{"rollouts", "workload", "object", "search"} {
+	for _, p := range []string{"rollouts", "workload", "object", "search", "login"} {
 		pageTmpl[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+p+".html"))
 	}
 }
@@ -797,4 +797,50 @@ func timelineHTML(ctx context.Context, v *query.Views, p *params, a *access, w i
 		return err
 	}
 	return v.Timeline(ctx, args, w)
+}
+
+// --- Login ---
+
+// login serves the login page of token authentication: a browser cannot send an Authorization
+// header by itself, so the token given here is checked as a request's would be and kept in an
+// HttpOnly, SameSite=Strict cookie (Secure over TLS) for 8 hours; GET /login?logout=1 drops it.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	next := r.FormValue("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = "/rollouts"
+	}
+	cookie := &http.Cookie{Name: tokenCookie, Path: "/", HttpOnly: true, Secure: s.opts.TLSCertFile != "", SameSite: http.SameSiteStrictMode}
+	d := pageData{"Title": "Log in", "Next": next}
+	status := http.StatusOK
+	switch {
+	case r.Method == http.MethodGet && r.FormValue("logout") != "":
+		cookie.MaxAge = -1
+		http.SetCookie(w, cookie)
+		d["Error"] = "logged out"
+	case r.Method == http.MethodPost:
+		tok := strings.TrimSpace(r.PostFormValue("token"))
+		probe := r.Clone(r.Context())
+		probe.Header = http.Header{"Authorization": {"Bearer " + tok}}
+		u, err := s.opts.Authenticator.Authenticate(probe)
+		if err == nil && tok != "" {
+			cookie.Value, cookie.MaxAge = tok, 8*3600
+			http.SetCookie(w, cookie)
+			s.log.Info("login", "user", u.Name)
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		status = http.StatusUnauthorized
+		if err == nil {
+			err = errors.New("no token given")
+		}
+		d["Error"] = oneLine(err)
+	}
+	var buf bytes.Buffer
+	if err := pageTmpl["login"].Execute(&buf, d); err != nil {
+		writeError(w, http.StatusInternalServerError, oneLine(err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }

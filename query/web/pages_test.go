@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -86,7 +87,47 @@ func TestPages(t *testing.T) {
 			t.Errorf("%s: %d, want 404", p, status)
 		}
 	}
-	if status, _ := page("", "/rollouts"); status != http.StatusUnauthorized {
-		t.Errorf("rollouts page without a token: %d, want 401", status)
+	if status, _ := page("", "/api/v1/rollouts"); status != http.StatusUnauthorized {
+		t.Errorf("API without a token: %d, want 401", status)
+	}
+
+	// A browser logs in with its token, kept in a cookie.
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(srv.URL + "/workload?namespace=sample-rolling&object=deploy/checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" || resp.Request.URL.Query().Get("next") != "/workload?namespace=sample-rolling&object=deploy/checkout" {
+		t.Errorf("a page without a token went to %s, want the login page", resp.Request.URL)
+	}
+	resp, err = c.PostForm(srv.URL+"/login", url.Values{"token": {"wrong"}, "next": {"/rollouts"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("login with a wrong token: %d, want 401", resp.StatusCode)
+	}
+	noRedirect := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.PostForm(srv.URL+"/login", url.Values{"token": {"a"}, "next": {"//evil.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	set := resp.Header.Get("Set-Cookie")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/rollouts" || !strings.Contains(set, "HttpOnly") || !strings.Contains(set, "SameSite=Strict") {
+		t.Errorf("login: %d to %q, cookie %q", resp.StatusCode, resp.Header.Get("Location"), set)
+	}
+	status, body := get(t, c, srv.URL+"/rollouts")
+	if status != 200 || !strings.Contains(body, "deployment/checkout") || !strings.Contains(body, "alice") || strings.Contains(body, "default-25") {
+		t.Errorf("rollouts page after login: %d", status)
+	}
+	if status, _ := get(t, c, srv.URL+"/login?logout=1"); status != 200 {
+		t.Errorf("logout: %d", status)
+	}
+	if status, _ := get(t, c, srv.URL+"/api/v1/rollouts"); status != http.StatusUnauthorized {
+		t.Errorf("API after logout: %d, want 401", status)
 	}
 }

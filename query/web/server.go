@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -152,14 +153,24 @@ func (s *Server) Handler() http.Handler {
 				return
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		login := r.URL.Path == "/login" && tokenAuth(s.opts.Authenticator)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !(login && r.Method == http.MethodPost) {
 			writeError(w, http.StatusMethodNotAllowed, r.Method+": the API and pages only read: use GET")
+			return
+		}
+		if login {
+			s.login(w, r)
 			return
 		}
 		var u *User
 		if s.opts.Authenticator != nil {
 			var err error
 			if u, err = s.opts.Authenticator.Authenticate(r); err != nil {
+				if errors.Is(err, ErrUnauthenticated) && tokenAuth(s.opts.Authenticator) && !strings.HasPrefix(r.URL.Path, "/api/") {
+					// A browser: to the login page, and back.
+					http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
+					return
+				}
 				if errors.Is(err, ErrUnauthenticated) {
 					h.Set("WWW-Authenticate", `Bearer realm="khist"`)
 					writeError(w, http.StatusUnauthorized, oneLine(err))
