@@ -46,7 +46,8 @@ It listens on loopback only unless told: any other address needs TLS (--tls-cert
                shown only to users who may get pods there (SubjectAccessReview), cluster-scoped
                objects to those who may get pods in all namespaces
   proxy        the user and groups an authenticating proxy sends (X-Remote-User,
-               X-Remote-Group), trusted only over a client certificate of --client-ca-file`,
+               X-Remote-Group), trusted only over a client certificate of --client-ca-file
+With token-file or kubernetes, a browser logs in at /login with its token (kept in a cookie).`,
 		Example: `  khist serve
   curl -s 'http://127.0.0.1:8474/api/v1/rollouts?all-namespaces=true'
   khist serve --addr :8474 --tls-cert-file tls.crt --tls-private-key-file tls.key --auth kubernetes`,

@@ -8,6 +8,11 @@
 // answer includes what they folded; Options.OpenLog, when set, also folds the log's tail the
 // views lack every Options.Refresh.
 //
+// The pages (rollouts, workload, object, search, timeline) call the API's answers and render
+// them with html/template and one embedded stylesheet and script; every state is in the URL.
+// Under token authentication a browser logs in once (/login) and its token is kept in an
+// HttpOnly, SameSite=Strict cookie.
+//
 // Guarantees: every answer is computed by package query, the same code as the CLI's; an
 // argument error is a 400 with a one-line JSON error, the CLI's message. Without an
 // Authenticator the server listens on loopback only; on any other address it requires TLS and
