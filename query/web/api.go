@@ -390,6 +390,7 @@ func (s *Server) routes() {
 		"replay/compare": apiCompare,
 		"replay/what-if": apiWhatIf,
 		"replay/all":     apiReplayAll,
+		"change":         apiChange,
 	} {
 		s.mux.Handle("GET /api/v1/"+path, s.api(path, fn))
 	}
@@ -595,6 +596,32 @@ func apiWhatIf(ctx context.Context, v *query.Views, p *params, a *access, w io.W
 		return err
 	}
 	return v.ReplayWhatIf(ctx, args, w)
+}
+
+// apiChange answers the diff of one change of the timeline, by its sequence: what the HTML
+// timeline inlines, fetched by the served timeline page on a click.
+func apiChange(ctx context.Context, v *query.Views, p *params, a *access, w io.Writer) error {
+	s := p.str("seq")
+	if err := p.unknown("change"); err != nil {
+		return err
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return badArg("seq=%q: give the sequence of a change (its seq in the timeline)", s)
+	}
+	key, ver, d, err := v.ChangeDiff(ctx, seq)
+	if err != nil {
+		return err
+	}
+	if err := a.check(ctx, ver.Namespace); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(map[string]any{"seq": seq, "object": key, "diff": d}, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 func apiReplayAll(ctx context.Context, v *query.Views, p *params, a *access, w io.Writer) error {

@@ -171,6 +171,13 @@ func TestPagesInBrowser(t *testing.T) {
 		must("count "+sel, err)
 		return n
 	}
+	// A marker's diff, fetched from the API on the click.
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('.marker.c-spec').dispatchEvent(new MouseEvent('click', {bubbles: true}))`))
+	must("click a spec marker", err)
+	do("marker diff", chromedp.WaitVisible(css(`#detail-diff span.add`)))
+	if d := text("#detail-diff"); !strings.Contains(d, "+") {
+		t.Errorf("timeline: the clicked change shows %q, want its diff", d)
+	}
 	lanes, rangeBefore := countOf(".row.lane"), text("#range")
 	click("#zoom-in")
 	if after := text("#range"); after == rangeBefore {
