@@ -129,6 +129,9 @@ func TestPagesInBrowser(t *testing.T) {
 	)
 	whatIf := text(`#whatif-result`)
 	shot("whatif")
+	if steps := text(`#whatif-steps`); !strings.Contains(steps, "->") {
+		t.Errorf("what-if steps: %q", steps)
+	}
 	if l := loc(); !strings.Contains(whatIf, "peak pods") || !strings.Contains(l, "set=strategy.rollingUpdate.maxSurge%3D3") {
 		t.Errorf("what-if: %s\n%q", l, whatIf)
 	}

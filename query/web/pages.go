@@ -51,6 +51,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"rowClass": rowClass,
+	"inc":      func(i int) int { return i + 1 },
 	// revisionObject is KIND/NAME of a workload's revision: a Deployment's ReplicaSet, else a
 	// ControllerRevision.
 	"revisionObject": func(workload, name string) string {
