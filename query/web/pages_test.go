@@ -131,3 +131,26 @@ func TestPages(t *testing.T) {
 		t.Errorf("API after logout: %d, want 401", status)
 	}
 }
+
+// TestDivergenceStandsOut: the workload page marks the first divergence of the replay (the
+// recordings of the tests all match, so the page's data is made here).
+func TestDivergenceStandsOut(t *testing.T) {
+	var b strings.Builder
+	d := pageData{"Title": "w", "Namespace": "shop", "Object": "deployment/web", "Compare": map[string]any{
+		"Match": false, "Divergence": map[string]any{"Step": 2, "Reason": "the sync scales web-2 to 3, the controller to 2"},
+		"Decisions": []int{1, 2}, "DecisionsMatched": 1, "FreeRun": nil,
+		"Pairs": []stepPair{{N: 1, Recorded: "web-1 3->2", Simulated: "web-1 3->2"}, {N: 2, Recorded: "web-2 0->2", Simulated: "web-2 0->3", Diverged: true}},
+	}}
+	if err := pageTmpl["workload"].Execute(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`<tr class="diverged" id="divergence"><td class="num">2</td><td>web-2 0-&gt;2</td><td>web-2 0-&gt;3</td>`, "DIVERGED", "at step 2: the sync scales web-2 to 3"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the workload page lacks %q", want)
+		}
+	}
+	if strings.Count(page, `class="diverged"`) != 1 {
+		t.Errorf("%d rows marked diverged, want the first divergence only", strings.Count(page, `class="diverged"`))
+	}
+}
