@@ -4,9 +4,10 @@
 // -n and -A, -o, and times as RFC 3339, local date-times, durations ago ("2h") or "now".
 //
 // Views is the entry point: one method per command (Get, Diff, State, Timeline, History,
-// Rollouts, Steps), each taking the command's arguments as the user typed them (an *Args
-// struct) and writing its answer to an io.Writer. The cmd/khist commands only fill the struct
-// from flags. The pieces are usable on their own: ParseTime, ParseKindName and ResolveKind read
+// Rollouts, Steps, ReplayCompare, ReplayWhatIf, ReplayAll), each taking the command's arguments
+// as the user typed them (an *Args struct) and writing its answer to an io.Writer. The
+// cmd/khist commands only fill the struct from flags, and khist serve's API (package
+// query/web) from query parameters: both answer through the same method. The pieces are usable on their own: ParseTime, ParseKindName and ResolveKind read
 // arguments; BuildTimeline groups changes by workload (Deployment -> ReplicaSets -> Pods,
 // StatefulSet -> Pods -> PVCs, Service -> Endpoints) over any TimelineSource; Describe says
 // what a version changed; DiffObjects diffs two versions as YAML without Noise; TimelineHTML

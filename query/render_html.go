@@ -34,6 +34,7 @@ type htmlTimeline struct {
 	TZOffset int         `json:"tzOffset"` // minutes east of UTC
 	Groups   []htmlGroup `json:"groups"`
 	Lanes    []htmlLane  `json:"lanes"`
+	DiffURL  string      `json:"diffURL,omitempty"` // fetch a change's diff: DiffURL + seq
 }
 
 type htmlGroup struct {
@@ -86,6 +87,7 @@ func TimelineHTML(w io.Writer, tl *Timeline, env Env) error {
 		Until:    millis(tl.Until),
 		TZ:       zone,
 		TZOffset: off / 60,
+		DiffURL:  tl.DiffURL,
 	}
 	for _, g := range tl.Groups {
 		hg := htmlGroup{Label: g.Workload.Ref()}

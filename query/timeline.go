@@ -22,6 +22,8 @@ type Timeline struct {
 	Since   time.Time        `json:"since"`
 	Until   time.Time        `json:"until"`
 	Groups  []*TimelineGroup `json:"groups"`
+	// DiffURL, when set, is where the HTML page fetches a change's diff (see TimelineArgs).
+	DiffURL string `json:"-"`
 }
 
 // TimelineGroup is one workload (or a standalone object) and everything it owns.

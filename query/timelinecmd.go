@@ -19,6 +19,10 @@ type TimelineArgs struct {
 	Selector      string   // -l: only workloads with an object whose labels match
 	Output        string   // -o: table, json, csv, md or html
 	All           bool     // also versions that changed only noise
+	// DiffURL, with -o html, leaves each change's diff out of the page, which fetches it from
+	// DiffURL followed by the change's sequence when it is clicked (khist serve: a page of many
+	// changes arrives fast). Default "": every diff inline, the page self-contained.
+	DiffURL string
 }
 
 // Timeline writes every change in a window, grouped by workload, in one of TimelineFormats.
@@ -84,10 +88,11 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 	}
 	tl, err := BuildTimeline(v, TimelineOptions{
 		Cluster: v.Cluster, Scope: scope, Since: since, Until: until,
-		Kinds: kinds, Selector: sel, Diffs: out == OutHTML, All: a.All,
+		Kinds: kinds, Selector: sel, Diffs: out == OutHTML && a.DiffURL == "", All: a.All,
 	})
 	if err != nil {
 		return err
 	}
+	tl.DiffURL = a.DiffURL
 	return RenderTimeline(w, tl, out, v.Env)
 }

@@ -163,6 +163,60 @@ func (tl *timeline) summary(from, to time.Time) RolloutSummary {
 // recordedSummary measures a recorded rollout.
 func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
 	x := scn.x
+	tl := recordedTimeline(scn, ro)
+	s := tl.summary(ro.Start, ro.End)
+	s.Steps = len(ro.Recorded)
+	switch {
+	case tl.completed:
+		s.Outcome = OutcomeComplete
+	case deadlineExceeded(x, ro):
+		s.Outcome = OutcomeDeadlineExceeded
+	case ro.Index < len(scn.Rollouts):
+		s.Outcome = OutcomeSuperseded
+		if next := scn.Rollouts[ro.Index]; next.Revision == ro.Previous && ro.Previous != "" {
+			s.Outcome = OutcomeRolledBack
+		}
+	default:
+		s.Outcome = OutcomeInProgress
+	}
+	return s
+}
+
+// RecordedAvailability is a recorded rollout's pods over time and the bounds its strategy set.
+type RecordedAvailability struct {
+	Rollout    string              `json:"rollout"` // its ID, as Rollout takes it
+	Start, End time.Time           `json:"-"`
+	Points     []AvailabilityPoint `json:"availability"`
+	// MaxSurge and MaxUnavailable are a Deployment's rolling update bounds at the start of the
+	// rollout, resolved against its replicas (0 for other kinds and Recreate).
+	MaxSurge       int32 `json:"maxSurge"`
+	MaxUnavailable int32 `json:"maxUnavailable"`
+}
+
+// RecordedAvailability returns the availability over time of a recorded rollout (id as Rollout
+// takes it), measured as the summaries measure it.
+func (s *Scenario) RecordedAvailability(id string) (*RecordedAvailability, error) {
+	if s.x == nil {
+		return nil, ErrNotExtracted
+	}
+	ro, err := s.Rollout(id)
+	if err != nil {
+		return nil, err
+	}
+	ra := &RecordedAvailability{Rollout: ro.ID, Start: ro.Start, End: ro.End, Points: recordedTimeline(s, ro).points}
+	if s.Kind == KindDeployment {
+		for _, wv := range s.x.workload {
+			if wv.seq == ro.Seq && !isDelete(wv.typ) {
+				ra.MaxSurge, ra.MaxUnavailable = fenceposts(&wv.w.spec)
+			}
+		}
+	}
+	return ra, nil
+}
+
+// recordedTimeline is the availability timeline of a recorded rollout.
+func recordedTimeline(scn *Scenario, ro *Rollout) *timeline {
+	x := scn.x
 	var lines []lifeline
 	for i := range scn.Pods {
 		p := &scn.Pods[i]
@@ -239,23 +293,7 @@ func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
 		}
 		slices.SortStableFunc(desired, func(a, b desiredPoint) int { return a.t.Compare(b.t) })
 	}
-	tl := buildTimeline(lines, target, desired, time.Duration(minReady)*time.Second, partition, ro.Start, ro.End)
-	s := tl.summary(ro.Start, ro.End)
-	s.Steps = len(ro.Recorded)
-	switch {
-	case tl.completed:
-		s.Outcome = OutcomeComplete
-	case deadlineExceeded(x, ro):
-		s.Outcome = OutcomeDeadlineExceeded
-	case ro.Index < len(scn.Rollouts):
-		s.Outcome = OutcomeSuperseded
-		if next := scn.Rollouts[ro.Index]; next.Revision == ro.Previous && ro.Previous != "" {
-			s.Outcome = OutcomeRolledBack
-		}
-	default:
-		s.Outcome = OutcomeInProgress
-	}
-	return s
+	return buildTimeline(lines, target, desired, time.Duration(minReady)*time.Second, partition, ro.Start, ro.End)
 }
 
 // deadlineExceeded reports whether the recorded Deployment reported ProgressDeadlineExceeded

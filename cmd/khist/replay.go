@@ -4,16 +4,11 @@ package main
 // from projector.WorkloadHistory (never from the raw log), converted to replay.Version.
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/khist/khist/projector"
 	"github.com/khist/khist/query"
 	"github.com/khist/khist/replay"
 	"github.com/spf13/cobra"
@@ -52,13 +47,6 @@ func (a *auditFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&a.maxLag, "max-lag", replay.DefaultMaxLag, "how far behind the log a controller's view may be when it decides (decision audit)")
 }
 
-func (a *auditFlags) options() (replay.CompareOptions, error) {
-	if a.maxLag < 0 {
-		return replay.CompareOptions{}, fmt.Errorf("--max-lag %s: use a duration of 0 or more, e.g. 5s", a.maxLag)
-	}
-	return replay.CompareOptions{FreeRun: a.freeRun, Audit: replay.AuditOptions{MaxLag: a.maxLag}}, nil
-}
-
 // --- compare ---
 
 func newReplayCompareCmd(g *globalFlags) *cobra.Command {
@@ -89,8 +77,7 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 		Args:              objectArgs,
 		ValidArgsFunction: completeObject(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := query.ParseOutput(f.output, query.OutTable, query.OutJSON)
-			if err != nil {
+			if _, err := query.ParseOutput(f.output, query.ReplayFormats...); err != nil {
 				return err
 			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
@@ -98,27 +85,10 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 				return err
 			}
 			defer done()
-			wl, h, err := workloadHistory(cmd.Context(), v, objectArg(args), f.ns())
-			if err != nil {
-				return err
-			}
-			id, err := rolloutID(cmd.Context(), v, wl, f.rollout, true)
-			if err != nil {
-				return err
-			}
-			opts, err := af.options()
-			if err != nil {
-				return err
-			}
-			opts.RolloutID = id
-			res, err := replay.Compare(h, wl.Kind, wl.Namespace, wl.Name, opts)
-			if err != nil {
-				return replayErr(err)
-			}
-			if out == query.OutJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			return res.WriteTable(cmd.OutOrStdout())
+			return v.ReplayCompare(cmd.Context(), query.ReplayCompareArgs{
+				Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout,
+				FreeRun: af.freeRun, MaxLag: af.maxLag, Output: f.output,
+			}, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, false)
@@ -165,44 +135,21 @@ counterpart), p50, p90, max (that percentile of the recorded latencies) or a dur
 		Args:              objectArgs,
 		ValidArgsFunction: completeObject(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := query.ParseOutput(f.output, query.OutTable, query.OutJSON)
-			if err != nil {
+			a := query.ReplayWhatIfArgs{
+				Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout,
+				Set: f.set, ReadyLatency: f.readyLatency, Output: f.output,
+			}
+			// Bad --set and --ready-latency fail before any history is read.
+			if err := query.CheckReplayWhatIf(a); err != nil {
 				return err
-			}
-			if f.rollout == "all" {
-				return errors.New("--rollout all: what-if replays one rollout: use an ID from khist rollouts, revN, #N or latest")
-			}
-			k, _, err := query.ParseKindName(objectArg(args), nil, false)
-			if err != nil {
-				return err
-			}
-			opts := replay.WhatIfOptions{Set: f.set, ReadyLatency: f.readyLatency}
-			if replayKind(k) != "" {
-				// Bad --set and --ready-latency fail before any history is read.
-				if err := replay.CheckWhatIf(k.Kind, opts); err != nil {
-					return err
-				}
 			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
 			if err != nil {
 				return err
 			}
 			defer done()
-			wl, h, err := workloadHistory(cmd.Context(), v, objectArg(args), f.ns())
-			if err != nil {
-				return err
-			}
-			if opts.RolloutID, err = rolloutID(cmd.Context(), v, wl, f.rollout, false); err != nil {
-				return err
-			}
-			res, err := replay.WhatIf(h, wl.Kind, wl.Namespace, wl.Name, opts)
-			if err != nil {
-				return replayErr(err)
-			}
-			if out == query.OutJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			return res.WriteTable(cmd.OutOrStdout())
+			a.Namespace = f.ns()
+			return v.ReplayWhatIf(cmd.Context(), a, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, false)
@@ -242,8 +189,7 @@ is drawn on stderr.`,
   khist replay all -n shop --since 7d -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := query.ParseOutput(f.output, query.OutTable, query.OutJSON)
-			if err != nil {
+			if _, err := query.ParseOutput(f.output, query.ReplayFormats...); err != nil {
 				return err
 			}
 			v, done, err := openViews(cmd, g, &f.queryFlags)
@@ -251,31 +197,18 @@ is drawn on stderr.`,
 				return err
 			}
 			defer done()
-			var since time.Time
-			if f.since != "" {
-				if since, err = v.Env.Time("--since", f.since); err != nil {
-					return err
+			bar := newReplayBar(cmd.ErrOrStderr())
+			defer bar.done()
+			progress := func(done, total int) {
+				bar.update(done, total)
+				if done == total {
+					bar.done() // before the answer is written
 				}
 			}
-			ctx := cmd.Context()
-			wls, err := listWorkloads(ctx, v, f.ns(), f.allNamespaces)
-			if err != nil {
-				return err
-			}
-			copts, err := af.options()
-			if err != nil {
-				return err
-			}
-			bar := newReplayBar(cmd.ErrOrStderr())
-			res, err := replay.CompareAll(ctx, wls, viewsLoader(v), replay.SurveyOptions{Since: since, Progress: bar.update, Compare: copts})
-			bar.done()
-			if err != nil {
-				return err
-			}
-			if out == query.OutJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			return res.WriteTable(cmd.OutOrStdout())
+			return v.ReplayAll(cmd.Context(), query.ReplayAllArgs{
+				Namespace: f.ns(), AllNamespaces: f.allNamespaces, Since: f.since,
+				FreeRun: af.freeRun, MaxLag: af.maxLag, Output: f.output, Progress: progress,
+			}, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, true)
@@ -288,162 +221,6 @@ is drawn on stderr.`,
 }
 
 // --- shared ---
-
-// replayKind returns the replay kind of a workload kind, "" for other kinds.
-func replayKind(k query.Kind) string {
-	if k.Group != "apps" {
-		return ""
-	}
-	switch k.Kind {
-	case replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet:
-		return k.Kind
-	}
-	return ""
-}
-
-// workloadHistory resolves KIND/NAME in namespace ns and reads the workload's whole history
-// from the views.
-func workloadHistory(ctx context.Context, v *query.Views, arg, ns string) (replay.WorkloadRef, []replay.Version, error) {
-	k, name, err := v.ParseObject(ctx, arg)
-	if err != nil {
-		return replay.WorkloadRef{}, nil, err
-	}
-	if replayKind(k) == "" {
-		return replay.WorkloadRef{}, nil, fmt.Errorf("%s: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME", arg)
-	}
-	if ns == "" {
-		ns = "default"
-	}
-	wl := replay.WorkloadRef{Kind: k.Kind, Namespace: ns, Name: name}
-	h, err := viewsLoader(v)(ctx, wl)
-	if errors.Is(err, projector.ErrNotFound) {
-		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
-		return wl, nil, &query.NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: query.Nearest(name, names, 3)}
-	}
-	return wl, h, err
-}
-
-// viewsLoader reads workload histories from the views.
-func viewsLoader(v *query.Views) replay.HistoryLoader {
-	return func(ctx context.Context, w replay.WorkloadRef) ([]replay.Version, error) {
-		hv, err := v.DB.WorkloadHistory(ctx, projector.WorkloadRef{Cluster: v.Cluster, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}, time.Time{}, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		h := make([]replay.Version, len(hv))
-		for i := range hv {
-			h[i] = replay.Version(hv[i])
-		}
-		return h, nil
-	}
-}
-
-// listWorkloads lists the Deployments, StatefulSets and DaemonSets the history holds in a
-// namespace, or in all.
-func listWorkloads(ctx context.Context, v *query.Views, ns string, all bool) ([]replay.WorkloadRef, error) {
-	namespaces := []string{ns}
-	if all {
-		var err error
-		if namespaces, err = v.DB.Namespaces(ctx, v.Cluster); err != nil {
-			return nil, err
-		}
-	} else if ns == "" {
-		namespaces = []string{"default"}
-	}
-	var out []replay.WorkloadRef
-	for _, n := range namespaces {
-		if n == "" {
-			continue // workloads are namespaced
-		}
-		for _, kind := range []string{replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet} {
-			names, err := v.DB.Names(ctx, v.Cluster, "apps", kind, n)
-			if err != nil {
-				return nil, err
-			}
-			for _, name := range names {
-				out = append(out, replay.WorkloadRef{Kind: kind, Namespace: n, Name: name})
-			}
-		}
-	}
-	return out, nil
-}
-
-// rolloutID turns --rollout into a replay rollout ID: "" (all, or the latest when !all is
-// allowed), "#N" for #N or KIND/NAME#N as khist rollouts shows it, or "@SEQ" for the log
-// sequence at which the rollout started (older khists' IDs) or revN (the rollout to revision N,
-// as the rollouts view numbers them).
-func rolloutID(ctx context.Context, v *query.Views, wl replay.WorkloadRef, sel string, allowAll bool) (string, error) {
-	sel = strings.TrimSpace(sel)
-	switch {
-	case sel == "all" && allowAll, sel == "":
-		return "", nil
-	case sel == "latest":
-		if allowAll {
-			return "latest", nil
-		}
-		return "", nil
-	case strings.Contains(sel, "#"):
-		// #N or KIND/NAME#N as khist rollouts shows it (deploy/web#3): the workload's Nth
-		// rollout, numbered alike by the views and the replay.
-		n := sel[strings.LastIndexByte(sel, '#')+1:]
-		if _, err := strconv.ParseUint(n, 10, 64); err != nil {
-			break
-		}
-		return "#" + n, nil
-	case strings.HasPrefix(sel, "rev"):
-		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), 10, 64)
-		if err != nil {
-			break
-		}
-		rs, err := v.DB.Rollouts(ctx, projector.RolloutFilter{Cluster: v.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name})
-		if err != nil {
-			return "", err
-		}
-		var revs []string
-		for _, r := range rs {
-			if r.ToRevision == n {
-				return "@" + strconv.FormatUint(r.StartSeq, 10), nil
-			}
-			revs = append(revs, "rev"+strconv.FormatInt(r.ToRevision, 10))
-		}
-		return "", fmt.Errorf("--rollout %s: %s/%s has no rollout to revision %d: it has %s", sel, strings.ToLower(wl.Kind), wl.Name, n, orNone(revs))
-	default:
-		if _, err := strconv.ParseUint(sel, 10, 64); err == nil {
-			return "@" + sel, nil
-		}
-	}
-	ways := "#N or KIND/NAME#N (a rollout of khist rollouts, e.g. deployment/web#2), revN, latest"
-	if allowAll {
-		ways += " or all"
-	}
-	return "", fmt.Errorf("--rollout %q: use %s", sel, ways)
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "none recorded"
-	}
-	return strings.Join(s, ", ")
-}
-
-// replayErr makes replay's errors read as the command's: without the package prefix, and
-// "--rollout" where the rollout asked for does not exist.
-func replayErr(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "replay: ")
-	if errors.Is(err, replay.ErrNoRollout) && strings.HasPrefix(msg, "no rollout ") && !strings.Contains(msg, "in the history of") {
-		msg = "--rollout: " + msg
-	}
-	return errors.New(msg)
-}
-
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
 
 // replayBar draws the progress of replay all on one terminal line, at most every 200ms; it
 // draws nothing when w is not a terminal.
@@ -486,5 +263,6 @@ func (b *replayBar) update(done, total int) {
 func (b *replayBar) done() {
 	if b.drawn {
 		fmt.Fprint(b.w, "\r\x1b[K")
+		b.drawn = false
 	}
 }

@@ -177,7 +177,7 @@ func TestReplayViewsMatchFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			wl := replay.WorkloadRef{Kind: s.Kind, Namespace: s.Name, Name: s.Workload}
-			views, err := viewsLoader(query.NewViews(db, "default", query.DefaultEnv()))(context.Background(), wl)
+			views, err := query.NewViews(db, "default", query.DefaultEnv()).ReplayLoader()(context.Background(), wl)
 			if err != nil {
 				t.Fatal(err)
 			}

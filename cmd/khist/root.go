@@ -94,6 +94,7 @@ func newRootCmd() *cobra.Command {
 		newStepsCmd(g),
 		newTimelineCmd(g),
 		newReplayCmd(g),
+		newServeCmd(g),
 		newDoctorCmd(g),
 	)
 	sayDiskFull(root, g)

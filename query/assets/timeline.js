@@ -184,7 +184,17 @@
     row('seq', String(e.seq));
     var pre = text(detail, 'pre', '');
     pre.id = 'detail-diff';
-    if (!e.diff) {
+    if (!e.diff && data.diffURL && !e.fetched) {
+      // Served by khist serve: the diff is fetched on demand.
+      e.fetched = true;
+      pre.textContent = 'Loading the diff\u2026';
+      fetch(data.diffURL + e.seq, { credentials: 'same-origin' }).then(function (r) { return r.json(); }).then(function (j) {
+        e.diff = j.diff || '';
+        if (j.error) e.summary = e.summary + ' (' + j.error + ')';
+      }, function () { e.fetched = false; }).then(function () {
+        if (selected && selected.lane === li && selected.entry === ei) show(li, ei);
+      });
+    } else if (!e.diff) {
       pre.textContent = e.event ? e.summary : 'No diff recorded for this change.';
     } else {
       e.diff.split('\n').forEach(function (line) {

@@ -1,0 +1,348 @@
+package query
+
+// The replay commands over the views (compare, what-if, all): the history of a workload comes
+// from projector.WorkloadHistory (never from the raw log), converted to replay.Version, and the
+// answer is written as a table or as JSON. khist replay and khist serve's API both call these.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/khist/khist/projector"
+	"github.com/khist/khist/replay"
+)
+
+// ReplayCompareArgs are the arguments of khist replay compare.
+type ReplayCompareArgs struct {
+	Object    string // KIND/NAME of a Deployment, StatefulSet or DaemonSet
+	Namespace string // -n; "" for default
+	// Rollout is --rollout: #N or KIND/NAME#N (from khist rollouts), revN, latest, all or "" (all),
+	// or the older log sequence.
+	Rollout string
+	FreeRun bool          // --free-run: judge by the free-running simulation
+	MaxLag  time.Duration // --max-lag (the CLI's default is replay.DefaultMaxLag)
+	Output  string        // -o: table or json
+}
+
+// ReplayWhatIfArgs are the arguments of khist replay what-if.
+type ReplayWhatIfArgs struct {
+	Object       string   // KIND/NAME of a Deployment, StatefulSet or DaemonSet
+	Namespace    string   // -n; "" for default
+	Rollout      string   // --rollout: as ReplayCompareArgs, but not all; "" is latest
+	Set          []string // --set PATH=VALUE
+	ReadyLatency string   // --ready-latency: recorded (""), p50, p90, max or a duration
+	Output       string   // -o: table or json
+}
+
+// ReplayAllArgs are the arguments of khist replay all.
+type ReplayAllArgs struct {
+	Namespace     string // -n; "" for default
+	AllNamespaces bool   // -A
+	Since         string // --since
+	FreeRun       bool
+	MaxLag        time.Duration
+	Output        string // -o: table or json
+	// Progress, when set, is called as workloads are replayed.
+	Progress func(done, total int)
+	// Allow, when set, keeps only the namespaces it allows (khist serve: those the user may
+	// read).
+	Allow func(namespace string) bool
+}
+
+// ReplayFormats are the -o values of the replay commands.
+var ReplayFormats = []string{OutTable, OutJSON}
+
+// auditOptions are the compare options of --free-run and --max-lag.
+func auditOptions(freeRun bool, maxLag time.Duration) (replay.CompareOptions, error) {
+	if maxLag < 0 {
+		return replay.CompareOptions{}, errorf(ErrBadArgument, "--max-lag %s: use a duration of 0 or more, e.g. 5s", maxLag)
+	}
+	return replay.CompareOptions{FreeRun: freeRun, Audit: replay.AuditOptions{MaxLag: maxLag}}, nil
+}
+
+// ReplayCompare audits the recorded rollouts of a workload (khist replay compare).
+func (v *Views) ReplayCompare(ctx context.Context, a ReplayCompareArgs, w io.Writer) error {
+	out, err := ParseOutput(a.Output, ReplayFormats...)
+	if err != nil {
+		return err
+	}
+	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
+	if err != nil {
+		return err
+	}
+	id, err := v.rolloutID(ctx, wl, a.Rollout, true)
+	if err != nil {
+		return err
+	}
+	opts, err := auditOptions(a.FreeRun, a.MaxLag)
+	if err != nil {
+		return err
+	}
+	opts.RolloutID = id
+	res, err := replay.Compare(h, wl.Kind, wl.Namespace, wl.Name, opts)
+	if err != nil {
+		return replayErr(err)
+	}
+	if out == OutJSON {
+		return writeIndentedJSON(w, res)
+	}
+	return res.WriteTable(w)
+}
+
+// CheckReplayWhatIf checks what-if's arguments that need no history: -o, --rollout, the kind,
+// --set and --ready-latency. ReplayWhatIf checks them too; khist replay what-if calls it
+// first, so that a bad --set fails before the views are opened.
+func CheckReplayWhatIf(a ReplayWhatIfArgs) error {
+	if _, err := ParseOutput(a.Output, ReplayFormats...); err != nil {
+		return err
+	}
+	if a.Rollout == "all" {
+		return errorf(ErrBadArgument, "--rollout all: what-if replays one rollout: use an ID from khist rollouts, revN, #N or latest")
+	}
+	k, _, err := ParseKindName(a.Object, nil, false)
+	if err != nil {
+		return err
+	}
+	if replayKind(k) != "" {
+		if err := replay.CheckWhatIf(k.Kind, whatIfOptions(a)); err != nil {
+			return errorf(ErrBadArgument, "%s", err.Error())
+		}
+	}
+	return nil
+}
+
+func whatIfOptions(a ReplayWhatIfArgs) replay.WhatIfOptions {
+	rl := a.ReadyLatency
+	if rl == "" {
+		rl = "recorded"
+	}
+	return replay.WhatIfOptions{Set: a.Set, ReadyLatency: rl}
+}
+
+// ReplayWhatIf replays a recorded rollout with other settings (khist replay what-if).
+func (v *Views) ReplayWhatIf(ctx context.Context, a ReplayWhatIfArgs, w io.Writer) error {
+	if err := CheckReplayWhatIf(a); err != nil {
+		return err
+	}
+	out, _ := ParseOutput(a.Output, ReplayFormats...)
+	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
+	if err != nil {
+		return err
+	}
+	opts := whatIfOptions(a)
+	if opts.RolloutID, err = v.rolloutID(ctx, wl, a.Rollout, false); err != nil {
+		return err
+	}
+	res, err := replay.WhatIf(h, wl.Kind, wl.Namespace, wl.Name, opts)
+	if err != nil {
+		return replayErr(err)
+	}
+	if out == OutJSON {
+		return writeIndentedJSON(w, res)
+	}
+	return res.WriteTable(w)
+}
+
+// ReplayAll audits every recorded rollout of the workloads of a namespace, or of all of them
+// (khist replay all).
+func (v *Views) ReplayAll(ctx context.Context, a ReplayAllArgs, w io.Writer) error {
+	out, err := ParseOutput(a.Output, ReplayFormats...)
+	if err != nil {
+		return err
+	}
+	if _, err := ScopeOf(a.Namespace, a.AllNamespaces, "default"); err != nil {
+		return err
+	}
+	var since time.Time
+	if a.Since != "" {
+		if since, err = v.Env.Time("--since", a.Since); err != nil {
+			return err
+		}
+	}
+	wls, err := v.listWorkloads(ctx, a.Namespace, a.AllNamespaces, a.Allow)
+	if err != nil {
+		return err
+	}
+	copts, err := auditOptions(a.FreeRun, a.MaxLag)
+	if err != nil {
+		return err
+	}
+	res, err := replay.CompareAll(ctx, wls, v.ReplayLoader(), replay.SurveyOptions{Since: since, Progress: a.Progress, Compare: copts})
+	if err != nil {
+		return err
+	}
+	if out == OutJSON {
+		return writeIndentedJSON(w, res)
+	}
+	return res.WriteTable(w)
+}
+
+// replayKind returns the replay kind of a workload kind, "" for other kinds.
+func replayKind(k Kind) string {
+	if k.Group != "apps" {
+		return ""
+	}
+	switch k.Kind {
+	case replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet:
+		return k.Kind
+	}
+	return ""
+}
+
+// workloadHistory resolves KIND/NAME in namespace ns and reads the workload's whole history
+// from the views.
+func (v *Views) workloadHistory(ctx context.Context, arg, ns string) (replay.WorkloadRef, []replay.Version, error) {
+	k, name, err := v.ParseObject(ctx, arg)
+	if err != nil {
+		return replay.WorkloadRef{}, nil, err
+	}
+	if replayKind(k) == "" {
+		return replay.WorkloadRef{}, nil, errorf(ErrBadArgument, "%s: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME", arg)
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	wl := replay.WorkloadRef{Kind: k.Kind, Namespace: ns, Name: name}
+	h, err := v.ReplayLoader()(ctx, wl)
+	if errors.Is(err, projector.ErrNotFound) {
+		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
+		return wl, nil, &NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: Nearest(name, names, 3)}
+	}
+	return wl, h, err
+}
+
+// ReplayLoader reads workload histories from the views.
+func (v *Views) ReplayLoader() replay.HistoryLoader {
+	return func(ctx context.Context, w replay.WorkloadRef) ([]replay.Version, error) {
+		hv, err := v.DB.WorkloadHistory(ctx, projector.WorkloadRef{Cluster: v.Cluster, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}, time.Time{}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		h := make([]replay.Version, len(hv))
+		for i := range hv {
+			h[i] = replay.Version(hv[i])
+		}
+		return h, nil
+	}
+}
+
+// listWorkloads lists the Deployments, StatefulSets and DaemonSets the history holds in a
+// namespace, or in all (those allow allows, when set).
+func (v *Views) listWorkloads(ctx context.Context, ns string, all bool, allow func(string) bool) ([]replay.WorkloadRef, error) {
+	namespaces := []string{ns}
+	if all {
+		var err error
+		if namespaces, err = v.DB.Namespaces(ctx, v.Cluster); err != nil {
+			return nil, err
+		}
+	} else if ns == "" {
+		namespaces = []string{"default"}
+	}
+	var out []replay.WorkloadRef
+	for _, n := range namespaces {
+		if n == "" || allow != nil && !allow(n) {
+			continue // workloads are namespaced
+		}
+		for _, kind := range []string{replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet} {
+			names, err := v.DB.Names(ctx, v.Cluster, "apps", kind, n)
+			if err != nil {
+				return nil, err
+			}
+			for _, name := range names {
+				out = append(out, replay.WorkloadRef{Kind: kind, Namespace: n, Name: name})
+			}
+		}
+	}
+	return out, nil
+}
+
+// rolloutID turns --rollout into a replay rollout ID: "" (all, or the latest when !all is
+// allowed), "#N" for #N or KIND/NAME#N as khist rollouts shows it, or "@SEQ" for the log
+// sequence at which the rollout started (older khists' IDs) or revN (the rollout to revision N,
+// as the rollouts view numbers them).
+func (v *Views) rolloutID(ctx context.Context, wl replay.WorkloadRef, sel string, allowAll bool) (string, error) {
+	sel = strings.TrimSpace(sel)
+	switch {
+	case sel == "all" && allowAll, sel == "":
+		return "", nil
+	case sel == "latest":
+		if allowAll {
+			return "latest", nil
+		}
+		return "", nil
+	case strings.Contains(sel, "#"):
+		// #N or KIND/NAME#N as khist rollouts shows it (deploy/web#3): the workload's Nth
+		// rollout, numbered alike by the views and the replay.
+		n := sel[strings.LastIndexByte(sel, '#')+1:]
+		if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+			break
+		}
+		return "#" + n, nil
+	case strings.HasPrefix(sel, "rev"):
+		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), 10, 64)
+		if err != nil {
+			break
+		}
+		rs, err := v.DB.Rollouts(ctx, projector.RolloutFilter{Cluster: v.Cluster, Namespace: wl.Namespace, Kind: wl.Kind, Name: wl.Name})
+		if err != nil {
+			return "", err
+		}
+		var revs []string
+		for _, r := range rs {
+			if r.ToRevision == n {
+				return "@" + strconv.FormatUint(r.StartSeq, 10), nil
+			}
+			revs = append(revs, "rev"+strconv.FormatInt(r.ToRevision, 10))
+		}
+		return "", errorf(ErrNotFound, "--rollout %s: %s/%s has no rollout to revision %d: it has %s", sel, strings.ToLower(wl.Kind), wl.Name, n, noneRecorded(revs))
+	default:
+		if _, err := strconv.ParseUint(sel, 10, 64); err == nil {
+			return "@" + sel, nil
+		}
+	}
+	ways := "#N or KIND/NAME#N (a rollout of khist rollouts, e.g. deployment/web#2), revN, latest"
+	if allowAll {
+		ways += " or all"
+	}
+	return "", errorf(ErrBadArgument, "--rollout %q: use %s", sel, ways)
+}
+
+func noneRecorded(s []string) string {
+	if len(s) == 0 {
+		return "none recorded"
+	}
+	return strings.Join(s, ", ")
+}
+
+// replayErr makes replay's errors read as the command's: without the package prefix, and
+// "--rollout" where the rollout asked for does not exist. A rollout or workload the history
+// lacks wraps ErrNotFound, an invalid override ErrBadArgument.
+func replayErr(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "replay: ")
+	if errors.Is(err, replay.ErrNoRollout) && strings.HasPrefix(msg, "no rollout ") && !strings.Contains(msg, "in the history of") {
+		msg = "--rollout: " + msg
+	}
+	switch {
+	case errors.Is(err, replay.ErrNoRollout), errors.Is(err, replay.ErrWorkloadNotFound), errors.Is(err, replay.ErrNoHistory):
+		return errorf(ErrNotFound, "%s", msg)
+	case errors.Is(err, replay.ErrInvalidOverride), errors.Is(err, replay.ErrInvalidStrategy), errors.Is(err, replay.ErrUnsupportedKind):
+		return errorf(ErrBadArgument, "%s", msg)
+	}
+	return errors.New(msg)
+}
+
+// writeIndentedJSON writes v as the replay commands' -o json does: indented by two spaces,
+// with a final newline.
+func writeIndentedJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,267 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds the browser (Debian's chromium; test/setup.sh installs it). It skips the test
+// only when the browser is missing and -short is set.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if testing.Short() {
+		t.Skip("chromium is not installed (test/setup.sh); skipped with -short")
+	}
+	t.Fatal("chromium is not installed: run test/setup.sh (apt-get install chromium) or use -short to skip this test")
+	return ""
+}
+
+// TestPagesInBrowser drives khist serve's pages in headless Chromium on real recordings: from
+// the rollouts page (filtered to failed and rolled-back rollouts) it opens the failed rollout,
+// sees its steps, availability chart and replay beside the recording, asks a what-if, opens a
+// pod of the rollout, diffs two of its versions, and reloads the URL to see the same diff;
+// then it opens the timeline, whose inline script the CSP lets run, zooms and filters it. Screenshots go to
+// test/artifacts.
+func TestPagesInBrowser(t *testing.T) {
+	browser := chromium(t)
+	srv, err := New(Options{Views: testViews(t), Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + runServer(t, srv)
+	art, _ := filepath.Abs(filepath.Join("..", "..", "test", "artifacts"))
+	if err := os.MkdirAll(art, 0o755); err != nil {
+		art = t.TempDir()
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1100))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		must(what, chromedp.Do(ctx, steps...))
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		must("text of "+sel, err)
+		return s
+	}
+	attr := func(sel, name string) string {
+		t.Helper()
+		a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+		must("attribute of "+sel, err)
+		return a.Value
+	}
+	loc := func() string {
+		t.Helper()
+		l, err := chromedp.Run(ctx, chromedp.Location())
+		must("location", err)
+		return l
+	}
+	click := func(sel string) { // on the element itself: no dependence on layout
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){var e=document.querySelector('`+sel+`'); if(!e) return false; e.click(); return true})()`))
+		must("click "+sel, err)
+	}
+	shot := func(name string) {
+		t.Helper()
+		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		must("screenshot", err)
+		os.WriteFile(filepath.Join(art, "serve-"+name+".png"), b, 0o644)
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+	// Rollouts: the failed and rolled-back ones stand out and the filter is in the URL.
+	do("rollouts page",
+		chromedp.Navigate(base+"/rollouts"),
+		chromedp.WaitVisible(css(`#rollouts tbody tr`)),
+		chromedp.SetValue(css(`select[name=outcome]`), "bad"),
+		chromedp.Submit(css(`#filters`)),
+		chromedp.WaitVisible(css(`#rollouts tr.failed`)),
+	)
+	count, outcome := text(`#count`), text(`#rollouts tr.failed td.outcome`)
+	shot("rollouts")
+	if l := loc(); !strings.Contains(l, "outcome=bad") || !strings.Contains(outcome, "failed") || !strings.Contains(count, "failed or rolled back") {
+		t.Errorf("rollouts filtered to failed: %s, count %q, outcome %q", l, count, outcome)
+	}
+
+	// Workload: the failed rollout's steps, chart and replay; a what-if.
+	click(`#rollouts tr.failed a.workload`)
+	do("workload page", chromedp.WaitVisible(css(`#steps`)))
+	title, verdict, steps := text(`#rollout-title`), text(`#verdict`), text(`#steps`)
+	chart := attr(`#availability polyline.available`, "points")
+	shot("workload")
+	if !strings.Contains(title, "deployment/web#2") || !strings.Contains(title, "failed") || !strings.Contains(steps, "Scaled up replica set") ||
+		!strings.Contains(verdict, "decisions reproduced") || strings.Count(chart, ",") < 2 {
+		t.Errorf("workload page: title %q, verdict %q, steps %q, chart %q", title, verdict, steps, chart)
+	}
+	do("what-if",
+		chromedp.SetValue(css(`#whatif input[name=set]`), "strategy.rollingUpdate.maxSurge=3"),
+		chromedp.Submit(css(`#whatif`)),
+		chromedp.WaitVisible(css(`#whatif-result`)),
+	)
+	whatIf := text(`#whatif-result`)
+	shot("whatif")
+	if steps := text(`#whatif-steps`); !strings.Contains(steps, "->") {
+		t.Errorf("what-if steps: %q", steps)
+	}
+	if l := loc(); !strings.Contains(whatIf, "peak pods") || !strings.Contains(l, "set=strategy.rollingUpdate.maxSurge%3D3") {
+		t.Errorf("what-if: %s\n%q", l, whatIf)
+	}
+
+	// Object: a pod of the rollout, a diff of its first two versions, the same after a reload.
+	click(`#steps a.target[href*="pod%2F"]`)
+	do("object page", chromedp.WaitVisible(css(`#versions`)))
+	versions := text(`#versions`)
+	click(`#versions tbody tr:nth-child(1) input[name=from]`)
+	click(`#versions tbody tr:nth-child(2) input[name=to]`)
+	click(`#diff-button`)
+	do("diff", chromedp.WaitVisible(css(`#diff-title`)))
+	diff, objURL := text(`#diff`), loc()
+	shot("object")
+	do("reload", chromedp.Reload(), chromedp.WaitVisible(css(`#diff`)))
+	again := text(`#diff`)
+	if !strings.Contains(versions, "created") || !strings.Contains(diff, "+  nodeName: kwok-node") || again != diff || !strings.Contains(objURL, "from=") || !strings.Contains(objURL, "to=") {
+		t.Errorf("object page %s:\nversions %q\ndiff %q\nafter reload %q", objURL, versions, diff, again)
+	}
+	// Pasting the URL into a fresh tab shows the same diff.
+	tab, cancelTab := chromedp.NewContext(ctx)
+	defer cancelTab()
+	err = chromedp.Do(tab, chromedp.Navigate(objURL), chromedp.WaitVisible(css(`#diff`)))
+	pasted := ""
+	if err == nil {
+		pasted, err = chromedp.Run(tab, chromedp.Text(css(`#diff`)))
+	}
+	if err != nil || pasted != diff {
+		t.Errorf("the object URL in a new tab: %v\n%q\nwant %q", err, pasted, diff)
+	}
+
+	// Timeline: the served timeline's own inline script runs under the CSP.
+	do("timeline page",
+		chromedp.Navigate(base+"/timeline?namespace=never-ready-undo"),
+		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+	)
+	countOf := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
+		must("count "+sel, err)
+		return n
+	}
+	// A marker's diff, fetched from the API on the click.
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('.marker.c-spec').dispatchEvent(new MouseEvent('click', {bubbles: true}))`))
+	must("click a spec marker", err)
+	do("marker diff", chromedp.WaitVisible(css(`#detail-diff span.add`)))
+	if d := text("#detail-diff"); !strings.Contains(d, "+") {
+		t.Errorf("timeline: the clicked change shows %q, want its diff", d)
+	}
+	lanes, rangeBefore := countOf(".row.lane"), text("#range")
+	click("#zoom-in")
+	if after := text("#range"); after == rangeBefore {
+		t.Errorf("timeline: zoom in left the range at %q", rangeBefore)
+	}
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){var f=document.getElementById('filter'); f.value='58766d45c5-'; f.dispatchEvent(new Event('input')); return true})()`))
+	must("filter", err)
+	if n := countOf(".row.lane"); n == 0 || n >= lanes {
+		t.Errorf("timeline: the filter left %d of %d lanes", n, lanes)
+	}
+	shot("timeline")
+}
+
+// TestTimelinePageSpeed measures, in headless Chromium, how long the served timeline page takes
+// to draw about 20,000 changes of all namespaces: from the start of the navigation to the
+// script's data-ready mark (the browser's performance timing). It runs on package query's
+// synthetic week (see BenchmarkAPI) and is skipped without it, or without
+// KHIST_SERVE_TIMELINE_SPEED=1 (it takes minutes).
+func TestTimelinePageSpeed(t *testing.T) {
+	if os.Getenv("KHIST_SERVE_TIMELINE_SPEED") == "" {
+		t.Skip("takes minutes: set KHIST_SERVE_TIMELINE_SPEED=1")
+	}
+	path := filepath.Join(os.TempDir(), "khist-query-bench-v1-1000000.db")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no views at %s (go test -run x -bench GetPodAt ./query/ builds them)", path)
+	}
+	browser := chromium(t)
+	s, err := New(Options{Views: path, Cluster: "bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + runServer(t, s)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The window: hours from the middle of the week until it holds about 20,000 changes.
+	var tl struct {
+		Since  time.Time
+		Groups []struct {
+			Lanes []struct{ Entries []json.RawMessage }
+		}
+	}
+	v, done, err := s.openViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last, _ := v.Span(context.Background())
+	done()
+	since := first.Add(last.Sub(first) / 2).Truncate(time.Hour)
+	until, changes := since, 0
+	for changes < 20000 && until.Before(last) {
+		until = until.Add(30 * time.Minute)
+		_, body := get(t, http.DefaultClient, base+"/api/v1/timeline?all-namespaces=true&since="+since.UTC().Format(time.RFC3339)+"&until="+until.UTC().Format(time.RFC3339))
+		if err := json.Unmarshal([]byte(body), &tl); err != nil {
+			t.Fatalf("%v: %.300s", err, body)
+		}
+		changes = 0
+		for _, g := range tl.Groups {
+			for _, l := range g.Lanes {
+				changes += len(l.Entries)
+			}
+		}
+	}
+	u := base + "/timeline?all-namespaces=true&since=" + since.UTC().Format(time.RFC3339) + "&until=" + until.UTC().Format(time.RFC3339)
+	for i := 0; i < 3; i++ {
+		if err := chromedp.Do(ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.now()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.getEntriesByType('navigation')[0].responseEnd`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		markers, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.marker').length`))
+		t.Logf("%d changes (%s): page received in %.0f ms, drawn (%d markers) %.0f ms after navigation start (%.0f ms in the browser)", changes, until.Sub(since), resp, markers, ms, ms-resp)
+	}
+}
