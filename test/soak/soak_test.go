@@ -139,6 +139,7 @@ func TestSoak(t *testing.T) {
 		t.Errorf("the load did not settle: %v", err)
 	}
 	waitQuiet(t, settle, col, ref, 15*time.Second)
+	uptimes = append(uptimes, uptime())
 	t.Log(pprofTop(bin, col.debugURL+"heap", filepath.Join(work, "heap.pprof"), "-sample_index=inuse_space", "-nodecount=15"))
 	samples := sm.stop()
 
