@@ -183,3 +183,22 @@ func TestReadWatchAndMissed(t *testing.T) {
 		t.Error("a truncated document was read without error")
 	}
 }
+
+func TestRSSFigures(t *testing.T) {
+	// RSS climbs over the first quarter (the initial lists), then grows by 2 B per event.
+	var s []Sample
+	for i := int64(0); i <= 100; i++ {
+		rss := int64(100e6) + 2*i*1000
+		if i < 25 {
+			rss = int64(50e6) + i*2e6
+		}
+		s = append(s, Sample{Events: i * 1000, RSS: rss, Objects: 1000 + i})
+	}
+	f := rssFigures(s)
+	if f.First != 50e6 || f.Last != 100e6+200e3 || f.Peak != 100e6+200e3 || f.MaxObjects != 1100 {
+		t.Errorf("figures %+v", f)
+	}
+	if abs(f.SlopePerEvent-2) > 1e-6 {
+		t.Errorf("slope %v B/event, want 2", f.SlopePerEvent)
+	}
+}
