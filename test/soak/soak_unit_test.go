@@ -202,3 +202,28 @@ func TestRSSFigures(t *testing.T) {
 		t.Errorf("slope %v B/event, want 2", f.SlopePerEvent)
 	}
 }
+
+// kubectlPages is the start of kubectl get pods -A -w --output-watch-events -o json when there
+// are more pods than its --chunk-size (500): one ADDED document per page of the list (seen on
+// kubectl v1.33 after a watch restart with ~3000 pods), then the watch.
+const kubectlPages = `{"type":"ADDED","object":{"apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"soak","uid":"ua","resourceVersion":"7"}},{"apiVersion":"v1","kind":"Pod","metadata":{"name":"b","namespace":"soak","uid":"ub","resourceVersion":"9"}}],"kind":"PodList","metadata":{"resourceVersion":"2760"}}}
+{"type":"ADDED","object":{"apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c","namespace":"soak","uid":"uc","resourceVersion":"12"}}],"kind":"PodList","metadata":{"resourceVersion":"2760"}}}
+{"type":"MODIFIED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c","namespace":"soak","uid":"uc","resourceVersion":"2761"}}}
+`
+
+func TestReadWatchListPages(t *testing.T) {
+	var got []string
+	err := ReadWatch(strings.NewReader(kubectlPages), "pods", func(s Seen) { got = append(got, s.String()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ADDED pods soak/a uid=ua rv=7",
+		"ADDED pods soak/b uid=ub rv=9",
+		"ADDED pods soak/c uid=uc rv=12",
+		"MODIFIED pods soak/c uid=uc rv=2761",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant (each item of a page is an event, the page is not):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -39,18 +39,26 @@ func (s Seen) String() string {
 // (kubectl prints the objects it lists as ADDED); BOOKMARK and ERROR documents are not object
 // versions and are skipped (kubectl does not ask for bookmarks; an ERROR ends its watch). It
 // returns nil at the end of the stream.
+//
+// When the initial list has more than one page (kubectl's --chunk-size, 500 objects by
+// default), kubectl prints each page as one ADDED document whose object is the list (kind
+// PodList, ..., with items and no uid): each item is an event, the page itself is not.
 func ReadWatch(r io.Reader, resource string, fn func(Seen)) error {
 	dec := json.NewDecoder(r)
+	type meta struct {
+		Metadata struct {
+			Namespace       string `json:"namespace"`
+			Name            string `json:"name"`
+			UID             string `json:"uid"`
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
 	for {
 		var ev struct {
 			Type   string `json:"type"`
 			Object struct {
-				Metadata struct {
-					Namespace       string `json:"namespace"`
-					Name            string `json:"name"`
-					UID             string `json:"uid"`
-					ResourceVersion string `json:"resourceVersion"`
-				} `json:"metadata"`
+				meta
+				Items []meta `json:"items"`
 			} `json:"object"`
 		}
 		err := dec.Decode(&ev)
@@ -65,8 +73,14 @@ func ReadWatch(r io.Reader, resource string, fn func(Seen)) error {
 		default:
 			continue
 		}
-		m := ev.Object.Metadata
-		fn(Seen{Key: Key{resource, m.UID, m.ResourceVersion}, Type: ev.Type, Namespace: m.Namespace, Name: m.Name})
+		objs := []meta{ev.Object.meta}
+		if ev.Object.Items != nil {
+			objs = ev.Object.Items // a page of the initial list
+		}
+		for _, o := range objs {
+			m := o.Metadata
+			fn(Seen{Key: Key{resource, m.UID, m.ResourceVersion}, Type: ev.Type, Namespace: m.Namespace, Name: m.Name})
+		}
 	}
 }
 
