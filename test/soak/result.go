@@ -164,6 +164,7 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "| events missed | %d of %d versions seen by kubectl | 0 | %s |\n\n", len(r.Missed), r.Seen, yesNo(len(r.Missed) == 0))
 	fmt.Fprintf(&b, "Events: khist recorded %d (every resource it watches); the kubectl watches (%s) printed %d watch events, %d distinct versions; %d kubectl restarts.\n\n",
 		r.LogEvents, strings.Join(watchedResources, ", "), r.KubectlEvents, r.Seen, r.KubectlRestarts)
+	fmt.Fprintf(&b, "Per 5 minutes:\n\n%s\n", windowsMarkdown(r.Samples))
 	var per []string
 	for _, k := range sortedKeys(r.PerResource) {
 		per = append(per, fmt.Sprintf("%s %d", k, r.PerResource[k]))
@@ -200,4 +201,53 @@ func sortedKeys(m map[string]int) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// Window is the cost of a stretch of the run, between two samples.
+type Window struct {
+	From, To              time.Duration // since collect started
+	Events, KubectlEvents int64
+	CPU, KubectlCPU       time.Duration
+	MeanRSS               int64
+	Objects               int64   // at its end
+	MaxLag                float64 // the projector's, seconds
+	MeanLoad1             float64
+}
+
+// Windows cuts the samples into stretches of about d (from one sample to the first at least d
+// later; the last one may be shorter).
+func Windows(s []Sample, d time.Duration) []Window {
+	var out []Window
+	for i := 0; i+1 < len(s); {
+		j := i + 1
+		for j+1 < len(s) && s[j].Elapsed-s[i].Elapsed < d {
+			j++
+		}
+		w := Window{From: s[i].Elapsed, To: s[j].Elapsed, Events: s[j].Events - s[i].Events,
+			KubectlEvents: s[j].KubectlEvents - s[i].KubectlEvents, CPU: s[j].CPU - s[i].CPU,
+			KubectlCPU: s[j].KubectlCPU - s[i].KubectlCPU, Objects: s[j].Objects}
+		var rss int64
+		for _, x := range s[i+1 : j+1] {
+			rss += x.RSS
+			w.MeanLoad1 += x.Load1
+			w.MaxLag = math.Max(w.MaxLag, x.Lag)
+		}
+		w.MeanRSS = rss / int64(j-i)
+		w.MeanLoad1 /= float64(j - i)
+		out = append(out, w)
+		i = j
+	}
+	return out
+}
+
+// windowsMarkdown is a table of the run's 5-minute windows.
+func windowsMarkdown(s []Sample) string {
+	var b strings.Builder
+	b.WriteString("| minutes | events | khist CPU per event | kubectl CPU per event | mean RSS | objects | projector lag (max) | load1 |\n|---|---|---|---|---|---|---|---|\n")
+	for _, w := range Windows(s, 5*time.Minute) {
+		fmt.Fprintf(&b, "| %.0f-%.0f | %d | %s | %s | %.0f MB | %d | %.0f s | %.1f |\n",
+			w.From.Minutes(), w.To.Minutes(), w.Events, ms(perEvent(w.CPU, w.Events)), ms(perEvent(w.KubectlCPU, w.KubectlEvents)),
+			mb(w.MeanRSS), w.Objects, w.MaxLag, w.MeanLoad1)
+	}
+	return b.String()
 }

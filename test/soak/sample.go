@@ -34,10 +34,14 @@ type Sample struct {
 	KubectlEvents int64
 	// Load1 is the machine's one-minute load average (/proc/loadavg).
 	Load1 float64
+	// Folded is khist_projector_events_folded_total, Lag khist_projector_lag_seconds: how
+	// far the in-process projector is behind the log.
+	Folded int64
+	Lag    float64
 }
 
 // csvHeader names Sample's columns.
-var csvHeader = []string{"elapsed_s", "rss_bytes", "cpu_s", "events", "objects", "disk_bytes", "kubectl_cpu_s", "kubectl_events", "load1"}
+var csvHeader = []string{"elapsed_s", "rss_bytes", "cpu_s", "events", "objects", "disk_bytes", "kubectl_cpu_s", "kubectl_events", "load1", "folded", "projector_lag_s"}
 
 // WriteCSV writes samples as CSV with a header line.
 func WriteCSV(w io.Writer, samples []Sample) error {
@@ -56,6 +60,8 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 			strconv.FormatFloat(s.KubectlCPU.Seconds(), 'f', 2, 64),
 			strconv.FormatInt(s.KubectlEvents, 10),
 			strconv.FormatFloat(s.Load1, 'f', 2, 64),
+			strconv.FormatInt(s.Folded, 10),
+			strconv.FormatFloat(s.Lag, 'f', 1, 64),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -65,29 +71,42 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 	return cw.Error()
 }
 
-// ReadCSV reads what WriteCSV wrote.
+// ReadCSV reads what WriteCSV wrote. Columns are found by name; a column missing (a file
+// written before it existed) reads as zero.
 func ReadCSV(r io.Reader) ([]Sample, error) {
 	recs, err := csv.NewReader(r).ReadAll()
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != strings.Join(csvHeader, ",") {
-		return nil, fmt.Errorf("soak samples: want the header %s", strings.Join(csvHeader, ","))
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("soak samples: empty file")
+	}
+	col := map[string]int{}
+	for i, name := range recs[0] {
+		col[name] = i
+	}
+	if _, ok := col["elapsed_s"]; !ok {
+		return nil, fmt.Errorf("soak samples: no header line (want %s)", strings.Join(csvHeader, ","))
 	}
 	var out []Sample
 	for i, rec := range recs[1:] {
-		var f [9]float64
-		for j := range f {
+		f := map[string]float64{}
+		for _, name := range csvHeader {
+			j, ok := col[name]
+			if !ok {
+				continue
+			}
 			v, err := strconv.ParseFloat(rec[j], 64)
 			if err != nil {
-				return nil, fmt.Errorf("soak samples: line %d, %s: %w", i+2, csvHeader[j], err)
+				return nil, fmt.Errorf("soak samples: line %d, %s: %w", i+2, name, err)
 			}
-			f[j] = v
+			f[name] = v
 		}
 		out = append(out, Sample{
-			Elapsed: seconds(f[0]), RSS: int64(f[1]), CPU: seconds(f[2]), Events: int64(f[3]),
-			Objects: int64(f[4]), Disk: int64(f[5]), KubectlCPU: seconds(f[6]), KubectlEvents: int64(f[7]),
-			Load1: f[8],
+			Elapsed: seconds(f["elapsed_s"]), RSS: int64(f["rss_bytes"]), CPU: seconds(f["cpu_s"]),
+			Events: int64(f["events"]), Objects: int64(f["objects"]), Disk: int64(f["disk_bytes"]),
+			KubectlCPU: seconds(f["kubectl_cpu_s"]), KubectlEvents: int64(f["kubectl_events"]),
+			Load1: f["load1"], Folded: int64(f["folded"]), Lag: f["projector_lag_s"],
 		})
 	}
 	return out, nil
@@ -229,4 +248,21 @@ func loadAvg1() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// ParseFractions parses "0.5,0.9": fractions in [0, 1], in increasing order. Empty: none.
+func ParseFractions(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 || v > 1 || (len(out) > 0 && v <= out[len(out)-1]) {
+			return nil, fmt.Errorf("%q: use increasing fractions of the duration between 0 and 1, e.g. 0.5,0.9", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

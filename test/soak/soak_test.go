@@ -34,7 +34,7 @@ var (
 	soakDeploys   = flag.Int("soak-deployments", 20, "Deployments of the load")
 	soakReplicas  = flag.Int("soak-replicas", 100, "replicas of each Deployment (scaled to 1.5 times as many and back)")
 	soakParallel  = flag.Int("soak-concurrent", 5, "Deployments changed at once")
-	soakProfileAt = flag.Float64("soak-profile-at", 0.5, "when to take khist's 30 s CPU profile, as a fraction of the load's duration (negative: none)")
+	soakProfileAt = flag.String("soak-profile-at", "0.5,0.9", "when to take khist's 30 s CPU profiles, as fractions of the load's duration, comma-separated (empty: none)")
 )
 
 // watchedResources are the resources of the reference kubectl watches.
@@ -109,26 +109,36 @@ func TestSoak(t *testing.T) {
 	}
 	runCtx, stopLoad := context.WithTimeout(ctx, *soakDuration)
 	defer stopLoad()
+	profileAt, err := ParseFractions(*soakProfileAt)
+	if err != nil {
+		t.Fatalf("-soak-profile-at: %v", err)
+	}
 	var profile sync.WaitGroup
-	if *soakProfileAt >= 0 {
-		profile.Add(1)
-		go func() {
-			defer profile.Done()
+	var umu sync.Mutex
+	profile.Add(1)
+	go func() {
+		defer profile.Done()
+		for _, f := range profileAt {
 			select {
-			case <-time.After(time.Duration(float64(*soakDuration) * *soakProfileAt)):
+			case <-time.After(time.Until(loadStart.Add(time.Duration(float64(*soakDuration) * f)))):
 			case <-runCtx.Done():
 				return
 			}
+			umu.Lock()
 			uptimes = append(uptimes, uptime())
-			t.Log(pprofTop(bin, col.debugURL+"profile?seconds=30", filepath.Join(work, "cpu.pprof"), "-nodecount=25"))
-		}()
-	}
+			umu.Unlock()
+			path := filepath.Join(work, fmt.Sprintf("cpu-%02.0f.pprof", f*100))
+			t.Log(pprofTop(bin, col.debugURL+"profile?seconds=30", path, "-cum", "-nodecount=40"))
+		}
+	}()
 	t.Logf("load: %d Deployments x %d replicas (%d at once), 3 StatefulSets x 10, 2 DaemonSets, 4 Services, on %d kwok nodes, for %s",
 		l.Deployments, l.Replicas, l.Concurrent, *soakNodes, *soakDuration)
 	l.Run(runCtx, cs)
-	profile.Wait()
 	loadEnd := time.Now()
+	profile.Wait()
+	umu.Lock()
 	uptimes = append(uptimes, uptime())
+	umu.Unlock()
 	t.Logf("load stopped after %s, %d changes made; waiting for the rollouts to finish", loadEnd.Sub(loadStart).Round(time.Second), l.Actions.Load())
 
 	// Quiet: every rollout done, no watch event for 15 s on either side, the projector caught
@@ -338,15 +348,22 @@ func (p *collectProc) kill() {
 	}
 }
 
-// metrics returns khist_collector_events_total and khist_collector_objects.
-func (p *collectProc) metrics() (events, objects int64, err error) {
+// collectMetrics are the figures sampled from collect's metrics endpoint.
+type collectMetrics struct {
+	events, objects, folded int64   // khist_collector_events_total, khist_collector_objects, khist_projector_events_folded_total
+	lag                     float64 // khist_projector_lag_seconds
+}
+
+func (p *collectProc) metrics() (collectMetrics, error) {
 	text, err := httpGet(p.metricsURL)
 	if err != nil {
-		return 0, 0, err
+		return collectMetrics{}, err
 	}
 	e, _ := MetricSum(text, "khist_collector_events_total")
 	o, _ := MetricSum(text, "khist_collector_objects")
-	return int64(e), int64(o), nil
+	f, _ := MetricSum(text, "khist_projector_events_folded_total")
+	l, _ := MetricSum(text, "khist_projector_lag_seconds")
+	return collectMetrics{int64(e), int64(o), int64(f), l}, nil
 }
 
 // ready is /readyz: the collector has listed and the projector has caught up with the log.
@@ -523,7 +540,7 @@ func startSampler(col *collectProc, ref *watches, dataDir string) *sampler {
 		if err != nil {
 			return
 		}
-		events, objects, err := col.metrics()
+		m, err := col.metrics()
 		if err != nil {
 			return
 		}
@@ -531,8 +548,8 @@ func startSampler(col *collectProc, ref *watches, dataDir string) *sampler {
 		kcpu, kev := ref.cpu()
 		s.mu.Lock()
 		s.samples = append(s.samples, Sample{
-			Elapsed: time.Since(start), RSS: ps.RSS, CPU: ps.CPU, Events: events, Objects: objects,
-			Disk: disk, KubectlCPU: kcpu, KubectlEvents: kev, Load1: loadAvg1(),
+			Elapsed: time.Since(start), RSS: ps.RSS, CPU: ps.CPU, Events: m.events, Objects: m.objects,
+			Disk: disk, KubectlCPU: kcpu, KubectlEvents: kev, Load1: loadAvg1(), Folded: m.folded, Lag: m.lag,
 		})
 		s.mu.Unlock()
 	}
@@ -570,7 +587,8 @@ func waitQuiet(t *testing.T, ctx context.Context, col *collectProc, ref *watches
 	since := time.Now()
 	for {
 		_, k := ref.cpu()
-		e, _, _ := col.metrics()
+		m, _ := col.metrics()
+		e := m.events
 		if k != lastK || e != lastE || !col.ready() {
 			lastK, lastE, since = k, e, time.Now()
 		} else if time.Since(since) >= d {

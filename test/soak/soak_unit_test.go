@@ -13,14 +13,14 @@ import (
 
 func TestCSVRoundTrip(t *testing.T) {
 	in := []Sample{
-		{Elapsed: 5 * time.Second, RSS: 80 << 20, CPU: 1500 * time.Millisecond, Events: 1200, Objects: 300, Disk: 4096, KubectlCPU: 250 * time.Millisecond, KubectlEvents: 900, Load1: 1.25},
-		{Elapsed: 10 * time.Second, RSS: 81 << 20, CPU: 2 * time.Second, Events: 2400, Objects: 310, Disk: 8192, KubectlCPU: 500 * time.Millisecond, KubectlEvents: 1800, Load1: 1.5},
+		{Elapsed: 5 * time.Second, RSS: 80 << 20, CPU: 1500 * time.Millisecond, Events: 1200, Objects: 300, Disk: 4096, KubectlCPU: 250 * time.Millisecond, KubectlEvents: 900, Load1: 1.25, Folded: 1100, Lag: 0.5},
+		{Elapsed: 10 * time.Second, RSS: 81 << 20, CPU: 2 * time.Second, Events: 2400, Objects: 310, Disk: 8192, KubectlCPU: 500 * time.Millisecond, KubectlEvents: 1800, Load1: 1.5, Folded: 2400},
 	}
 	var b bytes.Buffer
 	if err := WriteCSV(&b, in); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(b.String(), "elapsed_s,rss_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1\n5.0,83886080,1.50,1200,300,4096,0.25,900,1.25\n") {
+	if !strings.HasPrefix(b.String(), "elapsed_s,rss_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1,folded,projector_lag_s\n5.0,83886080,1.50,1200,300,4096,0.25,900,1.25,1100,0.5\n") {
 		t.Errorf("CSV:\n%s", b.String())
 	}
 	out, err := ReadCSV(&b)
@@ -34,6 +34,11 @@ func TestCSVRoundTrip(t *testing.T) {
 		if out[i] != in[i] {
 			t.Errorf("sample %d: read %+v, wrote %+v", i, out[i], in[i])
 		}
+	}
+	// A file written before the projector's columns existed reads with them at zero.
+	old, err := ReadCSV(strings.NewReader("elapsed_s,rss_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1\n5.0,83886080,1.50,1200,300,4096,0.25,900,1.25\n"))
+	if err != nil || len(old) != 1 || old[0].Events != 1200 || old[0].Folded != 0 {
+		t.Errorf("old file: %+v, %v", old, err)
 	}
 }
 
@@ -225,5 +230,51 @@ func TestReadWatchListPages(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant (each item of a page is an event, the page is not):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestWindows(t *testing.T) {
+	// A sample every minute for 12 minutes: 1,000 events and 1 s of CPU a minute, 2 s in the
+	// last 2 minutes.
+	var s []Sample
+	var cpu time.Duration
+	for i := 0; i <= 12; i++ {
+		if i > 0 {
+			cpu += time.Second
+			if i > 10 {
+				cpu += time.Second
+			}
+		}
+		s = append(s, Sample{Elapsed: time.Duration(i) * time.Minute, Events: int64(i) * 1000, CPU: cpu, RSS: 100e6, Load1: 2, Lag: float64(i)})
+	}
+	w := Windows(s, 5*time.Minute)
+	if len(w) != 3 {
+		t.Fatalf("%d windows: %+v", len(w), w)
+	}
+	if w[0].From != 0 || w[0].To != 5*time.Minute || w[0].Events != 5000 || w[0].CPU != 5*time.Second || w[0].MaxLag != 5 {
+		t.Errorf("first window %+v", w[0])
+	}
+	if w[2].From != 10*time.Minute || w[2].Events != 2000 || perEvent(w[2].CPU, w[2].Events) != 2*time.Millisecond {
+		t.Errorf("last window %+v", w[2])
+	}
+	if w[1].MeanRSS != 100e6 || w[1].MeanLoad1 != 2 {
+		t.Errorf("means %+v", w[1])
+	}
+	if got := windowsMarkdown(s); !strings.Contains(got, "| 10-12 | 2000 | 2.000 ms |") {
+		t.Errorf("table:\n%s", got)
+	}
+}
+
+func TestParseFractions(t *testing.T) {
+	if f, err := ParseFractions("0.5, 0.9"); err != nil || len(f) != 2 || f[1] != 0.9 {
+		t.Errorf("ParseFractions = %v, %v", f, err)
+	}
+	if f, err := ParseFractions(""); err != nil || len(f) != 0 {
+		t.Errorf("empty: %v, %v", f, err)
+	}
+	for _, bad := range []string{"1.5", "0.9,0.5", "half"} {
+		if _, err := ParseFractions(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
