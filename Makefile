@@ -6,13 +6,18 @@
 # and, not part of make test:
 #   make fidelity-busy   records one more run of the busy fidelity suite (test/fidelity, 40 kwok
 #               nodes, ~3000 pods; 10-20 minutes) into test/fidelity/testdata/busy
+#   make bench-soak   the soak benchmark of the main job (test/soak): khist collect under a live
+#               load of 20 Deployments x 100 replicas rolled continuously on 30 kwok nodes for
+#               30 minutes, beside raw kubectl watches; CPU and disk per event, RSS against
+#               events recorded, events missed, into docs/bench/soak-* (about 45 minutes).
+#               ARGS are passed to go test, e.g. ARGS=-soak-duration=3m
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/khist
 TEST_TIMEOUT ?= 80m
 ARGS ?=
 
-.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy
+.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy bench-soak
 
 all: build
 
@@ -57,6 +62,10 @@ test-short: vet
 # ARGS are passed to go test, e.g. ARGS=-busy-run=2.
 fidelity-busy: cluster-bins
 	$(GO) test -timeout 90m -count 1 -v ./test/fidelity -run '^TestLiveBusy$$' -busy -record $(ARGS)
+
+# The soak benchmark of khist collect (issue 13, item 5); see the header and test/soak.
+bench-soak: cluster-bins
+	$(GO) test -timeout 150m -count 1 -v ./test/soak -run '^TestSoak$$' -soak $(ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

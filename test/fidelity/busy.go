@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/khist/khist/test/load"
 )
 
 // The busy suite: scenarios played together on one cluster of BusyNodes kwok nodes, so that
@@ -49,7 +51,7 @@ var busyDeployments = func() []string {
 func manyDeployments(names []string, replicas int, image string) string {
 	var docs []string
 	for _, n := range names {
-		docs = append(docs, deployment(n, replicas, rolling("25%", "25%"), image, "", busyReady, busyJitter))
+		docs = append(docs, load.Deployment(n, replicas, load.Rolling("25%", "25%"), image, "", busyReady, busyJitter))
 	}
 	return strings.Join(docs, "---\n")
 }
@@ -83,14 +85,14 @@ var BusyScenarios = append([]Scenario{
 	{
 		Name: "busy-500", Kind: "Deployment", Workload: "web", Rollouts: 2, WaitTimeout: busyWait,
 		Steps: []Step{
-			{Apply: deployment("web", 500, rolling("25%", "25%"), "web:v1", "", busyReady, busyJitter)},
+			{Apply: load.Deployment("web", 500, load.Rolling("25%", "25%"), "web:v1", "", busyReady, busyJitter)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 		},
 	},
 	{
 		Name: "busy-24", Kind: "Deployment", Workload: "web", Rollouts: 3, WaitTimeout: busyWait,
 		Steps: []Step{
-			{Apply: deployment("web", 24, rolling("25%", "25%"), "web:v1", "", busyReady, busyJitter)},
+			{Apply: load.Deployment("web", 24, load.Rolling("25%", "25%"), "web:v1", "", busyReady, busyJitter)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 			setImage("deployment", "web", "web:v3"), wait,
 		},
@@ -101,11 +103,11 @@ var BusyScenarios = append([]Scenario{
 		Name: "busy-ds", Kind: "DaemonSet", Workload: "agent", Rollouts: 2, WaitTimeout: busyWait,
 		ClusterScoped: []string{"nodes"},
 		Steps: []Step{
-			{Apply: daemonSetUnavailable("agent", "agent:v1", 3, busyReady, 12*time.Second)},
+			{Apply: load.DaemonSetUnavailable("agent", "agent:v1", 3, busyReady, 12*time.Second)},
 			wait,
 			setImage("daemonset", "agent", "agent:v2"),
 			sleep(40 * sec),
-			{Apply: node("kwok-node-busy-ds")},
+			{Apply: load.Node("kwok-node-busy-ds")},
 			wait,
 		},
 	},
@@ -115,8 +117,8 @@ var BusyScenarios = append([]Scenario{
 		Name: "busy-sts", Kind: "StatefulSet", Workload: "web", Rollouts: 2, WaitTimeout: busyWait,
 		ClusterScoped: []string{"persistentvolumes"},
 		Steps: []Step{
-			{Apply: volumes("busy-sts", 30)},
-			{Apply: statefulSet("web", 30, "OrderedReady", "type: RollingUpdate\nrollingUpdate: {partition: 15}\n", "redis:7.0", "manual-busy-sts", 2*sec, 3*sec)},
+			{Apply: load.Volumes("busy-sts", 30)},
+			{Apply: load.StatefulSet("web", 30, "OrderedReady", "type: RollingUpdate\nrollingUpdate: {partition: 15}\n", "redis:7.0", "manual-busy-sts", 2*sec, 3*sec)},
 			wait, setImage("statefulset", "web", "redis:7.2"), wait,
 			{Kubectl: []string{"patch", "statefulset/web", "--type=merge", "-p", `{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}`}},
 			wait,

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/khist/khist/test/load"
 )
 
 // Scenario is one rollout story: a workload created, then changed by a person (kubectl), with
@@ -177,163 +179,6 @@ func prefixAll(p string, ss []string) []string {
 	return out
 }
 
-// kwok pod annotations: pods become Ready after ready..ready+jitter; deleted ones are asked to go
-// after 1-2s (on a busy cluster kwok removes them 1-30 s after the request).
-func kwokAnnotations(ready, jitter time.Duration) string {
-	return fmt.Sprintf(`        pod-create.stage.kwok.x-k8s.io/delay: "200ms"
-        pod-create.stage.kwok.x-k8s.io/jitter-delay: "400ms"
-        pod-ready.stage.kwok.x-k8s.io/delay: %q
-        pod-ready.stage.kwok.x-k8s.io/jitter-delay: %q
-        pod-delete.stage.kwok.x-k8s.io/delay: "1s"
-        pod-delete.stage.kwok.x-k8s.io/jitter-delay: "1s"
-`, ready.String(), (ready + jitter).String())
-}
-
-// deployment is a Deployment manifest. strategy is the YAML under spec.strategy.
-func deployment(name string, replicas int, strategy, image string, extraSpec string, ready, jitter time.Duration) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-spec:
-  replicas: %[2]d
-  selector:
-    matchLabels: {app: %[1]s}
-  strategy:
-%[3]s%[5]s
-  template:
-    metadata:
-      labels: {app: %[1]s}
-      annotations:
-%[6]s    spec:
-      containers:
-      - name: app
-        image: %[4]s
-`, name, replicas, indent(strategy, "    "), image, extraSpec, kwokAnnotations(ready, jitter))
-}
-
-func rolling(surge, unavailable string) string {
-	return fmt.Sprintf("type: RollingUpdate\nrollingUpdate:\n  maxSurge: %s\n  maxUnavailable: %s\n", surge, unavailable)
-}
-
-func indent(s, p string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = p + l
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
-
-// statefulSet is a headless Service and a StatefulSet with a volumeClaimTemplate bound to
-// pre-created hostPath PersistentVolumes (the test cluster has no provisioner).
-func statefulSet(name string, replicas int, policy, updateStrategy, image, storageClass string, ready, jitter time.Duration) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata:
-  name: %[1]s
-spec:
-  clusterIP: None
-  selector: {app: %[1]s}
-  ports: [{port: 80}]
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: %[1]s
-spec:
-  serviceName: %[1]s
-  replicas: %[2]d
-  podManagementPolicy: %[3]s
-  updateStrategy:
-%[4]s  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-      annotations:
-%[6]s    spec:
-      containers:
-      - name: app
-        image: %[5]s
-        volumeMounts: [{name: data, mountPath: /data}]
-  volumeClaimTemplates:
-  - metadata: {name: data}
-    spec:
-      accessModes: [ReadWriteOnce]
-      storageClassName: %[7]s
-      resources: {requests: {storage: 1Gi}}
-`, name, replicas, policy, indent(updateStrategy, "    "), image, kwokAnnotations(ready, jitter), storageClass)
-}
-
-// volumes are n hostPath PersistentVolumes of storage class manual-SCENARIO, which the
-// scenario's StatefulSet claims.
-func volumes(sts string, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, `---
-apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: pv-%[1]s-%[2]d
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  storageClassName: manual-%[1]s
-  persistentVolumeReclaimPolicy: Retain
-  hostPath: {path: /tmp/khist-pv-%[1]s-%[2]d}
-`, sts, i)
-	}
-	return b.String()
-}
-
-func daemonSet(name, image string, ready, jitter time.Duration) string {
-	return daemonSetUnavailable(name, image, 1, ready, jitter)
-}
-
-// daemonSetUnavailable is a DaemonSet on every node (it tolerates every taint) whose rolling
-// update replaces up to maxUnavailable pods at a time.
-func daemonSetUnavailable(name, image string, maxUnavailable int, ready, jitter time.Duration) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: %[1]s
-spec:
-  selector:
-    matchLabels: {app: %[1]s}
-  updateStrategy:
-    type: RollingUpdate
-    rollingUpdate: {maxUnavailable: %[4]d}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-      annotations:
-%[3]s    spec:
-      tolerations: [{operator: Exists}]
-      containers:
-      - name: app
-        image: %[2]s
-`, name, image, kwokAnnotations(ready, jitter), maxUnavailable)
-}
-
-func node(name string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Node
-metadata:
-  name: %[1]s
-  annotations:
-    kwok.x-k8s.io/node: fake
-    node.alpha.kubernetes.io/ttl: "0"
-  labels:
-    kubernetes.io/arch: amd64
-    kubernetes.io/os: linux
-    kubernetes.io/hostname: %[1]s
-    type: kwok
-status:
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-`, name)
-}
-
 func setImage(kind, name, image string) Step {
 	return Step{Kubectl: []string{"set", "image", strings.ToLower(kind) + "/" + name, "app=" + image}}
 }
@@ -349,7 +194,7 @@ var Scenarios = []Scenario{
 	{
 		Name: "seed-rolling", Kind: "Deployment", Workload: "nginx-deployment",
 		Steps: []Step{
-			{Apply: deployment("nginx-deployment", 3, rolling("1", "1"), "nginx:1.7.9", "", sec, sec)},
+			{Apply: load.Deployment("nginx-deployment", 3, load.Rolling("1", "1"), "nginx:1.7.9", "", sec, sec)},
 			wait,
 			setImage("deployment", "nginx-deployment", "nginx:1.9.1"),
 			wait,
@@ -358,42 +203,42 @@ var Scenarios = []Scenario{
 	{
 		Name: "max-surge-0", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 4, rolling("0", "1"), "web:v1", "", sec, sec)},
+			{Apply: load.Deployment("web", 4, load.Rolling("0", "1"), "web:v1", "", sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 		},
 	},
 	{
 		Name: "max-surge-100", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 4, rolling("100%", "0"), "web:v1", "", sec, sec)},
+			{Apply: load.Deployment("web", 4, load.Rolling("100%", "0"), "web:v1", "", sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 		},
 	},
 	{
 		Name: "default-25", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 12, rolling("25%", "25%"), "web:v1", "", sec, sec)},
+			{Apply: load.Deployment("web", 12, load.Rolling("25%", "25%"), "web:v1", "", sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 		},
 	},
 	{
 		Name: "recreate", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 4, "type: Recreate\n", "web:v1", "", sec, sec)},
+			{Apply: load.Deployment("web", 4, "type: Recreate\n", "web:v1", "", sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 		},
 	},
 	{
 		Name: "min-ready", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 3, rolling("1", "0"), "web:v1", "  minReadySeconds: 3\n", sec, sec)},
+			{Apply: load.Deployment("web", 3, load.Rolling("1", "0"), "web:v1", "  minReadySeconds: 3\n", sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 		},
 	},
 	{
 		Name: "never-ready-undo", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 3, rolling("1", "0"), "web:v1", "  progressDeadlineSeconds: 8\n", sec, sec)},
+			{Apply: load.Deployment("web", 3, load.Rolling("1", "0"), "web:v1", "  progressDeadlineSeconds: 8\n", sec, sec)},
 			wait,
 			// The new revision's pods never become Ready.
 			{Kubectl: []string{"patch", "deployment/web", "--type=merge", "-p",
@@ -406,7 +251,7 @@ var Scenarios = []Scenario{
 	{
 		Name: "mid-rollout-update", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 6, rolling("1", "0"), "web:v1", "", 2*sec, sec)},
+			{Apply: load.Deployment("web", 6, load.Rolling("1", "0"), "web:v1", "", 2*sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), sleep(4 * sec),
 			setImage("deployment", "web", "web:v3"), wait,
 		},
@@ -414,7 +259,7 @@ var Scenarios = []Scenario{
 	{
 		Name: "pause-resume", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 4, rolling("1", "1"), "web:v1", "", sec, sec)},
+			{Apply: load.Deployment("web", 4, load.Rolling("1", "1"), "web:v1", "", sec, sec)},
 			wait,
 			{Kubectl: []string{"rollout", "pause", "deployment/web"}},
 			setImage("deployment", "web", "web:v2"),
@@ -427,7 +272,7 @@ var Scenarios = []Scenario{
 	{
 		Name: "scale-during-rollout", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 6, rolling("2", "0"), "web:v1", "", 2*sec, sec)},
+			{Apply: load.Deployment("web", 6, load.Rolling("2", "0"), "web:v1", "", 2*sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), sleep(3 * sec),
 			{Kubectl: []string{"scale", "deployment/web", "--replicas=10"}},
 			wait,
@@ -436,7 +281,7 @@ var Scenarios = []Scenario{
 	{
 		Name: "undo-to-revision", Kind: "Deployment", Workload: "web",
 		Steps: []Step{
-			{Apply: deployment("web", 3, rolling("1", "0"), "web:v1", "", sec, sec)},
+			{Apply: load.Deployment("web", 3, load.Rolling("1", "0"), "web:v1", "", sec, sec)},
 			wait, setImage("deployment", "web", "web:v2"), wait,
 			setImage("deployment", "web", "web:v3"), wait,
 			{Kubectl: []string{"rollout", "undo", "deployment/web", "--to-revision=1"}},
@@ -446,16 +291,16 @@ var Scenarios = []Scenario{
 	{
 		Name: "sts-ordered", Kind: "StatefulSet", Workload: "web", ClusterScoped: []string{"persistentvolumes"},
 		Steps: []Step{
-			{Apply: volumes("sts-ordered", 3)},
-			{Apply: statefulSet("web", 3, "OrderedReady", "type: RollingUpdate\n", "redis:7.0", "manual-sts-ordered", sec, sec)},
+			{Apply: load.Volumes("sts-ordered", 3)},
+			{Apply: load.StatefulSet("web", 3, "OrderedReady", "type: RollingUpdate\n", "redis:7.0", "manual-sts-ordered", sec, sec)},
 			wait, setImage("statefulset", "web", "redis:7.2"), wait,
 		},
 	},
 	{
 		Name: "sts-partition", Kind: "StatefulSet", Workload: "web", ClusterScoped: []string{"persistentvolumes"},
 		Steps: []Step{
-			{Apply: volumes("sts-partition", 4)},
-			{Apply: statefulSet("web", 4, "OrderedReady", "type: RollingUpdate\nrollingUpdate: {partition: 2}\n", "redis:7.0", "manual-sts-partition", sec, sec)},
+			{Apply: load.Volumes("sts-partition", 4)},
+			{Apply: load.StatefulSet("web", 4, "OrderedReady", "type: RollingUpdate\nrollingUpdate: {partition: 2}\n", "redis:7.0", "manual-sts-partition", sec, sec)},
 			wait, setImage("statefulset", "web", "redis:7.2"), wait,
 			{Kubectl: []string{"patch", "statefulset/web", "--type=merge", "-p", `{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}`}},
 			wait,
@@ -464,16 +309,16 @@ var Scenarios = []Scenario{
 	{
 		Name: "sts-parallel", Kind: "StatefulSet", Workload: "web", ClusterScoped: []string{"persistentvolumes"},
 		Steps: []Step{
-			{Apply: volumes("sts-parallel", 4)},
-			{Apply: statefulSet("web", 4, "Parallel", "type: RollingUpdate\n", "redis:7.0", "manual-sts-parallel", sec, sec)},
+			{Apply: load.Volumes("sts-parallel", 4)},
+			{Apply: load.StatefulSet("web", 4, "Parallel", "type: RollingUpdate\n", "redis:7.0", "manual-sts-parallel", sec, sec)},
 			wait, setImage("statefulset", "web", "redis:7.2"), wait,
 		},
 	},
 	{
 		Name: "sts-pod-recreate", Kind: "StatefulSet", Workload: "web", ClusterScoped: []string{"persistentvolumes"},
 		Steps: []Step{
-			{Apply: volumes("sts-pod-recreate", 3)},
-			{Apply: statefulSet("web", 3, "OrderedReady", "type: RollingUpdate\n", "redis:7.0", "manual-sts-pod-recreate", sec, sec)},
+			{Apply: load.Volumes("sts-pod-recreate", 3)},
+			{Apply: load.StatefulSet("web", 3, "OrderedReady", "type: RollingUpdate\n", "redis:7.0", "manual-sts-pod-recreate", sec, sec)},
 			wait,
 			{Kubectl: []string{"delete", "pod", "web-1", "--wait=false"}},
 			sleep(3 * sec),
@@ -484,9 +329,9 @@ var Scenarios = []Scenario{
 	{
 		Name: "ds-node-added", Kind: "DaemonSet", Workload: "agent", ClusterScoped: []string{"nodes"},
 		Steps: []Step{
-			{Apply: daemonSet("agent", "agent:v1", sec, sec)},
+			{Apply: load.DaemonSet("agent", "agent:v1", sec, sec)},
 			wait,
-			{Apply: node("kwok-node-extra")},
+			{Apply: load.Node("kwok-node-extra")},
 			sleep(4 * sec),
 			wait,
 			setImage("daemonset", "agent", "agent:v2"),
