@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// watchedResources are the resources of the reference kubectl watches.
+var watchedResources = []string{"pods", "replicasets", "deployments", "statefulsets", "daemonsets", "services", "endpoints", "events"}
+
 // Targets of issue 13 (from Sloop's figures in the same kind of run).
 const (
 	// TargetCPUPerEvent is 1/10 of Sloop's CPU per event.

@@ -37,9 +37,6 @@ var (
 	soakProfileAt = flag.String("soak-profile-at", "0.5,0.9", "when to take khist's 30 s CPU profiles, as fractions of the load's duration, comma-separated (empty: none)")
 )
 
-// watchedResources are the resources of the reference kubectl watches.
-var watchedResources = []string{"pods", "replicasets", "deployments", "statefulsets", "daemonsets", "services", "endpoints", "events"}
-
 // sampleEvery is the sampling period.
 const sampleEvery = 5 * time.Second
 
