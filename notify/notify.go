@@ -35,7 +35,12 @@ type Options struct {
 	// is how many posts a message gets; default 9 (about 4 minutes of retries with 1s).
 	Retry    time.Duration
 	Attempts int
-	// Registerer receives khist_notify_* metrics; nil: none.
+	// Audit, when set, replays each rollout that ends (the decision audit of khist replay
+	// compare) and says whether the recorded controller did what its algorithm does; a
+	// divergence is announced like a failure, once per rollout. detail names the first
+	// divergent step.
+	Audit func(ctx context.Context, r projector.Rollout) (diverged bool, detail string, err error)
+	// Registerer receives khist_notify_* and khist_replay_* metrics; nil: none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
@@ -54,6 +59,7 @@ type Message struct {
 const (
 	EventDeadlineExceeded = "deadline-exceeded"
 	EventRolledBack       = "rolled-back"
+	EventDivergence       = "divergence"
 )
 
 // state is the state file: the views' position when notifications began, and the rollouts
@@ -61,6 +67,8 @@ const (
 type state struct {
 	Since uint64   `json:"since"`
 	Sent  []string `json:"sent"`
+	// Audited is the end sequence up to which ended rollouts were audited (see Options.Audit).
+	Audited uint64 `json:"audited,omitempty"`
 }
 
 // Check returns a one-line error for options Run cannot work with. The URL is not shown (it
@@ -103,12 +111,13 @@ func Run(ctx context.Context, db *projector.DB, o Options) error {
 	n := &notifier{o: o, db: db}
 	n.sent = prometheus.NewCounter(prometheus.CounterOpts{Name: "khist_notify_sent_total", Help: "Rollout messages the webhook accepted."})
 	n.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "khist_notify_failures_total", Help: "Rollout messages given up after their retries (or refused by the webhook)."})
+	n.audited = prometheus.NewCounter(prometheus.CounterOpts{Name: "khist_replay_audited_total", Help: "Rollouts that ended and were replayed (the decision audit) since khist started."})
+	n.diverged = prometheus.NewCounter(prometheus.CounterOpts{Name: "khist_replay_divergences_total", Help: "Rollouts whose recorded controller did not do what its algorithm does, since khist started."})
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(n.sent); err != nil {
-			return err
-		}
-		if err := o.Registerer.Register(n.failed); err != nil {
-			return err
+		for _, c := range []prometheus.Collector{n.sent, n.failed, n.audited, n.diverged} {
+			if err := o.Registerer.Register(c); err != nil {
+				return err
+			}
 		}
 	}
 	if err := n.load(); err != nil {
@@ -132,10 +141,10 @@ func Run(ctx context.Context, db *projector.DB, o Options) error {
 }
 
 type notifier struct {
-	o            Options
-	db           *projector.DB
-	st           state
-	sent, failed prometheus.Counter
+	o                               Options
+	db                              *projector.DB
+	st                              state
+	sent, failed, audited, diverged prometheus.Counter
 }
 
 // load reads the state file, or starts one at the views' position.
@@ -154,7 +163,7 @@ func (n *notifier) load() error {
 	if err != nil {
 		return err
 	}
-	n.st = state{Since: seq, Sent: []string{}}
+	n.st = state{Since: seq, Sent: []string{}, Audited: seq}
 	return n.save()
 }
 
@@ -189,10 +198,15 @@ func (n *notifier) check(ctx context.Context) error {
 	}
 	number := map[string]int{} // rollouts are in start order: numbered per workload
 	var todo []pending
+	var toAudit []pending
 	for i := range rs {
 		r := &rs[i]
 		wl := r.Cluster + "/" + r.Namespace + "/" + r.Kind + "/" + r.Name
 		number[wl]++
+		if n.o.Audit != nil && r.EndSeq > max(n.st.Audited, n.st.Since) {
+			ref := fmt.Sprintf("%s/%s#%d", strings.ToLower(r.Kind), r.Name, number[wl])
+			toAudit = append(toAudit, pending{key: "divergence/" + fmt.Sprintf("%s/%d", wl, r.StartSeq), seq: r.EndSeq, msg: Message{Event: EventDivergence, Ref: ref, Rollout: r}})
+		}
 		var p pending
 		switch {
 		case r.FailedSeq != 0:
@@ -214,6 +228,29 @@ func (n *notifier) check(ctx context.Context) error {
 		p.msg.Text = text(r, p.msg.Ref, p.msg.Event)
 		todo = append(todo, p)
 	}
+	slices.SortFunc(toAudit, func(a, b pending) int { return cmp.Compare(a.seq, b.seq) })
+	for _, p := range toAudit {
+		diverged, detail, err := n.o.Audit(ctx, *p.msg.Rollout)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			n.o.Logger.Warn("notify: replay of a rollout failed", "rollout", p.msg.Ref, "namespace", p.msg.Rollout.Namespace, "err", err)
+		} else {
+			n.audited.Inc()
+			if diverged {
+				n.diverged.Inc()
+				p.msg.Text = divergenceText(p.msg.Rollout, p.msg.Ref, detail)
+				todo = append(todo, p)
+			}
+		}
+		n.st.Audited = p.seq
+	}
+	if len(toAudit) > 0 && len(todo) == 0 {
+		if err := n.save(); err != nil {
+			return fmt.Errorf("state file: %w", err)
+		}
+	}
 	slices.SortFunc(todo, func(a, b pending) int { return cmp.Compare(a.seq, b.seq) })
 	for _, p := range todo {
 		err := n.deliver(ctx, p.msg)
@@ -232,6 +269,20 @@ func (n *notifier) check(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// divergenceText is the line of a divergence.
+func divergenceText(r *projector.Rollout, ref, detail string) string {
+	s := fmt.Sprintf("khist: rollout %s in namespace %s", ref, r.Namespace)
+	if r.Cluster != "" {
+		s += " of cluster " + r.Cluster
+	}
+	s += " did not do what the " + r.Kind + " controller's algorithm does"
+	if detail != "" {
+		s += ": " + detail
+	}
+	_, num, _ := strings.Cut(ref, "#")
+	return s + ". khist replay compare -n " + r.Namespace + " " + strings.ToLower(r.Kind) + "/" + r.Name + " --rollout '#" + num + "' shows it."
 }
 
 // text is the message's line for people.

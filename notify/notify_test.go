@@ -221,3 +221,70 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return -1
 }
+
+// TestNotifyDivergence: each rollout that ends after the start is audited once (Audit here is
+// a stand-in that says the undo diverged); the divergence is announced once, and a restart
+// audits nothing again.
+func TestNotifyDivergence(t *testing.T) {
+	envs, failAt := recording(t)
+	db := openDB(t)
+	ctx := context.Background()
+	if err := db.Apply(ctx, envs[:failAt]); err != nil {
+		t.Fatal(err)
+	}
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	var mu sync.Mutex
+	audited := map[uint64]int{}
+	fakeAudit := func(_ context.Context, r projector.Rollout) (bool, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		audited[r.StartSeq]++
+		return r.Rollback, "step 2: the stand-in says so", nil
+	}
+	reg := prometheus.NewPedanticRegistry()
+	o := Options{URL: srv.URL, StateFile: filepath.Join(t.TempDir(), "notify.json"), Interval: 10 * time.Millisecond, Retry: time.Millisecond, Audit: fakeAudit, Registerer: reg}
+	stop := start(t, db, o)
+	if err := db.Apply(ctx, envs[failAt:]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two messages", func() bool { _, got := rc.messages(); return len(got) == 2 })
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	_, got := rc.messages()
+	var div *Message
+	for i := range got {
+		if got[i].Event == EventDivergence {
+			div = &got[i]
+		}
+	}
+	if len(got) != 2 || div == nil || div.Ref != "deployment/web#3" ||
+		!strings.Contains(div.Text, "did not do what the Deployment controller's algorithm does: step 2: the stand-in says so") {
+		t.Fatalf("messages: %+v", got)
+	}
+	mu.Lock()
+	n := len(audited)
+	for seq, c := range audited {
+		if c != 1 {
+			t.Errorf("rollout @%d audited %d times", seq, c)
+		}
+	}
+	mu.Unlock()
+	// The rollouts that ended after the start: #2 (rolled back) and #3 (the undo).
+	if n != 2 || counterValue(t, reg, "khist_replay_audited_total") != 2 || counterValue(t, reg, "khist_replay_divergences_total") != 1 {
+		t.Errorf("%d rollouts audited; metrics: %v audited, %v divergences", n, counterValue(t, reg, "khist_replay_audited_total"), counterValue(t, reg, "khist_replay_divergences_total"))
+	}
+	o.Registerer = nil
+	stop = start(t, db, o)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(audited) != 2 {
+		t.Errorf("a restart audited again: %v", audited)
+	}
+	if posts, _ := rc.messages(); posts != 2 {
+		t.Errorf("%d posts after a restart", posts)
+	}
+}

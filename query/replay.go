@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -345,4 +346,27 @@ func writeIndentedJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// AuditRollout runs the decision audit (khist replay compare) on one recorded rollout of the
+// views and returns its comparison: nil, without error, for a kind replay does not re-run.
+func (v *Views) AuditRollout(ctx context.Context, r projector.Rollout) (*replay.RolloutComparison, error) {
+	if replayKind(Kind{Group: "apps", Kind: r.Kind}) == "" {
+		return nil, nil
+	}
+	wl := replay.WorkloadRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	h, err := v.ReplayLoader()(ctx, wl)
+	if err != nil {
+		return nil, err
+	}
+	opts, _ := auditOptions(false, replay.DefaultMaxLag)
+	opts.RolloutID = "@" + strconv.FormatUint(r.StartSeq, 10)
+	res, err := replay.Compare(h, r.Kind, r.Namespace, r.Name, opts)
+	if err != nil {
+		return nil, replayErr(err)
+	}
+	if len(res.Rollouts) != 1 {
+		return nil, fmt.Errorf("replay of %s/%s rollout @%d: %d rollouts compared", r.Kind, r.Name, r.StartSeq, len(res.Rollouts))
+	}
+	return &res.Rollouts[0], nil
 }

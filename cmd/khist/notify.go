@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 
 	"github.com/khist/khist/notify"
 	"github.com/khist/khist/projector"
+	"github.com/khist/khist/query"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
@@ -20,7 +22,7 @@ type notifyFlags struct {
 }
 
 func (n *notifyFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&n.url, "notify-webhook", "", "post a JSON message (Slack-compatible text) to this URL for each rollout that misses its progress deadline or is rolled back, once per rollout; also "+envNotifyWebhook+" (a webhook URL holds a token: prefer the file or the environment)")
+	cmd.Flags().StringVar(&n.url, "notify-webhook", "", "post a JSON message (Slack-compatible text) to this URL for each rollout that misses its progress deadline, is rolled back, or does not do what its controller's algorithm does (khist replay compare), once per rollout; also "+envNotifyWebhook+" (a webhook URL holds a token: prefer the file or the environment)")
 	cmd.Flags().StringVar(&n.file, "notify-webhook-file", "", "a file holding the --notify-webhook URL")
 }
 
@@ -42,6 +44,18 @@ func (n *notifyFlags) watcher(g *globalFlags, reg prometheus.Registerer, logger 
 		return nil, err
 	}
 	return func(ctx context.Context, db *projector.DB) {
+		v := query.NewViews(db, g.Cluster, query.DefaultEnv())
+		o.Audit = func(ctx context.Context, r projector.Rollout) (bool, string, error) {
+			rc, err := v.AuditRollout(ctx, r)
+			if err != nil || rc == nil || rc.Match {
+				return false, "", err
+			}
+			detail := ""
+			if d := rc.Divergence; d != nil {
+				detail = fmt.Sprintf("step %d: %s", d.Step, d.Reason)
+			}
+			return true, detail, nil
+		}
 		if err := notify.Run(ctx, db, o); err != nil {
 			logger.Error("rollout notifications stopped", "err", err)
 		}
