@@ -56,7 +56,10 @@ type WhatIfResult struct {
 	WhatIf       RolloutSummary `json:"whatIf"`
 	// Steps are the what-if's steps.
 	Steps []Step `json:"steps"`
-	start time.Time
+	// Availability is the what-if's pods over time (a point at each change), from the start
+	// of the rollout.
+	Availability []AvailabilityPoint `json:"availability"`
+	start        time.Time
 }
 
 // WhatIf replays a recorded rollout with other settings. Invalid overrides are refused with
@@ -93,7 +96,7 @@ func WhatIf(h []Version, kind, ns, name string, opts WhatIfOptions) (*WhatIfResu
 	}
 	set := append([]string{}, opts.Set...)
 	return &WhatIfResult{Workload: workloadName(&scn), Rollout: ro.ID, Set: set, ReadyLatency: lat.String(),
-		Recorded: recordedSummary(&scn, ro), Replay: replay.Summary, WhatIf: what.Summary, Steps: what.Steps, start: ro.Start}, nil
+		Recorded: recordedSummary(&scn, ro), Replay: replay.Summary, WhatIf: what.Summary, Steps: what.Steps, Availability: what.Availability, start: ro.Start}, nil
 }
 
 // CheckWhatIf checks what-if options for a workload kind before any history is read: the

@@ -135,6 +135,10 @@ func TestPagesInBrowser(t *testing.T) {
 	if l := loc(); !strings.Contains(whatIf, "peak pods") || !strings.Contains(l, "set=strategy.rollingUpdate.maxSurge%3D3") {
 		t.Errorf("what-if: %s\n%q", l, whatIf)
 	}
+	// The what-if's availability is drawn over the recorded one.
+	if wc := attr(`#availability polyline.whatif`, "points"); strings.Count(wc, ",") < 2 {
+		t.Errorf("what-if availability on the chart: %q", wc)
+	}
 
 	// Object: a pod of the rollout, a diff of its first two versions, the same after a reload.
 	click(`#steps a.target[href*="pod%2F"]`)

@@ -312,13 +312,15 @@ func workloadPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 	if err := call(ctx, v, a, apiSteps, sq, &steps); err != nil {
 		return err
 	}
+	var recorded *replay.RecordedAvailability
+	var desired int32
 	if len(steps) > 0 {
 		d["Selected"], d["Steps"] = steps[0].Rollout, steps[0].Steps
 		kind := steps[0].Rollout.Workload.Kind
 		if h, err := v.ReplayLoader()(ctx, replay.WorkloadRef{Kind: kind, Namespace: ns, Name: steps[0].Rollout.Workload.Name}); err == nil {
 			if scn, err := replay.ExtractScenario(kind, ns, steps[0].Rollout.Workload.Name, h); err == nil {
 				if ra, err := scn.RecordedAvailability(fmt.Sprintf("#%d", steps[0].Rollout.Number)); err == nil {
-					d["Chart"] = availabilityChart(ra, steps[0].Rollout.Desired)
+					recorded, desired = ra, steps[0].Rollout.Desired
 				}
 			}
 		}
@@ -344,6 +346,7 @@ func workloadPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 		d["Compare"] = map[string]any{"Match": rc.Match, "Divergence": rc.Divergence, "Decisions": rc.Decisions,
 			"DecisionsMatched": rc.DecisionsMatched, "FreeRun": rc.FreeRun, "Pairs": pairs}
 	}
+	var whatIf []replay.AvailabilityPoint
 	var set []string
 	for _, s := range q["set"] {
 		if strings.TrimSpace(s) != "" {
@@ -357,7 +360,11 @@ func workloadPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 			d["WhatIfError"] = oneLine(err)
 		} else {
 			d["WhatIf"] = wi
+			whatIf = wi.Availability
 		}
+	}
+	if recorded != nil {
+		d["Chart"] = availabilityChart(recorded, desired, whatIf)
 	}
 	return nil
 }
@@ -366,6 +373,8 @@ func workloadPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 type chart struct {
 	W, H                     int
 	Pods, Updated, Available string // polyline points
+	// WhatIf is the available pods of the what-if asked, on the same axes ("" without one).
+	WhatIf                   string
 	Grid                     []chartLine
 	Bounds                   []chartLine
 	MaxSurge, MaxUnavailable int32
@@ -376,7 +385,9 @@ type chartLine struct {
 	Label                  string
 }
 
-func availabilityChart(ra *replay.RecordedAvailability, desired int32) *chart {
+// availabilityChart draws the recorded rollout's pods over time and, when given, the available
+// pods of a what-if of it (from the same start; the time axis spans the longer of the two).
+func availabilityChart(ra *replay.RecordedAvailability, desired int32, whatIf []replay.AvailabilityPoint) *chart {
 	if len(ra.Points) == 0 {
 		return nil
 	}
@@ -386,11 +397,14 @@ func availabilityChart(ra *replay.RecordedAvailability, desired int32) *chart {
 	if t1.IsZero() || !t1.After(t0) {
 		t1 = ra.Points[len(ra.Points)-1].Time
 	}
+	if n := len(whatIf); n > 0 && whatIf[n-1].Time.After(t1) {
+		t1 = whatIf[n-1].Time
+	}
 	if !t1.After(t0) {
 		t1 = t0.Add(time.Second)
 	}
 	top0 := int(desired + ra.MaxSurge)
-	for _, p := range ra.Points {
+	for _, p := range append(slices.Clip(ra.Points), whatIf...) {
 		top0 = max(top0, p.Pods, p.Desired)
 	}
 	top0 = max(top0, 1)
@@ -401,10 +415,10 @@ func availabilityChart(ra *replay.RecordedAvailability, desired int32) *chart {
 		return left + (float64(c.W)-left-right)*float64(t.Sub(t0))/float64(t1.Sub(t0))
 	}
 	y := func(n int) float64 { return top + (float64(c.H)-top-bottom)*(1-float64(n)/float64(top0)) }
-	line := func(val func(replay.AvailabilityPoint) int) string {
+	line := func(points []replay.AvailabilityPoint, val func(replay.AvailabilityPoint) int) string {
 		var b strings.Builder
 		prev := -1
-		for _, p := range ra.Points {
+		for _, p := range points {
 			if p.Time.After(t1) {
 				break
 			}
@@ -420,9 +434,12 @@ func availabilityChart(ra *replay.RecordedAvailability, desired int32) *chart {
 		}
 		return b.String()
 	}
-	c.Pods = line(func(p replay.AvailabilityPoint) int { return p.Pods })
-	c.Updated = line(func(p replay.AvailabilityPoint) int { return p.Updated })
-	c.Available = line(func(p replay.AvailabilityPoint) int { return p.Available })
+	c.Pods = line(ra.Points, func(p replay.AvailabilityPoint) int { return p.Pods })
+	c.Updated = line(ra.Points, func(p replay.AvailabilityPoint) int { return p.Updated })
+	c.Available = line(ra.Points, func(p replay.AvailabilityPoint) int { return p.Available })
+	if len(whatIf) > 0 {
+		c.WhatIf = line(whatIf, func(p replay.AvailabilityPoint) int { return p.Available })
+	}
 	step := max(1, top0/4)
 	for n := 0; n <= top0; n += step {
 		c.Grid = append(c.Grid, chartLine{X1: left, X2: float64(c.W) - right, Y1: y(n), Y2: y(n), TX: 4, TY: y(n) + 4, Label: strconv.Itoa(n)})
