@@ -12,7 +12,7 @@ BIN := bin/khist
 TEST_TIMEOUT ?= 80m
 ARGS ?=
 
-.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy
+.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy fidelity-jobs
 
 all: build
 
@@ -57,6 +57,12 @@ test-short: vet
 # ARGS are passed to go test, e.g. ARGS=-busy-run=2.
 fidelity-busy: cluster-bins
 	$(GO) test -timeout 90m -count 1 -v ./test/fidelity -run '^TestLiveBusy$$' -busy -record $(ARGS)
+
+# The jobs fidelity suite: Job and CronJob scenarios (test/fidelity/jobs.go), each played twice at
+# once on the test control plane and recorded by khist's collector into test/fidelity/testdata/jobs
+# (about 6 minutes).
+fidelity-jobs: cluster-bins
+	$(GO) test -timeout 30m -count 1 -v ./test/fidelity -run '^TestLiveJobs$$' -jobs -record $(ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
