@@ -756,3 +756,65 @@ func mergeRows(rows, jobs []RolloutRow) []RolloutRow {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
 	return rows
 }
+
+// jobHistoryRows are khist history for a Job (one row per Job of that name, with its run) or
+// a CronJob (one row per spec: schedule, time zone, policy, suspension, as it changed).
+func (v *Views) jobHistoryRows(ctx context.Context, k Kind, ns, name string, last time.Time) ([]HistoryRow, error) {
+	var rows []HistoryRow
+	if k.Kind == "Job" {
+		runs, err := v.DB.JobRuns(ctx, projector.JobFilter{Cluster: v.Cluster, Namespace: ns, Name: name})
+		if err != nil {
+			return nil, err
+		}
+		jr, err := v.jobRows(ctx, projector.JobFilter{Cluster: v.Cluster, Namespace: ns, Name: name}, last, false)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range runs {
+			row := HistoryRow{Revision: int64(i + 1), Object: "job/" + r.Name, Images: r.Images, Created: r.Created,
+				Actor: r.Actor, ChangeCause: jobStrategy(&r), Pods: r.PodsCreated, Deleted: r.GoneAt}
+			p := Period{From: r.Created, To: r.GoneAt}
+			row.Current, row.StillCurrent = []Period{p}, p.To.IsZero()
+			for j := range jr {
+				if jr[j].ID == r.FirstSeq {
+					row.Rollout = &jr[j]
+				}
+			}
+			rows = append(rows, row)
+		}
+		return rows, nil
+	}
+	specs, err := v.DB.CronSpecs(ctx, v.Cluster, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range specs {
+		if s.Gone {
+			continue
+		}
+		row := HistoryRow{Revision: int64(len(rows) + 1), Object: "cronjob/" + name, Created: s.At, Actor: s.Actor, ChangeCause: cronSpecText(s)}
+		p := Period{From: s.At}
+		if i+1 < len(specs) {
+			p.To = specs[i+1].At
+		}
+		row.Current, row.StillCurrent = []Period{p}, p.To.IsZero()
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// cronSpecText says a CronJob's spec: schedule "0 2 * * *" (Europe/Paris), Forbid, suspended.
+func cronSpecText(s projector.CronSpec) string {
+	t := fmt.Sprintf("schedule %q", s.Schedule)
+	if s.TimeZone != "" {
+		t += " (" + s.TimeZone + ")"
+	}
+	t += ", " + orDefaultStr(s.ConcurrencyPolicy, "Allow")
+	if s.StartingDeadlineSeconds != nil {
+		t += fmt.Sprintf(", startingDeadlineSeconds %d", *s.StartingDeadlineSeconds)
+	}
+	if s.Suspend {
+		t += ", suspended"
+	}
+	return t
+}

@@ -490,6 +490,11 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 		return err
 	}
 	var rows []HistoryRow
+	if isJobKind(k) {
+		if rows, err = v.jobHistoryRows(ctx, k, ns, name, last); err != nil {
+			return err
+		}
+	}
 	for _, r := range revs {
 		row := HistoryRow{Revision: r.Number(), Hash: r.Hash, Object: r.Object.Name, Images: r.Images, Created: r.Created,
 			Actor: r.Actor, ChangeCause: r.ChangeCause, Pods: len(r.Pods), Deleted: r.Deleted}
