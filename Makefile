@@ -31,6 +31,7 @@ demo: build
 	./$(BIN) --data-dir .demo import test/fidelity/testdata/never-ready-undo.json.gz
 	./$(BIN) --data-dir .demo import eventlog/importer/testdata/sample-rolling/deployments.json.gz eventlog/importer/testdata/sample-rolling/replicasets.json.gz eventlog/importer/testdata/sample-rolling/pods.json.gz eventlog/importer/testdata/sample-rolling/events.json.gz
 	./$(BIN) --data-dir .demo import test/fidelity/testdata/busy/busy-20x100-r1.json.gz
+	./$(BIN) --data-dir .demo import test/fidelity/testdata/jobs/job-backoff.json.gz test/fidelity/testdata/jobs/cron-forbid.json.gz test/fidelity/testdata/jobs/cron-suspend.json.gz
 	./$(BIN) --data-dir .demo rollouts -n never-ready-undo
 	./$(BIN) --data-dir .demo replay compare deploy/web -n never-ready-undo
 	@echo
