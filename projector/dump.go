@@ -93,6 +93,9 @@ var dumpLayouts = map[string]struct {
 	"epu":        {shapeStrings, valJSON},
 	"ep":         {shapeSeq, valJSON},
 	"quarantine": {shapeSeqOnly, valString},
+	"jobs":       {shapeStrings, valJSON},
+	"jobsteps":   {shapeSeqIdx, valJSON},
+	"cronspecs":  {shapeSeq, valJSON},
 }
 
 // Dump writes the logical contents of the views, deterministically: every bucket in name
