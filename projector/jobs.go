@@ -87,6 +87,11 @@ type JobRun struct {
 	Deleted     int `json:"deleted"`   // pods deleted before they ended
 	Running     int `json:"running"`   // pods created that have not ended
 	PeakRunning int `json:"peakRunning"`
+	// Attempts are the pods created per attempt: an attempt starts with the first pod
+	// created after a failure (the first with the Job's first pod).
+	Attempts []int `json:"attempts,omitempty"`
+	// FailedSince: a pod failed since the current attempt started.
+	FailedSince bool `json:"failedSince,omitempty"`
 	// ExitCodes counts the failures by "reason exit-code" (e.g. "Error 2").
 	ExitCodes map[string]int `json:"exitCodes,omitempty"`
 	// StatusSucceeded and StatusFailed are the Job's own counts (its status).
@@ -296,6 +301,10 @@ func foldJobPod(t *txn, ev *event) error {
 	prevEnded := ev.prev.Phase == "Succeeded" || ev.prev.Phase == "Failed"
 	if ev.isNew && ev.env.Type == "ADDED" {
 		r.PodsCreated++
+		if len(r.Attempts) == 0 || r.FailedSince {
+			r.Attempts, r.FailedSince = append(r.Attempts, 0), false
+		}
+		r.Attempts[len(r.Attempts)-1]++
 		r.Running++
 		r.PeakRunning = max(r.PeakRunning, r.Running)
 		c := s
@@ -314,6 +323,7 @@ func foldJobPod(t *txn, ev *event) error {
 		steps = append(steps, c)
 	case phase == "Failed":
 		r.Failed++
+		r.FailedSince = true
 		r.Running = max(r.Running-1, 0)
 		c := s
 		c.Action = JobActionFailed

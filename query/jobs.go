@@ -34,6 +34,7 @@ type JobInfo struct {
 	ActiveDeadlineSeconds *int64                 `json:"activeDeadlineSeconds,omitempty"`
 	CompletionMode        string                 `json:"completionMode,omitempty"`
 	PodsCreated           int                    `json:"podsCreated"`
+	Attempts              []int                  `json:"attempts,omitempty"` // pods created per attempt (see projector.JobRun)
 	Succeeded             int                    `json:"succeeded"`
 	Failed                int                    `json:"failed"`
 	DeletedPods           int                    `json:"deletedPods,omitempty"`
@@ -97,7 +98,7 @@ func (v *Views) jobRows(ctx context.Context, f projector.JobFilter, end time.Tim
 			Outcome: jobOutcome(r), PeakPods: int32(r.PeakRunning), Steps: len(steps), Actor: r.Actor,
 			Job: &JobInfo{Job: r.Name, Scheduled: r.Scheduled, Completions: r.Completions, Parallelism: r.Parallelism,
 				BackoffLimit: r.BackoffLimit, ActiveDeadlineSeconds: r.ActiveDeadlineSeconds, CompletionMode: r.CompletionMode,
-				PodsCreated: r.PodsCreated, Succeeded: r.Succeeded, Failed: r.Failed, DeletedPods: r.Deleted, ExitCodes: r.ExitCodes,
+				PodsCreated: r.PodsCreated, Attempts: r.Attempts, Succeeded: r.Succeeded, Failed: r.Failed, DeletedPods: r.Deleted, ExitCodes: r.ExitCodes,
 				Reason: r.Reason, Message: r.Message, Suspensions: r.Suspensions, Deleted: r.GoneAt},
 		}
 		if r.Completions != nil {
@@ -334,7 +335,15 @@ func (v *Views) jobSteps(ctx context.Context, a StepsArgs, k Kind, name, ns stri
 		if d := durationText(r); d != "-" {
 			fmt.Fprintf(w, " after %s", d)
 		}
-		fmt.Fprintf(w, "; %s, %s, peak %s running\n", plural(int64(r.Job.PodsCreated), "pod", "pods")+" created", jobPodsText(r), plural(int64(r.PeakPods), "pod", "pods"))
+		created := plural(int64(r.Job.PodsCreated), "pod", "pods") + " created"
+		if n := len(r.Job.Attempts); n > 1 {
+			var per []string
+			for _, a := range r.Job.Attempts {
+				per = append(per, strconv.Itoa(a))
+			}
+			created += fmt.Sprintf(" in %d attempts (%s)", n, strings.Join(per, "+"))
+		}
+		fmt.Fprintf(w, "; %s, %s, peak %s running\n", created, jobPodsText(r), plural(int64(r.PeakPods), "pod", "pods"))
 		if len(rs.Steps) == 0 {
 			fmt.Fprintln(w, "No steps recorded.")
 			continue

@@ -16,7 +16,7 @@ import (
 // The jobs suite's recordings (test/fidelity/testdata/jobs, made on the real control plane by
 // TestLiveJobs): each scenario played twice, in namespaces NAME and NAME-2.
 var jobScenarios = map[string]string{ // namespace of the first run -> the workload
-	"job-parallel": "job/work", "job-backoff": "job/migrate", "job-indexed": "job/shard", "job-deadline": "job/slow",
+	"job-parallel": "job/work", "job-flaky": "job/crawl", "job-backoff": "job/migrate", "job-indexed": "job/shard", "job-deadline": "job/slow",
 	"cron-allow": "cronjob/tick", "cron-forbid": "cronjob/report", "cron-replace": "cronjob/sync", "cron-suspend": "cronjob/backup",
 }
 
@@ -121,6 +121,22 @@ func checkJob(t *testing.T, ctx context.Context, v *Views, sc, ns, name string) 
 			if g < want-2*time.Second || g > want+5*time.Second {
 				t.Errorf("retry %d came %s after the failure, want about %s (exponential back-off)", i+1, g, want)
 			}
+		}
+	case "job-flaky":
+		// Pods fail at even odds: the Job completes after 6 successes, every other pod created
+		// having failed (exit code 1), with fewer failures than its backoffLimit (20).
+		if r.Outcome != projector.JobComplete || r.Succeeded != 6 || r.PodsCreated != r.Succeeded+r.Failed || r.Failed > 20 {
+			t.Errorf("want Complete after 6 successes, got %s, %d created, %d succeeded, %d failed", r.Outcome, r.PodsCreated, r.Succeeded, r.Failed)
+		}
+		if count(projector.JobActionFailed) != r.Failed || r.ExitCodes["Error 1"] != r.Failed {
+			t.Errorf("%d pod-failed steps, exit codes %v; want %d x Error 1", count(projector.JobActionFailed), r.ExitCodes, r.Failed)
+		}
+		sum := 0
+		for _, a := range r.Attempts {
+			sum += a
+		}
+		if sum != r.PodsCreated || r.Failed > 0 && len(r.Attempts) < 2 {
+			t.Errorf("attempts %v for %d pods created and %d failures", r.Attempts, r.PodsCreated, r.Failed)
 		}
 	case "job-indexed":
 		if r.Outcome != projector.JobComplete || r.Succeeded != 5 || r.CompletionMode != "Indexed" {

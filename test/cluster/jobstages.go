@@ -113,8 +113,8 @@ func writeJobStages(dir string) (string, error) {
 }
 
 // JobPodTiming is how a Job's pod lives on kwok: it is created and becomes Ready as PodTiming
-// says, runs for Run, then succeeds, or fails with ExitCode when Fail is set (both with a
-// random FailRatio of 1/2 when Flaky is set instead).
+// says, runs for Run, then succeeds, or fails with ExitCode when Fail is set, or either at
+// random (even odds) when Flaky is set.
 type JobPodTiming struct {
 	PodTiming
 	// Run is the wait from Ready to Succeeded or Failed (widened by Jitter).

@@ -37,6 +37,12 @@ func jobPod(run, jitter time.Duration, fail bool, exitCode int) cluster.JobPodTi
 	}
 }
 
+// flaky makes a job pod fail with probability 1/2.
+func flaky(p cluster.JobPodTiming) cluster.JobPodTiming {
+	p.Flaky = true
+	return p
+}
+
 // annotationLines renders annotations as YAML map lines indented by pad, in key order.
 func annotationLines(a map[string]string, pad string) string {
 	keys := make([]string, 0, len(a))
@@ -101,6 +107,15 @@ var JobScenarios = []Scenario{
 		Steps: []Step{
 			{Apply: job("migrate", "backoffLimit: 3\n", jobPod(2*sec, sec, true, 2))},
 			waitJob("migrate", "Failed"),
+		},
+	},
+	{
+		// 6 completions, 3 at a time, each pod failing with exit code 1 with probability 1/2:
+		// successes and failures mixed, retried with back-off, within backoffLimit 20.
+		Name: "job-flaky", Kind: "Job", Workload: "crawl",
+		Steps: []Step{
+			{Apply: job("crawl", "parallelism: 3\ncompletions: 6\nbackoffLimit: 20\n", flaky(jobPod(2*sec, 2*sec, false, 1)))},
+			waitJob("crawl", "Complete"),
 		},
 	},
 	{

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,15 @@ func TestLiveJobs(t *testing.T) {
 	if testCluster == nil {
 		t.Skip("needs the test control plane (not with -short)")
 	}
-	scenarios := JobScenarioRuns(JobRuns)
+	var scenarios []Scenario
+	for _, s := range JobScenarioRuns(JobRuns) {
+		if *only == "" || slices.Contains(strings.Split(*only, ","), strings.TrimSuffix(strings.TrimSuffix(s.Name, "-2"), "-3")) {
+			scenarios = append(scenarios, s)
+		}
+	}
+	if len(scenarios) == 0 {
+		t.Fatalf("-scenarios %q selects no job scenario", *only)
+	}
 	var names []string
 	for _, s := range scenarios {
 		names = append(names, s.Name)
