@@ -236,6 +236,9 @@ func jobStepText(s projector.JobStep) string {
 		}
 		return t
 	case projector.JobActionDeleted:
+		if s.Actor != "" {
+			return "Job deleted by " + s.Actor
+		}
 		return "Job deleted"
 	}
 	return s.Action + " " + s.Pod
