@@ -26,6 +26,7 @@ func TestJobCommands(t *testing.T) {
 		{[]string{"rollouts", "-n", "job-backoff"}, []string{"job/migrate#1", "failed (BackoffLimitExceeded)", "0/1 succeeded, 4 failed (backoffLimit 3)"}},
 		{[]string{"rollouts", "cronjob/report", "-n", "cron-forbid"}, []string{"cronjob/report#1", "cronjob/report#2"}},
 		{[]string{"history", "cj/report", "-n", "cron-forbid"}, []string{`schedule "* * * * *", Forbid`}},
+		{[]string{"__complete", "steps", "job/migrate", "-n", "job-backoff", "--rollout", ""}, []string{"job/migrate#1\tstarted "}},
 	} {
 		out, err := run(t, dir, c.args...)
 		if err != nil {
