@@ -94,6 +94,8 @@ type JobRun struct {
 	FailedSince bool `json:"failedSince,omitempty"`
 	// ExitCodes counts the failures by "reason exit-code" (e.g. "Error 2").
 	ExitCodes map[string]int `json:"exitCodes,omitempty"`
+	// Steps is the number of its JobSteps.
+	Steps int `json:"steps"`
 	// StatusSucceeded and StatusFailed are the Job's own counts (its status).
 	StatusSucceeded int32 `json:"statusSucceeded"`
 	StatusFailed    int32 `json:"statusFailed"`
@@ -201,6 +203,7 @@ func foldJob(t *txn, ev *event) error {
 	job := Ref{Kind: "Job", Name: h.Name, UID: h.UID}
 	step := func(action string, s JobStep) error {
 		s.Job, s.Action = job, action
+		r.Steps++
 		return addJobStep(t, ev, &s)
 	}
 	if r.FirstSeq == 0 {
@@ -352,6 +355,7 @@ func foldJobPod(t *txn, ev *event) error {
 			return err
 		}
 	}
+	r.Steps += len(steps)
 	return putRecord(t, bJobs, k, r)
 }
 

@@ -87,15 +87,11 @@ func (v *Views) jobRows(ctx context.Context, f projector.JobFilter, end time.Tim
 		if !f.To.IsZero() && !r.Created.Before(f.To) || !f.From.IsZero() && !stop.IsZero() && stop.Before(f.From) {
 			continue
 		}
-		steps, err := v.DB.JobSteps(ctx, r.Cluster, r.Namespace, r.Name, r.UID)
-		if err != nil {
-			return nil, err
-		}
 		row := RolloutRow{
 			ID: r.FirstSeq, Number: numbers[wk], Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(kind), name, numbers[wk]),
 			Workload: ObjectKey{Group: "batch", Kind: kind, Namespace: r.Namespace, Name: name},
 			ToImages: r.Images, Started: r.Created, Ended: stop, EndSeq: max(r.EndSeq, r.GoneSeq*boolU64(r.EndSeq == 0)),
-			Outcome: jobOutcome(r), PeakPods: int32(r.PeakRunning), Steps: len(steps), Actor: r.Actor,
+			Outcome: jobOutcome(r), PeakPods: int32(r.PeakRunning), Steps: r.Steps, Actor: r.Actor,
 			Job: &JobInfo{Job: r.Name, Scheduled: r.Scheduled, Completions: r.Completions, Parallelism: r.Parallelism,
 				BackoffLimit: r.BackoffLimit, ActiveDeadlineSeconds: r.ActiveDeadlineSeconds, CompletionMode: r.CompletionMode,
 				PodsCreated: r.PodsCreated, Attempts: r.Attempts, Succeeded: r.Succeeded, Failed: r.Failed, DeletedPods: r.Deleted, ExitCodes: r.ExitCodes,
@@ -402,6 +398,9 @@ type RunRow struct {
 	ReplacedBy string `json:"replacedBy,omitempty"`
 	// CleanedUp: when the finished Job was deleted (the CronJob's history limits).
 	CleanedUp time.Time `json:"cleanedUp,omitzero"`
+	// Manual: a Job of the CronJob not made by its schedule (kubectl create job --from);
+	// Scheduled is then its creation.
+	Manual bool `json:"manual,omitempty"`
 }
 
 // RunsDoc is khist runs -o json.
@@ -444,7 +443,8 @@ func cronSchedule(s projector.CronSpec) (cron.Schedule, *time.Location, error) {
 }
 
 // jobScheduled is the time a CronJob's Job was scheduled for: its annotation, else the
-// minutes since the epoch that end its name (NAME-MINUTES).
+// minutes since the epoch that end its name (NAME-MINUTES) when that is before its creation
+// by less than a day. A Job made by hand from the CronJob (kubectl create job --from) has none.
 func jobScheduled(r *projector.JobRun) (time.Time, bool) {
 	if r.Scheduled != nil {
 		return r.Scheduled.UTC(), true
@@ -457,7 +457,11 @@ func jobScheduled(r *projector.JobRun) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
-	return time.Unix(m*60, 0).UTC(), true
+	at := time.Unix(m*60, 0).UTC()
+	if d := r.Created.Sub(at); d < -time.Minute || d > 24*time.Hour {
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 // Runs writes every scheduled time of a CronJob in a window, and for each the Job it started
@@ -584,6 +588,9 @@ func (v *Views) Runs(ctx context.Context, a RunsArgs, w io.Writer) error {
 			}
 		}
 		outcome := r.Outcome
+		if r.Manual {
+			outcome += " (made by hand, not scheduled)"
+		}
 		if r.ReplacedBy != "" {
 			outcome = "replaced by " + r.ReplacedBy
 		}
@@ -628,10 +635,14 @@ func specAt(specs []projector.CronSpec, t time.Time) *projector.CronSpec {
 // Times of Jobs that the schedule does not give (another time zone) are listed all the same.
 func cronRuns(specs []projector.CronSpec, runs []projector.JobRun, end time.Time) ([]RunRow, error) {
 	byTime := map[time.Time]*projector.JobRun{}
+	manual := map[time.Time]bool{}
 	for i := range runs {
-		if at, ok := jobScheduled(&runs[i]); ok {
-			byTime[at] = &runs[i]
+		at, ok := jobScheduled(&runs[i])
+		if !ok {
+			at = runs[i].Created.UTC()
+			manual[at] = true
 		}
+		byTime[at] = &runs[i]
 	}
 	times := map[time.Time]bool{}
 	for i, s := range specs {
@@ -701,7 +712,7 @@ func cronRuns(specs []projector.CronSpec, runs []projector.JobRun, end time.Time
 			out = append(out, row)
 			continue
 		}
-		row.Job, row.Created, row.Late = r.Name, r.Created, r.Created.Sub(t)
+		row.Job, row.Created, row.Late, row.Manual = r.Name, r.Created, r.Created.Sub(t), manual[t]
 		row.Outcome, row.Pods, row.Failed = jobOutcome(r), r.PodsCreated, r.Failed
 		stop := r.Ended
 		if stop.IsZero() && r.Gone {

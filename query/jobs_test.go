@@ -365,3 +365,57 @@ func TestJobsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestCronRunsSchedule checks cronRuns on a made-up history: a nightly schedule in a time zone,
+// a night with no Job, a Job made by hand and a spec change of the schedule.
+func TestCronRunsSchedule(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	deadline := int64(300)
+	specs := []projector.CronSpec{
+		{Seq: 1, At: at("2026-12-01T10:00:00Z"), Created: at("2026-12-01T10:00:00Z"), Schedule: "0 2 * * *", TimeZone: "Europe/Paris", StartingDeadlineSeconds: &deadline},
+		{Seq: 50, At: at("2026-12-03T12:00:00Z"), Schedule: "30 3 * * *", TimeZone: "Europe/Paris", StartingDeadlineSeconds: &deadline},
+	}
+	job := func(name, sched, created, ended string) projector.JobRun {
+		r := projector.JobRun{Name: name, UID: name, Created: at(created), Ended: at(ended), Outcome: projector.JobComplete, FirstSeq: 1}
+		if sched != "" {
+			s := at(sched)
+			r.Scheduled = &s
+		}
+		return r
+	}
+	runs := []projector.JobRun{
+		job("nightly-a", "2026-12-02T01:00:00Z", "2026-12-02T01:00:01Z", "2026-12-02T01:10:00Z"),
+		// 2026-12-03 01:00 UTC: no Job (the controller was down past the deadline).
+		job("nightly-manual", "", "2026-12-03T09:00:00Z", "2026-12-03T09:05:00Z"),
+		job("nightly-b", "2026-12-04T02:30:00Z", "2026-12-04T02:30:02Z", "2026-12-04T02:40:00Z"),
+	}
+	rows, err := cronRuns(specs, runs, at("2026-12-04T12:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Scheduled.Format("01-02T15:04")+" "+r.Job+r.NotRun+fmt.Sprint(map[bool]string{true: " manual"}[r.Manual]))
+	}
+	want := []string{
+		"12-02T01:00 nightly-a",             // 02:00 in Paris (UTC+1 in winter)
+		"12-03T01:00 " + NotRunMissed,       // no Job, a starting deadline
+		"12-03T09:00 nightly-manual manual", // made by hand
+		"12-04T02:30 nightly-b",             // the new schedule, 03:30 in Paris
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := cronRuns([]projector.CronSpec{{At: at("2026-12-01T10:00:00Z"), Schedule: "61 * * * *"}}, nil, at("2026-12-02T00:00:00Z")); err == nil {
+		t.Error("a bad schedule gave no error")
+	}
+	if _, err := cronRuns([]projector.CronSpec{{At: at("2026-12-01T10:00:00Z"), Schedule: "* * * * *", TimeZone: "Mars/Olympus"}}, nil, at("2026-12-02T00:00:00Z")); err == nil {
+		t.Error("an unknown time zone gave no error")
+	}
+}
