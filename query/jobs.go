@@ -90,12 +90,15 @@ func (v *Views) jobRows(ctx context.Context, f projector.JobFilter, end time.Tim
 		row := RolloutRow{
 			ID: r.FirstSeq, Number: numbers[wk], Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(kind), name, numbers[wk]),
 			Workload: ObjectKey{Group: "batch", Kind: kind, Namespace: r.Namespace, Name: name},
-			ToImages: r.Images, Started: r.Created, Ended: stop, EndSeq: max(r.EndSeq, r.GoneSeq*boolU64(r.EndSeq == 0)),
+			ToImages: r.Images, Started: r.Created, Ended: stop, EndSeq: r.EndSeq,
 			Outcome: jobOutcome(r), PeakPods: int32(r.PeakRunning), Steps: r.Steps, Actor: r.Actor,
 			Job: &JobInfo{Job: r.Name, Scheduled: r.Scheduled, Completions: r.Completions, Parallelism: r.Parallelism,
 				BackoffLimit: r.BackoffLimit, ActiveDeadlineSeconds: r.ActiveDeadlineSeconds, CompletionMode: r.CompletionMode,
 				PodsCreated: r.PodsCreated, Attempts: r.Attempts, Succeeded: r.Succeeded, Failed: r.Failed, DeletedPods: r.Deleted, ExitCodes: r.ExitCodes,
 				Reason: r.Reason, Message: r.Message, Suspensions: r.Suspensions, Deleted: r.GoneAt},
+		}
+		if row.EndSeq == 0 && r.Gone {
+			row.EndSeq = r.GoneSeq
 		}
 		if r.Completions != nil {
 			row.Desired = *r.Completions
@@ -109,13 +112,6 @@ func (v *Views) jobRows(ctx context.Context, f projector.JobFilter, end time.Tim
 		out = append(out, row)
 	}
 	return out, nil
-}
-
-func boolU64(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // jobStrategy says how a Job runs its pods: "completions 10, parallelism 3, backoffLimit 6".
@@ -283,12 +279,12 @@ func (v *Views) jobSteps(ctx context.Context, a StepsArgs, k Kind, name, ns stri
 		Run   RolloutRow `json:"rollout"`
 		Steps []StepRow  `json:"steps"`
 	}
+	runs, err := v.DB.JobRuns(ctx, projector.JobFilter{Cluster: v.Cluster, Namespace: ns, Name: name})
+	if err != nil {
+		return err
+	}
 	var doc []runSteps
 	for _, r := range chosen {
-		runs, err := v.DB.JobRuns(ctx, projector.JobFilter{Cluster: v.Cluster, Namespace: ns, Name: name})
-		if err != nil {
-			return err
-		}
 		uid := ""
 		for _, jr := range runs {
 			if jr.FirstSeq == r.ID {
