@@ -6,6 +6,8 @@
 # and, not part of make test:
 #   make fidelity-busy   records one more run of the busy fidelity suite (test/fidelity, 40 kwok
 #               nodes, ~3000 pods; 10-20 minutes) into test/fidelity/testdata/busy
+#   make fidelity-jobs   records the Job and CronJob scenarios again (each twice, about 6 minutes)
+#               into test/fidelity/testdata/jobs
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/khist
