@@ -294,6 +294,16 @@ func podExit(o *Object) (*int32, string, string) {
 
 func foldJobPod(t *txn, ev *event) error {
 	h, o := ev.head, ev.obj
+	// Most versions of a pod change nothing here: decide before reading the run. A pod that
+	// ended or was being deleted before, or first seen on a relist, shows no change observed.
+	created := ev.isNew && ev.env.Type == "ADDED"
+	settled := ev.prev.Phase == "Succeeded" || ev.prev.Phase == "Failed" || ev.prev.Deleting || ev.isNew && !created
+	phase := o.Status.Phase
+	ended := !settled && (phase == "Succeeded" || phase == "Failed")
+	deleted := !settled && !ended && !ev.isNew && (o.Metadata.DeletionTimestamp != nil || ev.gone)
+	if !created && !ended && !deleted {
+		return nil
+	}
 	k := jobKey(h.Cluster, h.Namespace, h.Owner.Name, h.Owner.UID)
 	r, err := loadRun(t, k, h.Cluster, h.Namespace, h.Owner.Name, h.Owner.UID)
 	if err != nil {
@@ -301,8 +311,7 @@ func foldJobPod(t *txn, ev *event) error {
 	}
 	s := JobStep{Job: Ref{Kind: "Job", Name: h.Owner.Name, UID: h.Owner.UID}, Pod: h.Name, Index: podIndex(o), Node: o.Spec.NodeName}
 	var steps []JobStep
-	prevEnded := ev.prev.Phase == "Succeeded" || ev.prev.Phase == "Failed"
-	if ev.isNew && ev.env.Type == "ADDED" {
+	if created {
 		r.PodsCreated++
 		if len(r.Attempts) == 0 || r.FailedSince {
 			r.Attempts, r.FailedSince = append(r.Attempts, 0), false
@@ -314,17 +323,15 @@ func foldJobPod(t *txn, ev *event) error {
 		c.Action = JobActionCreatePod
 		steps = append(steps, c)
 	}
-	switch phase := o.Status.Phase; {
-	case prevEnded || ev.prev.Deleting || ev.isNew && ev.env.Type != "ADDED":
-		// Ended or deleted before, or first seen on a relist: not a change observed.
-	case phase == "Succeeded":
+	switch {
+	case ended && phase == "Succeeded":
 		r.Succeeded++
 		r.Running = max(r.Running-1, 0)
 		c := s
 		c.Action = JobActionSucceeded
 		c.ExitCode, c.Reason, c.Message = podExit(o)
 		steps = append(steps, c)
-	case phase == "Failed":
+	case ended:
 		r.Failed++
 		r.FailedSince = true
 		r.Running = max(r.Running-1, 0)
@@ -340,15 +347,12 @@ func foldJobPod(t *txn, ev *event) error {
 		}
 		r.ExitCodes[orDefault(c.Reason, "Failed")+" "+code]++
 		steps = append(steps, c)
-	case !ev.prev.Deleting && (o.Metadata.DeletionTimestamp != nil || ev.gone) && !ev.isNew:
+	case deleted:
 		r.Deleted++
 		r.Running = max(r.Running-1, 0)
 		c := s
 		c.Action, c.Actor = JobActionDeletePod, ev.actor
 		steps = append(steps, c)
-	}
-	if len(steps) == 0 {
-		return nil
 	}
 	for i := range steps {
 		if err := addJobStep(t, ev, &steps[i]); err != nil {
