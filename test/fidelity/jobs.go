@@ -188,12 +188,17 @@ var JobScenarios = []Scenario{
 func JobScenarioRuns(runs int) []Scenario {
 	var out []Scenario
 	for _, s := range JobScenarios {
-		out = append(out, s)
-		for i := 2; i <= runs; i++ {
-			c := s
-			c.Name = fmt.Sprintf("%s-%d", s.Name, i)
-			out = append(out, c)
+		for i := 1; i <= runs; i++ {
+			out = append(out, JobScenarioRun(s, i))
 		}
 	}
 	return out
+}
+
+// JobScenarioRun is run n of a job scenario: in namespace NAME for the first, NAME-n after.
+func JobScenarioRun(s Scenario, n int) Scenario {
+	if n > 1 {
+		s.Name = fmt.Sprintf("%s-%d", s.Name, n)
+	}
+	return s
 }

@@ -15,7 +15,10 @@ import (
 	"github.com/khist/khist/test/e2e"
 )
 
-var jobsSuite = flag.Bool("jobs", false, "play the jobs suite (JobScenarios, each JobRuns times): TestLiveJobs; with -record its recordings become testdata/jobs/NAMESPACE.json.gz")
+var (
+	jobsSuite = flag.Bool("jobs", false, "play the jobs suite (JobScenarios, each JobRuns times): TestLiveJobs; with -record its recordings become testdata/jobs/NAMESPACE.json.gz")
+	jobRun    = flag.Int("job-run", 0, "play only run N of each job scenario (namespace NAME-N), e.g. to record one more (default: runs 1 to JobRuns)")
+)
 
 // TestLiveJobs plays every job scenario JobRuns times, all at once, on the real control plane
 // while khist's collector records it, and keeps each namespace's recording (with -record as
@@ -29,9 +32,16 @@ func TestLiveJobs(t *testing.T) {
 		t.Skip("needs the test control plane (not with -short)")
 	}
 	var scenarios []Scenario
-	for _, s := range JobScenarioRuns(JobRuns) {
-		if *only == "" || slices.Contains(strings.Split(*only, ","), strings.TrimSuffix(strings.TrimSuffix(s.Name, "-2"), "-3")) {
-			scenarios = append(scenarios, s)
+	for _, s := range JobScenarios {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.Name) {
+			continue
+		}
+		if *jobRun > 0 {
+			scenarios = append(scenarios, JobScenarioRun(s, *jobRun))
+			continue
+		}
+		for i := 1; i <= JobRuns; i++ {
+			scenarios = append(scenarios, JobScenarioRun(s, i))
 		}
 	}
 	if len(scenarios) == 0 {
