@@ -533,8 +533,8 @@ func (v *Views) Runs(ctx context.Context, a RunsArgs, w io.Writer) error {
 		}
 		doc.Runs = append(doc.Runs, r)
 	}
-	for _, r := range runs {
-		if r.Gone && r.Outcome != "" && !r.GoneAt.Before(doc.From) && !r.GoneAt.After(doc.To) {
+	for i := range runs {
+		if r := &runs[i]; cleanedUp(r, specs) && !r.GoneAt.Before(doc.From) && !r.GoneAt.After(doc.To) {
 			doc.CleanedUp = append(doc.CleanedUp, r.Name)
 		}
 	}
@@ -729,7 +729,7 @@ func cronRuns(specs []projector.CronSpec, runs []projector.JobRun, end time.Time
 				}
 			}
 		}
-		if r.Gone && r.Outcome != "" {
+		if cleanedUp(r, specs) {
 			row.CleanedUp = r.GoneAt
 		}
 		out = append(out, row)
@@ -836,4 +836,18 @@ func cronSpecText(s projector.CronSpec) string {
 		t += ", suspended"
 	}
 	return t
+}
+
+// cleanedUp tells whether a CronJob's Job was deleted by its history limits: finished, then
+// deleted while the CronJob still existed (not with it).
+func cleanedUp(r *projector.JobRun, specs []projector.CronSpec) bool {
+	if !r.Gone || r.Outcome == "" {
+		return false
+	}
+	for _, s := range specs {
+		if s.Gone && s.UID == r.Owner.UID && !r.GoneAt.Before(s.At.Add(-time.Second)) {
+			return false
+		}
+	}
+	return true
 }

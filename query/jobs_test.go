@@ -419,3 +419,22 @@ func TestCronRunsSchedule(t *testing.T) {
 		t.Error("an unknown time zone gave no error")
 	}
 }
+
+// TestCleanedUp: a finished Job deleted while its CronJob exists was cleaned up by the history
+// limits; one deleted with its CronJob, or while running, was not.
+func TestCleanedUp(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	specs := []projector.CronSpec{{UID: "cj", At: t0, Schedule: "* * * * *"}, {UID: "cj", At: t0.Add(time.Hour), Gone: true}}
+	run := func(outcome string, gone time.Duration) *projector.JobRun {
+		return &projector.JobRun{Owner: projector.Ref{Kind: "CronJob", Name: "c", UID: "cj"}, Outcome: outcome, Gone: true, GoneAt: t0.Add(gone)}
+	}
+	if !cleanedUp(run(projector.JobComplete, 10*time.Minute), specs) {
+		t.Error("a finished Job deleted while its CronJob exists: not cleaned up")
+	}
+	if cleanedUp(run(projector.JobComplete, time.Hour), specs) {
+		t.Error("a Job deleted with its CronJob: cleaned up")
+	}
+	if cleanedUp(run("", 10*time.Minute), specs) {
+		t.Error("a running Job deleted: cleaned up")
+	}
+}
