@@ -11,13 +11,15 @@
 #               30 minutes, beside raw kubectl watches; CPU and disk per event, RSS against
 #               events recorded, events missed, into docs/bench/soak-* (about 45 minutes).
 #               ARGS are passed to go test, e.g. ARGS=-soak-duration=3m
+#   make fidelity-jobs   records the Job and CronJob scenarios again (each twice, about 6 minutes)
+#               into test/fidelity/testdata/jobs
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/khist
 TEST_TIMEOUT ?= 80m
 ARGS ?=
 
-.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy bench-soak
+.PHONY: all build run demo test test-short vet bench install deps clean fidelity-busy fidelity-jobs bench-soak
 
 all: build
 
@@ -36,6 +38,7 @@ demo: build
 	./$(BIN) --data-dir .demo import test/fidelity/testdata/never-ready-undo.json.gz
 	./$(BIN) --data-dir .demo import eventlog/importer/testdata/sample-rolling/deployments.json.gz eventlog/importer/testdata/sample-rolling/replicasets.json.gz eventlog/importer/testdata/sample-rolling/pods.json.gz eventlog/importer/testdata/sample-rolling/events.json.gz
 	./$(BIN) --data-dir .demo import test/fidelity/testdata/busy/busy-20x100-r1.json.gz
+	./$(BIN) --data-dir .demo import test/fidelity/testdata/jobs/job-backoff.json.gz test/fidelity/testdata/jobs/cron-forbid.json.gz test/fidelity/testdata/jobs/cron-suspend.json.gz
 	./$(BIN) --data-dir .demo rollouts -n never-ready-undo
 	./$(BIN) --data-dir .demo replay compare deploy/web -n never-ready-undo
 	@echo
@@ -66,6 +69,12 @@ fidelity-busy: cluster-bins
 # The soak benchmark of khist collect (issue 13, item 5); see the header and test/soak.
 bench-soak: cluster-bins
 	$(GO) test -timeout 150m -count 1 -v ./test/soak -run '^TestSoak$$' -soak $(ARGS)
+
+# The jobs fidelity suite: Job and CronJob scenarios (test/fidelity/jobs.go), each played twice at
+# once on the test control plane and recorded by khist's collector into test/fidelity/testdata/jobs
+# (about 6 minutes).
+fidelity-jobs: cluster-bins
+	$(GO) test -timeout 30m -count 1 -v ./test/fidelity -run '^TestLiveJobs$$' -jobs -record $(ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

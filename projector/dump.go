@@ -95,6 +95,9 @@ var dumpLayouts = map[string]struct {
 	"ep":         {shapeSeq, valJSON},
 	"quarantine": {shapeSeqOnly, valString},
 	"disco":      {shapeStrings, valDisco},
+	"jobs":       {shapeStrings, valJSON},
+	"jobsteps":   {shapeSeqIdx, valJSON},
+	"cronspecs":  {shapeSeq, valJSON},
 }
 
 // Dump writes the logical contents of the views, deterministically: every bucket in name

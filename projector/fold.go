@@ -123,6 +123,7 @@ var folds = []struct {
 	{"steps", foldSteps},
 	{"pods", foldPods},
 	{"endpoints", foldEndpoints},
+	{"jobs", foldJobs},
 }
 
 // txn is a write transaction of the fold, with the buckets and scratch space it uses.

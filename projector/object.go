@@ -103,6 +103,9 @@ type Annotations struct {
 	DesiredReplicas string `key:"deployment.kubernetes.io/desired-replicas"`
 	MaxReplicas     string `key:"deployment.kubernetes.io/max-replicas"`
 	RevisionHistory string `key:"deployment.kubernetes.io/revision-history"`
+	// Jobs: the time a CronJob scheduled the Job for; pods of Indexed Jobs: their index.
+	ScheduledTimestamp string `key:"batch.kubernetes.io/cronjob-scheduled-timestamp"`
+	CompletionIndex    string `key:"batch.kubernetes.io/job-completion-index"`
 }
 
 // UnmarshalJSONFrom implements json.UnmarshalerFrom (the reflective decode).
@@ -205,6 +208,22 @@ type Spec struct {
 
 	// PersistentVolumeClaim.
 	VolumeName string `json:"volumeName"`
+
+	// Job (Suspend also CronJob).
+	Parallelism           *int32 `json:"parallelism"`
+	Completions           *int32 `json:"completions"`
+	BackoffLimit          *int32 `json:"backoffLimit"`
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds"`
+	CompletionMode        string `json:"completionMode"`
+	Suspend               *bool  `json:"suspend"`
+
+	// CronJob.
+	Schedule                   string  `json:"schedule"`
+	TimeZone                   *string `json:"timeZone"`
+	ConcurrencyPolicy          string  `json:"concurrencyPolicy"`
+	StartingDeadlineSeconds    *int64  `json:"startingDeadlineSeconds"`
+	SuccessfulJobsHistoryLimit *int32  `json:"successfulJobsHistoryLimit"`
+	FailedJobsHistoryLimit     *int32  `json:"failedJobsHistoryLimit"`
 }
 
 // Strategy is a Deployment's strategy or a StatefulSet's or DaemonSet's updateStrategy.
@@ -270,6 +289,31 @@ type Status struct {
 	Phase  string `json:"phase"`
 	PodIP  string `json:"podIP"`
 	HostIP string `json:"hostIP"`
+
+	// Pod: why it failed (e.g. DeadlineExceeded), and how its containers ended.
+	Reason            string            `json:"reason"`
+	ContainerStatuses []ContainerStatus `json:"containerStatuses"`
+
+	// Job (a CronJob's status.active is a list: not read). StartTime also Pod.
+	Succeeded      int32      `json:"succeeded"`
+	Failed         int32      `json:"failed"`
+	StartTime      *time.Time `json:"startTime"`
+	CompletionTime *time.Time `json:"completionTime"`
+}
+
+// ContainerStatus is a pod container's status: how it ended, when it did.
+type ContainerStatus struct {
+	Name  string `json:"name"`
+	State struct {
+		Terminated *ContainerTerminated `json:"terminated"`
+	} `json:"state"`
+}
+
+// ContainerTerminated is a container's terminated state.
+type ContainerTerminated struct {
+	ExitCode int32  `json:"exitCode"`
+	Reason   string `json:"reason"`
+	Message  string `json:"message"`
 }
 
 // Condition is one status condition.

@@ -5,13 +5,14 @@ package projector
 // objectScratch holds, for each named element type of the arrays of Object, the elements
 // of an array being read (see slice).
 type objectScratch struct {
-	endpoints       []Endpoint
-	ownerReferences []OwnerReference
-	managedFields   []ManagedField
-	containers      []Container
-	volumes         []Volume
-	conditions      []Condition
-	strings         []string
+	endpoints        []Endpoint
+	ownerReferences  []OwnerReference
+	managedFields    []ManagedField
+	containers       []Container
+	volumes          []Volume
+	conditions       []Condition
+	containerStatuss []ContainerStatus
+	strings          []string
 }
 
 func (d *objectDecoder) readObject(x *Object) {
@@ -171,6 +172,48 @@ func (d *objectDecoder) readSpec(x *Spec) {
 			}
 		case "volumeName":
 			d.string(&x.VolumeName)
+		case "parallelism":
+			if p12 := ptr(d, &x.Parallelism); p12 != nil {
+				d.int32(p12)
+			}
+		case "completions":
+			if p13 := ptr(d, &x.Completions); p13 != nil {
+				d.int32(p13)
+			}
+		case "backoffLimit":
+			if p14 := ptr(d, &x.BackoffLimit); p14 != nil {
+				d.int32(p14)
+			}
+		case "activeDeadlineSeconds":
+			if p15 := ptr(d, &x.ActiveDeadlineSeconds); p15 != nil {
+				d.int64(p15)
+			}
+		case "completionMode":
+			d.string(&x.CompletionMode)
+		case "suspend":
+			if p16 := ptr(d, &x.Suspend); p16 != nil {
+				d.bool(p16)
+			}
+		case "schedule":
+			d.string(&x.Schedule)
+		case "timeZone":
+			if p17 := ptr(d, &x.TimeZone); p17 != nil {
+				d.string(p17)
+			}
+		case "concurrencyPolicy":
+			d.string(&x.ConcurrencyPolicy)
+		case "startingDeadlineSeconds":
+			if p18 := ptr(d, &x.StartingDeadlineSeconds); p18 != nil {
+				d.int64(p18)
+			}
+		case "successfulJobsHistoryLimit":
+			if p19 := ptr(d, &x.SuccessfulJobsHistoryLimit); p19 != nil {
+				d.int32(p19)
+			}
+		case "failedJobsHistoryLimit":
+			if p20 := ptr(d, &x.FailedJobsHistoryLimit); p20 != nil {
+				d.int32(p20)
+			}
 		default:
 			d.skip()
 		}
@@ -216,6 +259,18 @@ func (d *objectDecoder) readStatus(x *Status) {
 			d.string(&x.PodIP)
 		case "hostIP":
 			d.string(&x.HostIP)
+		case "reason":
+			d.string(&x.Reason)
+		case "containerStatuses":
+			slice(d, &x.ContainerStatuses, &d.scratchOf.containerStatuss, d.readContainerStatus)
+		case "succeeded":
+			d.int32(&x.Succeeded)
+		case "failed":
+			d.int32(&x.Failed)
+		case "startTime":
+			d.time(&x.StartTime)
+		case "completionTime":
+			d.time(&x.CompletionTime)
 		default:
 			d.skip()
 		}
@@ -269,32 +324,32 @@ func (d *objectDecoder) readEndpoint(x *Endpoint) {
 		case "addresses":
 			slice(d, &x.Addresses, &d.scratchOf.strings, d.string)
 		case "conditions":
-			s12 := &x.Conditions
-			structure(d, s12, func(name []byte) {
+			s21 := &x.Conditions
+			structure(d, s21, func(name []byte) {
 				switch string(name) {
 				case "ready":
-					if p13 := ptr(d, &s12.Ready); p13 != nil {
-						d.bool(p13)
+					if p22 := ptr(d, &s21.Ready); p22 != nil {
+						d.bool(p22)
 					}
 				case "serving":
-					if p14 := ptr(d, &s12.Serving); p14 != nil {
-						d.bool(p14)
+					if p23 := ptr(d, &s21.Serving); p23 != nil {
+						d.bool(p23)
 					}
 				case "terminating":
-					if p15 := ptr(d, &s12.Terminating); p15 != nil {
-						d.bool(p15)
+					if p24 := ptr(d, &s21.Terminating); p24 != nil {
+						d.bool(p24)
 					}
 				default:
 					d.skip()
 				}
 			})
 		case "targetRef":
-			if p16 := ptr(d, &x.TargetRef); p16 != nil {
-				d.readObjectReference(p16)
+			if p25 := ptr(d, &x.TargetRef); p25 != nil {
+				d.readObjectReference(p25)
 			}
 		case "nodeName":
-			if p17 := ptr(d, &x.NodeName); p17 != nil {
-				d.string(p17)
+			if p26 := ptr(d, &x.NodeName); p26 != nil {
+				d.string(p26)
 			}
 		default:
 			d.skip()
@@ -328,6 +383,10 @@ func (x *Annotations) keyField(k []byte) *string {
 		return &x.MaxReplicas
 	case "deployment.kubernetes.io/revision-history":
 		return &x.RevisionHistory
+	case "batch.kubernetes.io/cronjob-scheduled-timestamp":
+		return &x.ScheduledTimestamp
+	case "batch.kubernetes.io/job-completion-index":
+		return &x.CompletionIndex
 	}
 	return nil
 }
@@ -344,8 +403,8 @@ func (d *objectDecoder) readOwnerReference(x *OwnerReference) {
 		case "uid":
 			d.string(&x.UID)
 		case "controller":
-			if p18 := ptr(d, &x.Controller); p18 != nil {
-				d.bool(p18)
+			if p27 := ptr(d, &x.Controller); p27 != nil {
+				d.bool(p27)
 			}
 		default:
 			d.skip()
@@ -376,17 +435,17 @@ func (d *objectDecoder) readStrategy(x *Strategy) {
 		case "type":
 			d.string(&x.Type)
 		case "rollingUpdate":
-			if p19 := ptr(d, &x.RollingUpdate); p19 != nil {
-				s20 := p19
-				structure(d, s20, func(name []byte) {
+			if p28 := ptr(d, &x.RollingUpdate); p28 != nil {
+				s29 := p28
+				structure(d, s29, func(name []byte) {
 					switch string(name) {
 					case "maxSurge":
-						d.value(&s20.MaxSurge)
+						d.value(&s29.MaxSurge)
 					case "maxUnavailable":
-						d.value(&s20.MaxUnavailable)
+						d.value(&s29.MaxUnavailable)
 					case "partition":
-						if p21 := ptr(d, &s20.Partition); p21 != nil {
-							d.int32(p21)
+						if p30 := ptr(d, &s29.Partition); p30 != nil {
+							d.int32(p30)
 						}
 					default:
 						d.skip()
@@ -418,12 +477,12 @@ func (d *objectDecoder) readVolume(x *Volume) {
 		case "name":
 			d.string(&x.Name)
 		case "persistentVolumeClaim":
-			if p22 := ptr(d, &x.PersistentVolumeClaim); p22 != nil {
-				s23 := p22
-				structure(d, s23, func(name []byte) {
+			if p31 := ptr(d, &x.PersistentVolumeClaim); p31 != nil {
+				s32 := p31
+				structure(d, s32, func(name []byte) {
 					switch string(name) {
 					case "claimName":
-						d.string(&s23.ClaimName)
+						d.string(&s32.ClaimName)
 					default:
 						d.skip()
 					}
@@ -439,29 +498,29 @@ func (d *objectDecoder) readAffinity(x *Affinity) {
 	structure(d, x, func(name []byte) {
 		switch string(name) {
 		case "nodeAffinity":
-			if p24 := ptr(d, &x.NodeAffinity); p24 != nil {
-				s25 := p24
-				structure(d, s25, func(name []byte) {
+			if p33 := ptr(d, &x.NodeAffinity); p33 != nil {
+				s34 := p33
+				structure(d, s34, func(name []byte) {
 					switch string(name) {
 					case "requiredDuringSchedulingIgnoredDuringExecution":
-						if p26 := ptr(d, &s25.Required); p26 != nil {
-							s27 := p26
-							structure(d, s27, func(name []byte) {
+						if p35 := ptr(d, &s34.Required); p35 != nil {
+							s36 := p35
+							structure(d, s36, func(name []byte) {
 								switch string(name) {
 								case "nodeSelectorTerms":
-									sliceOf(d, &s27.NodeSelectorTerms, func(i28 int) {
-										s29 := &(s27.NodeSelectorTerms)[i28]
-										structure(d, s29, func(name []byte) {
+									sliceOf(d, &s36.NodeSelectorTerms, func(i37 int) {
+										s38 := &(s36.NodeSelectorTerms)[i37]
+										structure(d, s38, func(name []byte) {
 											switch string(name) {
 											case "matchFields":
-												sliceOf(d, &s29.MatchFields, func(i30 int) {
-													s31 := &(s29.MatchFields)[i30]
-													structure(d, s31, func(name []byte) {
+												sliceOf(d, &s38.MatchFields, func(i39 int) {
+													s40 := &(s38.MatchFields)[i39]
+													structure(d, s40, func(name []byte) {
 														switch string(name) {
 														case "key":
-															d.string(&s31.Key)
+															d.string(&s40.Key)
 														case "values":
-															slice(d, &s31.Values, &d.scratchOf.strings, d.string)
+															slice(d, &s40.Values, &d.scratchOf.strings, d.string)
 														default:
 															d.skip()
 														}
@@ -495,6 +554,44 @@ func (d *objectDecoder) readCondition(x *Condition) {
 			d.string(&x.Type)
 		case "status":
 			d.string(&x.Status)
+		case "reason":
+			d.string(&x.Reason)
+		case "message":
+			d.string(&x.Message)
+		default:
+			d.skip()
+		}
+	})
+}
+
+func (d *objectDecoder) readContainerStatus(x *ContainerStatus) {
+	structure(d, x, func(name []byte) {
+		switch string(name) {
+		case "name":
+			d.string(&x.Name)
+		case "state":
+			s41 := &x.State
+			structure(d, s41, func(name []byte) {
+				switch string(name) {
+				case "terminated":
+					if p42 := ptr(d, &s41.Terminated); p42 != nil {
+						d.readContainerTerminated(p42)
+					}
+				default:
+					d.skip()
+				}
+			})
+		default:
+			d.skip()
+		}
+	})
+}
+
+func (d *objectDecoder) readContainerTerminated(x *ContainerTerminated) {
+	structure(d, x, func(name []byte) {
+		switch string(name) {
+		case "exitCode":
+			d.int32(&x.ExitCode)
 		case "reason":
 			d.string(&x.Reason)
 		case "message":

@@ -34,6 +34,8 @@ const (
 	annDesired        = "deployment.kubernetes.io/desired-replicas"
 	annMaxReplicas    = "deployment.kubernetes.io/max-replicas"
 	annRevisionHist   = "deployment.kubernetes.io/revision-history"
+	annScheduled      = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+	annCompletionIdx  = "batch.kubernetes.io/job-completion-index"
 	labelTemplateHash = "pod-template-hash"
 	labelRevisionHash = "controller-revision-hash"
 	labelServiceName  = "kubernetes.io/service-name"
@@ -263,8 +265,9 @@ func TestDecodeObjectEveryField(t *testing.T) {
 			return fmt.Sprintf(`{"a":"b",%q:"l%d",%q:"l%d",%q:"l%d","c":{}}`,
 				labelTemplateHash, n, labelRevisionHash, n+1, labelServiceName, n+2)
 		case reflect.TypeFor[Annotations]():
-			return fmt.Sprintf(`{"a":"b",%q:"a%d",%q:"a%d",%q:"a%d",%q:"a%d",%q:"a%d","c":[1]}`,
-				annRevision, n, annChangeCause, n+1, annDesired, n+2, annMaxReplicas, n+3, annRevisionHist, n+4)
+			return fmt.Sprintf(`{"a":"b",%q:"a%d",%q:"a%d",%q:"a%d",%q:"a%d",%q:"a%d",%q:"a%d",%q:"a%d","c":[1]}`,
+				annRevision, n, annChangeCause, n+1, annDesired, n+2, annMaxReplicas, n+3, annRevisionHist, n+4,
+				annScheduled, n+5, annCompletionIdx, n+6)
 		}
 		switch typ.Kind() {
 		case reflect.String:

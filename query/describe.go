@@ -295,6 +295,14 @@ func describeStatus(kind string, prev, cur map[string]any, status []FieldChange)
 			}
 		}
 		return strings.Join(parts, ", ")
+	case "Job":
+		var parts []string
+		for _, k := range []string{"succeeded", "failed"} {
+			if o, n := intOr(prev, 0, "status", k), intOr(cur, 0, "status", k); o != n {
+				parts = append(parts, fmt.Sprintf("%s %d -> %d", k, o, n))
+			}
+		}
+		return strings.Join(parts, ", ")
 	case "DaemonSet":
 		o, n := intOr(prev, 0, "status", "numberReady"), intOr(cur, 0, "status", "numberReady")
 		if o != n {
@@ -303,6 +311,9 @@ func describeStatus(kind string, prev, cur map[string]any, status []FieldChange)
 	case "Pod":
 		o, n := getString(prev, "status", "phase"), getString(cur, "status", "phase")
 		if o != n && n != "" {
+			if t := terminatedText(cur); t != "" && (n == "Failed" || n == "Succeeded") {
+				return "phase " + n + " (" + t + ")"
+			}
 			return "phase " + n
 		}
 		var parts []string
@@ -573,4 +584,23 @@ func describeConditions(kind string, prev, cur map[string]any) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// terminatedText says how a finished pod's first terminated container ended: "Error, exit
+// code 2".
+func terminatedText(pod map[string]any) string {
+	for _, c := range getList(pod, "status", "containerStatuses") {
+		cm, _ := c.(map[string]any)
+		t := getMap(getMap(cm, "state"), "terminated")
+		if t == nil {
+			continue
+		}
+		code := intOr(t, 0, "exitCode")
+		r, _ := t["reason"].(string)
+		if r == "" {
+			return fmt.Sprintf("exit code %d", code)
+		}
+		return fmt.Sprintf("%s, exit code %d", r, code)
+	}
+	return ""
 }

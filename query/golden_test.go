@@ -64,6 +64,9 @@ var fidelityScenarios = []string{"seed-rolling", "never-ready-undo", "sts-pod-re
 
 // scenarioFiles lists the recording files of a scenario.
 func scenarioFiles(name string) []string {
+	if f, ok := strings.CutPrefix(name, "jobs-"); ok {
+		return []string{filepath.Join("..", "test", "fidelity", "testdata", "jobs", f+".json.gz")}
+	}
 	if f, ok := strings.CutPrefix(name, "fidelity-"); ok {
 		return []string{filepath.Join("..", "test", "fidelity", "testdata", f+".json.gz")}
 	}

@@ -41,11 +41,13 @@ type RolloutRow struct {
 	// UndidFailed: a rollback of a revision whose rollout failed its progress deadline.
 	UndidFailed bool `json:"undidFailed,omitempty"`
 	// BackTo: of a rollback, the number the revision it went back to had before.
-	BackTo       int64         `json:"backTo,omitempty"`
-	FromRevision int64         `json:"fromRevision,omitempty"`
-	ToRevision   int64         `json:"toRevision,omitempty"`
-	FromHash     string        `json:"fromHash,omitempty"`
-	ToHash       string        `json:"toHash,omitempty"`
+	BackTo       int64  `json:"backTo,omitempty"`
+	FromRevision int64  `json:"fromRevision,omitempty"`
+	ToRevision   int64  `json:"toRevision,omitempty"`
+	FromHash     string `json:"fromHash,omitempty"`
+	ToHash       string `json:"toHash,omitempty"`
+	// Job: of a Job run (the Job's or a CronJob's rows), what it did.
+	Job          *JobInfo      `json:"job,omitempty"`
 	FromImages   []string      `json:"fromImages,omitempty"`
 	ToImages     []string      `json:"toImages,omitempty"`
 	Initial      bool          `json:"initial,omitempty"`
@@ -113,6 +115,9 @@ func (v *Views) parseWorkloadArg(ctx context.Context, cmd, arg string, nameRequi
 	}
 	if err != nil {
 		return Kind{}, "", err
+	}
+	if isJobKind(k) {
+		return k, name, nil
 	}
 	if err := RequireWorkload(cmd, k); err != nil {
 		return Kind{}, "", err
@@ -271,6 +276,11 @@ func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error
 	if err != nil {
 		return err
 	}
+	jobs, err := v.jobRolloutRows(ctx, f, last)
+	if err != nil {
+		return err
+	}
+	rows = mergeRows(rows, jobs)
 	if a.Printer != nil {
 		return printRows(a.Printer, rows, w)
 	}
@@ -278,6 +288,9 @@ func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error
 }
 
 func revisionText(r RolloutRow) string {
+	if r.Job != nil {
+		return "-"
+	}
 	rev := func(n int64) string {
 		if n == 0 {
 			return "?"
@@ -300,6 +313,9 @@ func imagesText(r RolloutRow) string {
 
 func outcomeText(r RolloutRow) string {
 	s := r.Outcome
+	if r.Job != nil {
+		return s
+	}
 	switch {
 	case r.Initial:
 		s += " (created)"
@@ -324,6 +340,9 @@ func durationText(r RolloutRow) string {
 }
 
 func availText(r RolloutRow) string {
+	if r.Job != nil {
+		return jobPodsText(r)
+	}
 	return fmt.Sprintf("%d/%d (%d%%)", r.MinAvailable, r.Desired, int(r.MinShare*100+0.5))
 }
 
@@ -472,6 +491,11 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 		return err
 	}
 	var rows []HistoryRow
+	if isJobKind(k) {
+		if rows, err = v.jobHistoryRows(ctx, k, ns, name, last); err != nil {
+			return err
+		}
+	}
 	for _, r := range revs {
 		row := HistoryRow{Revision: r.Number(), Hash: r.Hash, Object: r.Object.Name, Images: r.Images, Created: r.Created,
 			Actor: r.Actor, ChangeCause: r.ChangeCause, Pods: len(r.Pods), Deleted: r.Deleted}
@@ -652,6 +676,9 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 	ns := namespaceOf(k, Scope{Namespace: a.Namespace})
 	if _, err := v.lifetimes(ctx, k, ns, name); err != nil {
 		return err
+	}
+	if isJobKind(k) {
+		return v.jobSteps(ctx, a, k, name, ns, out, w)
 	}
 	_, last, err := v.Span(ctx)
 	if err != nil {

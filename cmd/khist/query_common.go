@@ -381,6 +381,12 @@ func completeRollouts(g *globalFlags) cobra.CompletionFunc {
 			// KIND/NAME#N: a # that starts a word would begin a shell comment.
 			out = append(out, fmt.Sprintf("%s/%s#%d\trevision %d, %s", strings.ToLower(r.Kind), r.Name, i+1, r.ToRevision, r.Start.Local().Format("2006-01-02 15:04:05")))
 		}
+		if k.Kind == "Job" {
+			runs, _ := db.JobRuns(context.Background(), projector.JobFilter{Cluster: g.Cluster, Namespace: ns, Name: name})
+			for i, r := range runs {
+				out = append(out, fmt.Sprintf("job/%s#%d\tstarted %s", r.Name, i+1, r.Created.Local().Format("2006-01-02 15:04:05")))
+			}
+		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }

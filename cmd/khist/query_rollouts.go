@@ -19,7 +19,8 @@ func newRolloutsCmd(g *globalFlags) *cobra.Command {
 revision it went from and to, images, when it started and how long it took, its outcome
 (complete, progressing, failed, rolled back, superseded, paused), the lowest number of available
 replicas (and share of the desired ones), the peak number of pods, the number of reconcile steps
-(khist steps shows them, by the ID of this table) and who triggered it.`,
+(khist steps shows them, by the ID of this table) and who triggered it. A Job's run is listed
+as job/NAME#1 (a CronJob's Jobs as cronjob/NAME#N), with its pods succeeded and failed.`,
 		Example: `  khist rollouts -A --since 7d
   khist rollouts -n shop deploy/web
   khist rollouts -A --since 7d -o csv > rollouts.csv`,

@@ -18,10 +18,13 @@ func newStepsCmd(g *globalFlags) *cobra.Command {
 		Long: `steps lists what the controllers did during a rollout, in order: replica sets scaled, pods
 created and deleted, PVCs created and bound, each with its time, the time since the rollout
 started and the Event that announced it. --rollout takes an ID from khist rollouts, revN (the
-rollout to revision N), latest (the default) or all.`,
+rollout to revision N), latest (the default) or all. For a Job (job/NAME): its pods created,
+succeeded and failed (with exit code and reason) or deleted while running, its suspensions and
+how it ended.`,
 		Example: `  khist steps deploy/web -n shop
   khist steps sts/db -n shop --rollout rev4
-  khist steps deploy/web -n shop --rollout all -o json`,
+  khist steps deploy/web -n shop --rollout all -o json
+  khist steps job/migrate -n shop`,
 		Args:              objectArgs,
 		ValidArgsFunction: completeObject(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {

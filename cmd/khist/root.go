@@ -92,6 +92,7 @@ func newRootCmd() *cobra.Command {
 		newHistoryCmd(g),
 		newRolloutsCmd(g),
 		newStepsCmd(g),
+		newRunsCmd(g),
 		newTimelineCmd(g),
 		newReplayCmd(g),
 		newServeCmd(g),

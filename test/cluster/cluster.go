@@ -287,7 +287,7 @@ func start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}, o.ExtraSchedulerFlags...)); err != nil {
 		return nil, err
 	}
-	if err := c.run(binKwok, append([]string{
+	kwokArgs := []string{
 		"--kubeconfig=" + kubeconfigs["kwok"],
 		"--config=" + o.KwokStagesFile,
 		"--manage-all-nodes=false",
@@ -295,7 +295,16 @@ func start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		"--server-address=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(kwokPort)),
 		"--node-port=" + strconv.Itoa(kwokPort),
 		"--node-lease-duration-seconds=40",
-	}, o.ExtraKwokFlags...)); err != nil {
+	}
+	if o.KwokStagesFile == filepath.Join(o.BinDir, kwokStagesFile) {
+		// The general stages are completed by khist's pod-fail stage (jobstages.go).
+		extra, err := writeJobStages(o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		kwokArgs = append(kwokArgs, "--config="+extra)
+	}
+	if err := c.run(binKwok, append(kwokArgs, o.ExtraKwokFlags...)); err != nil {
 		return nil, err
 	}
 	if c.Nodes, err = createNodes(ctx, client, o.Nodes); err != nil {

@@ -388,3 +388,22 @@ func TestPodTimingAnnotations(t *testing.T) {
 		}
 	}
 }
+
+func TestJobPodTimingAnnotations(t *testing.T) {
+	base := cluster.PodTiming{Ready: time.Second}
+	ok := cluster.JobPodTiming{PodTiming: base, Run: 2 * time.Second}.Annotations()
+	if ok[cluster.AnnotationPodCompleteDelay] != "2s" || ok[cluster.AnnotationPodFailWeight] != "" {
+		t.Errorf("a succeeding pod: %v", ok)
+	}
+	fail := cluster.JobPodTiming{PodTiming: base, Run: 2 * time.Second, Fail: true, ExitCode: 3}.Annotations()
+	for k, want := range map[string]string{cluster.AnnotationPodCompleteWeight: "0", cluster.AnnotationPodFailWeight: "1",
+		cluster.AnnotationPodFailExitCode: "3", cluster.AnnotationPodFailDelay: "2s"} {
+		if fail[k] != want {
+			t.Errorf("a failing pod: %s = %q, want %q", k, fail[k], want)
+		}
+	}
+	flaky := cluster.JobPodTiming{PodTiming: base, Flaky: true}.Annotations()
+	if flaky[cluster.AnnotationPodCompleteWeight] != "1" || flaky[cluster.AnnotationPodFailWeight] != "1" || flaky[cluster.AnnotationPodFailExitCode] != "1" {
+		t.Errorf("a flaky pod: %v", flaky)
+	}
+}

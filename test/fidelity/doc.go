@@ -13,4 +13,11 @@
 // ReplicaSet status write). Each run is kept: testdata/busy/SCENARIO-rN.json.gz, recorded by
 // `make fidelity-busy` (go test -run TestLiveBusy -busy -record), never by `make test`;
 // TestBusyFixtures checks them offline.
+//
+// The jobs suite (JobScenarios) plays Jobs (parallel, failing to their backoffLimit, flaky,
+// Indexed and suspended, past their activeDeadlineSeconds) and CronJobs (Allow, Forbid,
+// Replace, suspended and resumed past startingDeadlineSeconds), each twice, all at once, with
+// kwok pods that succeed or fail after a delay (test/cluster's pod-fail stage). Its recordings
+// are testdata/jobs/NAMESPACE.json.gz, made by `make fidelity-jobs` (go test -run TestLiveJobs
+// -jobs -record); the query package's TestJobFixtures checks what each implies.
 package fidelity

@@ -74,8 +74,8 @@ func TestLiveFidelity(t *testing.T) {
 	if testCluster == nil {
 		t.Skip("needs the test control plane (not with -short)")
 	}
-	if *busy {
-		t.Skip("-busy plays the busy suite alone (TestLiveBusy)")
+	if *busy || *jobsSuite {
+		t.Skip("-busy and -jobs play their suites alone (TestLiveBusy, TestLiveJobs)")
 	}
 	scenarios := liveScenarios(t)
 	var names []string

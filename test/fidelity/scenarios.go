@@ -45,6 +45,9 @@ type Step struct {
 	// Signal marks a point of the scenario that other scenarios of the same session can Await
 	// (e.g. "busy-20x100/rollout-2"); Await waits until some scenario has passed it.
 	Signal, Await string
+	// AtSecond, when positive, waits until the wall clock is that far past a minute (for
+	// CronJob scenarios, whose schedules fall on minutes).
+	AtSecond time.Duration
 }
 
 // Signals are the points scenarios played together have passed (see Step.Signal and
@@ -128,9 +131,14 @@ func (s *Scenario) Play(ctx context.Context, r Runner, sig *Signals) error {
 			_, err = r.KubectlStdin(ctx, st.Apply, "apply", "-n", ns, "-f", "-")
 		case len(st.Kubectl) > 0:
 			_, err = r.Kubectl(ctx, append([]string{"-n", ns}, st.Kubectl...)...)
-		case st.Sleep > 0:
+		case st.Sleep > 0 || st.AtSecond > 0:
+			d := st.Sleep
+			if st.AtSecond > 0 {
+				now := time.Now()
+				d = (st.AtSecond - now.Sub(now.Truncate(time.Minute)) + time.Minute) % time.Minute
+			}
 			select {
-			case <-time.After(st.Sleep):
+			case <-time.After(d):
 			case <-ctx.Done():
 				err = ctx.Err()
 			}

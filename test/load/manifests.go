@@ -39,7 +39,7 @@ spec:
       containers:
       - name: app
         image: %[4]s
-`, name, replicas, indent(strategy, "    "), image, extraSpec, KwokAnnotations(ready, jitter))
+`, name, replicas, Indent(strategy, "    "), image, extraSpec, KwokAnnotations(ready, jitter))
 }
 
 // Rolling is the YAML of a RollingUpdate strategy (spec.strategy).
@@ -47,7 +47,8 @@ func Rolling(surge, unavailable string) string {
 	return fmt.Sprintf("type: RollingUpdate\nrollingUpdate:\n  maxSurge: %s\n  maxUnavailable: %s\n", surge, unavailable)
 }
 
-func indent(s, p string) string {
+// Indent prefixes every line of s with p (and ends it with a newline).
+func Indent(s, p string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {
 		lines[i] = p + l
@@ -93,7 +94,7 @@ spec:
       accessModes: [ReadWriteOnce]
       storageClassName: %[7]s
       resources: {requests: {storage: 1Gi}}
-`, name, replicas, policy, indent(updateStrategy, "    "), image, KwokAnnotations(ready, jitter), storageClass)
+`, name, replicas, policy, Indent(updateStrategy, "    "), image, KwokAnnotations(ready, jitter), storageClass)
 }
 
 // Volumes are n hostPath PersistentVolumes of storage class manual-SCENARIO, which the
