@@ -306,15 +306,7 @@ func (v *Views) jobSteps(ctx context.Context, a StepsArgs, k Kind, name, ns stri
 		}
 		doc = append(doc, rs)
 	}
-	if a.Printer != nil {
-		return printRows(a.Printer, doc, w)
-	}
-	if out == OutJSON {
-		j, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(append(j, '\n'))
+	if handled, err := writeRows(w, doc, out, a.Printer); handled {
 		return err
 	}
 	for i, rs := range doc {

@@ -57,3 +57,20 @@ func printRows[R any](p Printer, rows []R, w io.Writer) error {
 	}
 	return p.PrintObj(list, w)
 }
+
+// writeRows writes a command's rows through a kubectl printer when one is given, or as
+// indented JSON for -o json; handled is false for the other formats, which the caller writes.
+func writeRows[R any](w io.Writer, rows []R, out string, p Printer) (handled bool, err error) {
+	if p != nil {
+		return true, printRows(p, rows, w)
+	}
+	if out != OutJSON {
+		return false, nil
+	}
+	j, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return true, err
+	}
+	_, err = w.Write(append(j, '\n'))
+	return true, err
+}

@@ -755,15 +755,7 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 		}
 		doc = append(doc, rs)
 	}
-	if a.Printer != nil {
-		return printRows(a.Printer, doc, w)
-	}
-	if out == OutJSON {
-		j, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(append(j, '\n'))
+	if handled, err := writeRows(w, doc, out, a.Printer); handled {
 		return err
 	}
 	for i, rs := range doc {
