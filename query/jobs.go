@@ -471,18 +471,8 @@ func (v *Views) Runs(ctx context.Context, a RunsArgs, w io.Writer) error {
 	if k.Kind != "CronJob" || k.Group != "batch" {
 		return errorf(ErrBadArgument, "runs: %s have no schedule: use a cronjob (cj), e.g. khist runs cronjob/%s", k.Resource, name)
 	}
-	var since, until time.Time
-	if a.Since != "" {
-		if since, err = v.Env.Time("--since", a.Since); err != nil {
-			return err
-		}
-	}
-	if a.Until != "" {
-		if until, err = v.Env.Time("--until", a.Until); err != nil {
-			return err
-		}
-	}
-	if err := CheckWindow(since, until, v.Env.loc()); err != nil {
+	since, until, err := v.Env.Window(a.Since, a.Until)
+	if err != nil {
 		return err
 	}
 	ns := namespaceOf(k, Scope{Namespace: a.Namespace})

@@ -235,18 +235,8 @@ func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	var since, until time.Time
-	if a.Since != "" {
-		if since, err = v.Env.Time("--since", a.Since); err != nil {
-			return err
-		}
-	}
-	if a.Until != "" {
-		if until, err = v.Env.Time("--until", a.Until); err != nil {
-			return err
-		}
-	}
-	if err := CheckWindow(since, until, v.Env.loc()); err != nil {
+	since, until, err := v.Env.Window(a.Since, a.Until)
+	if err != nil {
 		return err
 	}
 	first, last, err := v.Span(ctx)

@@ -86,6 +86,22 @@ func CheckRange(flag string, t time.Time, subject string, from, to time.Time, lo
 	return nil
 }
 
+// Window reads an optional --since/--until window (either may be empty: that side stays open)
+// and checks that since comes before until.
+func (e Env) Window(since, until string) (from, to time.Time, err error) {
+	if since != "" {
+		if from, err = e.Time("--since", since); err != nil {
+			return from, to, err
+		}
+	}
+	if until != "" {
+		if to, err = e.Time("--until", until); err != nil {
+			return from, to, err
+		}
+	}
+	return from, to, CheckWindow(from, to, e.loc())
+}
+
 // CheckWindow validates a --since/--until window: since must come before until.
 func CheckWindow(since, until time.Time, loc *time.Location) error {
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
