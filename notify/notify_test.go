@@ -101,6 +101,9 @@ func start(t *testing.T, db *projector.DB, o Options) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
+	// Run has read the views' position (its first run writes the state file then): what is
+	// folded from now on comes after it.
+	waitFor(t, "the notifier's start", func() bool { _, err := os.Stat(o.StateFile); return err == nil })
 	return stop
 }
 
