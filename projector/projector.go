@@ -409,7 +409,7 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 	}()
 	go func() {
 		defer close(decoded)
-		spec := newSpecCache(64 << 20)
+		spec := newSpecCache(db.budget.spec)
 		for b := range raw {
 			evs := decodeEvents(b, spec)
 			select {
