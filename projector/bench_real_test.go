@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/eventlog/importer"
+	"github.com/nats-io/nats.go"
 )
 
 // benchRecording is a real recording kept in the repository, so that a fresh clone runs the
@@ -169,3 +171,93 @@ var (
 	liveRate   = flag.Int("khist.live-rate", 200, "BenchmarkFollowLive: events per second")
 	liveLinger = flag.Duration("khist.live-linger", 250*time.Millisecond, "BenchmarkFollowLive: the linger compared with none")
 )
+
+// BenchmarkEnvelopeEncoding publishes the real recording into a new log in each of the log's
+// encodings (the first one, a Khist-* header per field, and the compact one, see
+// eventlog.HdrEnvelope) and reports the stream's bytes per event: logical (the messages as the
+// server counts them) and compressed, in the store's sealed blocks. The block being written is
+// not compressed until it is full (8 MB): on a log of this size it is most of the difference
+// between two runs' directories, so it is left out of the compressed figure.
+func BenchmarkEnvelopeEncoding(b *testing.B) {
+	envs, _ := loadWatchRecording(b, benchRecording)
+	for _, enc := range []string{"first", "compact"} {
+		b.Run(enc, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				dir := b.TempDir()
+				l := mustOpenLog(b, dir)
+				js := l.JetStream()
+				ctx := context.Background()
+				for j, e := range envs {
+					if j%1000 == 999 {
+						<-js.PublishAsyncComplete()
+					}
+					m := e.Msg()
+					if enc == "first" {
+						m = firstEncodingMsg(e)
+					}
+					if _, err := js.PublishMsgAsync(m); err != nil {
+						b.Fatal(err)
+					}
+				}
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(time.Minute):
+					b.Fatal("publish did not complete")
+				}
+				st, err := l.State(ctx)
+				if err != nil || st.Msgs != uint64(len(envs)) {
+					b.Fatalf("stream holds %d messages (%v), want %d", st.Msgs, err, len(envs))
+				}
+				l.Close()
+				sealed, last := blockSizes(b, dir)
+				n := float64(len(envs))
+				logical := float64(st.Bytes) / n
+				b.ReportMetric(logical, "logical-B/event")
+				b.ReportMetric(logical*float64(sealed)/float64(int64(st.Bytes)-last), "sealed-B/event")
+			}
+		})
+	}
+}
+
+// blockSizes returns the bytes of the stream's sealed (compressed) message blocks and of the
+// last one, which is still being written.
+func blockSizes(b *testing.B, dir string) (sealed, last int64) {
+	blks, err := filepath.Glob(filepath.Join(dir, "jetstream", "jetstream", "*", "streams", "*", "msgs", "*.blk"))
+	if err != nil || len(blks) == 0 {
+		b.Fatalf("no message blocks under %s (%v)", dir, err)
+	}
+	var lastN int
+	for _, p := range blks {
+		var n int
+		fmt.Sscanf(filepath.Base(p), "%d.blk", &n)
+		fi, err := os.Stat(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealed += fi.Size()
+		if n > lastN {
+			lastN, last = n, fi.Size()
+		}
+	}
+	return sealed - last, last
+}
+
+// firstEncodingMsg is e as the log's first encoding wrote it, one Khist-* header per field.
+func firstEncodingMsg(e *eventlog.Envelope) *nats.Msg {
+	m := nats.NewMsg(eventlog.Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name))
+	for k, v := range map[string]string{
+		eventlog.HdrType: string(e.Type), eventlog.HdrCluster: e.Cluster, eventlog.HdrGroup: e.Group,
+		eventlog.HdrVersion: e.Version, eventlog.HdrKind: e.Kind, eventlog.HdrNamespace: e.Namespace,
+		eventlog.HdrName: e.Name, eventlog.HdrUID: e.UID, eventlog.HdrResourceVersion: e.ResourceVersion,
+		eventlog.HdrObserved: e.Observed.UTC().Format(time.RFC3339Nano), nats.MsgIdHdr: e.MsgID(),
+	} {
+		m.Header[k] = []string{v}
+	}
+	for k, v := range map[string]string{eventlog.HdrResource: e.Resource, eventlog.HdrSource: e.Source, eventlog.HdrActor: e.Actor} {
+		if v != "" {
+			m.Header[k] = []string{v}
+		}
+	}
+	m.Data = e.Object
+	return m
+}
