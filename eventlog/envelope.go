@@ -143,19 +143,19 @@ const envelopeEncoding = "1"
 
 // Msg returns the NATS message for e on its subject (DiscoverySubject for a discovery record).
 func (e *Envelope) Msg() *nats.Msg {
-	subj := DiscoverySubject(e.Cluster)
-	if e.Type != Discovered {
-		subj = Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name)
-	}
+	subj, object := e.subject()
 	m := nats.NewMsg(subj)
-	var b strings.Builder
-	b.Grow(len(e.UID) + len(e.ResourceVersion) + len(e.Version) + len(e.Resource) + len(e.Source) + len(e.Actor) + 48)
-	b.WriteString(envelopeEncoding)
 	observed := ""
 	if !e.Observed.IsZero() {
 		observed = strconv.FormatInt(e.Observed.UnixNano(), 10)
 	}
-	for _, f := range [...]string{string(e.Type), e.UID, e.ResourceVersion, observed, e.Version, e.Resource, e.Source, e.Actor} {
+	fields := []string{string(e.Type), e.UID, e.ResourceVersion, observed, e.Version, e.Resource, e.Source, e.Actor}
+	if !object { // the subject does not name the object: the header does
+		fields = append(fields, e.Group, e.Kind, e.Namespace, e.Name)
+	}
+	var b strings.Builder
+	b.WriteString(envelopeEncoding)
+	for _, f := range fields {
 		b.WriteByte(' ')
 		b.WriteString(url.PathEscape(f))
 	}
@@ -165,6 +165,15 @@ func (e *Envelope) Msg() *nats.Msg {
 	return m
 }
 
+// subject is e's subject, and whether it is an object's (see Subject), which names its
+// cluster, group, kind, namespace and name; the other records' subjects name their cluster.
+func (e *Envelope) subject() (string, bool) {
+	if e.Type == Discovered {
+		return DiscoverySubject(e.Cluster), false
+	}
+	return Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name), true
+}
+
 // FromMsg rebuilds an envelope from a message's subject, headers and body (nil for a message
 // read without it). The body is not copied.
 func FromMsg(subject string, h nats.Header, data []byte) (*Envelope, error) {
@@ -172,12 +181,21 @@ func FromMsg(subject string, h nats.Header, data []byte) (*Envelope, error) {
 	if len(v) == 0 {
 		return fromLegacyMsg(h, data)
 	}
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !ok {
+		return nil, fmt.Errorf("%w: subject %q does not start with %s", ErrInvalidEnvelope, subject, SubjectPrefix)
+	}
+	tokens := strings.Split(rest, ".")
+	want := 9 // an object's: the rest is in its subject
+	if len(tokens) != 5 {
+		want = 13
+	}
 	// Header values lose their trailing spaces on the way: empty last fields are absent.
 	f := strings.Split(v[0], " ")
-	if n := len(f); n >= 4 && n < 9 {
-		f = append(f, make([]string, 9-n)...)
+	if n := len(f); n >= 4 && n < want {
+		f = append(f, make([]string, want-n)...)
 	}
-	if len(f) != 9 || f[0] != envelopeEncoding {
+	if len(f) != want || f[0] != envelopeEncoding {
 		return nil, fmt.Errorf("%w: header %s is %q: not an envelope of encoding %s (written by a newer khist?)", ErrInvalidEnvelope, HdrEnvelope, v[0], envelopeEncoding)
 	}
 	for i := 1; i < len(f); i++ {
@@ -204,14 +222,11 @@ func FromMsg(subject string, h nats.Header, data []byte) (*Envelope, error) {
 		e.Observed = time.Unix(0, ns).UTC()
 	}
 	var err error
-	if e.Type == Discovered {
-		c, ok := strings.CutSuffix(strings.TrimPrefix(subject, SubjectPrefix+"."), ".discovery")
-		if !ok || c == subject {
-			return nil, fmt.Errorf("%w: a discovery record on subject %q", ErrInvalidEnvelope, subject)
-		}
-		e.Cluster, err = DecodeToken(c)
-	} else {
+	if want == 9 {
 		e.Cluster, e.Group, e.Kind, e.Namespace, e.Name, err = ParseSubject(subject)
+	} else {
+		e.Group, e.Kind, e.Namespace, e.Name = f[9], f[10], f[11], f[12]
+		e.Cluster, err = DecodeToken(tokens[0])
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidEnvelope, err)

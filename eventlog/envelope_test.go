@@ -20,6 +20,8 @@ func TestEnvelopeEncoding(t *testing.T) {
 			Source: "import:/tmp/my file 100%.json", Actor: "jane doe (ops) é", Object: []byte(`{}`)},
 		{Type: DeletedUnobserved, Cluster: "c", Version: "v1", Kind: "Node", Name: "n1", UID: "", ResourceVersion: "9", Object: []byte(`{}`)},
 		{Type: Discovered, Cluster: "prod.eu_1", ResourceVersion: "abc123", Source: "collector", Observed: time.Unix(5, 0).UTC(), Object: []byte(`{"format":1}`)},
+		// A record whose subject does not name an object carries its names in the header.
+		{Type: Discovered, Cluster: "c", Group: "g.io", Kind: "K", Namespace: "n s", Name: "x%y", ResourceVersion: "h", Object: []byte(`{}`)},
 	}
 	for _, in := range cases {
 		m := in.Msg()
