@@ -25,3 +25,23 @@ if [ ! -x "$tools/promtool" ]; then
   echo "setup: building promtool $PROMTOOL_VERSION (first build on a machine takes several minutes)"
   GOBIN="$tools" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
 fi
+
+# Jaeger v2 (an OTLP receiver with an in-memory store and an HTTP query API), built the same way,
+# which the OpenTelemetry export test (export/otlp) sends its traces to and reads them back from.
+# Keep the version in step with jaegerVersion in export/otlp/jaeger_test.go. Jaeger's module
+# carries replace directives, so it builds from a throwaway module that names it as a tool.
+JAEGER_VERSION=v1.75.0
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/khist/tools/jaeger-$JAEGER_VERSION"
+if [ ! -x "$tools/jaeger" ]; then
+  echo "setup: building jaeger $JAEGER_VERSION (first build on a machine takes several minutes)"
+  mod="$(mktemp -d)"
+  (
+    cd "$mod"
+    go mod init khist.local/jaeger-tool >/dev/null 2>&1
+    go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION"
+    mkdir -p "$tools"
+    go build -o "$tools/jaeger.tmp" github.com/jaegertracing/jaeger/cmd/jaeger
+    mv "$tools/jaeger.tmp" "$tools/jaeger"
+  )
+  rm -rf "$mod"
+fi

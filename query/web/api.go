@@ -397,6 +397,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, r.URL.Path+": no such endpoint: use /api/v1/ rollouts, history, steps, get, diff, state, timeline, replay/compare, replay/what-if or replay/all")
 	})
+	s.grafanaRoutes()
 	s.pages()
 }
 
