@@ -21,7 +21,7 @@ type Annotation struct {
 	// Tags: "khist", "rollout" or "spec-change", the namespace, kind/name, and of a rollout
 	// its outcome (complete, failed, rolled-back, ...; a rollout that failed and was rolled
 	// back has both) and its ID (khist-rollout:SEQ), which tells one rollout's annotation from
-	// another's.
+	// another's; of a spec change, khist-change:SEQ.
 	Tags []string `json:"tags"`
 	// Namespace of the workload it is about.
 	Namespace string `json:"-"`
@@ -165,15 +165,18 @@ func (v *Views) specChanges(ctx context.Context, a AnnotationsArgs, first, last 
 				what := strings.ToLower(e.Object.Kind) + "/" + e.Object.Name
 				an := Annotation{Time: e.Time, Namespace: e.Object.Namespace,
 					Title: fmt.Sprintf("%s: %s", what, e.Summary),
-					Tags:  []string{"khist", "spec-change", string(e.Class), e.Object.Namespace, what}}
+					Tags:  []string{"khist", "spec-change", string(e.Class), e.Object.Namespace, what, fmt.Sprintf("khist-change:%d", e.Seq)}}
+				// The fields that changed (the generation's bump aside), else the summary.
 				var fields []string
 				for _, f := range e.Fields {
-					fields = append(fields, f.String())
+					if !strings.HasPrefix(f.Path, "metadata.") {
+						fields = append(fields, f.String())
+					}
 				}
-				an.Text = fmt.Sprintf("%s in namespace %s: %s", what, e.Object.Namespace, e.Summary)
-				if len(fields) > 0 {
-					an.Text += " (" + strings.Join(fields, "; ") + ")"
+				if len(fields) == 0 {
+					fields = []string{e.Summary}
 				}
+				an.Text = fmt.Sprintf("%s in namespace %s: %s", what, e.Object.Namespace, strings.Join(fields, "; "))
 				if e.Actor != "" {
 					an.Text += "; by " + e.Actor
 				}
