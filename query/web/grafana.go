@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -163,13 +164,15 @@ func (s *Server) grafana(fn func(ctx context.Context, v *query.Views, a *access,
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "1 -> 2" as written
+	if err := enc.Encode(v); err != nil {
 		writeError(w, http.StatusInternalServerError, oneLine(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
 }
 
 // grafanaAnswer reads one target's annotations in the range, for what the user may read.
