@@ -3,7 +3,8 @@
 # - Chromium from Debian's packages, for the HTML timeline test;
 # - the Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 #   kwok, kubectl), built from source through the Go module proxy and cached outside the repo;
-# - promtool (Prometheus), built the same way, which checks deploy/prometheus/khist-rules.yaml.
+# - promtool (Prometheus), built the same way, which checks deploy/prometheus/khist-rules.yaml;
+# - Jaeger v2, built the same way, the OTLP receiver the OpenTelemetry export's tests send to.
 # Each step does nothing when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ fi
 
 # Jaeger v2 (an OTLP receiver with an in-memory store and an HTTP query API), built the same way,
 # which the OpenTelemetry export test (export/otlp) sends its traces to and reads them back from.
-# Keep the version in step with jaegerVersion in export/otlp/jaeger_test.go. Jaeger's module
+# Keep the version in step with jaegerVersion in export/otlp/helpers_test.go. Jaeger's module
 # carries replace directives, so it builds from a throwaway module that names it as a tool.
 JAEGER_VERSION=v1.75.0
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/khist/tools/jaeger-$JAEGER_VERSION"
