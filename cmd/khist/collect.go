@@ -166,6 +166,8 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 		}
 	} else if f.notify.url != "" || f.notify.file != "" {
 		return errors.New("--notify-webhook: notifications follow the views, which --no-project leaves to another process: give the flag to that khist project")
+	} else if f.notify.otlp.endpoint != "" {
+		return errors.New("--otlp-endpoint: traces follow the views, which --no-project leaves to another process: give the flag to that khist project")
 	}
 	var started atomic.Pointer[collector.Collector]
 	ready := func(ctx context.Context) error {
