@@ -3,6 +3,11 @@
 // rollout, to compare the steps they take with the recorded ones (Compare, and CompareAll over
 // many workloads) and to answer what a rollout would have done with other settings (WhatIf).
 //
+// Each workload kind is one workloadKind (controller.go): how its objects parse, which
+// controllers its simulation runs and what wakes them, what its steps look like and which of
+// its fields a what-if may change. The kinds are registered in one place,
+// registerBuiltinKinds; adding a controller is one file and one line there.
+//
 // The simulation is deterministic: there is no sleeping and no goroutine, time is a virtual
 // clock, and the same history and options always give the same steps, availability and
 // completion time. CompareAll replays workloads on several goroutines; its result does not

@@ -154,9 +154,9 @@ func recordSteps(scn *Scenario) {
 	default:
 		for i := range scn.Pods {
 			p := &scn.Pods[i]
-			steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Time: p.Created}, seq: p.createSeq})
+			steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Index: p.Index, Time: p.Created}, seq: p.createSeq})
 			if p.DeletedBy == deletedByController {
-				steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Time: p.DeleteRequested}, seq: p.delSeq})
+				steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Index: p.Index, Time: p.DeleteRequested}, seq: p.delSeq})
 			}
 		}
 	}

@@ -91,6 +91,16 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 				r.readyLTT = v.Observed.Truncate(time.Second)
 			}
 		}
+		if p.index != "" {
+			r.Index = p.index
+		}
+		if r.finishSeq == 0 && (p.phase == phaseSucceeded || p.phase == phaseFailed) {
+			r.finishSeq, r.Finished, r.Phase, r.ExitCode = v.Seq, v.Observed, p.phase, p.exitCode
+			r.finishedAt = p.finishedAt
+			if r.finishedAt.IsZero() {
+				r.finishedAt = metaTime(v.Observed)
+			}
+		}
 		if r.delSeq == 0 && p.meta.Metadata.DeletionTimestamp != nil {
 			r.delSeq, r.DeleteRequested = v.Seq, v.Observed
 		}
