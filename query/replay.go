@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/khist/khist/eventlog/kinds"
 	"github.com/khist/khist/projector"
 	"github.com/khist/khist/replay"
 )
@@ -183,14 +185,42 @@ func (v *Views) ReplayAll(ctx context.Context, a ReplayAllArgs, w io.Writer) err
 	return res.WriteTable(w)
 }
 
-// replayKind returns the replay kind of a workload kind, "" for other kinds.
+// replayKind returns the replay kind of a workload kind, "" for other kinds: the built-in
+// kinds whose controller replay re-runs (replay.Kinds).
 func replayKind(k Kind) string {
-	if k.Group != "apps" {
-		return ""
-	}
-	switch k.Kind {
-	case replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet:
+	if _, ok := kinds.Lookup(k.Group, k.Kind); ok && slices.Contains(replay.Kinds(), k.Kind) {
 		return k.Kind
+	}
+	return ""
+}
+
+// replayKindsHint names the kinds replay re-runs the controllers of and how to ask for them:
+// "the Deployment, StatefulSet, DaemonSet and Job controllers: use deploy/NAME, ...".
+func replayKindsHint() string {
+	ks := replay.Kinds()
+	var uses []string
+	for _, k := range ks {
+		n := strings.ToLower(k)
+		if b, ok := kinds.Lookup(kindGroup(k), k); ok && len(b.Short) > 0 {
+			n = b.Short[0]
+		}
+		uses = append(uses, n+"/NAME")
+	}
+	and := func(xs []string, word string) string {
+		if len(xs) < 2 {
+			return strings.Join(xs, "")
+		}
+		return strings.Join(xs[:len(xs)-1], ", ") + " " + word + " " + xs[len(xs)-1]
+	}
+	return "the " + and(ks, "and") + " controllers: use " + and(uses, "or")
+}
+
+// kindGroup is the API group of a built-in workload kind.
+func kindGroup(kind string) string {
+	for _, b := range kinds.Builtin() {
+		if b.Kind == kind {
+			return b.Group
+		}
 	}
 	return ""
 }
@@ -203,7 +233,7 @@ func (v *Views) workloadHistory(ctx context.Context, arg, ns string) (replay.Wor
 		return replay.WorkloadRef{}, nil, err
 	}
 	if replayKind(k) == "" {
-		return replay.WorkloadRef{}, nil, errorf(ErrBadArgument, "%s: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME", arg)
+		return replay.WorkloadRef{}, nil, errorf(ErrBadArgument, "%s: replay re-runs %s", arg, replayKindsHint())
 	}
 	if ns == "" {
 		ns = "default"

@@ -266,6 +266,7 @@ func computeViewPoints(scn *Scenario) []viewPoint {
 			add(p.readySeq, p.Ready)
 			add(p.delSeq, p.DeleteRequested)
 			add(p.goneSeq, p.Gone)
+			add(p.finishSeq, p.Finished)
 		}
 	}
 	for _, vs := range x.nodes {

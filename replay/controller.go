@@ -54,6 +54,9 @@ type workloadKind interface {
 	// keepsOld is how many pods a rollout of a workload with spec sp leaves at the old
 	// revision (a StatefulSet's partition).
 	keepsOld(sp *spec) int
+	// runsToCompletion reports whether the kind's pods run to an end (Succeeded or Failed)
+	// that the controller reads: their ends are then part of the environment replayed.
+	runsToCompletion() bool
 	// readsNodes reports whether the controller watches nodes: their changes are inputs of
 	// its rollouts.
 	readsNodes() bool
@@ -95,6 +98,7 @@ func registerBuiltinKinds() {
 	registerKind(deploymentKind{})
 	registerKind(statefulSetKind{})
 	registerKind(daemonSetKind{})
+	registerKind(jobKind{})
 }
 
 // registerKind adds a workload kind and returns a function that removes it again (tests
@@ -158,6 +162,9 @@ func registeredKinds() []string {
 	}
 	return ks
 }
+
+// Kinds lists the kinds whose controller replay re-runs, in registration order.
+func Kinds() []string { return registeredKinds() }
 
 // isWorkloadKind reports whether replay re-runs the controller of kind k.
 func isWorkloadKind(k string) bool { return kindOf(k) != nil }

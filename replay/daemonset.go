@@ -458,8 +458,9 @@ func (daemonSetKind) wants(_ *spec, tmpl *corev1.PodTemplateSpec, nodes func() [
 	return n
 }
 
-func (daemonSetKind) keepsOld(*spec) int { return 0 }
-func (daemonSetKind) readsNodes() bool   { return true }
+func (daemonSetKind) keepsOld(*spec) int     { return 0 }
+func (daemonSetKind) runsToCompletion() bool { return false }
+func (daemonSetKind) readsNodes() bool       { return true }
 
 func (daemonSetKind) describe(s *simulation) []string {
 	w := s.st.w

@@ -859,8 +859,9 @@ func (deploymentKind) wants(sp *spec, _ *corev1.PodTemplateSpec, _ func() []*nod
 	return int(sp.Replicas)
 }
 
-func (deploymentKind) keepsOld(*spec) int { return 0 }
-func (deploymentKind) readsNodes() bool   { return false }
+func (deploymentKind) keepsOld(*spec) int     { return 0 }
+func (deploymentKind) runsToCompletion() bool { return false }
+func (deploymentKind) readsNodes() bool       { return false }
 
 func (deploymentKind) describe(s *simulation) []string {
 	w := s.st.w

@@ -1,4 +1,4 @@
-// Package replay re-runs the Deployment, ReplicaSet, StatefulSet and DaemonSet controllers'
+// Package replay re-runs the Deployment, ReplicaSet, StatefulSet, DaemonSet and Job controllers'
 // algorithms, re-implemented from upstream, in a discrete-event simulation of a recorded
 // rollout, to compare the steps they take with the recorded ones (Compare, and CompareAll over
 // many workloads) and to answer what a rollout would have done with other settings (WhatIf).

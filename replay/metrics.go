@@ -179,6 +179,18 @@ func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
 	default:
 		s.Outcome = OutcomeInProgress
 	}
+	if f, ok := kindOf(scn.Kind).(finisher); ok {
+		s.Outcome, s.Duration = OutcomeInProgress, Duration(ro.End.Sub(ro.Start))
+		for _, wv := range x.workload {
+			if wv.seq < ro.Seq || wv.seq >= ro.EndSeq || isDelete(wv.typ) {
+				continue
+			}
+			if outcome, _, done := f.finished(wv.w.status); done {
+				s.Outcome, s.Duration = outcome, Duration(wv.t.Sub(ro.Start))
+				break
+			}
+		}
+	}
 	return s
 }
 

@@ -46,6 +46,16 @@ type spec struct {
 	Claims                  []string
 	Template                string // key of the pod template (see templateKey)
 	HasSelector             bool
+
+	// Job
+	Parallelism           int32
+	Completions           int32 // noLimit when unset
+	BackoffLimit          int32
+	ActiveDeadlineSeconds int64 // 0 when unset
+	Suspend               bool
+	CompletionMode        string // NonIndexed or Indexed
+	PodReplacementPolicy  string // TerminatingOrFailed or Failed
+	FailureRules          []jobFailureRule
 }
 
 // workloadObj is a parsed version of a Deployment, StatefulSet or DaemonSet.
@@ -67,6 +77,11 @@ type workloadStatus struct {
 	UpdateRevision     string // StatefulSet
 	CollisionCount     int32
 	Progressing        *condition // Deployment
+	// Job: when it started (as stored; zero while suspended), and once it ended, how
+	// (Complete or Failed) and why (BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy)
+	StartTime            time.Time
+	Finished, FinishedBy string
+	FinishedAt           time.Time
 }
 
 // condition is a workload condition as the controllers compare it.
@@ -98,19 +113,20 @@ func parseWorkloadStatus(kind string, obj []byte, prev *workloadObj) (*workloadO
 	var v struct {
 		objMeta
 		Status struct {
-			ObservedGeneration     int64  `json:"observedGeneration"`
-			Replicas               int32  `json:"replicas"`
-			UpdatedReplicas        int32  `json:"updatedReplicas"`
-			CurrentReplicas        int32  `json:"currentReplicas"`
-			ReadyReplicas          int32  `json:"readyReplicas"`
-			AvailableReplicas      int32  `json:"availableReplicas"`
-			CurrentRevision        string `json:"currentRevision"`
-			UpdateRevision         string `json:"updateRevision"`
-			CollisionCount         *int32 `json:"collisionCount"`
-			CurrentNumberScheduled int32  `json:"currentNumberScheduled"`
-			UpdatedNumberScheduled int32  `json:"updatedNumberScheduled"`
-			NumberReady            int32  `json:"numberReady"`
-			NumberAvailable        int32  `json:"numberAvailable"`
+			ObservedGeneration     int64      `json:"observedGeneration"`
+			Replicas               int32      `json:"replicas"`
+			UpdatedReplicas        int32      `json:"updatedReplicas"`
+			CurrentReplicas        int32      `json:"currentReplicas"`
+			ReadyReplicas          int32      `json:"readyReplicas"`
+			AvailableReplicas      int32      `json:"availableReplicas"`
+			CurrentRevision        string     `json:"currentRevision"`
+			UpdateRevision         string     `json:"updateRevision"`
+			CollisionCount         *int32     `json:"collisionCount"`
+			CurrentNumberScheduled int32      `json:"currentNumberScheduled"`
+			UpdatedNumberScheduled int32      `json:"updatedNumberScheduled"`
+			NumberReady            int32      `json:"numberReady"`
+			NumberAvailable        int32      `json:"numberAvailable"`
+			StartTime              *time.Time `json:"startTime"` // Job
 			Conditions             []struct {
 				Type               string     `json:"type"`
 				Status             string     `json:"status"`
@@ -132,7 +148,13 @@ func parseWorkloadStatus(kind string, obj []byte, prev *workloadObj) (*workloadO
 		w.status.Replicas, w.status.UpdatedReplicas = st.CurrentNumberScheduled, st.UpdatedNumberScheduled
 		w.status.ReadyReplicas, w.status.AvailableReplicas = st.NumberReady, st.NumberAvailable
 	}
+	if st.StartTime != nil {
+		w.status.StartTime = st.StartTime.UTC()
+	}
 	for _, c := range st.Conditions {
+		if (c.Type == "Complete" || c.Type == "Failed") && c.Status == "True" {
+			w.status.Finished, w.status.FinishedBy = c.Type, c.Reason // Job
+		}
 		if c.Type == "Progressing" {
 			pc := &condition{Status: c.Status, Reason: c.Reason}
 			if c.LastUpdateTime != nil {

@@ -64,6 +64,10 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 				if scn.Kind == KindStatefulSet {
 					r.Ordinal = ordinalOf(v.Name, scn.Name)
 				}
+				if r.Revision == "" {
+					// no revision label (Job pods): the template of their creation
+					r.revKey = tmplAt(v.Seq)
+				}
 				if r.Revision != "" && v.Type == Added {
 					if votes[r.Revision] == nil {
 						votes[r.Revision] = map[string]int{}
@@ -94,7 +98,7 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 		if p.index != "" {
 			r.Index = p.index
 		}
-		if r.finishSeq == 0 && (p.phase == phaseSucceeded || p.phase == phaseFailed) {
+		if r.finishSeq == 0 && (p.phase == phaseSucceeded || p.phase == phaseFailed) && kindOf(scn.Kind).runsToCompletion() {
 			r.finishSeq, r.Finished, r.Phase, r.ExitCode = v.Seq, v.Observed, p.phase, p.exitCode
 			r.finishedAt = p.finishedAt
 			if r.finishedAt.IsZero() {

@@ -725,7 +725,25 @@ func (s *simulation) result() *SimResult {
 	default:
 		res.Summary.Outcome = OutcomeStalled
 	}
+	if f, ok := s.wk.(finisher); ok && s.st.w != nil {
+		if outcome, at, done := f.finished(s.st.w.status); done {
+			res.Completed, res.CompletedAt = true, at
+			res.Summary.Outcome, res.Summary.Duration = outcome, Duration(at.Sub(s.ro.Start))
+		} else if s.mode != EnvAsRecorded {
+			res.Summary.Outcome, res.Summary.Duration = OutcomeStalled, Duration(end.Sub(s.ro.Start))
+		} else {
+			res.Summary.Outcome, res.Summary.Duration = OutcomeIncomplete, Duration(end.Sub(s.ro.Start))
+		}
+	}
 	return res
+}
+
+// A finisher is a workload kind whose workloads end (Jobs): a run's outcome and duration are
+// the workload's end, not its pods' availability.
+type finisher interface {
+	// finished returns the outcome of a workload with status st and when it ended; false
+	// while it runs.
+	finished(st workloadStatus) (outcome string, at time.Time, ok bool)
 }
 
 func workloadName(scn *Scenario) string { return strings.ToLower(scn.Kind) + "/" + scn.Name }

@@ -321,7 +321,8 @@ func (statefulSetKind) keepsOld(sp *spec) int {
 	return int(min(sp.Partition, sp.Replicas))
 }
 
-func (statefulSetKind) readsNodes() bool { return false }
+func (statefulSetKind) runsToCompletion() bool { return false }
+func (statefulSetKind) readsNodes() bool       { return false }
 
 func (statefulSetKind) describe(s *simulation) []string {
 	w := s.st.w

@@ -93,8 +93,9 @@ func (toyPoolKind) onChange(s *simulation, c change) { wakeOnEveryChange(s, ctrl
 func (toyPoolKind) wants(sp *spec, _ *corev1.PodTemplateSpec, _ func() []*node) int {
 	return int(sp.Replicas)
 }
-func (toyPoolKind) keepsOld(*spec) int { return 0 }
-func (toyPoolKind) readsNodes() bool   { return false }
+func (toyPoolKind) keepsOld(*spec) int     { return 0 }
+func (toyPoolKind) runsToCompletion() bool { return false }
+func (toyPoolKind) readsNodes() bool       { return false }
 func (toyPoolKind) describe(s *simulation) []string {
 	return append([]string{fmt.Sprintf("replicapool %s: replicas %d", s.st.w.name, s.st.w.spec.Replicas)}, describePods(s)...)
 }

@@ -35,7 +35,8 @@ type WhatIfOptions struct {
 	// spec.updateStrategy.rollingUpdate.partition, spec.revisionHistoryLimit. DaemonSet:
 	// spec.minReadySeconds, spec.updateStrategy.type,
 	// spec.updateStrategy.rollingUpdate.maxSurge, spec.updateStrategy.rollingUpdate.maxUnavailable,
-	// spec.revisionHistoryLimit. The "spec." prefix may be left out.
+	// spec.revisionHistoryLimit. Job: spec.parallelism, spec.completions, spec.backoffLimit,
+	// spec.activeDeadlineSeconds. The "spec." prefix may be left out.
 	Set []string
 	// ReadyLatency: see SimOptions.ReadyLatency.
 	ReadyLatency string
@@ -332,6 +333,30 @@ func parseOverride(kind, path, value string) (override, error) {
 			return o, err
 		}
 		o.apply = func(s *spec) { s.PodManagementPolicy = v }
+	case "spec.parallelism":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.Parallelism, s.Replicas = n, n }
+	case "spec.completions":
+		n, err := whole(1)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.Completions = n }
+	case "spec.backoffLimit":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.BackoffLimit = n }
+	case "spec.activeDeadlineSeconds":
+		n, err := whole(1)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.ActiveDeadlineSeconds = int64(n) }
 	case "spec.updateStrategy.rollingUpdate.partition":
 		n, err := whole(0)
 		if err != nil {
