@@ -3,6 +3,11 @@
 // rollout, to compare the steps they take with the recorded ones (Compare, and CompareAll over
 // many workloads) and to answer what a rollout would have done with other settings (WhatIf).
 //
+// A CronJob's controller decides when Jobs start, not what pods run: CompareCronJob replays its
+// schedule decisions over the recorded window (concurrencyPolicy, startingDeadlineSeconds,
+// suspend, time zones, history limits) with the recorded Jobs' durations as the environment,
+// in a small simulation of its own.
+//
 // Each workload kind is one workloadKind (controller.go): how its objects parse, which
 // controllers its simulation runs and what wakes them, what its steps look like and which of
 // its fields a what-if may change. The kinds are registered in one place,
