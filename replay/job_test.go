@@ -118,3 +118,21 @@ func TestJobReplayDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestJobStepJSON round-trips a Job's step through its JSON shape.
+func TestJobStepJSON(t *testing.T) {
+	at := time.Date(2026, 12, 7, 9, 53, 46, 9e6, time.UTC)
+	for _, s := range []Step{
+		{Kind: KindJob, Pod: "shard-2-x", Action: ActionCreate, Index: "2", Time: at},
+		{Kind: KindJob, Pod: "slow-x", Action: ActionDelete, Time: at},
+	} {
+		b := mustJSON(t, s)
+		var got Step
+		if err := got.UnmarshalJSON(b); err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != KindJob || !got.sameAction(s) || got.Pod != s.Pod {
+			t.Errorf("%s read back as %+v", b, got)
+		}
+	}
+}

@@ -26,9 +26,10 @@ const (
 // For a Deployment it is a change of a ReplicaSet's spec.replicas (creating a ReplicaSet with N
 // replicas is the step 0 -> N) and serializes as {"replicaSet","from","to","time"}. For a
 // StatefulSet it is the creation or deletion of a pod, {"pod","action","revision"} where revision
-// is the pod's controller-revision-hash; for a DaemonSet, {"pod","node","action"}.
+// is the pod's controller-revision-hash; for a DaemonSet, {"pod","node","action"}; for a Job,
+// {"pod","action","index","time"} (index only for Indexed Jobs).
 type Step struct {
-	Kind       string    // KindDeployment, KindStatefulSet or KindDaemonSet; not serialized
+	Kind       string    // KindDeployment, KindStatefulSet, KindDaemonSet or KindJob; not serialized
 	ReplicaSet string    // Deployment
 	From, To   int32     // Deployment
 	Time       time.Time // when the step happened (all kinds; serialized for Deployments)
@@ -54,7 +55,8 @@ func (s Step) MarshalJSON() ([]byte, error) {
 	return nil, fmt.Errorf("replay: step of unknown workload kind %q", s.Kind)
 }
 
-// UnmarshalJSON reads any of the shapes MarshalJSON writes; the kind is inferred from the fields.
+// UnmarshalJSON reads any of the shapes MarshalJSON writes; the kind is inferred from the fields
+// (a Job's step is the pod step with a time).
 func (s *Step) UnmarshalJSON(b []byte) error {
 	var w struct {
 		ReplicaSet string `json:"replicaSet"`
@@ -65,21 +67,24 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 		Action     string `json:"action"`
 		Revision   string `json:"revision"`
 		Node       string `json:"node"`
+		Index      string `json:"index"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*s = Step{ReplicaSet: w.ReplicaSet, From: w.From, To: w.To, Pod: w.Pod, Action: w.Action, Revision: w.Revision, Node: w.Node}
+	*s = Step{ReplicaSet: w.ReplicaSet, From: w.From, To: w.To, Pod: w.Pod, Action: w.Action, Revision: w.Revision, Node: w.Node, Index: w.Index}
+	if w.Time != "" && (w.ReplicaSet != "" || w.Pod != "") {
+		t, err := time.Parse(time.RFC3339Nano, w.Time)
+		if err != nil {
+			return fmt.Errorf("step time %q: %v", w.Time, err)
+		}
+		s.Time = t
+	}
 	switch {
 	case w.ReplicaSet != "":
 		s.Kind = KindDeployment
-		if w.Time != "" {
-			t, err := time.Parse(time.RFC3339Nano, w.Time)
-			if err != nil {
-				return fmt.Errorf("step time %q: %v", w.Time, err)
-			}
-			s.Time = t
-		}
+	case w.Pod != "" && w.Time != "" && w.Node == "" && w.Revision == "":
+		s.Kind = KindJob // the only pod step with a time
 	case w.Node != "":
 		s.Kind = KindDaemonSet
 	default:
