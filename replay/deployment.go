@@ -947,3 +947,60 @@ func (deploymentKind) resize(s *simulation, want int) {
 	w.status.Replicas, w.status.UpdatedReplicas = int32(want), int32(want)
 	w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want)
 }
+
+// hadReason: the ReplicaSet of p was deleted, or had more pods than replicas.
+func (deploymentKind) hadReason(scn *Scenario, p *PodRecord) bool {
+	x := scn.x
+	for _, rs := range x.rs {
+		if rs.name != p.Revision {
+			continue
+		}
+		var replicas int32 = -1
+		for _, v := range rs.vers {
+			if v.seq >= p.delSeq {
+				break
+			}
+			replicas = v.o.replicas
+			if v.deleted {
+				return true
+			}
+		}
+		active := int32(0)
+		for j := range scn.Pods {
+			q := &scn.Pods[j]
+			if q.Revision == rs.name && q.createSeq < p.delSeq && (q.delSeq == 0 || q.delSeq >= p.delSeq) {
+				active++
+			}
+		}
+		return active > replicas
+	}
+	return true
+}
+
+// recordedSteps are the scales of the Deployment's ReplicaSets (a creation scales from 0); a
+// scale by someone other than the controller manager is marked external.
+func (deploymentKind) recordedSteps(scn *Scenario) []loggedStep {
+	var steps []loggedStep
+	for _, rs := range scn.x.rs {
+		var prev int32
+		var prevObj *rsObj
+		for i, v := range rs.vers {
+			var st *Step
+			switch {
+			case v.deleted:
+			case i == 0:
+				st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: v.o.replicas, Time: v.t}
+			case v.o.replicas != prev:
+				st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: prev, To: v.o.replicas, Time: v.t}
+			}
+			if st != nil {
+				actor := rsWriter(prevObj, v.o, v.actor)
+				steps = append(steps, loggedStep{s: *st, seq: v.seq, actor: actor, external: actor != "" && !isControllerManager(actor)})
+			}
+			if !v.deleted {
+				prev, prevObj = v.o.replicas, v.o
+			}
+		}
+	}
+	return steps
+}

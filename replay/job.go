@@ -512,3 +512,13 @@ func (jc *jobController) deleteAll(pods []*simPod) {
 	}
 	jc.s.endBatch()
 }
+
+// hadReason: the Job was suspended, had ended, or its activeDeadlineSeconds had passed.
+func (jobKind) hadReason(scn *Scenario, p *PodRecord) bool {
+	w := workloadAt(scn.x, p.delSeq)
+	if w == nil || w.spec.Suspend || w.status.Finished != "" {
+		return true
+	}
+	ads := w.spec.ActiveDeadlineSeconds
+	return ads > 0 && !w.status.StartTime.IsZero() && !p.DeleteRequested.Before(w.status.StartTime.Add(time.Duration(ads)*time.Second))
+}

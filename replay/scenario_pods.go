@@ -271,49 +271,22 @@ func attributeDeletions(scn *Scenario, events []eventOcc, haveEvents bool) {
 	}
 }
 
+// controllerHadReason reports whether the workload's controller had a reason to delete p
+// when it was deleted (see deletionJudge); by default, that p was of another template than
+// the workload's.
 func controllerHadReason(scn *Scenario, p *PodRecord) bool {
-	x := scn.x
-	w := workloadAt(x, p.delSeq)
-	switch scn.Kind {
-	case KindDeployment:
-		for _, rs := range x.rs {
-			if rs.name != p.Revision {
-				continue
-			}
-			var replicas int32 = -1
-			for _, v := range rs.vers {
-				if v.seq >= p.delSeq {
-					break
-				}
-				replicas = v.o.replicas
-				if v.deleted {
-					return true
-				}
-			}
-			active := int32(0)
-			for j := range scn.Pods {
-				q := &scn.Pods[j]
-				if q.Revision == rs.name && q.createSeq < p.delSeq && (q.delSeq == 0 || q.delSeq >= p.delSeq) {
-					active++
-				}
-			}
-			return active > replicas
-		}
-		return true
-	case KindStatefulSet:
-		if w == nil {
-			return true
-		}
-		// outside the ordinals, or of another revision than the template's where a rolling
-		// update replaces pods
-		return int32(p.Ordinal) >= w.spec.Replicas ||
-			w.spec.Strategy == strategyRollingUpdate && int32(p.Ordinal) >= w.spec.Partition && p.revKey != w.spec.Template
-	default:
-		if w == nil {
-			return true
-		}
-		return p.revKey != w.spec.Template
+	if j, ok := kindOf(scn.Kind).(deletionJudge); ok {
+		return j.hadReason(scn, p)
 	}
+	w := workloadAt(scn.x, p.delSeq)
+	return w == nil || p.revKey != w.spec.Template
+}
+
+// A deletionJudge is a workload kind whose controller deletes pods for reasons of its own:
+// hadReason reports whether it had one to delete p when p was deleted (the histories without
+// Events tell the controller's deletions from other people's so).
+type deletionJudge interface {
+	hadReason(scn *Scenario, p *PodRecord) bool
 }
 
 // workloadAt returns the workload's state just before seq.

@@ -267,11 +267,18 @@ func (s *simulation) createPod(ps podSpec) *simPod {
 	}
 	pl := s.env.plan(ps.revKey, r, s.now)
 	s.st.addPod(p)
-	if s.scn.Kind != KindDeployment {
+	if s.podWritesAreSteps() {
 		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionCreate, Revision: p.revName, Node: p.node, Index: p.index})
 	}
 	s.schedulePlan(p, pl)
 	return p
+}
+
+// podWritesAreSteps reports whether the controller's pod creations and deletions are its steps:
+// they are unless its kind records steps of its own (see stepRecorder).
+func (s *simulation) podWritesAreSteps() bool {
+	_, own := s.wk.(stepRecorder)
+	return !own
 }
 
 // pickNode is the scheduler: the node with the fewest of the workload's pods, by name on ties.
@@ -333,7 +340,7 @@ func (s *simulation) deletePod(p *simPod, byController bool) {
 		return
 	}
 	s.st.setDeleting(p, s.now)
-	if byController && s.scn.Kind != KindDeployment {
+	if byController && s.podWritesAreSteps() {
 		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionDelete, Revision: p.revName, Node: p.node, Index: p.index})
 	}
 	s.st.podChanged(p, false)

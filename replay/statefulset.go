@@ -383,3 +383,14 @@ func (statefulSetKind) resize(s *simulation, want int) {
 	w.status.Replicas, w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want), int32(want)
 	w.status.CurrentReplicas, w.status.UpdatedReplicas = int32(want), int32(want)
 }
+
+// hadReason: p was outside the ordinals, or of another revision than the template's where a
+// rolling update replaces pods.
+func (statefulSetKind) hadReason(scn *Scenario, p *PodRecord) bool {
+	w := workloadAt(scn.x, p.delSeq)
+	if w == nil {
+		return true
+	}
+	return int32(p.Ordinal) >= w.spec.Replicas ||
+		w.spec.Strategy == strategyRollingUpdate && int32(p.Ordinal) >= w.spec.Partition && p.revKey != w.spec.Template
+}
