@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/khist/khist/eventlog/kinds"
 	corev1 "k8s.io/api/core/v1"
@@ -84,12 +85,19 @@ type workloadKind interface {
 	resize(s *simulation, want int)
 }
 
-// registry is the workload kinds replay knows, in registration order.
-var registry struct {
-	sync.RWMutex
+// kindRegistry is the workload kinds replay knows, in registration order. It is never
+// modified once published: registerKind publishes a new one, so that reads (on every step the
+// comparisons look at) take no lock.
+type kindRegistry struct {
 	kinds  []workloadKind
-	byName map[string]workloadKind
+	byName map[string]workloadKind // user spellings, lowercase
+	byKind map[string]workloadKind // e.g. "Deployment"
 }
+
+var (
+	registry   atomic.Pointer[kindRegistry]
+	registerMu sync.Mutex // serializes registerKind
+)
 
 func init() { registerBuiltinKinds() }
 
@@ -101,63 +109,59 @@ func registerBuiltinKinds() {
 	registerKind(jobKind{})
 }
 
+// publish makes ks the registered kinds.
+func publish(ks []workloadKind) {
+	r := &kindRegistry{kinds: ks, byName: map[string]workloadKind{}, byKind: map[string]workloadKind{}}
+	for _, k := range ks {
+		r.byKind[k.kind()] = k
+		r.byName[strings.ToLower(k.kind())] = k
+		for _, n := range k.names() {
+			r.byName[n] = k
+		}
+	}
+	registry.Store(r)
+}
+
+func current() *kindRegistry {
+	if r := registry.Load(); r != nil {
+		return r
+	}
+	return &kindRegistry{}
+}
+
 // registerKind adds a workload kind and returns a function that removes it again (tests
 // register kinds of their own). It panics when the kind or one of its names is taken.
 func registerKind(k workloadKind) (unregister func()) {
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.byName == nil {
-		registry.byName = map[string]workloadKind{}
+	registerMu.Lock()
+	defer registerMu.Unlock()
+	r := current()
+	if _, ok := r.byKind[k.kind()]; ok {
+		panic(fmt.Sprintf("replay: kind %s registered twice", k.kind()))
 	}
-	names := append([]string{strings.ToLower(k.kind())}, k.names()...)
-	for _, n := range names {
-		if o, ok := registry.byName[n]; ok && o.kind() != k.kind() {
+	for _, n := range append([]string{strings.ToLower(k.kind())}, k.names()...) {
+		if o, ok := r.byName[n]; ok {
 			panic(fmt.Sprintf("replay: kind %s: name %q is taken by %s", k.kind(), n, o.kind()))
 		}
 	}
-	if slices.ContainsFunc(registry.kinds, func(o workloadKind) bool { return o.kind() == k.kind() }) {
-		panic(fmt.Sprintf("replay: kind %s registered twice", k.kind()))
-	}
-	registry.kinds = append(registry.kinds, k)
-	for _, n := range names {
-		registry.byName[n] = k
-	}
+	publish(append(slices.Clone(r.kinds), k))
 	return func() {
-		registry.Lock()
-		defer registry.Unlock()
-		registry.kinds = slices.DeleteFunc(registry.kinds, func(o workloadKind) bool { return o.kind() == k.kind() })
-		for _, n := range names {
-			delete(registry.byName, n)
-		}
+		registerMu.Lock()
+		defer registerMu.Unlock()
+		publish(slices.DeleteFunc(slices.Clone(current().kinds), func(o workloadKind) bool { return o.kind() == k.kind() }))
 	}
 }
 
 // kindByName returns the registered kind a user's spelling names (Deployment, deploy,
 // deployments.apps ...), or nil.
-func kindByName(name string) workloadKind {
-	registry.RLock()
-	defer registry.RUnlock()
-	return registry.byName[strings.ToLower(name)]
-}
+func kindByName(name string) workloadKind { return current().byName[strings.ToLower(name)] }
 
 // kindOf returns the registered kind named exactly k (e.g. "Deployment"), or nil.
-func kindOf(k string) workloadKind {
-	registry.RLock()
-	defer registry.RUnlock()
-	for _, o := range registry.kinds {
-		if o.kind() == k {
-			return o
-		}
-	}
-	return nil
-}
+func kindOf(k string) workloadKind { return current().byKind[k] }
 
 // registeredKinds lists the registered kinds, in registration order.
 func registeredKinds() []string {
-	registry.RLock()
-	defer registry.RUnlock()
 	var ks []string
-	for _, k := range registry.kinds {
+	for _, k := range current().kinds {
 		ks = append(ks, k.kind())
 	}
 	return ks
@@ -172,11 +176,9 @@ func isWorkloadKind(k string) bool { return kindOf(k) != nil }
 // kindChoices lists the registered kinds for error messages: "deployment, statefulset or
 // daemonset".
 func kindChoices() string {
-	registry.RLock()
-	defer registry.RUnlock()
-	var ns []string
-	for _, k := range registry.kinds {
-		ns = append(ns, strings.ToLower(k.kind()))
+	ns := registeredKinds()
+	for i := range ns {
+		ns[i] = strings.ToLower(ns[i])
 	}
 	if len(ns) < 2 {
 		return strings.Join(ns, "")
