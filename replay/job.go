@@ -513,10 +513,17 @@ func (jc *jobController) deleteAll(pods []*simPod) {
 	jc.s.endBatch()
 }
 
-// hadReason: the Job was suspended, had ended, or its activeDeadlineSeconds had passed.
+// hadReason: the Job was suspended or had failed (its deadline passed) while p ran. A pod
+// that had ended, or whose Job was gone, is the garbage collector's (history limits, Replace).
 func (jobKind) hadReason(scn *Scenario, p *PodRecord) bool {
+	if p.finishSeq != 0 && p.finishSeq <= p.delSeq {
+		return false
+	}
 	w := workloadAt(scn.x, p.delSeq)
-	if w == nil || w.spec.Suspend || w.status.Finished != "" {
+	if w == nil {
+		return false
+	}
+	if w.spec.Suspend || w.status.Finished == jobFailed {
 		return true
 	}
 	ads := w.spec.ActiveDeadlineSeconds
