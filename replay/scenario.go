@@ -17,7 +17,7 @@ import (
 // recorded taking, and the environment (how each pod behaved, which nodes came and went).
 // A Scenario is immutable once extracted; Simulate replays one of its rollouts.
 type Scenario struct {
-	Kind      string // KindDeployment, KindStatefulSet or KindDaemonSet
+	Kind      string // a registered kind: KindDeployment, KindStatefulSet, KindDaemonSet, KindJob
 	Namespace string // "" for cluster-scoped histories
 	Name      string
 	UID       string
@@ -204,7 +204,7 @@ type crRecord struct {
 var (
 	// ErrWorkloadNotFound is returned when the history holds no version of the workload.
 	ErrWorkloadNotFound = errors.New("replay: workload not found in history")
-	// ErrUnsupportedKind is returned for kinds other than Deployment, StatefulSet, DaemonSet.
+	// ErrUnsupportedKind is returned for kinds replay has no controller of (see Kinds).
 	ErrUnsupportedKind = errors.New("replay: unsupported workload kind")
 	// ErrNotLogOrder is returned when the versions of a history are not in log order.
 	ErrNotLogOrder = errors.New("replay: history not in log order")
