@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/khist/khist/eventlog/kinds"
 	"github.com/khist/khist/projector"
 	"github.com/khist/khist/replay"
 )
@@ -72,6 +74,9 @@ func (v *Views) ReplayCompare(ctx context.Context, a ReplayCompareArgs, w io.Wri
 	if err != nil {
 		return err
 	}
+	if ok, err := v.cronJobReplay(ctx, a.Object, a.Namespace, nil, out, w); ok {
+		return err
+	}
 	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
 	if err != nil {
 		return err
@@ -114,7 +119,43 @@ func CheckReplayWhatIf(a ReplayWhatIfArgs) error {
 			return errorf(ErrBadArgument, "%s", err.Error())
 		}
 	}
+	if isCronJob(k) {
+		if err := replay.CheckCronWhatIf(a.Set); err != nil {
+			return errorf(ErrBadArgument, "%s", err.Error())
+		}
+	}
 	return nil
+}
+
+func isCronJob(k Kind) bool { return k.Group == "batch" && k.Kind == replay.KindCronJob }
+
+// cronJobReplay replays the schedule decisions of the CronJob arg names, if it names one:
+// compared with the recording, or with the overrides set (what-if). ok is false for other
+// kinds.
+func (v *Views) cronJobReplay(ctx context.Context, arg, ns string, set []string, out string, w io.Writer) (ok bool, err error) {
+	k, name, err := v.ParseObject(ctx, arg)
+	if err != nil || !isCronJob(k) {
+		return false, nil
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	h, err := v.ReplayLoader()(ctx, replay.WorkloadRef{Kind: k.Kind, Namespace: ns, Name: name})
+	if errors.Is(err, projector.ErrNotFound) {
+		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
+		return true, &NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: Nearest(name, names, 3)}
+	}
+	if err != nil {
+		return true, err
+	}
+	res, err := replay.CompareCronJob(h, ns, name, set)
+	if err != nil {
+		return true, replayErr(err)
+	}
+	if out == OutJSON {
+		return true, writeIndentedJSON(w, res)
+	}
+	return true, res.WriteTable(w)
 }
 
 func whatIfOptions(a ReplayWhatIfArgs) replay.WhatIfOptions {
@@ -131,6 +172,9 @@ func (v *Views) ReplayWhatIf(ctx context.Context, a ReplayWhatIfArgs, w io.Write
 		return err
 	}
 	out, _ := ParseOutput(a.Output, ReplayFormats...)
+	if ok, err := v.cronJobReplay(ctx, a.Object, a.Namespace, a.Set, out, w); ok {
+		return err
+	}
 	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
 	if err != nil {
 		return err
@@ -183,14 +227,42 @@ func (v *Views) ReplayAll(ctx context.Context, a ReplayAllArgs, w io.Writer) err
 	return res.WriteTable(w)
 }
 
-// replayKind returns the replay kind of a workload kind, "" for other kinds.
+// replayKind returns the replay kind of a workload kind, "" for other kinds: the built-in
+// kinds whose controller replay re-runs (replay.Kinds).
 func replayKind(k Kind) string {
-	if k.Group != "apps" {
-		return ""
-	}
-	switch k.Kind {
-	case replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet:
+	if _, ok := kinds.Lookup(k.Group, k.Kind); ok && slices.Contains(replay.Kinds(), k.Kind) {
 		return k.Kind
+	}
+	return ""
+}
+
+// replayKindsHint names the kinds replay re-runs the controllers of and how to ask for them:
+// "the Deployment, StatefulSet, DaemonSet and Job controllers: use deploy/NAME, ...".
+func replayKindsHint() string {
+	ks := append(replay.Kinds(), replay.KindCronJob) // CronJobs: replay.CompareCronJob
+	var uses []string
+	for _, k := range ks {
+		n := strings.ToLower(k)
+		if b, ok := kinds.Lookup(kindGroup(k), k); ok && len(b.Short) > 0 {
+			n = b.Short[0]
+		}
+		uses = append(uses, n+"/NAME")
+	}
+	and := func(xs []string, word string) string {
+		if len(xs) < 2 {
+			return strings.Join(xs, "")
+		}
+		return strings.Join(xs[:len(xs)-1], ", ") + " " + word + " " + xs[len(xs)-1]
+	}
+	return "the " + and(ks, "and") + " controllers: use " + and(uses, "or")
+}
+
+// kindGroup is the API group of a built-in workload kind.
+func kindGroup(kind string) string {
+	for _, b := range kinds.Builtin() {
+		if b.Kind == kind {
+			return b.Group
+		}
 	}
 	return ""
 }
@@ -203,7 +275,7 @@ func (v *Views) workloadHistory(ctx context.Context, arg, ns string) (replay.Wor
 		return replay.WorkloadRef{}, nil, err
 	}
 	if replayKind(k) == "" {
-		return replay.WorkloadRef{}, nil, errorf(ErrBadArgument, "%s: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME", arg)
+		return replay.WorkloadRef{}, nil, errorf(ErrBadArgument, "%s: replay re-runs %s", arg, replayKindsHint())
 	}
 	if ns == "" {
 		ns = "default"

@@ -266,6 +266,7 @@ func computeViewPoints(scn *Scenario) []viewPoint {
 			add(p.readySeq, p.Ready)
 			add(p.delSeq, p.DeleteRequested)
 			add(p.goneSeq, p.Gone)
+			add(p.finishSeq, p.Finished)
 		}
 	}
 	for _, vs := range x.nodes {
@@ -305,7 +306,7 @@ func snapshot(scn *Scenario, seq uint64, now time.Time, upcoming []loggedStep) *
 	s.env = &environment{mode: EnvAsRecorded, lat: readyLatency{kind: "recorded"}, kind: scn.Kind, pool: map[string][]*PodRecord{},
 		used: map[*PodRecord]bool{}, revLat: map[string][]time.Duration{}, revNever: map[string]bool{}, term: scn.x.termMedian, end: scn.End}
 	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: func(change) {}}
-	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s
+	s.startControllers()
 	s.syncFn = func(controllerID, string) {}
 	if err := s.init(); err != nil {
 		return nil
@@ -326,14 +327,7 @@ func syncOnView(scn *Scenario, seq uint64, now time.Time, upcoming []loggedStep)
 	if s == nil {
 		return nil
 	}
-	switch scn.Kind {
-	case KindDeployment:
-		s.dc.sync()
-	case KindStatefulSet:
-		s.ssc.sync()
-	case KindDaemonSet:
-		s.dsc.sync()
-	}
+	s.dispatch(s.wk.controller(), "")
 	return s.steps
 }
 
@@ -369,52 +363,25 @@ func describeView(scn *Scenario, seq uint64, now time.Time) []string {
 	if s == nil || s.st.w == nil {
 		return []string{"the workload did not exist"}
 	}
-	w := s.st.w
+	return s.wk.describe(s)
+}
+
+// describePods lists the simulated store's pods by ordinal and node, one line each.
+func describePods(s *simulation) []string {
 	var out []string
-	switch scn.Kind {
-	case KindDeployment:
-		line := fmt.Sprintf("deployment %s: generation %d, replicas %d, strategy %s", w.name, w.generation, w.spec.Replicas, w.spec.Strategy)
-		if w.spec.Strategy == strategyRollingUpdate {
-			su, un := fenceposts(&w.spec)
-			line += fmt.Sprintf(" (maxSurge %d, maxUnavailable %d)", su, un)
+	pods := append([]*simPod(nil), s.st.pods...)
+	slices.SortStableFunc(pods, func(a, b *simPod) int {
+		return cmp.Or(cmp.Compare(a.ordinal, b.ordinal), cmp.Compare(a.node, b.node))
+	})
+	for _, p := range pods {
+		state := p.phase
+		if p.ready {
+			state += ", ready"
 		}
-		if w.spec.Paused {
-			line += ", paused"
+		if p.deleting {
+			state += ", terminating"
 		}
-		out = append(out, line)
-		rss := append([]*simRS(nil), s.st.rss...)
-		byCreation(rss)
-		for _, rs := range rss {
-			role := "old"
-			if rs.revKey == w.spec.Template {
-				role = "new"
-			}
-			out = append(out, fmt.Sprintf("replicaset %s (%s, revision %d): replicas %d; status replicas %d, ready %d, available %d",
-				rs.name, role, rs.revision, rs.replicas, rs.status.Replicas, rs.status.Ready, rs.status.Available))
-		}
-	default:
-		line := fmt.Sprintf("%s %s: generation %d, replicas %d, strategy %s", strings.ToLower(scn.Kind), w.name, w.generation, w.spec.Replicas, w.spec.Strategy)
-		if scn.Kind == KindStatefulSet {
-			line += fmt.Sprintf(", partition %d, %s", w.spec.Partition, w.spec.PodManagementPolicy)
-		}
-		if scn.Kind == KindDaemonSet {
-			line = fmt.Sprintf("daemonset %s: generation %d, %d nodes, strategy %s", w.name, w.generation, len(s.st.nodes), w.spec.Strategy)
-		}
-		out = append(out, line)
-		pods := append([]*simPod(nil), s.st.pods...)
-		slices.SortStableFunc(pods, func(a, b *simPod) int {
-			return cmp.Or(cmp.Compare(a.ordinal, b.ordinal), cmp.Compare(a.node, b.node))
-		})
-		for _, p := range pods {
-			state := p.phase
-			if p.ready {
-				state += ", ready"
-			}
-			if p.deleting {
-				state += ", terminating"
-			}
-			out = append(out, fmt.Sprintf("pod %s (%s) on %s: %s", p.name, p.revName, dash(p.node), state))
-		}
+		out = append(out, fmt.Sprintf("pod %s (%s) on %s: %s", p.name, p.revName, dash(p.node), state))
 	}
 	return out
 }
@@ -449,7 +416,7 @@ func inputsOf(scn *Scenario, ro *Rollout) []Input {
 		}
 	}
 	for _, name := range x.nodeOrder {
-		if scn.Kind != KindDaemonSet {
+		if !kindOf(scn.Kind).readsNodes() {
 			break // the other controllers do not read nodes
 		}
 		vs := x.nodes[name]

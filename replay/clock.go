@@ -50,19 +50,6 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
-// controllerID names a simulated controller.
-type controllerID int
-
-const (
-	ctrlDeployment controllerID = iota
-	ctrlReplicaSet
-	ctrlStatefulSet
-	ctrlDaemonSet
-	// ctrlReplicaSetStatus names the ReplicaSet controller's status writes in the latency
-	// model (see latencyModel); it is never synced.
-	ctrlReplicaSetStatus
-)
-
 type queueKey struct {
 	ctrl controllerID
 	key  string

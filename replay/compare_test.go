@@ -113,7 +113,7 @@ func TestCompareRolloutSelection(t *testing.T) {
 		t.Errorf("unknown workload: %v", err)
 	}
 	if _, err := Compare(h, "cronjob", "sample-statefulset", "cache", CompareOptions{}); err == nil ||
-		!strings.Contains(err.Error(), "use deployment, statefulset or daemonset") {
+		!strings.Contains(err.Error(), "use deployment, statefulset, daemonset or job") {
 		t.Errorf("unsupported kind: %v", err)
 	}
 }

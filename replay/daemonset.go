@@ -1,8 +1,13 @@
 package replay
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // The DaemonSet controller, re-implemented from upstream pkg/controller/daemon
@@ -395,3 +400,107 @@ func (dsc *daemonSetController) updateStatus(ds *simWorkload, rev *ctrlRevision)
 		s.resyncAfterWrite(ctrlDaemonSet, "", time.Duration(ds.spec.MinReadySeconds)*time.Second)
 	}
 }
+
+// ctrlDaemonSet is the DaemonSet controller's workqueue.
+const ctrlDaemonSet controllerID = "DaemonSet"
+
+// daemonSetKind declares DaemonSets to replay.
+type daemonSetKind struct{}
+
+func (daemonSetKind) kind() string             { return KindDaemonSet }
+func (daemonSetKind) names() []string          { return kubectlNames("apps", KindDaemonSet) }
+func (daemonSetKind) controller() controllerID { return ctrlDaemonSet }
+
+func (daemonSetKind) parse(obj []byte, w *workloadObj) error {
+	var d appsv1.DaemonSet
+	if err := json.Unmarshal(obj, &d); err != nil {
+		return err
+	}
+	s := &w.spec
+	s.MinReadySeconds = d.Spec.MinReadySeconds
+	s.RevisionHistoryLimit = deref32(d.Spec.RevisionHistoryLimit, 10)
+	s.Strategy = string(d.Spec.UpdateStrategy.Type)
+	if s.Strategy == "" {
+		s.Strategy = string(appsv1.RollingUpdateDaemonSetStrategyType)
+	}
+	if ru := d.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+		s.MaxSurge, s.MaxUnavailable = ru.MaxSurge, ru.MaxUnavailable
+	}
+	s.HasSelector = d.Spec.Selector != nil
+	w.tmpl = &d.Spec.Template
+	st := d.Status
+	w.status = workloadStatus{ObservedGeneration: st.ObservedGeneration, Replicas: st.CurrentNumberScheduled,
+		UpdatedReplicas: st.UpdatedNumberScheduled, ReadyReplicas: st.NumberReady, AvailableReplicas: st.NumberAvailable,
+		CollisionCount: deref32(st.CollisionCount, 0)}
+	return nil
+}
+
+func (daemonSetKind) start(s *simulation) map[controllerID]controller {
+	dsc := &daemonSetController{s: s}
+	return map[controllerID]controller{ctrlDaemonSet: controllerFunc(func(string) { dsc.sync() })}
+}
+
+func (daemonSetKind) onChange(s *simulation, c change) {
+	if c.kind == chNode {
+		s.recordDesired()
+	}
+	wakeOnEveryChange(s, ctrlDaemonSet, c)
+}
+
+// wants is the number of nodes that should run a daemon pod.
+func (daemonSetKind) wants(_ *spec, tmpl *corev1.PodTemplateSpec, nodes func() []*node) int {
+	n := 0
+	for _, nd := range nodes() {
+		if run, _ := shouldRunDaemonPod(nd, tmpl); run {
+			n++
+		}
+	}
+	return n
+}
+
+func (daemonSetKind) keepsOld(*spec) int     { return 0 }
+func (daemonSetKind) runsToCompletion() bool { return false }
+func (daemonSetKind) readsNodes() bool       { return true }
+
+func (daemonSetKind) describe(s *simulation) []string {
+	w := s.st.w
+	line := fmt.Sprintf("daemonset %s: generation %d, %d nodes, strategy %s", w.name, w.generation, len(s.st.nodes), w.spec.Strategy)
+	return append([]string{line}, describePods(s)...)
+}
+
+// A DaemonSet pod stands for a recorded pod of its node, else for the next one.
+func (daemonSetKind) counterpart(e *environment, list []*PodRecord, ps podSpec) *PodRecord {
+	if r := e.claimFirst(list, func(r *PodRecord) bool { return r.Node == ps.node }); r != nil {
+		return r
+	}
+	return e.claimNext(ps.revKey)
+}
+
+func (daemonSetKind) stepJSON(s Step) any {
+	return struct {
+		Pod    string `json:"pod"`
+		Node   string `json:"node"`
+		Action string `json:"action"`
+	}{s.Pod, s.Node, s.Action}
+}
+
+// Upstream names DaemonSet pods randomly: their names are not compared.
+func (daemonSetKind) sameStep(a, b Step) bool {
+	return a.Node == b.Node && a.Action == b.Action && a.Revision == b.Revision
+}
+
+func (daemonSetKind) stepString(s Step) string {
+	return fmt.Sprintf("%s %s on %s", s.Action, s.Pod, s.Node)
+}
+
+func (daemonSetKind) stepSortKey(s Step) string { return s.Action + "/" + s.Node }
+
+func (daemonSetKind) overrides() []string {
+	return []string{"spec.minReadySeconds", "spec.updateStrategy.type", "spec.updateStrategy.rollingUpdate.maxSurge",
+		"spec.updateStrategy.rollingUpdate.maxUnavailable", "spec.revisionHistoryLimit"}
+}
+
+func (daemonSetKind) validate(ov *overrides, s *spec) error { return ov.refuseStuckRollingUpdate(s) }
+
+// A DaemonSet has no replica count to change.
+func (daemonSetKind) resize(*simulation, int) {}

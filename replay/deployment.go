@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -8,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -763,4 +766,241 @@ func (dc *deploymentController) requeueStuckDeployment(d *simWorkload, st *workl
 		return
 	}
 	dc.s.enqueueAfter(ctrlDeployment, "", after+time.Second)
+}
+
+// ctrlDeployment is the Deployment controller's workqueue.
+const ctrlDeployment controllerID = "Deployment"
+
+// deploymentKind declares Deployments to replay: the Deployment controller, with the
+// ReplicaSet controller working for it.
+type deploymentKind struct{}
+
+func (deploymentKind) kind() string             { return KindDeployment }
+func (deploymentKind) names() []string          { return kubectlNames("apps", KindDeployment) }
+func (deploymentKind) controller() controllerID { return ctrlDeployment }
+
+func (deploymentKind) parse(obj []byte, w *workloadObj) error {
+	var d appsv1.Deployment
+	if err := json.Unmarshal(obj, &d); err != nil {
+		return err
+	}
+	s := &w.spec
+	s.Replicas = deref32(d.Spec.Replicas, 1)
+	s.MinReadySeconds = d.Spec.MinReadySeconds
+	s.Paused = d.Spec.Paused
+	s.ProgressDeadlineSeconds = deref32(d.Spec.ProgressDeadlineSeconds, noLimit)
+	s.RevisionHistoryLimit = deref32(d.Spec.RevisionHistoryLimit, noLimit)
+	s.Strategy = string(d.Spec.Strategy.Type)
+	if s.Strategy == "" {
+		s.Strategy = string(appsv1.RollingUpdateDeploymentStrategyType)
+	}
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
+		s.MaxSurge, s.MaxUnavailable = ru.MaxSurge, ru.MaxUnavailable
+	} else if s.Strategy == string(appsv1.RollingUpdateDeploymentStrategyType) {
+		s.MaxSurge, s.MaxUnavailable = ptrIS(intstr.FromString("25%")), ptrIS(intstr.FromString("25%"))
+	}
+	s.HasSelector = d.Spec.Selector != nil && (len(d.Spec.Selector.MatchLabels) > 0 || len(d.Spec.Selector.MatchExpressions) > 0)
+	w.tmpl = &d.Spec.Template
+	st := d.Status
+	w.status = workloadStatus{ObservedGeneration: st.ObservedGeneration, Replicas: st.Replicas, UpdatedReplicas: st.UpdatedReplicas,
+		ReadyReplicas: st.ReadyReplicas, AvailableReplicas: st.AvailableReplicas, CollisionCount: deref32(st.CollisionCount, 0)}
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentProgressing {
+			w.status.Progressing = &condition{Status: string(c.Status), Reason: c.Reason, LastUpdate: c.LastUpdateTime.UTC(), LastTransition: c.LastTransitionTime.UTC()}
+		}
+	}
+	return nil
+}
+
+func (deploymentKind) start(s *simulation) map[controllerID]controller {
+	dc := &deploymentController{s: s}
+	rsc := &replicaSetController{s: s}
+	return map[controllerID]controller{
+		ctrlDeployment: controllerFunc(func(string) {
+			dc.sync()
+			for len(s.afterDeploymentSync) > 0 {
+				s.applyDeferred(s.afterDeploymentSync[0])
+			}
+		}),
+		ctrlReplicaSet: controllerFunc(rsc.sync),
+	}
+}
+
+func (deploymentKind) onChange(s *simulation, c change) {
+	w := s.st.w
+	switch c.kind {
+	case chPodAdded, chPodUpdated, chPodRemoved:
+		if rs := c.pod.owner; rs != nil && !rs.deleted {
+			// What the ReplicaSet controller makes of its pods' changes is its status,
+			// whose writes carry the busy control plane's latency (see writeStatus).
+			s.enqueueIn(ctrlReplicaSet, rs.name, 0)
+			if c.becameReady && rs.minReadySeconds > 0 {
+				s.enqueueAfter(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second+time.Second)
+			}
+		}
+		if c.kind == chPodRemoved && w != nil && w.spec.Strategy == strategyRecreate && len(s.st.pods) == 0 {
+			s.enqueue(ctrlDeployment, "")
+		}
+	case chReplicaSet:
+		if !c.rs.deleted {
+			d := time.Duration(0)
+			if c.rsSpec {
+				d = s.replicaSetReaction(c.rs)
+			}
+			s.enqueueIn(ctrlReplicaSet, c.rs.name, d)
+		}
+		s.enqueue(ctrlDeployment, "")
+	case chWorkload:
+		s.enqueue(ctrlDeployment, "")
+	}
+}
+
+func (deploymentKind) wants(sp *spec, _ *corev1.PodTemplateSpec, _ func() []*node) int {
+	return int(sp.Replicas)
+}
+
+func (deploymentKind) keepsOld(*spec) int     { return 0 }
+func (deploymentKind) runsToCompletion() bool { return false }
+func (deploymentKind) readsNodes() bool       { return false }
+
+func (deploymentKind) describe(s *simulation) []string {
+	w := s.st.w
+	line := fmt.Sprintf("deployment %s: generation %d, replicas %d, strategy %s", w.name, w.generation, w.spec.Replicas, w.spec.Strategy)
+	if w.spec.Strategy == strategyRollingUpdate {
+		su, un := fenceposts(&w.spec)
+		line += fmt.Sprintf(" (maxSurge %d, maxUnavailable %d)", su, un)
+	}
+	if w.spec.Paused {
+		line += ", paused"
+	}
+	out := []string{line}
+	rss := append([]*simRS(nil), s.st.rss...)
+	byCreation(rss)
+	for _, rs := range rss {
+		role := "old"
+		if rs.revKey == w.spec.Template {
+			role = "new"
+		}
+		out = append(out, fmt.Sprintf("replicaset %s (%s, revision %d): replicas %d; status replicas %d, ready %d, available %d",
+			rs.name, role, rs.revision, rs.replicas, rs.status.Replicas, rs.status.Ready, rs.status.Available))
+	}
+	return out
+}
+
+// A Deployment's pods stand for the recorded pods of their ReplicaSet, in creation order.
+func (deploymentKind) counterpart(e *environment, _ []*PodRecord, ps podSpec) *PodRecord {
+	return e.claimNext(ps.revKey)
+}
+
+func (deploymentKind) stepJSON(s Step) any {
+	return struct {
+		ReplicaSet string `json:"replicaSet"`
+		From       int32  `json:"from"`
+		To         int32  `json:"to"`
+		Time       string `json:"time"`
+	}{s.ReplicaSet, s.From, s.To, s.Time.UTC().Format(stepTimeFormat)}
+}
+
+func (deploymentKind) sameStep(a, b Step) bool {
+	return a.ReplicaSet == b.ReplicaSet && a.From == b.From && a.To == b.To
+}
+
+func (deploymentKind) stepString(s Step) string {
+	return fmt.Sprintf("%s %d->%d", s.ReplicaSet, s.From, s.To)
+}
+
+func (deploymentKind) stepSortKey(s Step) string { return s.ReplicaSet }
+
+func (deploymentKind) overrides() []string {
+	return []string{"spec.replicas", "spec.minReadySeconds", "spec.progressDeadlineSeconds", "spec.revisionHistoryLimit",
+		"spec.paused", "spec.strategy.type", "spec.strategy.rollingUpdate.maxSurge", "spec.strategy.rollingUpdate.maxUnavailable"}
+}
+
+func (deploymentKind) validate(ov *overrides, s *spec) error {
+	if err := ov.refuseStuckRollingUpdate(s); err != nil {
+		return err
+	}
+	if s.ProgressDeadlineSeconds != noLimit && s.ProgressDeadlineSeconds <= s.MinReadySeconds &&
+		ov.touches("minReadySeconds", "progressDeadlineSeconds") {
+		return overrideErr("--set: progressDeadlineSeconds (%d) must be greater than minReadySeconds (%d)", s.ProgressDeadlineSeconds, s.MinReadySeconds)
+	}
+	return nil
+}
+
+// resize makes a steady Deployment (one active ReplicaSet, all its pods available) want
+// pods.
+func (deploymentKind) resize(s *simulation, want int) {
+	w := s.st.w
+	active := activeRS(s.st.rss)
+	if len(active) != 1 {
+		return
+	}
+	rs := active[0]
+	if !steady(rs.pods, int(rs.replicas)) {
+		return
+	}
+	rs.replicas = int32(want)
+	rs.desired, rs.hasDesired = int32(want), true
+	rs.max, rs.hasMax = int32(want)+maxSurge(&w.spec), true
+	resizePods(s, append([]*simPod(nil), rs.pods...), want, rs)
+	rs.status = rsStatus{Replicas: rs.active, Ready: rs.ready, Available: rs.ready, ObservedGeneration: rs.generation}
+	w.status.Replicas, w.status.UpdatedReplicas = int32(want), int32(want)
+	w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want)
+}
+
+// hadReason: the ReplicaSet of p was deleted, or had more pods than replicas.
+func (deploymentKind) hadReason(scn *Scenario, p *PodRecord) bool {
+	x := scn.x
+	for _, rs := range x.rs {
+		if rs.name != p.Revision {
+			continue
+		}
+		var replicas int32 = -1
+		for _, v := range rs.vers {
+			if v.seq >= p.delSeq {
+				break
+			}
+			replicas = v.o.replicas
+			if v.deleted {
+				return true
+			}
+		}
+		active := int32(0)
+		for j := range scn.Pods {
+			q := &scn.Pods[j]
+			if q.Revision == rs.name && q.createSeq < p.delSeq && (q.delSeq == 0 || q.delSeq >= p.delSeq) {
+				active++
+			}
+		}
+		return active > replicas
+	}
+	return true
+}
+
+// recordedSteps are the scales of the Deployment's ReplicaSets (a creation scales from 0); a
+// scale by someone other than the controller manager is marked external.
+func (deploymentKind) recordedSteps(scn *Scenario) []loggedStep {
+	var steps []loggedStep
+	for _, rs := range scn.x.rs {
+		var prev int32
+		var prevObj *rsObj
+		for i, v := range rs.vers {
+			var st *Step
+			switch {
+			case v.deleted:
+			case i == 0:
+				st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: v.o.replicas, Time: v.t}
+			case v.o.replicas != prev:
+				st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: prev, To: v.o.replicas, Time: v.t}
+			}
+			if st != nil {
+				actor := rsWriter(prevObj, v.o, v.actor)
+				steps = append(steps, loggedStep{s: *st, seq: v.seq, actor: actor, external: actor != "" && !isControllerManager(actor)})
+			}
+			if !v.deleted {
+				prev, prevObj = v.o.replicas, v.o
+			}
+		}
+	}
+	return steps
 }

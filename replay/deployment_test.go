@@ -63,7 +63,7 @@ func unitSim(kind string) *simulation {
 	s.env = &environment{kind: kind, pool: map[string][]*PodRecord{}, used: map[*PodRecord]bool{}, revLat: map[string][]time.Duration{},
 		revNever: map[string]bool{}, synthetic: func(string) (time.Duration, bool) { return 0, false }}
 	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: func(change) {}}
-	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s
+	s.startControllers()
 	s.syncFn = s.dispatch
 	return s
 }
@@ -86,10 +86,10 @@ func TestProportionalScaling(t *testing.T) {
 		HasSelector: true, ProgressDeadlineSeconds: noLimit, RevisionHistoryLimit: noLimit}}
 	d.status.Replicas = 13
 	s.st.w = d
-	if !s.dc.isScalingEvent(d, s.st.rss) {
+	if !(&deploymentController{s: s}).isScalingEvent(d, s.st.rss) {
 		t.Fatal("replicas 10 -> 20 is not a scaling event")
 	}
-	s.dc.sync()
+	s.dispatch(ctrlDeployment, "")
 	// allowed 20+5 = 25, 12 to add: old 8*25/13 = 15.4 -> 15, new 5*25/13 = 9.6 -> 10
 	if old.replicas != 15 || cur.replicas != 10 {
 		t.Fatalf("old %d new %d, want 15 and 10", old.replicas, cur.replicas)
@@ -112,7 +112,7 @@ func TestProportionalScaling(t *testing.T) {
 	s.st.rss = []*simRS{old, cur}
 	d.spec.Replicas, d.status.Replicas = 5, 12
 	s.st.w = d
-	s.dc.sync()
+	s.dispatch(ctrlDeployment, "")
 	// allowed 5+2 = 7, -5: each -round(6*7/12)... old first (older among equal sizes)
 	if old.replicas+cur.replicas != 7 || old.replicas > cur.replicas {
 		t.Fatalf("old %d new %d, want 7 in total with the older smaller", old.replicas, cur.replicas)
@@ -133,7 +133,7 @@ func TestRolloutReconcileOrder(t *testing.T) {
 		HasSelector: true, ProgressDeadlineSeconds: noLimit, RevisionHistoryLimit: noLimit}}
 	s.st.w = d
 	s.now = genStart.Add(2 * time.Minute)
-	s.dc.sync()
+	s.dispatch(ctrlDeployment, "")
 	// One sync: the new ReplicaSet is created with 0 (8 pods are already asked for, no room
 	// to surge), then maxScaledDown = 8 - 6 - 0 = 2 and cleanupUnhealthyReplicas removes the 2
 	// unavailable pods of web-2 (oldest first: web-1 is healthy, web-2 is not).
@@ -167,7 +167,7 @@ func TestRevisionHistoryLimit(t *testing.T) {
 		HasSelector: true, ProgressDeadlineSeconds: noLimit, RevisionHistoryLimit: 2}, revision: 6,
 		status: workloadStatus{ObservedGeneration: 6, Replicas: 3, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}}
 	s.st.w = d
-	s.dc.sync()
+	s.dispatch(ctrlDeployment, "")
 	var left []string
 	for _, rs := range s.st.rss {
 		left = append(left, rs.name)
@@ -196,7 +196,7 @@ func TestCleanupRefusesStaleStatus(t *testing.T) {
 		status: workloadStatus{ObservedGeneration: 2}}
 	s.st.w = d
 	s.now = genStart.Add(2 * time.Minute)
-	s.dc.sync()
+	s.dispatch(ctrlDeployment, "")
 	// maxScaledDown = 5 - 4 - 0 = 1; the clean-up computes min(1, 1-2) = -1: refused.
 	if len(s.steps) != 0 || old.replicas != 1 {
 		t.Fatalf("steps %v, old ReplicaSet at %d: want no step in the sync that sees the stale status", s.steps, old.replicas)
@@ -206,7 +206,7 @@ func TestCleanupRefusesStaleStatus(t *testing.T) {
 	}
 	// Once the old ReplicaSet's status catches up, the scale-down goes on.
 	old.status = rsStatus{Replicas: 1, Ready: 1, Available: 1, ObservedGeneration: old.generation}
-	s.dc.sync()
+	s.dispatch(ctrlDeployment, "")
 	if len(s.steps) != 1 || s.steps[0].String() != "web-old 1->0" {
 		t.Fatalf("steps %v, want web-old 1->0", s.steps)
 	}

@@ -1,7 +1,17 @@
-// Package replay re-runs the Deployment, ReplicaSet, StatefulSet and DaemonSet controllers'
+// Package replay re-runs the Deployment, ReplicaSet, StatefulSet, DaemonSet and Job controllers'
 // algorithms, re-implemented from upstream, in a discrete-event simulation of a recorded
 // rollout, to compare the steps they take with the recorded ones (Compare, and CompareAll over
 // many workloads) and to answer what a rollout would have done with other settings (WhatIf).
+//
+// A CronJob's controller decides when Jobs start, not what pods run: CompareCronJob replays its
+// schedule decisions over the recorded window (concurrencyPolicy, startingDeadlineSeconds,
+// suspend, time zones, history limits) with the recorded Jobs' durations as the environment,
+// in a small simulation of its own.
+//
+// Each workload kind is one workloadKind (controller.go): how its objects parse, which
+// controllers its simulation runs and what wakes them, what its steps look like and which of
+// its fields a what-if may change. The kinds are registered in one place,
+// registerBuiltinKinds; adding a controller is one file and one line there.
 //
 // The simulation is deterministic: there is no sleeping and no goroutine, time is a virtual
 // clock, and the same history and options always give the same steps, availability and

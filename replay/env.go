@@ -125,31 +125,30 @@ func newEnvironment(scn *Scenario, ro *Rollout, mode Environment, lat readyLaten
 	return e
 }
 
-// counterpart claims the recorded pod a new simulated pod stands for.
-func (e *environment) counterpart(revKey, name, node string) *PodRecord {
+// counterpart claims the recorded pod a new simulated pod stands for: the workload kind
+// picks it (see workloadKind.counterpart), most often with claimFirst and claimNext.
+func (e *environment) counterpart(ps podSpec) *PodRecord {
+	if wk := kindOf(e.kind); wk != nil {
+		return wk.counterpart(e, e.pool[ps.revKey], ps)
+	}
+	return e.claimNext(ps.revKey)
+}
+
+// claimFirst claims the first unclaimed recorded pod of list that match accepts; nil when
+// none does.
+func (e *environment) claimFirst(list []*PodRecord, match func(*PodRecord) bool) *PodRecord {
+	for _, r := range list {
+		if !e.used[r] && match(r) {
+			e.used[r] = true
+			return r
+		}
+	}
+	return nil
+}
+
+// claimNext claims the recorded pods of a revision in creation order; nil once all are.
+func (e *environment) claimNext(revKey string) *PodRecord {
 	list := e.pool[revKey]
-	var match func(*PodRecord) bool
-	switch e.kind {
-	case KindStatefulSet:
-		// A StatefulSet pod stands for the pod of the same ordinal only.
-		for _, r := range list {
-			if !e.used[r] && r.Name == name {
-				e.used[r] = true
-				return r
-			}
-		}
-		return nil
-	case KindDaemonSet:
-		match = func(r *PodRecord) bool { return r.Node == node }
-	}
-	if match != nil {
-		for _, r := range list {
-			if !e.used[r] && match(r) {
-				e.used[r] = true
-				return r
-			}
-		}
-	}
 	if e.next == nil {
 		e.next = map[string]int{}
 	}
@@ -168,6 +167,10 @@ func (e *environment) counterpart(revKey, name, node string) *PodRecord {
 type podPlan struct {
 	scheduled, running, ready time.Time // zero: never
 	externalDelete            time.Time // zero: nobody deletes it
+	// Job pods: when the pod ends (zero: it runs on), in which phase, with which exit code
+	finish      time.Time
+	finishPhase string
+	exitCode    int32
 }
 
 // plan decides the future of a pod created now with recorded counterpart r (nil if none).
@@ -229,6 +232,9 @@ func (e *environment) plan(revKey string, r *PodRecord, now time.Time) podPlan {
 	}
 	if r.DeletedBy == deletedByExternal {
 		pl.externalDelete = at(r.DeleteRequested, time.Time{})
+	}
+	if r.Phase != "" {
+		pl.finish, pl.finishPhase, pl.exitCode = at(r.Finished, time.Time{}), r.Phase, r.ExitCode
 	}
 	return pl
 }

@@ -265,7 +265,7 @@ func generate(t testing.TB, w genWorld) []Version {
 		}
 	}
 	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: func(c change) { record(c); s.onChange(c) }}
-	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s
+	s.startControllers()
 	s.syncFn = s.dispatch
 
 	addNode := func(name string, labels map[string]string) {

@@ -131,13 +131,7 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 	}
 	// The workload's controller: from the last change of what it reads to each write that
 	// starts a sync (the writes of one sync follow each other: the first one counts).
-	ctrl := ctrlDeployment
-	switch scn.Kind {
-	case KindStatefulSet:
-		ctrl = ctrlStatefulSet
-	case KindDaemonSet:
-		ctrl = ctrlDaemonSet
-	}
+	ctrl := kindOf(scn.Kind).controller()
 	var prevSeq uint64
 	for _, ls := range x.steps {
 		if ls.external {

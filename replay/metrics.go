@@ -179,6 +179,18 @@ func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
 	default:
 		s.Outcome = OutcomeInProgress
 	}
+	if f, ok := kindOf(scn.Kind).(finisher); ok {
+		s.Outcome, s.Duration = OutcomeInProgress, Duration(ro.End.Sub(ro.Start))
+		for _, wv := range x.workload {
+			if wv.seq < ro.Seq || wv.seq >= ro.EndSeq || isDelete(wv.typ) {
+				continue
+			}
+			if outcome, _, done := f.finished(wv.w.status); done {
+				s.Outcome, s.Duration = outcome, Duration(wv.t.Sub(ro.Start))
+				break
+			}
+		}
+	}
 	return s
 }
 
@@ -217,6 +229,7 @@ func (s *Scenario) RecordedAvailability(id string) (*RecordedAvailability, error
 // recordedTimeline is the availability timeline of a recorded rollout.
 func recordedTimeline(scn *Scenario, ro *Rollout) *timeline {
 	x := scn.x
+	wk := kindOf(scn.Kind)
 	var lines []lifeline
 	for i := range scn.Pods {
 		p := &scn.Pods[i]
@@ -251,15 +264,7 @@ func recordedTimeline(scn *Scenario, ro *Rollout) *timeline {
 		return out
 	}
 	addDesired := func(t time.Time, w *workloadObj, seq uint64) {
-		n := int(w.spec.Replicas)
-		if scn.Kind == KindDaemonSet {
-			n = 0
-			for _, nd := range nodesAt(seq) {
-				if run, _ := shouldRunDaemonPod(nd, w.tmpl); run {
-					n++
-				}
-			}
-		}
+		n := wk.wants(&w.spec, w.tmpl, func() []*node { return nodesAt(seq) })
 		if k := len(desired); k > 0 && desired[k-1].n == n {
 			return
 		}
@@ -275,7 +280,7 @@ func recordedTimeline(scn *Scenario, ro *Rollout) *timeline {
 			continue
 		}
 		last = wv.w
-		partition = partitionOf(scn.Kind, &wv.w.spec)
+		partition = wk.keepsOld(&wv.w.spec)
 		if wv.seq == ro.Seq {
 			minReady = wv.w.spec.MinReadySeconds
 		}
@@ -283,7 +288,7 @@ func recordedTimeline(scn *Scenario, ro *Rollout) *timeline {
 			addDesired(wv.t, wv.w, wv.seq)
 		}
 	}
-	if scn.Kind == KindDaemonSet && last != nil {
+	if wk.readsNodes() && last != nil {
 		for _, name := range x.nodeOrder {
 			for _, v := range x.nodes[name] {
 				if v.seq > ro.Seq && v.seq < ro.EndSeq {
@@ -308,12 +313,4 @@ func deadlineExceeded(x *extraction, ro *Rollout) bool {
 		}
 	}
 	return false
-}
-
-// partitionOf is the number of pods a StatefulSet rolling update keeps at the old revision.
-func partitionOf(kind string, s *spec) int {
-	if kind != KindStatefulSet || s.Strategy != strategyRollingUpdate {
-		return 0
-	}
-	return int(min(s.Partition, s.Replicas))
 }

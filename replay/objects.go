@@ -11,7 +11,6 @@ import (
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -23,6 +22,10 @@ const (
 	annMaxReplicas     = "deployment.kubernetes.io/max-replicas"
 	labelPodTemplate   = "pod-template-hash"
 	labelCtrlRevision  = "controller-revision-hash"
+	// annJobCompletionIndex is the completion index of a pod of an Indexed Job.
+	annJobCompletionIndex = "batch.kubernetes.io/job-completion-index"
+	phaseSucceeded        = "Succeeded"
+	phaseFailed           = "Failed"
 )
 
 // noLimit is the value upstream treats as "no progress deadline" / "no history limit".
@@ -43,6 +46,16 @@ type spec struct {
 	Claims                  []string
 	Template                string // key of the pod template (see templateKey)
 	HasSelector             bool
+
+	// Job
+	Parallelism           int32
+	Completions           int32 // noLimit when unset
+	BackoffLimit          int32
+	ActiveDeadlineSeconds int64 // 0 when unset
+	Suspend               bool
+	CompletionMode        string // NonIndexed or Indexed
+	PodReplacementPolicy  string // TerminatingOrFailed or Failed
+	FailureRules          []jobFailureRule
 }
 
 // workloadObj is a parsed version of a Deployment, StatefulSet or DaemonSet.
@@ -64,6 +77,11 @@ type workloadStatus struct {
 	UpdateRevision     string // StatefulSet
 	CollisionCount     int32
 	Progressing        *condition // Deployment
+	// Job: when it started (as stored; zero while suspended), and once it ended, how
+	// (Complete or Failed) and why (BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy)
+	StartTime            time.Time
+	Finished, FinishedBy string
+	FinishedAt           time.Time
 }
 
 // condition is a workload condition as the controllers compare it.
@@ -95,19 +113,20 @@ func parseWorkloadStatus(kind string, obj []byte, prev *workloadObj) (*workloadO
 	var v struct {
 		objMeta
 		Status struct {
-			ObservedGeneration     int64  `json:"observedGeneration"`
-			Replicas               int32  `json:"replicas"`
-			UpdatedReplicas        int32  `json:"updatedReplicas"`
-			CurrentReplicas        int32  `json:"currentReplicas"`
-			ReadyReplicas          int32  `json:"readyReplicas"`
-			AvailableReplicas      int32  `json:"availableReplicas"`
-			CurrentRevision        string `json:"currentRevision"`
-			UpdateRevision         string `json:"updateRevision"`
-			CollisionCount         *int32 `json:"collisionCount"`
-			CurrentNumberScheduled int32  `json:"currentNumberScheduled"`
-			UpdatedNumberScheduled int32  `json:"updatedNumberScheduled"`
-			NumberReady            int32  `json:"numberReady"`
-			NumberAvailable        int32  `json:"numberAvailable"`
+			ObservedGeneration     int64      `json:"observedGeneration"`
+			Replicas               int32      `json:"replicas"`
+			UpdatedReplicas        int32      `json:"updatedReplicas"`
+			CurrentReplicas        int32      `json:"currentReplicas"`
+			ReadyReplicas          int32      `json:"readyReplicas"`
+			AvailableReplicas      int32      `json:"availableReplicas"`
+			CurrentRevision        string     `json:"currentRevision"`
+			UpdateRevision         string     `json:"updateRevision"`
+			CollisionCount         *int32     `json:"collisionCount"`
+			CurrentNumberScheduled int32      `json:"currentNumberScheduled"`
+			UpdatedNumberScheduled int32      `json:"updatedNumberScheduled"`
+			NumberReady            int32      `json:"numberReady"`
+			NumberAvailable        int32      `json:"numberAvailable"`
+			StartTime              *time.Time `json:"startTime"` // Job
 			Conditions             []struct {
 				Type               string     `json:"type"`
 				Status             string     `json:"status"`
@@ -129,7 +148,13 @@ func parseWorkloadStatus(kind string, obj []byte, prev *workloadObj) (*workloadO
 		w.status.Replicas, w.status.UpdatedReplicas = st.CurrentNumberScheduled, st.UpdatedNumberScheduled
 		w.status.ReadyReplicas, w.status.AvailableReplicas = st.NumberReady, st.NumberAvailable
 	}
+	if st.StartTime != nil {
+		w.status.StartTime = st.StartTime.UTC()
+	}
 	for _, c := range st.Conditions {
+		if (c.Type == "Complete" || c.Type == "Failed") && c.Status == "True" {
+			w.status.Finished, w.status.FinishedBy = c.Type, c.Reason // Job
+		}
 		if c.Type == "Progressing" {
 			pc := &condition{Status: c.Status, Reason: c.Reason}
 			if c.LastUpdateTime != nil {
@@ -152,87 +177,12 @@ func parseWorkload(kind string, obj []byte) (*workloadObj, error) {
 	s := &w.spec
 	s.ProgressDeadlineSeconds = noLimit
 	s.RevisionHistoryLimit = noLimit
-	switch kind {
-	case KindDeployment:
-		var d appsv1.Deployment
-		if err := json.Unmarshal(obj, &d); err != nil {
-			return nil, err
-		}
-		s.Replicas = deref32(d.Spec.Replicas, 1)
-		s.MinReadySeconds = d.Spec.MinReadySeconds
-		s.Paused = d.Spec.Paused
-		s.ProgressDeadlineSeconds = deref32(d.Spec.ProgressDeadlineSeconds, noLimit)
-		s.RevisionHistoryLimit = deref32(d.Spec.RevisionHistoryLimit, noLimit)
-		s.Strategy = string(d.Spec.Strategy.Type)
-		if s.Strategy == "" {
-			s.Strategy = string(appsv1.RollingUpdateDeploymentStrategyType)
-		}
-		if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
-			s.MaxSurge, s.MaxUnavailable = ru.MaxSurge, ru.MaxUnavailable
-		} else if s.Strategy == string(appsv1.RollingUpdateDeploymentStrategyType) {
-			s.MaxSurge, s.MaxUnavailable = ptrIS(intstr.FromString("25%")), ptrIS(intstr.FromString("25%"))
-		}
-		s.HasSelector = d.Spec.Selector != nil && (len(d.Spec.Selector.MatchLabels) > 0 || len(d.Spec.Selector.MatchExpressions) > 0)
-		w.tmpl = &d.Spec.Template
-		st := d.Status
-		w.status = workloadStatus{ObservedGeneration: st.ObservedGeneration, Replicas: st.Replicas, UpdatedReplicas: st.UpdatedReplicas,
-			ReadyReplicas: st.ReadyReplicas, AvailableReplicas: st.AvailableReplicas, CollisionCount: deref32(st.CollisionCount, 0)}
-		for _, c := range st.Conditions {
-			if c.Type == appsv1.DeploymentProgressing {
-				w.status.Progressing = &condition{Status: string(c.Status), Reason: c.Reason, LastUpdate: c.LastUpdateTime.UTC(), LastTransition: c.LastTransitionTime.UTC()}
-			}
-		}
-	case KindStatefulSet:
-		var d appsv1.StatefulSet
-		if err := json.Unmarshal(obj, &d); err != nil {
-			return nil, err
-		}
-		s.Replicas = deref32(d.Spec.Replicas, 1)
-		s.MinReadySeconds = d.Spec.MinReadySeconds
-		s.RevisionHistoryLimit = deref32(d.Spec.RevisionHistoryLimit, 10)
-		s.Strategy = string(d.Spec.UpdateStrategy.Type)
-		if s.Strategy == "" {
-			s.Strategy = string(appsv1.RollingUpdateStatefulSetStrategyType)
-		}
-		if ru := d.Spec.UpdateStrategy.RollingUpdate; ru != nil {
-			s.Partition = deref32(ru.Partition, 0)
-			s.MaxUnavailable = ru.MaxUnavailable
-		}
-		s.PodManagementPolicy = string(d.Spec.PodManagementPolicy)
-		if s.PodManagementPolicy == "" {
-			s.PodManagementPolicy = string(appsv1.OrderedReadyPodManagement)
-		}
-		for _, c := range d.Spec.VolumeClaimTemplates {
-			s.Claims = append(s.Claims, c.Name)
-		}
-		s.HasSelector = d.Spec.Selector != nil
-		w.tmpl = &d.Spec.Template
-		st := d.Status
-		w.status = workloadStatus{ObservedGeneration: st.ObservedGeneration, Replicas: st.Replicas, UpdatedReplicas: st.UpdatedReplicas,
-			ReadyReplicas: st.ReadyReplicas, AvailableReplicas: st.AvailableReplicas, CurrentReplicas: st.CurrentReplicas, CurrentRevision: st.CurrentRevision,
-			UpdateRevision: st.UpdateRevision, CollisionCount: deref32(st.CollisionCount, 0)}
-	case KindDaemonSet:
-		var d appsv1.DaemonSet
-		if err := json.Unmarshal(obj, &d); err != nil {
-			return nil, err
-		}
-		s.MinReadySeconds = d.Spec.MinReadySeconds
-		s.RevisionHistoryLimit = deref32(d.Spec.RevisionHistoryLimit, 10)
-		s.Strategy = string(d.Spec.UpdateStrategy.Type)
-		if s.Strategy == "" {
-			s.Strategy = string(appsv1.RollingUpdateDaemonSetStrategyType)
-		}
-		if ru := d.Spec.UpdateStrategy.RollingUpdate; ru != nil {
-			s.MaxSurge, s.MaxUnavailable = ru.MaxSurge, ru.MaxUnavailable
-		}
-		s.HasSelector = d.Spec.Selector != nil
-		w.tmpl = &d.Spec.Template
-		st := d.Status
-		w.status = workloadStatus{ObservedGeneration: st.ObservedGeneration, Replicas: st.CurrentNumberScheduled,
-			UpdatedReplicas: st.UpdatedNumberScheduled, ReadyReplicas: st.NumberReady, AvailableReplicas: st.NumberAvailable,
-			CollisionCount: deref32(st.CollisionCount, 0)}
-	default:
-		return nil, fmt.Errorf("replay: unsupported workload kind %q: use Deployment, StatefulSet or DaemonSet", kind)
+	k := kindOf(kind)
+	if k == nil {
+		return nil, fmt.Errorf("replay: unsupported workload kind %q: use %s", kind, kindChoices())
+	}
+	if err := k.parse(obj, w); err != nil {
+		return nil, err
 	}
 	key, err := templateKey(obj)
 	if err != nil {
@@ -301,6 +251,11 @@ type podObj struct {
 	phase     string
 	ready     bool
 	readyLTT  time.Time
+	// Job pods: the completion index (Indexed Jobs; "" otherwise), and once the pod ended,
+	// the first non-zero exit code of its containers and when the last one finished.
+	index      string
+	exitCode   int32
+	finishedAt time.Time
 }
 
 func parsePod(obj []byte) (*podObj, error) {
@@ -311,7 +266,15 @@ func parsePod(obj []byte) (*podObj, error) {
 			Affinity *corev1.Affinity `json:"affinity"`
 		} `json:"spec"`
 		Status struct {
-			Phase      string `json:"phase"`
+			Phase             string `json:"phase"`
+			ContainerStatuses []struct {
+				State struct {
+					Terminated *struct {
+						ExitCode   int32      `json:"exitCode"`
+						FinishedAt *time.Time `json:"finishedAt"`
+					} `json:"terminated"`
+				} `json:"state"`
+			} `json:"containerStatuses"`
 			Conditions []struct {
 				Type               string     `json:"type"`
 				Status             string     `json:"status"`
@@ -325,6 +288,17 @@ func parsePod(obj []byte) (*podObj, error) {
 	po := &podObj{meta: p.objMeta, node: p.Spec.NodeName, scheduled: p.Spec.NodeName != "", phase: p.Status.Phase}
 	if po.node == "" {
 		po.node = affinityNode(p.Spec.Affinity)
+	}
+	po.index = p.Metadata.Annotations[annJobCompletionIndex]
+	for _, c := range p.Status.ContainerStatuses {
+		if t := c.State.Terminated; t != nil {
+			if po.exitCode == 0 {
+				po.exitCode = t.ExitCode
+			}
+			if t.FinishedAt != nil && t.FinishedAt.After(po.finishedAt) {
+				po.finishedAt = t.FinishedAt.UTC()
+			}
+		}
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == "Ready" && c.Status == "True" {

@@ -294,3 +294,10 @@ func logAge(t, now time.Time) int64 {
 	}
 	return int64(k)
 }
+
+// The ReplicaSet controller's workqueues: its syncs, and (in the latency model only, never
+// synced) its status writes (see latencyModel).
+const (
+	ctrlReplicaSet       controllerID = "ReplicaSet"
+	ctrlReplicaSetStatus controllerID = "ReplicaSet/status"
+)

@@ -82,11 +82,11 @@ func TestReplicaSetStatusLags(t *testing.T) {
 		s.st.insertPod(p)
 	}
 	rs.replicas, rs.generation = 1, 2
-	s.rsc.sync("web-1")
+	s.dispatch(ctrlReplicaSet, "web-1")
 	if rs.status.Replicas != 3 || rs.status.Available != 3 || rs.status.ObservedGeneration != 2 {
 		t.Fatalf("status after deleting: %+v, want the 3 pods seen before", rs.status)
 	}
-	s.rsc.sync("web-1")
+	s.dispatch(ctrlReplicaSet, "web-1")
 	if rs.status.Replicas != 1 || rs.status.Available != 1 {
 		t.Fatalf("status after the next sync: %+v, want 1", rs.status)
 	}
@@ -149,7 +149,7 @@ func TestMinReadySecondsResync(t *testing.T) {
 	ready := genStart.Add(2 * time.Second) // a whole second
 	s.now = ready
 	s.st.setReady(p, ready)
-	s.rsc.sync("web-1")
+	s.dispatch(ctrlReplicaSet, "web-1")
 	if rs.status.Ready != 1 || rs.status.Available != 0 {
 		t.Fatalf("status at readiness %+v, want 1 ready, 0 available", rs.status)
 	}

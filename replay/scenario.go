@@ -17,7 +17,7 @@ import (
 // recorded taking, and the environment (how each pod behaved, which nodes came and went).
 // A Scenario is immutable once extracted; Simulate replays one of its rollouts.
 type Scenario struct {
-	Kind      string // KindDeployment, KindStatefulSet or KindDaemonSet
+	Kind      string // a registered kind: KindDeployment, KindStatefulSet, KindDaemonSet, KindJob
 	Namespace string // "" for cluster-scoped histories
 	Name      string
 	UID       string
@@ -95,6 +95,13 @@ type PodRecord struct {
 	// DeletedBy is "controller" when the workload's controller deleted the pod, "external"
 	// when someone else did (kubectl delete pod, eviction), "" when it was not deleted.
 	DeletedBy string
+	// Index is a Job pod's completion index (Indexed Jobs), "" otherwise.
+	Index string
+	// Phase is Succeeded or Failed once the pod ended (Job pods), "" while it runs; Finished
+	// is when that was observed, ExitCode the first non-zero exit code of its containers.
+	Phase    string
+	Finished time.Time
+	ExitCode int32
 	// NeverReady is set for pods that lived longer than the slowest pod of the workload took
 	// to become Ready without becoming Ready themselves.
 	NeverReady bool
@@ -104,6 +111,8 @@ type PodRecord struct {
 	createSeq, scheduledSeq, runningSeq, readySeq, delSeq, goneSeq uint64
 	readyLTT                                                       time.Time
 	readyEff, goneEff                                              time.Time // group-aligned (see alignEnvironment)
+	finishSeq                                                      uint64
+	finishedAt                                                     time.Time // as its containers report it
 }
 
 // Latency is the pod's creation -> Ready time, or -1 when it was never observed Ready.
@@ -195,7 +204,7 @@ type crRecord struct {
 var (
 	// ErrWorkloadNotFound is returned when the history holds no version of the workload.
 	ErrWorkloadNotFound = errors.New("replay: workload not found in history")
-	// ErrUnsupportedKind is returned for kinds other than Deployment, StatefulSet, DaemonSet.
+	// ErrUnsupportedKind is returned for kinds replay has no controller of (see Kinds).
 	ErrUnsupportedKind = errors.New("replay: unsupported workload kind")
 	// ErrNotLogOrder is returned when the versions of a history are not in log order.
 	ErrNotLogOrder = errors.New("replay: history not in log order")
@@ -206,15 +215,10 @@ var (
 
 // normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...).
 func normalizeKind(k string) (string, error) {
-	switch strings.ToLower(k) {
-	case "deployment", "deployments", "deploy", "deployment.apps":
-		return KindDeployment, nil
-	case "statefulset", "statefulsets", "sts", "statefulset.apps":
-		return KindStatefulSet, nil
-	case "daemonset", "daemonsets", "ds", "daemonset.apps":
-		return KindDaemonSet, nil
+	if wk := kindByName(k); wk != nil {
+		return wk.kind(), nil
 	}
-	return "", fmt.Errorf("%w %q: use deployment, statefulset or daemonset", ErrUnsupportedKind, k)
+	return "", fmt.Errorf("%w %q: use %s", ErrUnsupportedKind, k, kindChoices())
 }
 
 // ExtractScenario extracts from a history (versions in log order, see Version) the scenario

@@ -128,37 +128,10 @@ func jsonEqual(a, b json.RawMessage) bool {
 func recordSteps(scn *Scenario) {
 	x := scn.x
 	var steps []loggedStep
-	switch scn.Kind {
-	case KindDeployment:
-		for _, rs := range x.rs {
-			var prev int32
-			var prevObj *rsObj
-			for i, v := range rs.vers {
-				var st *Step
-				switch {
-				case v.deleted:
-				case i == 0:
-					st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: 0, To: v.o.replicas, Time: v.t}
-				case v.o.replicas != prev:
-					st = &Step{Kind: KindDeployment, ReplicaSet: rs.name, From: prev, To: v.o.replicas, Time: v.t}
-				}
-				if st != nil {
-					actor := rsWriter(prevObj, v.o, v.actor)
-					steps = append(steps, loggedStep{s: *st, seq: v.seq, actor: actor, external: actor != "" && !isControllerManager(actor)})
-				}
-				if !v.deleted {
-					prev, prevObj = v.o.replicas, v.o
-				}
-			}
-		}
-	default:
-		for i := range scn.Pods {
-			p := &scn.Pods[i]
-			steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Time: p.Created}, seq: p.createSeq})
-			if p.DeletedBy == deletedByController {
-				steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Time: p.DeleteRequested}, seq: p.delSeq})
-			}
-		}
+	if r, ok := kindOf(scn.Kind).(stepRecorder); ok {
+		steps = r.recordedSteps(scn)
+	} else {
+		steps = podSteps(scn)
 	}
 	slices.SortStableFunc(steps, func(a, b loggedStep) int { return cmp.Compare(a.seq, b.seq) })
 	x.steps = steps
@@ -170,6 +143,26 @@ func recordSteps(scn *Scenario) {
 			}
 		}
 	}
+}
+
+// A stepRecorder is a workload kind whose controller's writes are not its pods' creations and
+// deletions (the Deployment's are its ReplicaSets' scales): recordedSteps lists them, in any
+// order.
+type stepRecorder interface {
+	recordedSteps(scn *Scenario) []loggedStep
+}
+
+// podSteps are the creations of the workload's pods and the deletions its controller made.
+func podSteps(scn *Scenario) []loggedStep {
+	var steps []loggedStep
+	for i := range scn.Pods {
+		p := &scn.Pods[i]
+		steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionCreate, Revision: p.Revision, Node: p.Node, Index: p.Index, Time: p.Created}, seq: p.createSeq})
+		if p.DeletedBy == deletedByController {
+			steps = append(steps, loggedStep{s: Step{Kind: scn.Kind, Pod: p.Name, Action: ActionDelete, Revision: p.Revision, Node: p.Node, Index: p.Index, Time: p.DeleteRequested}, seq: p.delSeq})
+		}
+	}
+	return steps
 }
 
 // rsWriter is who changed a ReplicaSet's spec between two versions: the version's recorded

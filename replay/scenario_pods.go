@@ -64,6 +64,10 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 				if scn.Kind == KindStatefulSet {
 					r.Ordinal = ordinalOf(v.Name, scn.Name)
 				}
+				if r.Revision == "" {
+					// no revision label (Job pods): the template of their creation
+					r.revKey = tmplAt(v.Seq)
+				}
 				if r.Revision != "" && v.Type == Added {
 					if votes[r.Revision] == nil {
 						votes[r.Revision] = map[string]int{}
@@ -89,6 +93,16 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 			r.readySeq, r.Ready, r.readyLTT = v.Seq, v.Observed, p.readyLTT
 			if r.readyLTT.IsZero() {
 				r.readyLTT = v.Observed.Truncate(time.Second)
+			}
+		}
+		if p.index != "" {
+			r.Index = p.index
+		}
+		if r.finishSeq == 0 && (p.phase == phaseSucceeded || p.phase == phaseFailed) && kindOf(scn.Kind).runsToCompletion() {
+			r.finishSeq, r.Finished, r.Phase, r.ExitCode = v.Seq, v.Observed, p.phase, p.exitCode
+			r.finishedAt = p.finishedAt
+			if r.finishedAt.IsZero() {
+				r.finishedAt = metaTime(v.Observed)
 			}
 		}
 		if r.delSeq == 0 && p.meta.Metadata.DeletionTimestamp != nil {
@@ -257,49 +271,22 @@ func attributeDeletions(scn *Scenario, events []eventOcc, haveEvents bool) {
 	}
 }
 
+// controllerHadReason reports whether the workload's controller had a reason to delete p
+// when it was deleted (see deletionJudge); by default, that p was of another template than
+// the workload's.
 func controllerHadReason(scn *Scenario, p *PodRecord) bool {
-	x := scn.x
-	w := workloadAt(x, p.delSeq)
-	switch scn.Kind {
-	case KindDeployment:
-		for _, rs := range x.rs {
-			if rs.name != p.Revision {
-				continue
-			}
-			var replicas int32 = -1
-			for _, v := range rs.vers {
-				if v.seq >= p.delSeq {
-					break
-				}
-				replicas = v.o.replicas
-				if v.deleted {
-					return true
-				}
-			}
-			active := int32(0)
-			for j := range scn.Pods {
-				q := &scn.Pods[j]
-				if q.Revision == rs.name && q.createSeq < p.delSeq && (q.delSeq == 0 || q.delSeq >= p.delSeq) {
-					active++
-				}
-			}
-			return active > replicas
-		}
-		return true
-	case KindStatefulSet:
-		if w == nil {
-			return true
-		}
-		// outside the ordinals, or of another revision than the template's where a rolling
-		// update replaces pods
-		return int32(p.Ordinal) >= w.spec.Replicas ||
-			w.spec.Strategy == strategyRollingUpdate && int32(p.Ordinal) >= w.spec.Partition && p.revKey != w.spec.Template
-	default:
-		if w == nil {
-			return true
-		}
-		return p.revKey != w.spec.Template
+	if j, ok := kindOf(scn.Kind).(deletionJudge); ok {
+		return j.hadReason(scn, p)
 	}
+	w := workloadAt(scn.x, p.delSeq)
+	return w == nil || p.revKey != w.spec.Template
+}
+
+// A deletionJudge is a workload kind whose controller deletes pods for reasons of its own:
+// hadReason reports whether it had one to delete p when p was deleted (the histories without
+// Events tell the controller's deletions from other people's so).
+type deletionJudge interface {
+	hadReason(scn *Scenario, p *PodRecord) bool
 }
 
 // workloadAt returns the workload's state just before seq.

@@ -134,7 +134,7 @@ func Simulate(scn Scenario, opts SimOptions) (*SimResult, error) {
 	}
 	s.env = newEnvironment(&scn, ro, opts.Environment, lat)
 	s.st = &store{pvcs: map[string]bool{}, onNode: map[string]int{}, activeOn: map[string]int{}, notify: s.onChange}
-	s.dc.s, s.rsc.s, s.ssc.s, s.dsc.s = s, s, s, s
+	s.startControllers()
 	s.syncFn = s.dispatch
 	if err := s.init(); err != nil {
 		return nil, err
@@ -152,10 +152,9 @@ type simulation struct {
 	ov   *overrides
 	st   *store
 
-	dc  deploymentController
-	rsc replicaSetController
-	ssc statefulSetController
-	dsc daemonSetController
+	// wk is the workload's kind; ctrls its controllers, by workqueue (see workloadKind).
+	wk    workloadKind
+	ctrls map[controllerID]controller
 
 	steps         []Step
 	batchID       int
@@ -178,66 +177,21 @@ type desiredPoint struct {
 	n int
 }
 
+// startControllers binds the workload kind's controllers to the simulation.
+func (s *simulation) startControllers() {
+	s.wk = kindOf(s.scn.Kind)
+	s.ctrls = s.wk.start(s)
+}
+
+// dispatch runs the sync of a controller the workqueue hands a key to.
 func (s *simulation) dispatch(c controllerID, key string) {
-	switch c {
-	case ctrlDeployment:
-		s.dc.sync()
-		for len(s.afterDeploymentSync) > 0 {
-			s.applyDeferred(s.afterDeploymentSync[0])
-		}
-	case ctrlReplicaSet:
-		s.rsc.sync(key)
-	case ctrlStatefulSet:
-		s.ssc.sync()
-	case ctrlDaemonSet:
-		s.dsc.sync()
+	if ctrl := s.ctrls[c]; ctrl != nil {
+		ctrl.sync(key)
 	}
 }
 
 // onChange is the informers: it enqueues the controllers that watch the changed object.
-func (s *simulation) onChange(c change) {
-	w := s.st.w
-	switch s.scn.Kind {
-	case KindDeployment:
-		switch c.kind {
-		case chPodAdded, chPodUpdated, chPodRemoved:
-			if rs := c.pod.owner; rs != nil && !rs.deleted {
-				// What the ReplicaSet controller makes of its pods' changes is its status,
-				// whose writes carry the busy control plane's latency (see writeStatus).
-				s.enqueueIn(ctrlReplicaSet, rs.name, 0)
-				if c.becameReady && rs.minReadySeconds > 0 {
-					s.enqueueAfter(ctrlReplicaSet, rs.name, time.Duration(rs.minReadySeconds)*time.Second+time.Second)
-				}
-			}
-			if c.kind == chPodRemoved && w != nil && w.spec.Strategy == strategyRecreate && len(s.st.pods) == 0 {
-				s.enqueue(ctrlDeployment, "")
-			}
-		case chReplicaSet:
-			if !c.rs.deleted {
-				d := time.Duration(0)
-				if c.rsSpec {
-					d = s.replicaSetReaction(c.rs)
-				}
-				s.enqueueIn(ctrlReplicaSet, c.rs.name, d)
-			}
-			s.enqueue(ctrlDeployment, "")
-		case chWorkload:
-			s.enqueue(ctrlDeployment, "")
-		}
-	case KindStatefulSet, KindDaemonSet:
-		ctrl := ctrlStatefulSet
-		if s.scn.Kind == KindDaemonSet {
-			ctrl = ctrlDaemonSet
-			if c.kind == chNode {
-				s.recordDesired()
-			}
-		}
-		s.enqueue(ctrl, "")
-		if c.becameReady && w != nil && w.spec.MinReadySeconds > 0 {
-			s.enqueueAfter(ctrl, "", time.Duration(w.spec.MinReadySeconds)*time.Second+time.Second)
-		}
-	}
-}
+func (s *simulation) onChange(c change) { s.wk.onChange(s, c) }
 
 // replicaSetReaction is how long the ReplicaSet controller takes to act on a change of rs's
 // spec. On a busy control plane it is late (see latencyModel); while the simulation takes the
@@ -278,14 +232,15 @@ type podSpec struct {
 	ordinal         int
 	node            string // DaemonSet: the node the pod is for
 	name            string // StatefulSet: the pod's name
+	index           string // Job: the completion index of an Indexed Job's pod
 }
 
 // createPod creates a pod, as the API server and the scheduler would, and plans what the
 // environment will do to it.
 func (s *simulation) createPod(ps podSpec) *simPod {
 	p := &simPod{owner: ps.owner, revKey: ps.revKey, revName: ps.revName, ordinal: ps.ordinal, node: ps.node, name: ps.name,
-		created: s.now, creationTS: metaTime(s.now), phase: "Pending"}
-	r := s.env.counterpart(ps.revKey, ps.name, ps.node)
+		index: ps.index, created: s.now, creationTS: metaTime(s.now), phase: "Pending"}
+	r := s.env.counterpart(ps)
 	p.rec = r
 	if r != nil {
 		if p.name == "" {
@@ -312,11 +267,18 @@ func (s *simulation) createPod(ps podSpec) *simPod {
 	}
 	pl := s.env.plan(ps.revKey, r, s.now)
 	s.st.addPod(p)
-	if s.scn.Kind != KindDeployment {
-		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionCreate, Revision: p.revName, Node: p.node})
+	if s.podWritesAreSteps() {
+		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionCreate, Revision: p.revName, Node: p.node, Index: p.index})
 	}
 	s.schedulePlan(p, pl)
 	return p
+}
+
+// podWritesAreSteps reports whether the controller's pod creations and deletions are its steps:
+// they are unless its kind records steps of its own (see stepRecorder).
+func (s *simulation) podWritesAreSteps() bool {
+	_, own := s.wk.(stepRecorder)
+	return !own
 }
 
 // pickNode is the scheduler: the node with the fewest of the workload's pods, by name on ties.
@@ -336,7 +298,7 @@ func (s *simulation) pickNode() string {
 // schedulePlan turns a pod's plan into events.
 func (s *simulation) schedulePlan(p *simPod, pl podPlan) {
 	var last time.Time
-	for _, t := range []time.Time{pl.scheduled, pl.running, pl.ready} {
+	for _, t := range []time.Time{pl.scheduled, pl.running, pl.ready, pl.finish} {
 		if !t.IsZero() && !t.Equal(last) {
 			s.at(t, func() { s.applyPlan(p, pl) })
 			last = t
@@ -357,12 +319,15 @@ func (s *simulation) applyPlan(p *simPod, pl podPlan) {
 		s.st.setScheduled(p)
 		changed = true
 	}
-	if !pl.running.IsZero() && p.phase != "Running" && !s.now.Before(pl.running) {
+	if !pl.running.IsZero() && p.phase == "Pending" && !s.now.Before(pl.running) {
 		p.phase, changed = "Running", true
 	}
 	if !pl.ready.IsZero() && !p.ready && !s.now.Before(pl.ready) {
 		s.st.setReady(p, s.now)
 		changed, became = true, true
+	}
+	if !pl.finish.IsZero() && !p.finished() && !s.now.Before(pl.finish) {
+		p.phase, p.exitCode, p.finishedAt, changed = pl.finishPhase, pl.exitCode, metaTime(s.now), true
 	}
 	if changed {
 		s.st.podChanged(p, became)
@@ -375,8 +340,8 @@ func (s *simulation) deletePod(p *simPod, byController bool) {
 		return
 	}
 	s.st.setDeleting(p, s.now)
-	if byController && s.scn.Kind != KindDeployment {
-		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionDelete, Revision: p.revName, Node: p.node})
+	if byController && s.podWritesAreSteps() {
+		s.step(Step{Kind: s.scn.Kind, Pod: p.name, Action: ActionDelete, Revision: p.revName, Node: p.node, Index: p.index})
 	}
 	s.st.podChanged(p, false)
 	gone := s.env.goneAt(p, s.now)
@@ -480,6 +445,10 @@ func (s *simulation) init() error {
 		if r.readySeq != 0 && r.readySeq < S {
 			p.ready, p.readyAt, p.readyLTT, p.phase = true, r.Ready, r.readyLTT, "Running"
 		}
+		if r.finishSeq != 0 && r.finishSeq < S {
+			p.phase, p.exitCode, p.finishedAt = r.Phase, r.ExitCode, r.finishedAt
+		}
+		p.index = r.Index
 		if r.delSeq != 0 && r.delSeq < S {
 			p.deleting, p.deletedAt = true, r.DeleteRequested
 		}
@@ -705,15 +674,7 @@ func (s *simulation) validateSpecs() error {
 func (s *simulation) recordDesired() {
 	n := 0
 	if w := s.st.w; w != nil {
-		n = int(w.spec.Replicas)
-		if s.scn.Kind == KindDaemonSet {
-			n = 0
-			for _, nd := range s.st.nodes {
-				if run, _ := shouldRunDaemonPod(nd, w.tmpl); run {
-					n++
-				}
-			}
-		}
+		n = s.wk.wants(&w.spec, w.tmpl, func() []*node { return s.st.nodes })
 	}
 	if k := len(s.desired); k > 0 && s.desired[k-1].n == n {
 		return
@@ -754,7 +715,7 @@ func (s *simulation) result() *SimResult {
 	}
 	partition := 0
 	if s.st.w != nil {
-		partition = partitionOf(s.scn.Kind, &s.st.w.spec)
+		partition = s.wk.keepsOld(&s.st.w.spec)
 	}
 	tl := buildTimeline(lines, target, s.desired, mrs, partition, s.ro.Start, end)
 	res.Availability = tl.points
@@ -771,7 +732,25 @@ func (s *simulation) result() *SimResult {
 	default:
 		res.Summary.Outcome = OutcomeStalled
 	}
+	if f, ok := s.wk.(finisher); ok && s.st.w != nil {
+		if outcome, at, done := f.finished(s.st.w.status); done {
+			res.Completed, res.CompletedAt = true, at
+			res.Summary.Outcome, res.Summary.Duration = outcome, Duration(at.Sub(s.ro.Start))
+		} else if s.mode != EnvAsRecorded {
+			res.Summary.Outcome, res.Summary.Duration = OutcomeStalled, Duration(end.Sub(s.ro.Start))
+		} else {
+			res.Summary.Outcome, res.Summary.Duration = OutcomeIncomplete, Duration(end.Sub(s.ro.Start))
+		}
+	}
 	return res
+}
+
+// A finisher is a workload kind whose workloads end (Jobs): a run's outcome and duration are
+// the workload's end, not its pods' availability.
+type finisher interface {
+	// finished returns the outcome of a workload with status st and when it ended; false
+	// while it runs.
+	finished(st workloadStatus) (outcome string, at time.Time, ok bool)
 }
 
 func workloadName(scn *Scenario) string { return strings.ToLower(scn.Kind) + "/" + scn.Name }

@@ -2,9 +2,13 @@ package replay
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // The StatefulSet controller, re-implemented from upstream pkg/controller/statefulset
@@ -253,4 +257,140 @@ func (ssc *statefulSetController) ensureClaims(set *simWorkload, ordinal int) {
 			ssc.s.claimsCreated = append(ssc.s.claimsCreated, name)
 		}
 	}
+}
+
+// ctrlStatefulSet is the StatefulSet controller's workqueue.
+const ctrlStatefulSet controllerID = "StatefulSet"
+
+// statefulSetKind declares StatefulSets to replay.
+type statefulSetKind struct{}
+
+func (statefulSetKind) kind() string             { return KindStatefulSet }
+func (statefulSetKind) names() []string          { return kubectlNames("apps", KindStatefulSet) }
+func (statefulSetKind) controller() controllerID { return ctrlStatefulSet }
+
+func (statefulSetKind) parse(obj []byte, w *workloadObj) error {
+	var d appsv1.StatefulSet
+	if err := json.Unmarshal(obj, &d); err != nil {
+		return err
+	}
+	s := &w.spec
+	s.Replicas = deref32(d.Spec.Replicas, 1)
+	s.MinReadySeconds = d.Spec.MinReadySeconds
+	s.RevisionHistoryLimit = deref32(d.Spec.RevisionHistoryLimit, 10)
+	s.Strategy = string(d.Spec.UpdateStrategy.Type)
+	if s.Strategy == "" {
+		s.Strategy = string(appsv1.RollingUpdateStatefulSetStrategyType)
+	}
+	if ru := d.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+		s.Partition = deref32(ru.Partition, 0)
+		s.MaxUnavailable = ru.MaxUnavailable
+	}
+	s.PodManagementPolicy = string(d.Spec.PodManagementPolicy)
+	if s.PodManagementPolicy == "" {
+		s.PodManagementPolicy = string(appsv1.OrderedReadyPodManagement)
+	}
+	for _, c := range d.Spec.VolumeClaimTemplates {
+		s.Claims = append(s.Claims, c.Name)
+	}
+	s.HasSelector = d.Spec.Selector != nil
+	w.tmpl = &d.Spec.Template
+	st := d.Status
+	w.status = workloadStatus{ObservedGeneration: st.ObservedGeneration, Replicas: st.Replicas, UpdatedReplicas: st.UpdatedReplicas,
+		ReadyReplicas: st.ReadyReplicas, AvailableReplicas: st.AvailableReplicas, CurrentReplicas: st.CurrentReplicas, CurrentRevision: st.CurrentRevision,
+		UpdateRevision: st.UpdateRevision, CollisionCount: deref32(st.CollisionCount, 0)}
+	return nil
+}
+
+func (statefulSetKind) start(s *simulation) map[controllerID]controller {
+	ssc := &statefulSetController{s: s}
+	return map[controllerID]controller{ctrlStatefulSet: controllerFunc(func(string) { ssc.sync() })}
+}
+
+func (statefulSetKind) onChange(s *simulation, c change) { wakeOnEveryChange(s, ctrlStatefulSet, c) }
+
+func (statefulSetKind) wants(sp *spec, _ *corev1.PodTemplateSpec, _ func() []*node) int {
+	return int(sp.Replicas)
+}
+
+// keepsOld is the partition of a rolling update.
+func (statefulSetKind) keepsOld(sp *spec) int {
+	if sp.Strategy != strategyRollingUpdate {
+		return 0
+	}
+	return int(min(sp.Partition, sp.Replicas))
+}
+
+func (statefulSetKind) runsToCompletion() bool { return false }
+func (statefulSetKind) readsNodes() bool       { return false }
+
+func (statefulSetKind) describe(s *simulation) []string {
+	w := s.st.w
+	line := fmt.Sprintf("statefulset %s: generation %d, replicas %d, strategy %s, partition %d, %s", w.name, w.generation,
+		w.spec.Replicas, w.spec.Strategy, w.spec.Partition, w.spec.PodManagementPolicy)
+	return append([]string{line}, describePods(s)...)
+}
+
+// A StatefulSet pod stands for the pod of the same ordinal only.
+func (statefulSetKind) counterpart(e *environment, list []*PodRecord, ps podSpec) *PodRecord {
+	return e.claimFirst(list, func(r *PodRecord) bool { return r.Name == ps.name })
+}
+
+func (statefulSetKind) stepJSON(s Step) any {
+	return struct {
+		Pod      string `json:"pod"`
+		Action   string `json:"action"`
+		Revision string `json:"revision"`
+	}{s.Pod, s.Action, s.Revision}
+}
+
+func (statefulSetKind) sameStep(a, b Step) bool {
+	return a.Pod == b.Pod && a.Action == b.Action && a.Revision == b.Revision
+}
+
+func (statefulSetKind) stepString(s Step) string {
+	return fmt.Sprintf("%s %s (%s)", s.Action, s.Pod, s.Revision)
+}
+
+func (statefulSetKind) stepSortKey(s Step) string { return s.Action + "/" + s.Pod }
+
+// wakeOnEveryChange is the informers of a controller with a single key that watches its
+// workload, pods and nodes: every change enqueues it, and a pod that became Ready enqueues it
+// again once minReadySeconds have passed.
+func wakeOnEveryChange(s *simulation, ctrl controllerID, c change) {
+	s.enqueue(ctrl, "")
+	if w := s.st.w; c.becameReady && w != nil && w.spec.MinReadySeconds > 0 {
+		s.enqueueAfter(ctrl, "", time.Duration(w.spec.MinReadySeconds)*time.Second+time.Second)
+	}
+}
+
+func (statefulSetKind) overrides() []string {
+	return []string{"spec.replicas", "spec.minReadySeconds", "spec.podManagementPolicy", "spec.updateStrategy.type",
+		"spec.updateStrategy.rollingUpdate.partition", "spec.revisionHistoryLimit"}
+}
+
+func (statefulSetKind) validate(*overrides, *spec) error { return nil }
+
+// resize makes a steady StatefulSet (all pods of one revision and available) want pods.
+func (statefulSetKind) resize(s *simulation, want int) {
+	w := s.st.w
+	pods := append([]*simPod(nil), s.st.pods...)
+	if !steady(pods, len(pods)) {
+		return
+	}
+	slices.SortFunc(pods, func(a, b *simPod) int { return cmp.Compare(a.ordinal, b.ordinal) })
+	resizePods(s, pods, want, nil)
+	w.status.Replicas, w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want), int32(want)
+	w.status.CurrentReplicas, w.status.UpdatedReplicas = int32(want), int32(want)
+}
+
+// hadReason: p was outside the ordinals, or of another revision than the template's where a
+// rolling update replaces pods.
+func (statefulSetKind) hadReason(scn *Scenario, p *PodRecord) bool {
+	w := workloadAt(scn.x, p.delSeq)
+	if w == nil {
+		return true
+	}
+	return int32(p.Ordinal) >= w.spec.Replicas ||
+		w.spec.Strategy == strategyRollingUpdate && int32(p.Ordinal) >= w.spec.Partition && p.revKey != w.spec.Template
 }

@@ -15,9 +15,6 @@ const (
 	KindDaemonSet   = kinds.DaemonSet
 )
 
-// isWorkloadKind reports whether replay re-runs the controller of kind k (see kinds.RollsOut).
-func isWorkloadKind(k string) bool { return kinds.RollsOut("apps", k) }
-
 // Step actions of StatefulSet and DaemonSet steps.
 const (
 	ActionCreate = "create"
@@ -29,9 +26,10 @@ const (
 // For a Deployment it is a change of a ReplicaSet's spec.replicas (creating a ReplicaSet with N
 // replicas is the step 0 -> N) and serializes as {"replicaSet","from","to","time"}. For a
 // StatefulSet it is the creation or deletion of a pod, {"pod","action","revision"} where revision
-// is the pod's controller-revision-hash; for a DaemonSet, {"pod","node","action"}.
+// is the pod's controller-revision-hash; for a DaemonSet, {"pod","node","action"}; for a Job,
+// {"pod","action","index","time"} (index only for Indexed Jobs).
 type Step struct {
-	Kind       string    // KindDeployment, KindStatefulSet or KindDaemonSet; not serialized
+	Kind       string    // KindDeployment, KindStatefulSet, KindDaemonSet or KindJob; not serialized
 	ReplicaSet string    // Deployment
 	From, To   int32     // Deployment
 	Time       time.Time // when the step happened (all kinds; serialized for Deployments)
@@ -39,6 +37,7 @@ type Step struct {
 	Action     string    // StatefulSet, DaemonSet: ActionCreate or ActionDelete
 	Revision   string    // StatefulSet (controller-revision-hash); kept for DaemonSets, not serialized
 	Node       string    // DaemonSet
+	Index      string    // Job: the completion index of an Indexed Job's pod
 
 	// batch groups the steps one controller issued concurrently (upstream fires them from
 	// goroutines, so their order in the log is arbitrary); 0 means alone.
@@ -50,31 +49,14 @@ const stepTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // MarshalJSON writes the kind-specific shape documented on Step.
 func (s Step) MarshalJSON() ([]byte, error) {
-	switch s.Kind {
-	case KindDeployment:
-		return json.Marshal(struct {
-			ReplicaSet string `json:"replicaSet"`
-			From       int32  `json:"from"`
-			To         int32  `json:"to"`
-			Time       string `json:"time"`
-		}{s.ReplicaSet, s.From, s.To, s.Time.UTC().Format(stepTimeFormat)})
-	case KindStatefulSet:
-		return json.Marshal(struct {
-			Pod      string `json:"pod"`
-			Action   string `json:"action"`
-			Revision string `json:"revision"`
-		}{s.Pod, s.Action, s.Revision})
-	case KindDaemonSet:
-		return json.Marshal(struct {
-			Pod    string `json:"pod"`
-			Node   string `json:"node"`
-			Action string `json:"action"`
-		}{s.Pod, s.Node, s.Action})
+	if wk := kindOf(s.Kind); wk != nil {
+		return json.Marshal(wk.stepJSON(s))
 	}
 	return nil, fmt.Errorf("replay: step of unknown workload kind %q", s.Kind)
 }
 
-// UnmarshalJSON reads any of the shapes MarshalJSON writes; the kind is inferred from the fields.
+// UnmarshalJSON reads any of the shapes MarshalJSON writes; the kind is inferred from the fields
+// (a Job's step is the pod step with a time).
 func (s *Step) UnmarshalJSON(b []byte) error {
 	var w struct {
 		ReplicaSet string `json:"replicaSet"`
@@ -85,21 +67,24 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 		Action     string `json:"action"`
 		Revision   string `json:"revision"`
 		Node       string `json:"node"`
+		Index      string `json:"index"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*s = Step{ReplicaSet: w.ReplicaSet, From: w.From, To: w.To, Pod: w.Pod, Action: w.Action, Revision: w.Revision, Node: w.Node}
+	*s = Step{ReplicaSet: w.ReplicaSet, From: w.From, To: w.To, Pod: w.Pod, Action: w.Action, Revision: w.Revision, Node: w.Node, Index: w.Index}
+	if w.Time != "" && (w.ReplicaSet != "" || w.Pod != "") {
+		t, err := time.Parse(time.RFC3339Nano, w.Time)
+		if err != nil {
+			return fmt.Errorf("step time %q: %v", w.Time, err)
+		}
+		s.Time = t
+	}
 	switch {
 	case w.ReplicaSet != "":
 		s.Kind = KindDeployment
-		if w.Time != "" {
-			t, err := time.Parse(time.RFC3339Nano, w.Time)
-			if err != nil {
-				return fmt.Errorf("step time %q: %v", w.Time, err)
-			}
-			s.Time = t
-		}
+	case w.Pod != "" && w.Time != "" && w.Node == "" && w.Revision == "":
+		s.Kind = KindJob // the only pod step with a time
 	case w.Node != "":
 		s.Kind = KindDaemonSet
 	default:
@@ -109,39 +94,26 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 }
 
 // sameAction reports whether two steps describe the same controller action; times are not
-// compared, nor DaemonSet pod names (upstream names them randomly).
+// compared, nor what the kind leaves out (see workloadKind.sameStep).
 func (s Step) sameAction(o Step) bool {
-	switch s.Kind {
-	case KindDeployment:
-		return s.ReplicaSet == o.ReplicaSet && s.From == o.From && s.To == o.To
-	case KindStatefulSet:
-		return s.Pod == o.Pod && s.Action == o.Action && s.Revision == o.Revision
-	case KindDaemonSet:
-		return s.Node == o.Node && s.Action == o.Action && s.Revision == o.Revision
+	if wk := kindOf(s.Kind); wk != nil {
+		return wk.sameStep(s, o)
 	}
 	return false
 }
 
 // String renders a step on one line, as the tables show it.
 func (s Step) String() string {
-	switch s.Kind {
-	case KindDeployment:
-		return fmt.Sprintf("%s %d->%d", s.ReplicaSet, s.From, s.To)
-	case KindStatefulSet:
-		return fmt.Sprintf("%s %s (%s)", s.Action, s.Pod, s.Revision)
-	case KindDaemonSet:
-		return fmt.Sprintf("%s %s on %s", s.Action, s.Pod, s.Node)
+	if wk := kindOf(s.Kind); wk != nil {
+		return wk.stepString(s)
 	}
 	return "?"
 }
 
 // sortKey orders the steps of one concurrent batch canonically.
 func (s Step) sortKey() string {
-	switch s.Kind {
-	case KindDeployment:
-		return s.ReplicaSet
-	case KindStatefulSet:
-		return s.Action + "/" + s.Pod
+	if wk := kindOf(s.Kind); wk != nil {
+		return wk.stepSortKey(s)
 	}
 	return s.Action + "/" + s.Node
 }

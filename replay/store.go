@@ -22,7 +22,10 @@ type simPod struct {
 	created         time.Time // precise
 	creationTS      time.Time // as stored
 	scheduled       bool
-	phase           string // "Pending" or "Running"
+	phase           string    // "Pending", "Running", and for Job pods "Succeeded" or "Failed"
+	index           string    // Job pods: the completion index of Indexed Jobs
+	exitCode        int32     // Job pods that failed
+	finishedAt      time.Time // Job pods that ended: as their containers report it
 	ready           bool
 	readyAt         time.Time // precise
 	readyLTT        time.Time // Ready condition lastTransitionTime, as stored
@@ -32,6 +35,9 @@ type simPod struct {
 	goneAt          time.Time
 	rec             *PodRecord // recorded counterpart, nil when none
 }
+
+// finished reports whether a Job pod ended, Succeeded or Failed.
+func (p *simPod) finished() bool { return p.phase == phaseSucceeded || p.phase == phaseFailed }
 
 // active is upstream's IsPodActive for the phases the simulation knows.
 func (p *simPod) active() bool { return !p.deleting }

@@ -176,7 +176,7 @@ feed:
 			sr.Diverged = append(sr.Diverged, SurveyItem{WorkloadRef: w, Rollout: rc.ID, Seq: rc.Seq, Start: rc.Start, Divergence: rc.Divergence})
 		}
 	}
-	for _, k := range []string{KindDeployment, KindStatefulSet, KindDaemonSet} {
+	for _, k := range registeredKinds() {
 		if ks := kinds[k]; ks != nil {
 			sr.ByKind = append(sr.ByKind, *ks)
 		}

@@ -1,11 +1,9 @@
 package replay
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -37,7 +35,8 @@ type WhatIfOptions struct {
 	// spec.updateStrategy.rollingUpdate.partition, spec.revisionHistoryLimit. DaemonSet:
 	// spec.minReadySeconds, spec.updateStrategy.type,
 	// spec.updateStrategy.rollingUpdate.maxSurge, spec.updateStrategy.rollingUpdate.maxUnavailable,
-	// spec.revisionHistoryLimit. The "spec." prefix may be left out.
+	// spec.revisionHistoryLimit. Job: spec.parallelism, spec.completions, spec.backoffLimit,
+	// spec.activeDeadlineSeconds. The "spec." prefix may be left out.
 	Set []string
 	// ReadyLatency: see SimOptions.ReadyLatency.
 	ReadyLatency string
@@ -115,13 +114,12 @@ func CheckWhatIf(kind string, opts WhatIfOptions) error {
 	if _, err := parseReadyLatency(opts.ReadyLatency); err != nil {
 		return err
 	}
-	if k == KindDeployment || k == KindDaemonSet {
-		// Both set to 0 by the overrides themselves: whatever the spec, invalid.
-		sp := spec{Strategy: strategyRollingUpdate}
-		_ = ov.apply(&sp)
-		if sp.MaxSurge != nil && sp.MaxUnavailable != nil {
-			return ov.validate(k, &sp)
-		}
+	// Both set to 0 by the overrides themselves: whatever the spec, invalid (for the kinds
+	// that refuse it, see workloadKind.validate).
+	sp := spec{Strategy: strategyRollingUpdate}
+	_ = ov.apply(&sp)
+	if sp.MaxSurge != nil && sp.MaxUnavailable != nil {
+		return ov.validate(k, &sp)
 	}
 	return nil
 }
@@ -178,13 +176,12 @@ type override struct {
 	apply       func(*spec)
 }
 
-var overridePaths = map[string][]string{
-	KindDeployment: {"spec.replicas", "spec.minReadySeconds", "spec.progressDeadlineSeconds", "spec.revisionHistoryLimit",
-		"spec.paused", "spec.strategy.type", "spec.strategy.rollingUpdate.maxSurge", "spec.strategy.rollingUpdate.maxUnavailable"},
-	KindStatefulSet: {"spec.replicas", "spec.minReadySeconds", "spec.podManagementPolicy", "spec.updateStrategy.type",
-		"spec.updateStrategy.rollingUpdate.partition", "spec.revisionHistoryLimit"},
-	KindDaemonSet: {"spec.minReadySeconds", "spec.updateStrategy.type", "spec.updateStrategy.rollingUpdate.maxSurge",
-		"spec.updateStrategy.rollingUpdate.maxUnavailable", "spec.revisionHistoryLimit"},
+// overridePaths are the --set paths replay can change for a kind (see workloadKind.overrides).
+func overridePaths(kind string) []string {
+	if wk := kindOf(kind); wk != nil {
+		return wk.overrides()
+	}
+	return nil
 }
 
 // parseOverrides parses PATH=VALUE strings for a workload kind.
@@ -215,7 +212,7 @@ func parseOverrides(kind string, set []string) (*overrides, error) {
 
 func parseOverride(kind, path, value string) (override, error) {
 	known := false
-	for _, p := range overridePaths[kind] {
+	for _, p := range overridePaths(kind) {
 		known = known || p == path
 	}
 	if !known {
@@ -223,12 +220,12 @@ func parseOverride(kind, path, value string) (override, error) {
 			return override{}, overrideErr("--set %s: StatefulSet maxUnavailable needs the alpha MaxUnavailableStatefulSet feature gate and is not simulated: use spec.podManagementPolicy=Parallel or spec.updateStrategy.rollingUpdate.partition", path)
 		}
 		last := path[strings.LastIndexByte(path, '.')+1:]
-		for _, p := range overridePaths[kind] {
+		for _, p := range overridePaths(kind) {
 			if strings.HasSuffix(p, "."+last) {
 				return override{}, overrideErr("--set %s: not a field replay can change for a %s: use %s=%s", path, kind, p, value)
 			}
 		}
-		return override{}, overrideErr("--set %s: not a field replay can change for a %s: use one of %s", path, kind, strings.Join(overridePaths[kind], ", "))
+		return override{}, overrideErr("--set %s: not a field replay can change for a %s: use one of %s", path, kind, strings.Join(overridePaths(kind), ", "))
 	}
 	o := override{path: path, value: value}
 	whole := func(minimum int64) (int32, error) {
@@ -336,6 +333,30 @@ func parseOverride(kind, path, value string) (override, error) {
 			return o, err
 		}
 		o.apply = func(s *spec) { s.PodManagementPolicy = v }
+	case "spec.parallelism":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.Parallelism, s.Replicas = n, n }
+	case "spec.completions":
+		n, err := whole(1)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.Completions = n }
+	case "spec.backoffLimit":
+		n, err := whole(0)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.BackoffLimit = n }
+	case "spec.activeDeadlineSeconds":
+		n, err := whole(1)
+		if err != nil {
+			return o, err
+		}
+		o.apply = func(s *spec) { s.ActiveDeadlineSeconds = int64(n) }
 	case "spec.updateStrategy.rollingUpdate.partition":
 		n, err := whole(0)
 		if err != nil {
@@ -367,15 +388,20 @@ func (ov *overrides) touches(fragments ...string) bool {
 
 // validate refuses specs the overrides make invalid, as the API server would.
 func (ov *overrides) validate(kind string, s *spec) error {
-	if s.Strategy == strategyRollingUpdate && (kind == KindDeployment || kind == KindDaemonSet) && ov.touches("maxSurge", "maxUnavailable", "strategy.type", "updateStrategy.type") {
+	if wk := kindOf(kind); wk != nil {
+		return wk.validate(ov, s)
+	}
+	return nil
+}
+
+// refuseStuckRollingUpdate refuses overrides that leave a rolling update with maxSurge and
+// maxUnavailable both 0.
+func (ov *overrides) refuseStuckRollingUpdate(s *spec) error {
+	if s.Strategy == strategyRollingUpdate && ov.touches("maxSurge", "maxUnavailable", "strategy.type", "updateStrategy.type") {
 		zero := func(v *intstr.IntOrString) bool { return v == nil || isZero(v) }
 		if zero(s.MaxSurge) && zero(s.MaxUnavailable) {
 			return overrideErr("--set: maxSurge and maxUnavailable would both be 0 and the rollout could never progress: set one of them above 0")
 		}
-	}
-	if kind == KindDeployment && s.ProgressDeadlineSeconds != noLimit && s.ProgressDeadlineSeconds <= s.MinReadySeconds &&
-		ov.touches("minReadySeconds", "progressDeadlineSeconds") {
-		return overrideErr("--set: progressDeadlineSeconds (%d) must be greater than minReadySeconds (%d)", s.ProgressDeadlineSeconds, s.MinReadySeconds)
 	}
 	return nil
 }
@@ -388,34 +414,7 @@ func (ov *overrides) resizeInitial(s *simulation) error {
 	if ov.replicas == nil || w == nil {
 		return nil
 	}
-	want := int(*ov.replicas)
-	switch s.scn.Kind {
-	case KindDeployment:
-		active := activeRS(s.st.rss)
-		if len(active) != 1 {
-			return nil
-		}
-		rs := active[0]
-		if !steady(rs.pods, int(rs.replicas)) {
-			return nil
-		}
-		rs.replicas = int32(want)
-		rs.desired, rs.hasDesired = int32(want), true
-		rs.max, rs.hasMax = int32(want)+maxSurge(&w.spec), true
-		resizePods(s, append([]*simPod(nil), rs.pods...), want, rs)
-		rs.status = rsStatus{Replicas: rs.active, Ready: rs.ready, Available: rs.ready, ObservedGeneration: rs.generation}
-		w.status.Replicas, w.status.UpdatedReplicas = int32(want), int32(want)
-		w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want)
-	case KindStatefulSet:
-		pods := append([]*simPod(nil), s.st.pods...)
-		if !steady(pods, len(pods)) {
-			return nil
-		}
-		slices.SortFunc(pods, func(a, b *simPod) int { return cmp.Compare(a.ordinal, b.ordinal) })
-		resizePods(s, pods, want, nil)
-		w.status.Replicas, w.status.ReadyReplicas, w.status.AvailableReplicas = int32(want), int32(want), int32(want)
-		w.status.CurrentReplicas, w.status.UpdatedReplicas = int32(want), int32(want)
-	}
+	s.wk.resize(s, int(*ov.replicas))
 	return nil
 }
 

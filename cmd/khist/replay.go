@@ -18,13 +18,15 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Re-run the workload controllers over recorded rollouts: compare with what happened, or ask what if",
-		Long: `replay re-runs the Deployment, ReplicaSet, StatefulSet and DaemonSet controllers, re-implemented
-from upstream, in a deterministic simulation of a recorded rollout: the spec changes people made
-and the environment (how long each pod took to become Ready, nodes coming and going) come from
-the recorded history.
+		Long: `replay re-runs the Deployment, ReplicaSet, StatefulSet, DaemonSet and Job controllers,
+re-implemented from upstream, in a deterministic simulation of a recorded rollout (a Job's run;
+for a CronJob, its schedule decisions over the recorded window):
+the spec changes people made and the environment (how long each pod took to become Ready or to
+succeed or fail, nodes coming and going) come from the recorded history.
 
   compare   replay rollouts as they were recorded and compare the controller's steps
-  what-if   replay a rollout with other settings (maxSurge, replicas, partition ...)
+  what-if   replay a rollout with other settings (maxSurge, replicas, partition, a Job's
+            parallelism or backoffLimit, a CronJob's concurrencyPolicy or schedule ...)
   all       compare every recorded rollout and report the share that replays step for step`,
 	}
 	cmd.AddCommand(newReplayCompareCmd(g), newReplayWhatIfCmd(g), newReplayAllCmd(g))

@@ -123,7 +123,7 @@ func TestReplayCommands(t *testing.T) {
 		{[]string{"replay", "what-if", "deploy/web", "--set", "replicas"}, `--set "replicas": use PATH=VALUE, e.g. spec.replicas=12`},
 		{[]string{"replay", "what-if", "deploy/web", "--set", "replicas=12", "--ready-latency", "soon"}, `--ready-latency "soon": use recorded, p50, p90, max or a duration such as 4s`},
 		{[]string{"replay", "what-if", "deploy/web", "--rollout", "all", "--set", "replicas=12"}, "--rollout all: what-if replays one rollout"},
-		{[]string{"replay", "compare", "pod/web-0"}, "pod/web-0: replay re-runs the Deployment, StatefulSet and DaemonSet controllers: use deploy/NAME, sts/NAME or ds/NAME"},
+		{[]string{"replay", "compare", "pod/web-0"}, "pod/web-0: replay re-runs the Deployment, StatefulSet, DaemonSet, Job and CronJob controllers: use deploy/NAME, sts/NAME, ds/NAME, job/NAME or cj/NAME"},
 		{[]string{"replay", "compare", "deploy/webb"}, `no deployment "webb" in namespace default-25 in the recorded history: nearest: web`},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "99999"}, fmt.Sprintf("--rollout: no rollout of Deployment default-25/web started at sequence 99999: use one of %d (deployment/web#1), ", all.Rollouts[0].Seq)},
 		{[]string{"replay", "compare", "deploy/web", "--rollout", "rev7"}, "--rollout rev7: deployment/web has no rollout to revision 7: it has rev1, rev2"},

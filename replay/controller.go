@@ -1,0 +1,201 @@
+package replay
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/khist/khist/eventlog/kinds"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// A controller is one controller the simulation re-runs, bound to one simulation. The
+// simulation calls sync each time the controller's workqueue hands it a key (see clock).
+type controller interface {
+	// sync reconciles key as upstream's worker does once it takes key out of its queue: ""
+	// for the workload's own controller, the ReplicaSet's name for the ReplicaSet controller.
+	sync(key string)
+}
+
+// controllerFunc adapts a function to a controller.
+type controllerFunc func(key string)
+
+func (f controllerFunc) sync(key string) { f(key) }
+
+// controllerID names a controller's workqueue (and its reaction latencies, see latencyModel).
+type controllerID string
+
+// A workloadKind is a workload kind replay re-runs the controller of: how its objects parse,
+// which controllers its simulation runs, what wakes them, and what its steps look like. Each
+// kind is one file (deployment.go, statefulset.go, daemonset.go ...) and one line in
+// registerBuiltinKinds; nothing else in the package switches on the kind.
+type workloadKind interface {
+	// kind is the Kubernetes kind, e.g. "Deployment".
+	kind() string
+	// names are the spellings a user may give for the kind, lowercase: singular, plural,
+	// short names, KIND.GROUP.
+	names() []string
+	// controller is the workqueue of the workload's own controller: the one whose writes
+	// are the recorded steps and whose reaction latencies are calibrated.
+	controller() controllerID
+	// parse fills w's spec, pod template and status from the workload's JSON (w.meta is
+	// already parsed).
+	parse(obj []byte, w *workloadObj) error
+	// start binds the kind's controllers to a simulation, by workqueue; the workload's own
+	// controller must be among them.
+	start(s *simulation) map[controllerID]controller
+	// onChange is the controllers' informers: it enqueues the keys a change of the simulated
+	// store wakes.
+	onChange(s *simulation, c change)
+	// wants is how many pods a workload with spec sp and template tmpl wants; nodes lists
+	// the nodes of the moment, for kinds that read them (see readsNodes).
+	wants(sp *spec, tmpl *corev1.PodTemplateSpec, nodes func() []*node) int
+	// keepsOld is how many pods a rollout of a workload with spec sp leaves at the old
+	// revision (a StatefulSet's partition).
+	keepsOld(sp *spec) int
+	// runsToCompletion reports whether the kind's pods run to an end (Succeeded or Failed)
+	// that the controller reads: their ends are then part of the environment replayed.
+	runsToCompletion() bool
+	// readsNodes reports whether the controller watches nodes: their changes are inputs of
+	// its rollouts.
+	readsNodes() bool
+	// describe renders the simulated store as the workload's controller sees it, one line
+	// per object (see Decision.View).
+	describe(s *simulation) []string
+	// counterpart claims the recorded pod (of list, the recorded pods of the new pod's
+	// revision) that a new simulated pod ps stands for, whose behaviour it replays (see
+	// environment.plan); nil when none.
+	counterpart(e *environment, list []*PodRecord, ps podSpec) *PodRecord
+	// stepJSON is the step's serialized shape (see Step).
+	stepJSON(s Step) any
+	// sameStep reports whether two steps describe the same controller action.
+	sameStep(a, b Step) bool
+	// stepString renders a step on one line.
+	stepString(s Step) string
+	// stepSortKey orders the steps of one concurrent batch canonically.
+	stepSortKey(s Step) string
+	// overrides are the --set paths a what-if can change (see WhatIf).
+	overrides() []string
+	// validate refuses a spec the overrides make invalid, as the API server would.
+	validate(ov *overrides, s *spec) error
+	// resize adapts a steady initial state to an overridden replica count (--set
+	// spec.replicas): the what-if starts from want available pods of the current revision.
+	resize(s *simulation, want int)
+}
+
+// kindRegistry is the workload kinds replay knows, in registration order. It is never
+// modified once published: registerKind publishes a new one, so that reads (on every step the
+// comparisons look at) take no lock.
+type kindRegistry struct {
+	kinds  []workloadKind
+	byName map[string]workloadKind // user spellings, lowercase
+	byKind map[string]workloadKind // e.g. "Deployment"
+}
+
+var (
+	registry   atomic.Pointer[kindRegistry]
+	registerMu sync.Mutex // serializes registerKind
+)
+
+func init() { registerBuiltinKinds() }
+
+// registerBuiltinKinds registers the kinds replay re-runs; a new kind is one more line here.
+func registerBuiltinKinds() {
+	registerKind(deploymentKind{})
+	registerKind(statefulSetKind{})
+	registerKind(daemonSetKind{})
+	registerKind(jobKind{})
+}
+
+// publish makes ks the registered kinds.
+func publish(ks []workloadKind) {
+	r := &kindRegistry{kinds: ks, byName: map[string]workloadKind{}, byKind: map[string]workloadKind{}}
+	for _, k := range ks {
+		r.byKind[k.kind()] = k
+		r.byName[strings.ToLower(k.kind())] = k
+		for _, n := range k.names() {
+			r.byName[n] = k
+		}
+	}
+	registry.Store(r)
+}
+
+func current() *kindRegistry {
+	if r := registry.Load(); r != nil {
+		return r
+	}
+	return &kindRegistry{}
+}
+
+// registerKind adds a workload kind and returns a function that removes it again (tests
+// register kinds of their own). It panics when the kind or one of its names is taken.
+func registerKind(k workloadKind) (unregister func()) {
+	registerMu.Lock()
+	defer registerMu.Unlock()
+	r := current()
+	if _, ok := r.byKind[k.kind()]; ok {
+		panic(fmt.Sprintf("replay: kind %s registered twice", k.kind()))
+	}
+	for _, n := range append([]string{strings.ToLower(k.kind())}, k.names()...) {
+		if o, ok := r.byName[n]; ok {
+			panic(fmt.Sprintf("replay: kind %s: name %q is taken by %s", k.kind(), n, o.kind()))
+		}
+	}
+	publish(append(slices.Clone(r.kinds), k))
+	return func() {
+		registerMu.Lock()
+		defer registerMu.Unlock()
+		publish(slices.DeleteFunc(slices.Clone(current().kinds), func(o workloadKind) bool { return o.kind() == k.kind() }))
+	}
+}
+
+// kindByName returns the registered kind a user's spelling names (Deployment, deploy,
+// deployments.apps ...), or nil.
+func kindByName(name string) workloadKind { return current().byName[strings.ToLower(name)] }
+
+// kindOf returns the registered kind named exactly k (e.g. "Deployment"), or nil.
+func kindOf(k string) workloadKind { return current().byKind[k] }
+
+// registeredKinds lists the registered kinds, in registration order.
+func registeredKinds() []string {
+	var ks []string
+	for _, k := range current().kinds {
+		ks = append(ks, k.kind())
+	}
+	return ks
+}
+
+// Kinds lists the kinds whose controller replay re-runs, in registration order.
+func Kinds() []string { return registeredKinds() }
+
+// isWorkloadKind reports whether replay re-runs the controller of kind k.
+func isWorkloadKind(k string) bool { return kindOf(k) != nil }
+
+// kindChoices lists the registered kinds for error messages: "deployment, statefulset or
+// daemonset".
+func kindChoices() string {
+	ns := registeredKinds()
+	for i := range ns {
+		ns[i] = strings.ToLower(ns[i])
+	}
+	if len(ns) < 2 {
+		return strings.Join(ns, "")
+	}
+	return strings.Join(ns[:len(ns)-1], ", ") + " or " + ns[len(ns)-1]
+}
+
+// kubectlNames are the spellings kubectl accepts for a built-in kind: singular, plural, short
+// names, and singular.group.
+func kubectlNames(group, kind string) []string {
+	k, ok := kinds.Lookup(group, kind)
+	if !ok {
+		return []string{strings.ToLower(kind)}
+	}
+	ns := append([]string{k.Singular(), k.Plural}, k.Short...)
+	if group != "" {
+		ns = append(ns, k.Singular()+"."+group)
+	}
+	return ns
+}
