@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -52,7 +53,7 @@ type Server struct {
 
 // Listen binds addr (host:port; port 0 picks a free one) at once, so that a wrong address
 // fails before anything runs; Start serves.
-func Listen(addr string, cfg *tls.Config, h http.Handler) (*Server, error) {
+func Listen(addr string, cfg *tls.Config, h *Handler) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: --audit-webhook %s: %v (use a free host:port)", ErrInvalidOption, addr, err)
@@ -61,7 +62,9 @@ func Listen(addr string, cfg *tls.Config, h http.Handler) (*Server, error) {
 	mux.Handle("/", h)
 	return &Server{
 		ln:  tls.NewListener(ln, cfg),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg},
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg,
+			// Refused handshakes (a client without the CA's certificate) show in khist's log.
+			ErrorLog: slog.NewLogLogger(h.opts.Logger.Handler(), slog.LevelWarn)},
 	}, nil
 }
 
