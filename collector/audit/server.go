@@ -61,7 +61,7 @@ func Listen(addr string, cfg *tls.Config, h *Handler) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	return &Server{
-		ln:  tls.NewListener(ln, cfg),
+		ln: tls.NewListener(ln, cfg),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg,
 			// Refused handshakes (a client without the CA's certificate) show in khist's log.
 			ErrorLog: slog.NewLogLogger(h.opts.Logger.Handler(), slog.LevelWarn)},
