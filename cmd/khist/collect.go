@@ -131,6 +131,15 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	if err != nil {
 		return err
 	}
+	var auditTLS *tls.Config
+	switch {
+	case f.auditAddr != "":
+		if auditTLS, err = f.auditTLS.Config(); err != nil {
+			return err
+		}
+	case f.auditTLS != audit.TLSFiles{}:
+		return errors.New("--audit-webhook-cert, --audit-webhook-key and --audit-webhook-client-ca configure --audit-webhook: give its address too (e.g. --audit-webhook :8443)")
+	}
 	if err := setMemoryLimit(f.memoryLimit.value, f.memoryLimit.set); err != nil {
 		return err
 	}
@@ -143,15 +152,6 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	}
 	if f.kubeCluster != "" {
 		f.kube.ClusterName = &f.kubeCluster
-	}
-	var auditTLS *tls.Config
-	switch {
-	case f.auditAddr != "":
-		if auditTLS, err = f.auditTLS.Config(); err != nil {
-			return err
-		}
-	case f.auditTLS != audit.TLSFiles{}:
-		return errors.New("--audit-webhook-cert, --audit-webhook-key and --audit-webhook-client-ca configure --audit-webhook: give its address too (e.g. --audit-webhook :8443)")
 	}
 	// Nothing is written (not even the data directory) until the cluster has answered.
 	cfg, err := clusterConfig(ctx, f.kube)
