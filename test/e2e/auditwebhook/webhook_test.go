@@ -126,9 +126,11 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 	px.down()
 	kubectl(bob, "-n", ns, "label", deploy, "tier=web")
 	time.Sleep(30 * time.Second)
-	if after := apiserverAuditErrors(ctx, t, c); after <= errorsBefore {
+	after := apiserverAuditErrors(ctx, t, c)
+	if after <= errorsBefore {
 		t.Errorf("apiserver_audit_error_total{plugin=\"webhook\"} = %v after a 30 s outage, %v before: the dropped batches are not counted", after, errorsBefore)
 	}
+	t.Logf("apiserver_audit_error_total{plugin=\"webhook\"}: %v before the long outage, %v after", errorsBefore, after)
 	px.up(t)
 
 	// khist collect restarted: what the API server sent meanwhile is stored once it is back.
@@ -255,10 +257,17 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 		}
 	}
 
+	t.Logf("khist timeline -n %s --kind deployment:\n%s", ns, khist(ctx, t, bin, dataDir, "timeline", "-n", ns, "--since", "1h", "--kind", "deployment"))
+
 	// khist's metrics count the batches and records.
 	m := metrics(ctx, t, <-p.metricsURL)
 	if m["khist_audit_batches_received_total"] == 0 || m["khist_audit_records_published_total"] == 0 {
 		t.Errorf("audit metrics: %v", m)
+	}
+	for name, v := range m {
+		if strings.HasPrefix(name, "khist_audit_") {
+			t.Logf("%s %v", name, v)
+		}
 	}
 	if err := p.stop(); err != nil {
 		t.Errorf("khist collect: %v\n%s", err, p.log())
