@@ -90,6 +90,7 @@ func BenchmarkWho(b *testing.B) {
 	}
 	found := 0
 	b.ResetTimer()
+	c0 := processCPU()
 	for i := range b.N {
 		e := envs[i%len(envs)]
 		r, err := db.Who(context.Background(), ObjectRef{Cluster: e.Cluster, Group: e.Group, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}, "", e.Observed, e.Actor)
@@ -101,6 +102,7 @@ func BenchmarkWho(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-c0).Microseconds())/float64(b.N), "cpu-us/lookup")
 	if found < b.N*9/10 {
 		b.Fatalf("joined %d of %d versions", found, b.N)
 	}
