@@ -46,14 +46,26 @@ func foldAudit(t *txn, ev *event) error {
 	return t.bucket(bAudit).Put(t.keep(k), t.keep(ev.env.Object))
 }
 
+// WhoOf is the version of an object Who looks for the request of.
+type WhoOf struct {
+	ResourceVersion string    // the version's, when known
+	At              time.Time // when it was observed
+	// Manager is the version's writer: the field manager its managedFields name (see
+	// writer), the log's actor.
+	Manager string
+	// Deleted is set for a deletion: its request is a delete, whatever its field manager
+	// (a deletion writes no managedFields).
+	Deleted bool
+}
+
 // Who returns the write request that made a version of ref, or nil when the log holds none:
-// the record of the same object whose response carried the version's resourceVersion rv, or
+// the record of the same object whose response carried the version's resourceVersion, or
 // else, among the records without one (audit level Metadata), the one whose field manager is
-// the version's writer (manager, the field manager its managedFields name) and whose completion
-// is nearest to the version's observed time at, within WhoWindow. The kind must be the
-// record's resource for built-in kinds; records of custom resources are matched by group,
-// namespace and name.
-func (db *DB) Who(ctx context.Context, ref ObjectRef, rv string, at time.Time, manager string) (*eventlog.AuditRecord, error) {
+// the version's writer (for a deletion: whose verb is delete) and whose completion is nearest
+// to the version's observed time, within WhoWindow. The kind must be the record's resource for
+// built-in kinds; records of custom resources are matched by group, namespace and name.
+func (db *DB) Who(ctx context.Context, ref ObjectRef, of WhoOf) (*eventlog.AuditRecord, error) {
+	rv, at, manager := of.ResourceVersion, of.At, of.Manager
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -85,7 +97,14 @@ func (db *DB) Who(ctx context.Context, ref ObjectRef, rv string, at time.Time, m
 				best = bytes.Clone(v)
 				return nil
 			}
-			if r.ResourceVersion != "" || manager == "" || r.Manager != manager {
+			switch {
+			case r.ResourceVersion != "":
+				continue
+			case of.Deleted:
+				if r.Verb != "delete" {
+					continue
+				}
+			case manager == "" || r.Manager != manager || r.Verb == "delete":
 				continue
 			}
 			d = max(d, -d)

@@ -50,16 +50,18 @@ func TestWho(t *testing.T) {
 		e.Seq = seq
 		envs = append(envs, e)
 	}
-	t1, t2 := t0.Add(10*time.Second), t0.Add(12*time.Second)
+	t1, t2, t3 := t0.Add(10*time.Second), t0.Add(12*time.Second), t0.Add(14*time.Second)
 	version("web", "10", t0, eventlog.Added, "kubectl-client-side-apply")
 	version("web", "11", t1, eventlog.Modified, "kubectl-client-side-apply", "kubectl-set")
 	version("web", "12", t2, eventlog.Modified, "kubectl-client-side-apply", "kubectl-set")
+	version("web", "13", t3, eventlog.Deleted, "kubectl-client-side-apply", "kubectl-set")
 	version("api", "20", t0, eventlog.Added, "kubectl-create")
 	// The batch: later in the log, completion times a few milliseconds before the watch saw
 	// the change.
 	record(eventlog.AuditRecord{AuditID: "a0", Verb: "create", Name: "web", User: "kubernetes-admin", Manager: "kubectl-client-side-apply", Completed: t0.Add(-4 * time.Millisecond)})
 	record(eventlog.AuditRecord{AuditID: "a1", Verb: "patch", Name: "web", User: "alice", Groups: []string{"dev"}, Manager: "kubectl-set", UserAgent: "kubectl/v1.33.13", Completed: t1.Add(-3 * time.Millisecond)})
 	record(eventlog.AuditRecord{AuditID: "a2", Verb: "patch", Name: "web", User: "bob", Manager: "kubectl-set", Completed: t2.Add(-5 * time.Millisecond)})
+	record(eventlog.AuditRecord{AuditID: "a6", Verb: "delete", Name: "web", User: "carol", Manager: "kubectl", Completed: t3.Add(-2 * time.Millisecond)})
 	record(eventlog.AuditRecord{AuditID: "a3", Verb: "patch", Name: "web", Resource: "statefulsets", User: "mallory", Manager: "kubectl-set", Completed: t1})
 	// At RequestResponse level: the response's resourceVersion decides, whatever the time.
 	record(eventlog.AuditRecord{AuditID: "a4", Verb: "create", Name: "api", User: "dave", Manager: "kubectl-create", ResourceVersion: "20", Completed: t0.Add(25 * time.Second)})
@@ -70,17 +72,22 @@ func TestWho(t *testing.T) {
 		kind, name, rv string
 		at             time.Time
 		manager, want  string
+		deleted        bool
 	}{
-		{"Deployment", "web", "10", t0, "kubectl-client-side-apply", "kubernetes-admin"},
-		{"Deployment", "web", "11", t1, "kubectl-set", "alice"},
-		{"Deployment", "web", "12", t2, "kubectl-set", "bob"},
-		{"Deployment", "web", "11", t1, "kube-controller-manager", ""}, // a controller's status write
-		{"Deployment", "web", "11", t1.Add(2 * WhoWindow), "kubectl-set", ""},
-		{"StatefulSet", "web", "11", t1, "kubectl-set", "mallory"},
-		{"Deployment", "api", "20", t0, "kubectl-create", "dave"},
-		{"Deployment", "api", "", t0, "kubectl-create", ""}, // records with a resourceVersion match only by it
+		{"Deployment", "web", "10", t0, "kubectl-client-side-apply", "kubernetes-admin", false},
+		{"Deployment", "web", "11", t1, "kubectl-set", "alice", false},
+		{"Deployment", "web", "12", t2, "kubectl-set", "bob", false},
+		{"Deployment", "web", "11", t1, "kube-controller-manager", "", false}, // a controller's status write
+		{"Deployment", "web", "11", t1.Add(2 * WhoWindow), "kubectl-set", "", false},
+		{"StatefulSet", "web", "11", t1, "kubectl-set", "mallory", false},
+		{"Deployment", "api", "20", t0, "kubectl-create", "dave", false},
+		{"Deployment", "api", "", t0, "kubectl-create", "", false}, // records with a resourceVersion match only by it
+		// A deletion writes no managedFields: its writer is whoever wrote last, and the
+		// request is the delete nearest in time.
+		{"Deployment", "web", "13", t3, "kubectl-set", "carol", true},
+		{"Deployment", "web", "13", t3, "kubectl-set", "bob", false},
 	} {
-		r, err := db.Who(ctx, ObjectRef{Cluster: "c1", Group: "apps", Kind: c.kind, Namespace: "shop", Name: c.name}, c.rv, c.at, c.manager)
+		r, err := db.Who(ctx, ObjectRef{Cluster: "c1", Group: "apps", Kind: c.kind, Namespace: "shop", Name: c.name}, WhoOf{ResourceVersion: c.rv, At: c.at, Manager: c.manager, Deleted: c.deleted})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +104,7 @@ func TestWho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 3 || h[1].Actor != "kubectl-set" {
+	if len(h) != 4 || h[1].Actor != "kubectl-set" {
 		t.Errorf("history: %+v", h)
 	}
 	mustCheckAndClose(t, db)

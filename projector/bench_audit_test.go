@@ -93,7 +93,7 @@ func BenchmarkWho(b *testing.B) {
 	c0 := processCPU()
 	for i := range b.N {
 		e := envs[i%len(envs)]
-		r, err := db.Who(context.Background(), ObjectRef{Cluster: e.Cluster, Group: e.Group, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}, "", e.Observed, e.Actor)
+		r, err := db.Who(context.Background(), ObjectRef{Cluster: e.Cluster, Group: e.Group, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}, WhoOf{At: e.Observed, Manager: e.Actor, Deleted: e.Type == eventlog.Deleted})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -200,7 +200,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 			Desired: r.Desired, MinAvailable: r.MinAvailable, MinShare: r.MinAvailableShare, MinAt: r.MinAvailableAt,
 			PeakPods: r.PeakPods, Steps: steps, Actor: r.Actor, ChangeCause: r.ChangeCause, Strategy: r.Strategy,
 		}
-		row.Actor, row.Who = v.who(ctx, row.Workload, "", r.Start, r.Actor)
+		row.Actor, row.Who = v.who(ctx, row.Workload, "", r.Start, r.Actor, false)
 		if r.Rollback {
 			// The number the revision had before the rollback renumbered it.
 			ns := numbers[r.Namespace+"/"+r.Kind+"/"+r.Name+"/"+r.ToHash]
@@ -515,7 +515,7 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 		if row.Rollout != nil && row.Rollout.Who != nil && row.Rollout.Who.Manager == r.Actor {
 			row.Actor, row.Who = row.Rollout.Actor, row.Rollout.Who
 		} else {
-			row.Actor, row.Who = v.who(ctx, ObjectKey{Group: k.Group, Kind: k.Kind, Namespace: ns, Name: name}, "", r.Created, r.Actor)
+			row.Actor, row.Who = v.who(ctx, ObjectKey{Group: k.Group, Kind: k.Kind, Namespace: ns, Name: name}, "", r.Created, r.Actor, false)
 		}
 		rows = append(rows, row)
 	}

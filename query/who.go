@@ -28,14 +28,14 @@ func (w *Who) Text() string {
 }
 
 // who joins a version of key (resourceVersion rv, when known; observed at at; written by the
-// field manager actor) to the audit record of its request. It returns the actor to show (the
-// user when a record is found, else actor) and the record.
-func (v *Views) who(ctx context.Context, key ObjectKey, rv string, at time.Time, actor string) (string, *Who) {
-	if actor == "" && rv == "" {
+// field manager actor; deleted or not) to the audit record of its request. It returns the
+// actor to show (the user when a record is found, else actor) and the record.
+func (v *Views) who(ctx context.Context, key ObjectKey, rv string, at time.Time, actor string, deleted bool) (string, *Who) {
+	if actor == "" && rv == "" && !deleted {
 		return actor, nil
 	}
 	ref := projector.ObjectRef{Cluster: v.Cluster, Group: key.Group, Kind: key.Kind, Namespace: key.Namespace, Name: key.Name}
-	r, err := v.DB.Who(ctx, ref, rv, at, actor)
+	r, err := v.DB.Who(ctx, ref, projector.WhoOf{ResourceVersion: rv, At: at, Manager: actor, Deleted: deleted})
 	if err != nil || r == nil {
 		return actor, nil
 	}
@@ -46,5 +46,5 @@ func (v *Views) who(ctx context.Context, key ObjectKey, rv string, at time.Time,
 
 // whoOf implements whoSource for BuildTimeline.
 func (v *Views) whoOf(ver *Version) (string, *Who) {
-	return v.who(context.Background(), ver.ObjectKey, ver.ResourceVersion, ver.Time, ver.Actor)
+	return v.who(context.Background(), ver.ObjectKey, ver.ResourceVersion, ver.Time, ver.Actor, ver.Type == "DELETED")
 }

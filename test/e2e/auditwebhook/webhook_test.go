@@ -85,6 +85,9 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 	rollout()
 	kubectl("", "-n", ns, "--as=carol", "--as-group=dev", "set", "image", deploy, "*=nginx:1.28")
 	rollout()
+	// A deletion writes no managedFields: its request is joined by its verb.
+	kubectl("", "-n", ns, "create", "configmap", "settings", "--from-literal=mode=blue")
+	kubectl(alice, "-n", ns, "delete", "configmap", "settings")
 
 	// A short outage: the API server's retries outlast it.
 	px.down()
@@ -179,6 +182,7 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 
 	// timeline: each change of the Deployment by its author, with groups and user agent.
 	type entry struct {
+		Type    string `json:"type"`
 		Summary string `json:"summary"`
 		Actor   string `json:"actor"`
 		Who     *struct {
@@ -204,8 +208,16 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 		entries = nil
 		for _, g := range tl.Groups {
 			for _, l := range g.Lanes {
-				if l.Object.Kind == "Deployment" && l.Object.Name == "web" {
+				switch {
+				case l.Object.Kind == "Deployment" && l.Object.Name == "web":
 					entries = append(entries, l.Entries...)
+				case l.Object.Kind == "ConfigMap" && l.Object.Name == "settings":
+					for _, e := range l.Entries {
+						if e.Type == "DELETED" {
+							e.Summary = "configmap settings deleted"
+							entries = append(entries, e)
+						}
+					}
 				}
 			}
 		}
@@ -223,7 +235,8 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 		t.Logf("timeline: %-60.60s %s", e.Summary, e.Actor)
 		var want string
 		switch {
-		case strings.Contains(e.Summary, "-> nginx:1.26"), strings.Contains(e.Summary, "replicas 2 -> 3"), strings.Contains(e.Summary, "reviewed-by"):
+		case strings.Contains(e.Summary, "-> nginx:1.26"), strings.Contains(e.Summary, "replicas 2 -> 3"), strings.Contains(e.Summary, "reviewed-by"),
+			e.Summary == "configmap settings deleted":
 			want = "alice"
 		case strings.Contains(e.Summary, "-> nginx:1.27"), strings.Contains(e.Summary, "team"):
 			want = "bob"
@@ -240,6 +253,9 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 			continue
 		}
 		found[want] = true
+		if e.Summary == "configmap settings deleted" {
+			found["delete"] = true
+		}
 		if e.Who == nil || e.Who.User != want {
 			t.Errorf("timeline %q: by %q, want %s", e.Summary, e.Actor, want)
 			continue
@@ -251,7 +267,7 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 			t.Errorf("timeline %q: impersonator %q, want kubernetes-admin", e.Summary, e.Who.Impersonator)
 		}
 	}
-	for _, w := range []string{"alice", "bob", "carol", "label"} {
+	for _, w := range []string{"alice", "bob", "carol", "label", "delete"} {
 		if !found[w] {
 			t.Errorf("no timeline entry for %s's change", w)
 		}
