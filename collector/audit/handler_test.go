@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -206,4 +207,33 @@ func mustMetric(t *testing.T, reg *prometheus.Registry, name string) prometheus.
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
 	c.Add(sum)
 	return c
+}
+
+// A batch over MaxBatchBytes is answered 413 without being read whole.
+func TestHandlerBatchTooLarge(t *testing.T) {
+	l, err := eventlog.Open(t.Context(), eventlog.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	reg := prometheus.NewRegistry()
+	h, err := NewHandler(l, Options{Cluster: "c1", Registerer: reg, MaxBatchBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := os.ReadFile("testdata/eventlist.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(batch)))
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d-byte batch over a 1024-byte limit: %d, want 413", len(batch), w.Code)
+	}
+	if got := testutil.ToFloat64(mustMetric(t, reg, "khist_audit_batches_failed_total")); got != 1 {
+		t.Errorf("batches failed = %v, want 1", got)
+	}
+	if _, err := NewHandler(l, Options{}); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("NewHandler without a cluster: %v", err)
+	}
 }
