@@ -7,7 +7,9 @@
 // khist.ev.CLUSTER.GROUP.KIND.NAMESPACE.NAME with every token encoded reversibly (EncodeToken), so
 // a consumer can filter by cluster, kind and namespace. The collector also records what the
 // cluster's API discovery returned (APIDiscovery, event type Discovered) on a subject of its own,
-// khist.ev.CLUSTER.discovery, once per distinct content.
+// khist.ev.CLUSTER.discovery, once per distinct content; and who made each write request, as
+// the API server's audit webhook reports it (AuditRecord, event type Audited), on
+// khist.ev.CLUSTER.audit.
 //
 // Guarantees: a Publisher returns every failure it could not recover from, never drops an
 // envelope silently, and publishes with a message id derived from cluster/uid/resourceVersion/type

@@ -26,10 +26,10 @@ const (
 	DeletedUnobserved EventType = "DELETED_UNOBSERVED"
 )
 
-// Valid reports whether t is one of the event types above, or Discovered.
+// Valid reports whether t is one of the event types above, Discovered or Audited.
 func (t EventType) Valid() bool {
 	switch t {
-	case Added, Modified, Deleted, Resync, DeletedUnobserved, Discovered:
+	case Added, Modified, Deleted, Resync, DeletedUnobserved, Discovered, Audited:
 		return true
 	}
 	return false
@@ -93,6 +93,9 @@ func (e *Envelope) MsgID() string {
 	if e.Type == Discovered {
 		return e.Cluster + "/discovery/" + e.ResourceVersion
 	}
+	if e.Type == Audited {
+		return e.Cluster + "/audit/" + e.ResourceVersion
+	}
 	id := e.UID
 	if id == "" {
 		id = e.Kind + "/" + e.Namespace + "/" + e.Name
@@ -108,6 +111,12 @@ func (e *Envelope) Validate() error {
 	if e.Type == Discovered {
 		if e.Cluster == "" || e.ResourceVersion == "" || len(e.Object) == 0 {
 			return fmt.Errorf("%w: a discovery record needs a cluster, a hash and a body", ErrInvalidEnvelope)
+		}
+		return nil
+	}
+	if e.Type == Audited {
+		if e.Cluster == "" || e.ResourceVersion == "" || len(e.Object) == 0 {
+			return fmt.Errorf("%w: an audit record needs a cluster, an audit ID and a body", ErrInvalidEnvelope)
 		}
 		return nil
 	}
@@ -141,7 +150,8 @@ const HdrEnvelope = "Khist"
 
 const envelopeEncoding = "1"
 
-// Msg returns the NATS message for e on its subject (DiscoverySubject for a discovery record).
+// Msg returns the NATS message for e on its subject (DiscoverySubject for a discovery record,
+// AuditSubject for an audit record).
 func (e *Envelope) Msg() *nats.Msg {
 	subj, object := e.subject()
 	m := nats.NewMsg(subj)
@@ -168,8 +178,11 @@ func (e *Envelope) Msg() *nats.Msg {
 // subject is e's subject, and whether it is an object's (see Subject), which names its
 // cluster, group, kind, namespace and name; the other records' subjects name their cluster.
 func (e *Envelope) subject() (string, bool) {
-	if e.Type == Discovered {
+	switch e.Type {
+	case Discovered:
 		return DiscoverySubject(e.Cluster), false
+	case Audited:
+		return AuditSubject(e.Cluster), false
 	}
 	return Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name), true
 }
@@ -274,6 +287,9 @@ func fromLegacyMsg(h nats.Header, data []byte) (*Envelope, error) {
 func (e *Envelope) String() string {
 	if e.Type == Discovered {
 		return "DISCOVERY of " + e.Cluster + " hash=" + e.ResourceVersion
+	}
+	if e.Type == Audited {
+		return "AUDIT " + e.Resource + " " + e.Namespace + "/" + e.Name + " by " + e.Actor + " id=" + e.ResourceVersion
 	}
 	var b strings.Builder
 	b.WriteString(string(e.Type))

@@ -1,7 +1,9 @@
 // Package projector folds khist's event log into bbolt views that answer questions about the
 // past: object versions, name lifetimes, workload revisions, rollouts, reconcile steps, pod
 // lifecycles, Job runs and CronJob schedules, Service endpoints, time indexes and
-// point-in-time snapshots, and each cluster's latest recorded API discovery (Discovery).
+// point-in-time snapshots, each cluster's latest recorded API discovery (Discovery), and who
+// made each write request, as the API server's audit webhook reported it (Who joins a version
+// to its request when read: the request's record usually follows the version in the log).
 //
 // It guarantees that every event is applied exactly once, in log order, by deterministic
 // folds whose effects commit in the same bbolt transaction as the log position they reach, so
@@ -12,7 +14,7 @@
 // eventlog.Log (raft's FSM contract: Apply is deterministic, Snapshot captures the file,
 // Restore replaces it); its read methods (Versions, VersionAt, Lifetimes, Revisions,
 // Rollouts, RolloutSteps, Steps, Pods, JobRuns, JobSteps, CronSpecs, Endpoints, StateAt,
-// Timeline, WorkloadHistory ...)
+// Timeline, WorkloadHistory, Who ...)
 // answer without exposing bbolt. Each view is a fold in its own file, whose comment says what
 // it keeps; each event's JSON is decoded once (Object) and handed to every view. A version
 // already applied (same uid and resourceVersion, e.g. re-sent by a relist as RESYNC) changes

@@ -98,6 +98,7 @@ var dumpLayouts = map[string]struct {
 	"jobs":       {shapeStrings, valJSON},
 	"jobsteps":   {shapeSeqIdx, valJSON},
 	"cronspecs":  {shapeSeq, valJSON},
+	"audit":      {shapeTimeSeq, valJSON},
 }
 
 // Dump writes the logical contents of the views, deterministically: every bucket in name

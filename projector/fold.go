@@ -42,7 +42,7 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 	objs := make([]Object, len(envs))
 	for i, e := range envs {
 		evs[i].env = e
-		if spec != nil && e.Type != eventlog.Discovered {
+		if spec != nil && e.Type != eventlog.Discovered && e.Type != eventlog.Audited {
 			evs[i].baseSeq, evs[i].base = spec.next(e)
 			evs[i].speculate = true
 		}
@@ -51,7 +51,7 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 		var enc deltaEncoder
 		for i := lo; i < hi; i++ {
 			ev := &evs[i]
-			if ev.env.Type == eventlog.Discovered {
+			if ev.env.Type == eventlog.Discovered || ev.env.Type == eventlog.Audited {
 				continue
 			}
 			if DecodeObject(ev.env.Object, &objs[i]) == nil {
@@ -200,8 +200,11 @@ func (t *txn) apply(ev *event) error {
 		return nil
 	}
 	t.seq = ev.env.Seq
-	if ev.env.Type == eventlog.Discovered {
+	switch ev.env.Type {
+	case eventlog.Discovered:
 		return foldDiscovery(t, ev)
+	case eventlog.Audited:
+		return foldAudit(t, ev)
 	}
 	if why := poison(ev.env); why != "" {
 		return t.quarantine(ev, why)

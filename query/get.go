@@ -118,7 +118,9 @@ func (v *Views) Get(ctx context.Context, a GetArgs, w io.Writer) error {
 		fmt.Fprintf(w, " at %s", v.Env.FormatTime(at))
 	}
 	fmt.Fprintf(w, "\n# recorded version: %s at %s, resourceVersion %s", ver.Type, v.Env.FormatTime(ver.Time), ver.ResourceVersion)
-	if ver.Actor != "" {
+	if by, who := v.who(ctx, ver.ObjectKey, ver.ResourceVersion, ver.Time, ver.Actor, ver.Type == "DELETED"); who != nil {
+		fmt.Fprintf(w, ", by %s (groups %s; user agent %s)", by, strings.Join(who.Groups, ","), who.UserAgent)
+	} else if ver.Actor != "" {
 		fmt.Fprintf(w, ", by %s", ver.Actor)
 	}
 	fmt.Fprintln(w)

@@ -97,6 +97,7 @@ func (v *Views) jobRows(ctx context.Context, f projector.JobFilter, end time.Tim
 				PodsCreated: r.PodsCreated, Attempts: r.Attempts, Succeeded: r.Succeeded, Failed: r.Failed, DeletedPods: r.Deleted, ExitCodes: r.ExitCodes,
 				Reason: r.Reason, Message: r.Message, Suspensions: r.Suspensions, Deleted: r.GoneAt},
 		}
+		row.Actor, row.Who = v.who(ctx, ObjectKey{Group: "batch", Kind: "Job", Namespace: r.Namespace, Name: r.Name}, "", r.Created, r.Actor, false)
 		if row.EndSeq == 0 && r.Gone {
 			row.EndSeq = r.GoneSeq
 		}
@@ -774,6 +775,7 @@ func (v *Views) jobHistoryRows(ctx context.Context, k Kind, ns, name string, las
 		for i, r := range runs {
 			row := HistoryRow{Revision: int64(i + 1), Object: "job/" + r.Name, Images: r.Images, Created: r.Created,
 				Actor: r.Actor, ChangeCause: jobStrategy(&r), Pods: r.PodsCreated, Deleted: r.GoneAt}
+			row.Actor, row.Who = v.who(ctx, ObjectKey{Group: "batch", Kind: "Job", Namespace: ns, Name: r.Name}, "", r.Created, r.Actor, false)
 			p := Period{From: r.Created, To: r.GoneAt}
 			row.Current, row.StillCurrent = []Period{p}, p.To.IsZero()
 			for j := range jr {
@@ -794,6 +796,7 @@ func (v *Views) jobHistoryRows(ctx context.Context, k Kind, ns, name string, las
 			continue
 		}
 		row := HistoryRow{Revision: int64(len(rows) + 1), Object: "cronjob/" + name, Created: s.At, Actor: s.Actor, ChangeCause: cronSpecText(s)}
+		row.Actor, row.Who = v.who(ctx, ObjectKey{Group: "batch", Kind: "CronJob", Namespace: ns, Name: name}, "", s.At, s.Actor, false)
 		p := Period{From: s.At}
 		if i+1 < len(specs) {
 			p.To = specs[i+1].At

@@ -64,6 +64,7 @@ type RolloutRow struct {
 	PeakPods     int32         `json:"peakPods"`
 	Steps        int           `json:"steps"`
 	Actor        string        `json:"actor,omitempty"`
+	Who          *Who          `json:"who,omitempty"` // the audit record of Actor's request, when the log holds it
 	ChangeCause  string        `json:"changeCause,omitempty"`
 	Strategy     string        `json:"strategy,omitempty"`
 }
@@ -199,6 +200,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 			Desired: r.Desired, MinAvailable: r.MinAvailable, MinShare: r.MinAvailableShare, MinAt: r.MinAvailableAt,
 			PeakPods: r.PeakPods, Steps: steps, Actor: r.Actor, ChangeCause: r.ChangeCause, Strategy: r.Strategy,
 		}
+		row.Actor, row.Who = v.who(ctx, row.Workload, "", r.Start, r.Actor, false)
 		if r.Rollback {
 			// The number the revision had before the rollback renumbered it.
 			ns := numbers[r.Namespace+"/"+r.Kind+"/"+r.Name+"/"+r.ToHash]
@@ -436,6 +438,7 @@ type HistoryRow struct {
 	Created      time.Time   `json:"created"`
 	Current      []Period    `json:"current,omitempty"`
 	Actor        string      `json:"actor,omitempty"`
+	Who          *Who        `json:"who,omitempty"` // the audit record of Actor's request, when the log holds it
 	ChangeCause  string      `json:"changeCause,omitempty"`
 	Rollout      *RolloutRow `json:"rollout,omitempty"` // the rollout that introduced it
 	Pods         int         `json:"pods"`              // pods created from it
@@ -506,6 +509,13 @@ func (v *Views) History(ctx context.Context, a HistoryArgs, w io.Writer) error {
 				row.Rollout = &ro
 				break
 			}
+		}
+		// Who changed the template: the rollout's user, or the request nearest to the
+		// revision's creation.
+		if row.Rollout != nil && row.Rollout.Who != nil && row.Rollout.Who.Manager == r.Actor {
+			row.Actor, row.Who = row.Rollout.Actor, row.Rollout.Who
+		} else {
+			row.Actor, row.Who = v.who(ctx, ObjectKey{Group: k.Group, Kind: k.Kind, Namespace: ns, Name: name}, "", r.Created, r.Actor, false)
 		}
 		rows = append(rows, row)
 	}

@@ -51,6 +51,7 @@ type TimelineEntry struct {
 	Marked  bool          `json:"marked"` // spec change, scaling, readiness, warning
 	Summary string        `json:"summary"`
 	Actor   string        `json:"actor,omitempty"`
+	Who     *Who          `json:"who,omitempty"` // the audit record of Actor's request, when the log holds it
 	Fields  []FieldChange `json:"fields,omitempty"`
 	// Event is the Event object's name when the entry is a Kubernetes Event.
 	Event string `json:"event,omitempty"`
@@ -82,6 +83,12 @@ type TimelineSource interface {
 	// Latest returns the newest version of the named object observed before t, or nil; the
 	// timeline uses it to find the owners of objects whose owners did not change in the window.
 	Latest(key ObjectKey, t time.Time) (*Version, error)
+}
+
+// whoSource is a TimelineSource that also knows who made each version (Views: the audit
+// records of the log).
+type whoSource interface {
+	whoOf(v *Version) (string, *Who)
 }
 
 type laneInfo struct {
@@ -149,6 +156,9 @@ func BuildTimeline(src TimelineSource, o TimelineOptions) (*Timeline, error) {
 		key := v.ObjectKey
 		e := TimelineEntry{Seq: v.Seq, Time: v.Time, Object: key, UID: v.UID, Type: v.Type,
 			Class: ch.Class, Marked: ch.Class.Marked(), Summary: ch.Summary, Actor: v.Actor, Fields: ch.Fields}
+		if ws, ok := src.(whoSource); ok {
+			e.Actor, e.Who = ws.whoOf(v)
+		}
 		if v.Kind == "Event" {
 			subj := EventSubject(cur)
 			if subj.Name != "" {

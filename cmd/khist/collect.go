@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/khist/khist/collector"
+	"github.com/khist/khist/collector/audit"
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/projector"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,9 @@ type collectFlags struct {
 	secretKeyNames       bool
 	noProject            bool
 	notify               notifyFlags
+
+	auditAddr string
+	auditTLS  audit.TLSFiles
 
 	metricsAddr       string
 	healthAddr        string
@@ -91,6 +96,10 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.BoolVar(&f.secretKeyNames, "secret-key-names", false, "watch Secrets in full to record their type and key names (values are stripped, but the API server sends them to khist); by default Secrets are watched as metadata only")
 	fl.BoolVar(&f.noProject, "no-project", false, "only append to the log; do not run the projector in this process")
 	f.notify.add(cmd)
+	fl.StringVar(&f.auditAddr, "audit-webhook", "", "receive the API server's audit events over HTTPS on this address (e.g. :8443), to name the user behind each change; point kube-apiserver's --audit-webhook-config-file at it (see deploy/audit/)")
+	fl.StringVar(&f.auditTLS.Cert, "audit-webhook-cert", "", "PEM certificate of the --audit-webhook endpoint (the API server checks it against its webhook kubeconfig's certificate-authority)")
+	fl.StringVar(&f.auditTLS.Key, "audit-webhook-key", "", "PEM private key of --audit-webhook-cert")
+	fl.StringVar(&f.auditTLS.ClientCA, "audit-webhook-client-ca", "", "PEM CA bundle: accept only audit batches from clients with a certificate it signed (the webhook kubeconfig's client-certificate); empty: any client")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (and /healthz) on this address (e.g. 127.0.0.1:9090) at /metrics, without authentication: prefer loopback; empty: no metrics server")
 	fl.StringVar(&f.healthAddr, "health-addr", "", "serve only /healthz on this address (e.g. :8081), for a kubelet probe while the metrics stay on loopback; empty: none")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiles on this address (e.g. localhost:6060) at /debug/pprof/, for `go tool pprof http://ADDR/debug/pprof/heap`; empty: none")
@@ -121,6 +130,15 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	logger, err := newLogger(f.logFormat, f.logLevel)
 	if err != nil {
 		return err
+	}
+	var auditTLS *tls.Config
+	switch {
+	case f.auditAddr != "":
+		if auditTLS, err = f.auditTLS.Config(); err != nil {
+			return err
+		}
+	case f.auditTLS != audit.TLSFiles{}:
+		return errors.New("--audit-webhook-cert, --audit-webhook-key and --audit-webhook-client-ca configure --audit-webhook: give its address too (e.g. --audit-webhook :8443)")
 	}
 	if err := setMemoryLimit(f.memoryLimit.value, f.memoryLimit.set); err != nil {
 		return err
@@ -219,6 +237,17 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 		return err
 	}
 	started.Store(c)
+	var hook *audit.Server
+	if f.auditAddr != "" {
+		h, err := audit.NewHandler(l, audit.Options{Cluster: g.Cluster, Registerer: reg, Logger: logger})
+		if err != nil {
+			return err
+		}
+		if hook, err = audit.Listen(f.auditAddr, auditTLS, h); err != nil {
+			return err
+		}
+		logger.Info("receiving audit events", "addr", "https://"+hook.Addr())
+	}
 	where := l.ClientURL()
 	if where == "" {
 		where = redactURLs(g.NATS.URL)
@@ -244,8 +273,23 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 			projDone <- err
 		}()
 	}
+	hookDone := make(chan error, 1)
+	if hook != nil {
+		go func() {
+			err := hook.Start(ctx)
+			if err != nil && ctx.Err() == nil {
+				cancel()
+			}
+			hookDone <- err
+		}()
+	} else {
+		hookDone <- nil
+	}
 	err = c.Start(ctx)
 	cancel()
+	if herr := <-hookDone; err == nil && herr != nil {
+		err = fmt.Errorf("audit webhook: %w", herr)
+	}
 	perr := <-projDone
 	if err == nil && perr != nil && !errors.Is(perr, context.Canceled) {
 		err = fmt.Errorf("projector: %w", perr)

@@ -163,3 +163,26 @@ current-context: strict
 		})
 	}
 }
+
+// TestCollectAuditWebhookFlags: the audit webhook's flags are checked before anything runs,
+// each mistake with one line saying what to give.
+func TestCollectAuditWebhookFlags(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--audit-webhook", "127.0.0.1:0"}, "the API server only sends audit events over HTTPS: give --audit-webhook-cert and --audit-webhook-key"},
+		{[]string{"--audit-webhook-cert", "tls.crt"}, "give its address too (e.g. --audit-webhook :8443)"},
+		{[]string{"--audit-webhook", "127.0.0.1:0", "--audit-webhook-cert", missing + ".crt", "--audit-webhook-key", missing + ".key"}, "--audit-webhook-cert/--audit-webhook-key: open " + missing + ".crt"},
+	} {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		out, err := run(t, dataDir, append([]string{"collect"}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("collect %v: %v (output %q), want one line with %q", c.args, err, out, c.want)
+		}
+		if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+			t.Errorf("collect %v left %s behind", c.args, dataDir)
+		}
+	}
+}

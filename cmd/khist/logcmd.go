@@ -142,7 +142,11 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 				if e.Namespace != "" {
 					nn = e.Namespace + "/" + e.Name
 				}
-				fmt.Fprintf(w, "%-8d %-20s %-18s %-22s %-40s %-10s %s\n", e.Seq, e.Observed.Local().Format("2006-01-02 15:04:05"), e.Type, e.Kind, nn, e.ResourceVersion, e.Actor)
+				kind := e.Kind
+				if e.Type == eventlog.Audited {
+					kind = e.Resource // an audit record names the resource it wrote
+				}
+				fmt.Fprintf(w, "%-8d %-20s %-18s %-22s %-40s %-10s %s\n", e.Seq, e.Observed.Local().Format("2006-01-02 15:04:05"), e.Type, kind, nn, e.ResourceVersion, e.Actor)
 			}
 			printed++
 			if f.limit > 0 && printed >= f.limit {

@@ -29,31 +29,41 @@ func ReadAudit(cluster string, inputs ...Input) (*Result, error) {
 	return readAll(FormatAudit, cluster, inputs)
 }
 
-// auditEvent is the part of an audit.k8s.io/v1 Event (or EventList) the importer reads.
+// auditEvent is the part of an audit.k8s.io/v1 Event (or EventList) the importer and the audit
+// webhook read.
 type auditEvent struct {
-	Kind       string `json:"kind"`
-	APIVersion string `json:"apiVersion"`
-	Level      string `json:"level"`
-	Stage      string `json:"stage"`
-	RequestURI string `json:"requestURI"`
-	Verb       string `json:"verb"`
-	User       struct {
-		Username string `json:"username"`
-	} `json:"user"`
-	ObjectRef *struct {
-		Resource    string `json:"resource"`
-		Namespace   string `json:"namespace"`
-		Name        string `json:"name"`
-		APIGroup    string `json:"apiGroup"`
-		APIVersion  string `json:"apiVersion"`
-		Subresource string `json:"subresource"`
+	Kind         string     `json:"kind"`
+	APIVersion   string     `json:"apiVersion"`
+	Level        string     `json:"level"`
+	AuditID      string     `json:"auditID"`
+	Stage        string     `json:"stage"`
+	RequestURI   string     `json:"requestURI"`
+	Verb         string     `json:"verb"`
+	User         auditUser  `json:"user"`
+	Impersonated *auditUser `json:"impersonatedUser"`
+	UserAgent    string     `json:"userAgent"`
+	ObjectRef    *struct {
+		Resource        string `json:"resource"`
+		Namespace       string `json:"namespace"`
+		Name            string `json:"name"`
+		UID             string `json:"uid"`
+		APIGroup        string `json:"apiGroup"`
+		APIVersion      string `json:"apiVersion"`
+		ResourceVersion string `json:"resourceVersion"`
+		Subresource     string `json:"subresource"`
 	} `json:"objectRef"`
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
-	ResponseObject json.RawMessage   `json:"responseObject"`
-	StageTimestamp time.Time         `json:"stageTimestamp"`
-	Items          []json.RawMessage `json:"items"`
+	ResponseObject           json.RawMessage   `json:"responseObject"`
+	RequestReceivedTimestamp time.Time         `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time         `json:"stageTimestamp"`
+	Items                    []json.RawMessage `json:"items"`
+}
+
+type auditUser struct {
+	Username string   `json:"username"`
+	Groups   []string `json:"groups"`
 }
 
 // Reasons for leaving an audit event out, as counted in Result.Rejected.
@@ -111,21 +121,32 @@ func parseAuditValue(p *parser, val []byte) error {
 	return nil
 }
 
+// auditWrite returns "" when ev reports a write request that may have changed an object: a
+// completed, successful, not dry-run request with a verb that writes, on an object. Otherwise it
+// returns why not (a reason counted in Result.Rejected).
+func auditWrite(ev *auditEvent) string {
+	switch {
+	case ev.Stage != "ResponseComplete":
+		return rejectStage
+	case ev.Verb == "get" || ev.Verb == "list" || ev.Verb == "watch":
+		return rejectReadOnly
+	case ev.ObjectRef == nil || ev.ObjectRef.Resource == "":
+		return rejectNoObject
+	case strings.Contains(ev.RequestURI, "dryRun="):
+		return rejectDryRun
+	case ev.ResponseStatus != nil && ev.ResponseStatus.Code != 0 && (ev.ResponseStatus.Code < 200 || ev.ResponseStatus.Code > 299):
+		return rejectFailed
+	}
+	return ""
+}
+
 // auditEnvelope returns the envelope of one audit event, or nil and the reason it records no
 // change.
 func auditEnvelope(cluster, source string, ev *auditEvent) (*eventlog.Envelope, string, error) {
-	switch {
-	case ev.Stage != "ResponseComplete":
-		return nil, rejectStage, nil
-	case ev.Verb == "get" || ev.Verb == "list" || ev.Verb == "watch":
-		return nil, rejectReadOnly, nil
-	case ev.ObjectRef == nil || ev.ObjectRef.Resource == "":
-		return nil, rejectNoObject, nil
-	case strings.Contains(ev.RequestURI, "dryRun="):
-		return nil, rejectDryRun, nil
-	case ev.ResponseStatus != nil && ev.ResponseStatus.Code != 0 && (ev.ResponseStatus.Code < 200 || ev.ResponseStatus.Code > 299):
-		return nil, rejectFailed, nil
-	case ev.Verb == "deletecollection":
+	if reason := auditWrite(ev); reason != "" {
+		return nil, reason, nil
+	}
+	if ev.Verb == "deletecollection" {
 		return nil, rejectCollection, nil
 	}
 	obj := bytes.TrimSpace(ev.ResponseObject)

@@ -41,6 +41,7 @@ type Cluster struct {
 	Nodes []string
 
 	restConfig *rest.Config
+	pki        *pki
 	log        io.Writer
 	procs      []*process // in start order
 	removeDir  bool
@@ -149,6 +150,7 @@ func start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c.pki = pki
 	saKey, saPub, err := pki.serviceAccountKeys()
 	if err != nil {
 		return nil, err
@@ -224,11 +226,8 @@ func start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 	}
-	if o.Audit || o.AuditPolicyFile != "" || o.AuditLogPath != "" {
-		c.AuditLogPath = o.AuditLogPath
-		if c.AuditLogPath == "" {
-			c.AuditLogPath = filepath.Join(o.Dir, "audit.log")
-		}
+	logFile := o.Audit || o.AuditLogPath != "" || o.AuditPolicyFile != "" && o.AuditWebhookConfigFile == ""
+	if logFile || o.AuditWebhookConfigFile != "" {
 		policy := o.AuditPolicyFile
 		if policy == "" {
 			policy = filepath.Join(o.Dir, "audit-policy.yaml")
@@ -236,12 +235,33 @@ func start(ctx context.Context, o Options) (_ *Cluster, err error) {
 				return nil, err
 			}
 		}
+		apiArgs = append(apiArgs, "--audit-policy-file="+policy)
+	}
+	if logFile {
+		c.AuditLogPath = o.AuditLogPath
+		if c.AuditLogPath == "" {
+			c.AuditLogPath = filepath.Join(o.Dir, "audit.log")
+		}
 		apiArgs = append(apiArgs,
-			"--audit-policy-file="+policy,
 			"--audit-log-path="+c.AuditLogPath,
 			"--audit-log-format=json",
 			"--audit-log-mode=blocking",
 			"--audit-log-maxsize=0",
+		)
+	}
+	if o.AuditWebhookConfigFile != "" {
+		wait, backoff := o.AuditWebhookBatchMaxWait, o.AuditWebhookInitialBackoff
+		if wait <= 0 {
+			wait = time.Second
+		}
+		if backoff <= 0 {
+			backoff = time.Second
+		}
+		apiArgs = append(apiArgs,
+			"--audit-webhook-config-file="+o.AuditWebhookConfigFile,
+			"--audit-webhook-mode=batch",
+			"--audit-webhook-batch-max-wait="+wait.String(),
+			"--audit-webhook-initial-backoff="+backoff.String(),
 		)
 	}
 	if err := c.run(binAPIServer, append(apiArgs, o.ExtraAPIServerFlags...)); err != nil {
@@ -353,6 +373,19 @@ func (c *Cluster) RESTConfig() *rest.Config {
 // Clientset returns a typed client with the admin configuration.
 func (c *Cluster) Clientset() (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(c.RESTConfig())
+}
+
+// UserKubeconfig issues a client certificate from the cluster's CA for user
+// in groups and writes a kubeconfig with it, Dir/NAME.kubeconfig: the user
+// is authenticated and has the permissions RBAC grants the user or groups
+// (none by default).
+func (c *Cluster) UserKubeconfig(name, user string, groups ...string) (string, error) {
+	kp, err := c.pki.client(name, user, groups...)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.Dir, name+".kubeconfig")
+	return path, writeKubeconfig(path, c.APIServerURL, c.pki.caPEM, kp)
 }
 
 // Kubectl runs the cluster's kubectl with the admin kubeconfig and returns

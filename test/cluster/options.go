@@ -33,6 +33,24 @@ type Options struct {
 	// AuditLogPath is where the API server writes its audit log (JSON lines,
 	// one audit.k8s.io/v1 Event each). Default: Dir/audit.log.
 	AuditLogPath string
+	// AuditWebhookConfigFile is a kubeconfig naming an audit webhook (its
+	// server URL, certificate-authority-data and, if it asks for one, a
+	// client certificate): the API server's --audit-webhook-config-file, in
+	// batch mode. It enables auditing with AuditPolicyFile (or the built-in
+	// policy), beside the log file only if Audit or AuditLogPath is set.
+	// The webhook need not be up when the cluster starts: the API server
+	// keeps sending. Default: none.
+	AuditWebhookConfigFile string
+	// AuditWebhookBatchMaxWait is the API server's
+	// --audit-webhook-batch-max-wait: how long it gathers events before it
+	// sends a batch. Default: 1 s (upstream: 30 s).
+	AuditWebhookBatchMaxWait time.Duration
+	// AuditWebhookInitialBackoff is --audit-webhook-initial-backoff: the
+	// first wait before a failed batch is sent again (the API server tries
+	// 5 times, each wait 1.5 times the last, then drops the batch and counts
+	// it in apiserver_audit_error_total{plugin="webhook"}). Default: 1 s
+	// (upstream: 10 s), so that a batch is retried for about 8 s.
+	AuditWebhookInitialBackoff time.Duration
 
 	// KwokStagesFile is the kwok --config file of Stage objects that drive
 	// the pod lifecycle. Default: kwok's "general" pod stages

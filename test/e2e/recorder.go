@@ -166,10 +166,10 @@ func (r *Recorder) Envelopes(ctx context.Context) ([]*eventlog.Envelope, error) 
 	return ReadAll(ctx, r.Log)
 }
 
-// ReadAll returns every object version of a log in stream order (the discovery records left
-// out: see ReadDiscoveries).
+// ReadAll returns every object version of a log in stream order (the discovery and audit
+// records left out: see ReadDiscoveries).
 func ReadAll(ctx context.Context, l *eventlog.Log) ([]*eventlog.Envelope, error) {
-	return readLog(ctx, l, func(e *eventlog.Envelope) bool { return e.Type != eventlog.Discovered })
+	return readLog(ctx, l, func(e *eventlog.Envelope) bool { return e.Type != eventlog.Discovered && e.Type != eventlog.Audited })
 }
 
 // ReadDiscoveries returns the discovery records of a log in stream order.
