@@ -88,7 +88,7 @@ func (v *Views) jobRows(ctx context.Context, f projector.JobFilter, end time.Tim
 			continue
 		}
 		row := RolloutRow{
-			ID: r.FirstSeq, Number: numbers[wk], Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(kind), name, numbers[wk]),
+			Cluster: f.Cluster, ID: r.FirstSeq, Number: numbers[wk], Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(kind), name, numbers[wk]),
 			Workload: ObjectKey{Group: "batch", Kind: kind, Namespace: r.Namespace, Name: name},
 			ToImages: r.Images, Started: r.Created, Ended: stop, EndSeq: r.EndSeq,
 			Outcome: jobOutcome(r), PeakPods: int32(r.PeakRunning), Steps: r.Steps, Actor: r.Actor,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ var RolloutsFormats = []string{OutTable, OutWide, OutJSON, OutYAML, OutCSV, OutM
 // RolloutRow is one rollout of the audit: what changed, when, how long it took, how it ended
 // and what it cost in availability.
 type RolloutRow struct {
+	Cluster  string    `json:"cluster"` // the recorded cluster
 	ID       uint64    `json:"id"`      // the stream sequence at which it started
 	Number   int       `json:"number"`  // its number among the workload's rollouts, from 1
 	Ref      string    `json:"rollout"` // kind/name#number, e.g. deployment/web#3: --rollout accepts it
@@ -191,7 +193,7 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 			return nil, err
 		}
 		row := RolloutRow{
-			ID: r.StartSeq, Number: num, Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(r.Kind), r.Name, num),
+			Cluster: r.Cluster, ID: r.StartSeq, Number: num, Ref: fmt.Sprintf("%s/%s#%d", strings.ToLower(r.Kind), r.Name, num),
 			UndidFailed:  r.Rollback && prev != nil && prev.ToHash == r.FromHash && (prev.FailedSeq != 0 || prev.Outcome == projector.OutcomeFailed),
 			Workload:     ObjectKey{Group: "apps", Kind: r.Kind, Namespace: r.Namespace, Name: r.Name},
 			FromRevision: r.FromRevision, ToRevision: r.ToRevision, FromHash: r.FromHash, ToHash: r.ToHash,
@@ -221,7 +223,8 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 	return out, nil
 }
 
-// Rollouts writes the rollout audit: one row per rollout of the selected workloads.
+// Rollouts writes the rollout audit: one row per rollout of the selected workloads, of every
+// selected cluster (a CLUSTER column when several are).
 func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error {
 	out, err := OutJSON, error(nil)
 	if a.Printer == nil {
@@ -233,50 +236,70 @@ func (v *Views) Rollouts(ctx context.Context, a RolloutsArgs, w io.Writer) error
 	if err != nil {
 		return err
 	}
+	cs := v.Clusters()
+	var rows []RolloutRow
+	for _, c := range cs {
+		rs, err := v.In(c).rollouts(ctx, a, scope, len(cs) > 1)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+	if len(cs) > 1 {
+		slices.SortStableFunc(rows, func(a, b RolloutRow) int { return a.Started.Compare(b.Started) })
+	}
+	if a.Printer != nil {
+		return printRows(a.Printer, rows, w)
+	}
+	return renderRollouts(w, rows, out, scope, len(cs) > 1, v.Env, a.Table)
+}
+
+// rollouts returns the rows of the rollouts of v's cluster. Of one of several clusters, a
+// workload it lacks is no error.
+func (v *Views) rollouts(ctx context.Context, a RolloutsArgs, scope Scope, several bool) ([]RolloutRow, error) {
 	k, name, err := v.parseWorkloadArg(ctx, "rollouts", a.Object, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	since, until, err := v.Env.Window(a.Since, a.Until)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	first, last, err := v.Span(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if first.IsZero() {
-		return errorf(ErrNotFound, "the views of cluster %q are empty: record (khist collect) or import (khist import) first, or pick --cluster", v.Cluster)
+		if several {
+			return nil, nil
+		}
+		return nil, errorf(ErrNotFound, "the views of cluster %q are empty: record (khist collect) or import (khist import) first, or pick --cluster", v.Cluster)
 	}
 	end := last.Add(time.Second)
 	if !since.IsZero() && since.After(end) {
-		return &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
+		return nil, &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
 	}
 	if !until.IsZero() && until.Before(first) {
-		return &RangeError{Flag: "--until", Time: until, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
+		return nil, &RangeError{Flag: "--until", Time: until, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
 	}
 	f := projector.RolloutFilter{Cluster: v.Cluster, Kind: k.Kind, Name: name, From: since, To: until}
 	if !scope.AllNamespaces {
 		f.Namespace = scope.Namespace
 	}
 	if name != "" && !scope.AllNamespaces {
-		if _, err := v.lifetimes(ctx, k, scope.Namespace, name); err != nil {
-			return err
+		if _, err := v.lifetimes(ctx, k, scope.Namespace, name); err != nil && !several {
+			return nil, err
 		}
 	}
 	rows, err := v.rolloutRows(ctx, f, last)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	jobs, err := v.jobRolloutRows(ctx, f, last)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rows = mergeRows(rows, jobs)
-	if a.Printer != nil {
-		return printRows(a.Printer, rows, w)
-	}
-	return renderRollouts(w, rows, out, scope, v.Env, a.Table)
+	return mergeRows(rows, jobs), nil
 }
 
 func revisionText(r RolloutRow) string {
@@ -338,7 +361,7 @@ func availText(r RolloutRow) string {
 	return fmt.Sprintf("%d/%d (%d%%)", r.MinAvailable, r.Desired, int(r.MinShare*100+0.5))
 }
 
-func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, env Env, opts TableOptions) error {
+func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, clusters bool, env Env, opts TableOptions) error {
 	switch format {
 	case OutJSON, OutYAML:
 		if rows == nil {
@@ -373,6 +396,9 @@ func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, 
 	if scope.AllNamespaces || format == OutCSV || format == OutMD {
 		head = append([]string{"NAMESPACE"}, head...)
 	}
+	if clusters {
+		head = append([]string{"CLUSTER"}, head...)
+	}
 	cells := func(r RolloutRow) []string {
 		c := []string{r.Ref, revisionText(r), imagesText(r), env.FormatTime(r.Started),
 			durationText(r), outcomeText(r), availText(r), strconv.Itoa(int(r.PeakPods)), strconv.Itoa(r.Steps), orNone(r.Actor)}
@@ -381,6 +407,9 @@ func renderRollouts(w io.Writer, rows []RolloutRow, format string, scope Scope, 
 		}
 		if scope.AllNamespaces || format == OutCSV || format == OutMD {
 			c = append([]string{r.Workload.Namespace}, c...)
+		}
+		if clusters {
+			c = append([]string{r.Cluster}, c...)
 		}
 		return c
 	}

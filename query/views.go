@@ -13,11 +13,15 @@ import (
 	"github.com/khist/khist/projector"
 )
 
-// Views answers queries from the projector's views of one cluster. It only reads.
+// Views answers queries from the projector's views of one cluster, or of several for the
+// commands that show several side by side (SelectClusters). It only reads.
 type Views struct {
 	DB      *projector.DB
 	Cluster string
 	Env     Env
+	// Selected are the clusters selected when more than one is (SelectClusters), Cluster first;
+	// nil when Cluster alone is.
+	Selected []string
 }
 
 // NewViews returns the queries over db for cluster, in the environment env.

@@ -32,6 +32,11 @@ type queryFlags struct {
 	noUpdate      bool               // --no-update: read the views as they are
 	table         query.TableOptions // --no-headers, --sort-by
 	print         *printFlags        // kubectl's printers beside -o, for the tables' rows
+	allClusters   bool               // --all-clusters
+	// clusters is what the command does with several clusters selected (--cluster a,b,
+	// --all-clusters): manyClusters shows them side by side, objectCluster narrows them to the
+	// one that holds its object (oneCluster); by default several are an error.
+	clusters clusterMode
 	// kube holds kubectl's --kubeconfig and --context (and -n): they choose the namespace a
 	// command reads when -n is not given. No server is ever contacted.
 	kube *genericclioptions.ConfigFlags
@@ -49,7 +54,17 @@ func (f *queryFlags) addNamespace(cmd *cobra.Command, g *globalFlags, all bool) 
 	}
 }
 
+// clusterMode is what a read command does with several recorded clusters selected.
+type clusterMode int
+
+const (
+	singleCluster clusterMode = iota // one cluster at a time: several are an error
+	manyClusters                     // side by side, with a CLUSTER column
+	objectCluster                    // the one that holds the command's object
+)
+
 func (f *queryFlags) addViews(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.allClusters, "all-clusters", false, "every recorded cluster of the history (--cluster takes several too: --cluster prod,stage)")
 	cmd.Flags().StringVar(&f.db, "db", "", "views file (default DATA_DIR/views.db)")
 	cmd.Flags().BoolVar(&f.noUpdate, "no-update", false, "answer from the views as they are, without folding the log's newest events first")
 }
@@ -157,6 +172,36 @@ func openViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views,
 			return nil, nil, err
 		}
 	}
+	v, done, err := openAllViews(cmd, g, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	if fl := cmd.Flag("cluster"); !f.allClusters || fl != nil && fl.Changed {
+		names = query.SplitClusters(g.Cluster)
+	}
+	if err := v.SelectClusters(ctx, query.ClusterArgs{Names: names, All: f.allClusters}); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if f.clusters == singleCluster {
+		if v, err = v.Single(cmd.Name()); err != nil {
+			done()
+			return nil, nil, err
+		}
+	}
+	return v, done, nil
+}
+
+// oneCluster narrows the views of a command about one object to the selected cluster that
+// holds it (query.Views.One).
+func oneCluster(cmd *cobra.Command, v *query.Views, f *queryFlags, args []string) (*query.Views, error) {
+	return v.One(cmd.Context(), cmd.Name(), objectArg(args), f.ns())
+}
+
+// openAllViews opens the views (see openViews) without selecting clusters.
+func openAllViews(cmd *cobra.Command, g *globalFlags, f *queryFlags) (*query.Views, func(), error) {
+	ctx := cmd.Context()
 	path := viewsPath(g, f.db)
 	env := query.DefaultEnv()
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && f.noUpdate {

@@ -47,6 +47,9 @@ standard output is a terminal (--color, NO_COLOR).`,
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, &f.queryFlags, args); err != nil {
+				return err
+			}
 			return v.Diff(cmd.Context(), query.DiffArgs{
 				Object: objectArg(args), Namespace: f.ns(), From: f.from, To: f.to,
 				All: f.all, Color: color, Context: f.context,
@@ -54,6 +57,7 @@ standard output is a terminal (--color, NO_COLOR).`,
 		},
 	}
 	f.addNamespace(cmd, g, false)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.from, "from", "", "start: a revision number or a time ("+query.TimeForms+")")

@@ -35,11 +35,15 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, &f.queryFlags, args); err != nil {
+				return err
+			}
 			return withPrinterFormats(v.Get(cmd.Context(), query.GetArgs{Object: objectArg(args), Namespace: f.ns(), AllNamespaces: f.allNamespaces,
 				At: f.at, Output: f.output, Printer: p, Note: cmd.ErrOrStderr(), Table: f.table}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, true)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	f.addTable(cmd, "'{.metadata.creationTimestamp}' (with KIND alone)")
 	cmd.Flags().StringVar(&f.at, "at", "", "the time ("+query.TimeForms+")")

@@ -27,10 +27,14 @@ the rollout that introduced it and how many pods were created from it.`,
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, f, args); err != nil {
+				return err
+			}
 			return withPrinterFormats(v.History(cmd.Context(), query.HistoryArgs{Object: objectArg(args), Namespace: f.ns(), Output: f.output, Table: f.table, Printer: p}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, false)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	f.addTable(cmd, ".created")
 	f.addRowsOutput(cmd, query.HistoryFormats)

@@ -43,6 +43,7 @@ as job/NAME#1 (a CronJob's Jobs as cronjob/NAME#N), with its pods succeeded and 
 		},
 	}
 	f.addNamespace(cmd, g, true)
+	f.clusters = manyClusters
 	f.addViews(cmd)
 	f.addTable(cmd, ".durationNanos or .minAvailableShare")
 	fl := cmd.Flags()

@@ -37,10 +37,14 @@ how it ended.`,
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, &f.queryFlags, args); err != nil {
+				return err
+			}
 			return withPrinterFormats(v.Steps(cmd.Context(), query.StepsArgs{Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout, Output: f.output, Table: f.table, Printer: p}, cmd.OutOrStdout()))
 		},
 	}
 	f.addNamespace(cmd, g, false)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	f.addTable(cmd, ".text (within each rollout)")
 	cmd.Flags().StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
