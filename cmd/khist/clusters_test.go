@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestClustersImport imports two real recordings into one data dir as clusters prod and stage
+// (khist import --cluster), and the seed rollout into both: the read commands' --cluster a,b
+// and --all-clusters, as the binary wires them. What the answers say is tested in package
+// query (TestClustersRollouts, TestClustersSelect).
+func TestClustersImport(t *testing.T) {
+	dir := t.TempDir()
+	rec := func(name string) string { return "../../test/fidelity/testdata/" + name + ".json.gz" }
+	for _, c := range [][]string{
+		{"prod", rec("max-surge-0"), rec("seed-rolling")},
+		{"stage", rec("never-ready-undo"), rec("seed-rolling")},
+	} {
+		if out, err := run(t, dir, append([]string{"import", "--cluster", c[0]}, c[1:]...)...); err != nil {
+			t.Fatalf("import --cluster %s: %v\n%s", c[0], err, out)
+		}
+	}
+	out, err := run(t, dir, "rollouts", "-A", "--all-clusters")
+	if err != nil {
+		t.Fatalf("rollouts --all-clusters: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "CLUSTER   NAMESPACE") {
+		t.Errorf("rollouts --all-clusters: no CLUSTER column first:\n%s", out)
+	}
+	seen := map[string]bool{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		seen[f[0]+" "+f[1]] = true
+	}
+	for _, want := range []string{"prod max-surge-0", "prod seed-rolling", "stage never-ready-undo", "stage seed-rolling"} {
+		if !seen[want] {
+			t.Errorf("rollouts --all-clusters lacks a row of %s:\n%s", want, out)
+		}
+	}
+	if seen["prod never-ready-undo"] || seen["stage max-surge-0"] {
+		t.Errorf("rollouts --all-clusters mixes the clusters up:\n%s", out)
+	}
+
+	out, err = run(t, dir, "rollouts", "-A", "--cluster", "prod")
+	if err != nil || strings.Contains(out, "CLUSTER") || strings.Contains(out, "never-ready-undo") || !strings.Contains(out, "max-surge-0") {
+		t.Errorf("rollouts --cluster prod: %v: want prod's rollouts only, without a CLUSTER column:\n%s", err, out)
+	}
+
+	out, err = run(t, dir, "rollouts", "-A", "--cluster", "stage,prod", "-o", "json")
+	if err != nil {
+		t.Fatalf("rollouts -o json: %v\n%s", err, out)
+	}
+	var doc struct {
+		Rollouts []struct {
+			Cluster  string `json:"cluster"`
+			Workload struct{ Namespace string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for _, r := range doc.Rollouts {
+		per[r.Cluster+" "+r.Workload.Namespace]++
+	}
+	if per["prod max-surge-0"] != 2 || per["stage never-ready-undo"] != 3 || per["prod seed-rolling"] != 2 || per["stage seed-rolling"] != 2 || len(per) != 4 {
+		t.Errorf("rollouts -o json: rows per cluster and namespace %v", per)
+	}
+
+	// Commands about one object: the cluster that holds it, or an error when several do.
+	out, err = run(t, dir, "history", "deploy/web", "-n", "never-ready-undo", "--all-clusters")
+	if err != nil || !strings.Contains(out, "web:broken") {
+		t.Errorf("history of stage's deploy/web with --all-clusters: %v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "deploy/nginx-deployment", "-n", "seed-rolling", "--all-clusters"}, "get: deploy/nginx-deployment exists in clusters prod, stage: pick one with --cluster"},
+		{[]string{"rollouts", "-A"}, `no cluster "default" in the history (it holds prod, stage): pick one with --cluster, or use --all-clusters`},
+		{[]string{"rollouts", "-A", "--cluster", "prod,qa"}, `no cluster "qa" in the history (it holds prod, stage)`},
+		{[]string{"rollouts", "-A", "--cluster", "prod", "--all-clusters"}, "--cluster prod and --all-clusters exclude each other: use one"},
+		{[]string{"state", "--all-clusters"}, "state answers about one cluster at a time, not prod, stage: pick one with --cluster"},
+	} {
+		out, err := run(t, dir, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("khist %s: error %v, want one line with %q\n%s", strings.Join(c.args, " "), err, c.want, out)
+		}
+	}
+	if out, err := run(t, dir, "get", "deploy/nginx-deployment", "-n", "seed-rolling", "--cluster", "stage"); err != nil || !strings.Contains(out, "nginx:1.9.1") {
+		t.Errorf("get --cluster stage: %v\n%s", err, out)
+	}
+}
