@@ -54,7 +54,7 @@ With token-file or kubernetes, a browser logs in at /login with its token (kept 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := web.Options{
-				Addr: f.addr, Views: viewsPath(g, f.db), Cluster: g.Cluster, Refresh: f.refresh,
+				Addr: f.addr, Views: viewsPath(g, f.db), Cluster: g.Cluster, AllClusters: f.allClusters, Refresh: f.refresh,
 				TLSCertFile: f.tlsCert, TLSKeyFile: f.tlsKey, ClientCAFile: f.clientCA, Logger: g.Logger,
 			}
 			switch f.auth {
@@ -113,6 +113,7 @@ With token-file or kubernetes, a browser logs in at /login with its token (kept 
 			})
 		},
 	}
+	f.clusters = manyClusters // each request selects its clusters
 	f.addViews(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", web.DefaultAddr, "HOST:PORT to listen on; any address but loopback needs --tls-cert-file, --tls-private-key-file and --auth")

@@ -232,6 +232,13 @@ func (s *Server) run(ctx context.Context, name string, fn answer, p *params, a *
 		return nil, err
 	}
 	defer done()
+	p.used["allClusters"] = true
+	if err := s.chooseClusters(ctx, v, p.list("cluster"), p.v.Get("allClusters")); err != nil {
+		return nil, err
+	}
+	if v, err = narrowClusters(ctx, v, name, p.v.Get("object"), p.v.Get("namespace")); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := fn(ctx, v, p, a, &buf); err != nil {
 		if filtered := a.nearestOnly(ctx, err); filtered != nil {

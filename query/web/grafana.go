@@ -149,6 +149,12 @@ func (s *Server) grafana(fn func(ctx context.Context, v *query.Views, a *access,
 				return nil, err
 			}
 			defer done()
+			if err := s.chooseClusters(r.Context(), v, nil, ""); err != nil {
+				return nil, err
+			}
+			if v, err = v.Single("grafana"); err != nil {
+				return nil, err
+			}
 			return fn(r.Context(), v, &access{s: s, user: u}, body)
 		}()
 		if err != nil {

@@ -76,8 +76,11 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"workloadURL": func(ns, obj, rollout string) string {
+	"workloadURL": func(ns, obj, rollout string, cluster ...string) string {
 		q := url.Values{"namespace": {ns}, "object": {obj}}
+		if len(cluster) > 0 && cluster[0] != "" {
+			q.Set("cluster", cluster[0])
+		}
 		if rollout != "" {
 			q.Set("rollout", rollout)
 		}
@@ -141,7 +144,14 @@ func (s *Server) page(name string, fn pageFn) http.HandlerFunc {
 		status := http.StatusOK
 		v, done, err := s.openViews()
 		if err == nil {
-			err = fn(r.Context(), v, &access{s: s, user: u}, r.URL.Query(), d)
+			q := r.URL.Query()
+			err = s.chooseClusters(r.Context(), v, query.SplitClusters(q.Get("cluster")), q.Get("allClusters"))
+			if err == nil {
+				v, err = narrowClusters(r.Context(), v, name, q.Get("object"), q.Get("namespace"))
+			}
+			if err == nil {
+				err = fn(r.Context(), v, &access{s: s, user: u}, q, d)
+			}
 			done()
 		}
 		if err != nil {
@@ -177,10 +187,19 @@ func call(ctx context.Context, v *query.Views, a *access, fn answer, q url.Value
 
 // namespaces lists the recorded namespaces the user may read.
 func namespaces(ctx context.Context, v *query.Views, a *access) ([]string, error) {
-	nss, err := v.DB.Namespaces(ctx, v.Cluster)
-	if err != nil {
-		return nil, err
+	var nss []string
+	for _, c := range v.Clusters() {
+		cn, err := v.DB.Namespaces(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, ns := range cn {
+			if !slices.Contains(nss, ns) {
+				nss = append(nss, ns)
+			}
+		}
 	}
+	slices.Sort(nss)
 	allow, err := a.filter(ctx)
 	if err != nil {
 		return nil, err
@@ -208,6 +227,10 @@ func rolloutsPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 	d["Outcomes"] = []option{{"", "any outcome"}, {"bad", "failed or rolled back"}, {projector.OutcomeFailed, "failed"}, {projector.OutcomeRolledBack, "rolled back"},
 		{projector.OutcomeComplete, "complete"}, {projector.OutcomeProgressing, "progressing"}, {projector.OutcomeSuperseded, "superseded"}, {projector.OutcomePaused, "paused"}}
 	d["Rows"] = []query.RolloutRow{}
+	if cs := v.Clusters(); len(cs) > 1 {
+		// Several clusters side by side: a cluster column, and links that name the cluster.
+		d["Clusters"] = cs
+	}
 	nss, err := namespaces(ctx, v, a)
 	if err != nil {
 		return err
@@ -747,6 +770,14 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	ctx := r.Context()
 	q := r.URL.Query()
+	err = s.chooseClusters(ctx, v, query.SplitClusters(q.Get("cluster")), q.Get("allClusters"))
+	if err == nil {
+		v, err = v.Single("timeline")
+	}
+	if err != nil {
+		writeError(w, statusOf(err), oneLine(err))
+		return
+	}
 	if q.Get("since") == "" {
 		_, last, err := v.Span(ctx)
 		if err == nil && !last.IsZero() {
@@ -761,6 +792,8 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 		q.Set("all-namespaces", "true")
 	}
 	delete(q, "live")
+	delete(q, "cluster")
+	delete(q, "allClusters")
 	p := &params{v: q, used: map[string]bool{}}
 	var buf bytes.Buffer
 	err = timelineHTML(ctx, v, p, &access{s: s, user: u}, &buf)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +39,12 @@ type Options struct {
 	Addr string
 	// Views is the path of the views file (required). It is opened read-only for each request.
 	Views string
-	// Cluster is the recorded cluster answered about. Default "default".
+	// Cluster is the recorded cluster answered about when a request names none (cluster=a,b
+	// or allClusters=true): one name, or several separated by commas. Default "default".
 	Cluster string
+	// AllClusters answers about every recorded cluster when a request names none (Cluster is
+	// then ignored). Default false.
+	AllClusters bool
 	// Env is the clock and zone of the answers. Default query.DefaultEnv().
 	Env *query.Env
 	// OpenLog, when set, opens the log so that the server can fold what the views lack
@@ -320,6 +325,40 @@ func (s *Server) openViews() (*query.Views, func(), error) {
 		env = *s.opts.Env
 	}
 	return query.NewViews(db, s.opts.Cluster, env), func() { db.Close(); s.views.RUnlock() }, nil
+}
+
+// chooseClusters selects the clusters a request answers about: cluster=a,b or
+// allClusters=true, else the server's (Options.Cluster, Options.AllClusters), as the read
+// commands' --cluster and --all-clusters (query.Views.SelectClusters).
+func (s *Server) chooseClusters(ctx context.Context, v *query.Views, names []string, all string) error {
+	a := query.ClusterArgs{Names: names}
+	if all != "" {
+		b, err := strconv.ParseBool(all)
+		if err != nil {
+			return badArg("allClusters=%s: use true or false", all)
+		}
+		a.All = b
+	}
+	if len(a.Names) == 0 && all == "" {
+		a = query.ClusterArgs{All: s.opts.AllClusters}
+		if !a.All {
+			a.Names = query.SplitClusters(s.opts.Cluster)
+		}
+	}
+	return v.SelectClusters(ctx, a)
+}
+
+// narrowClusters narrows the clusters selected to what the endpoint name can answer about:
+// rollouts shows several side by side; history, steps, get, diff and the workload and object
+// pages the one that holds their object; the others one cluster.
+func narrowClusters(ctx context.Context, v *query.Views, name, object, ns string) (*query.Views, error) {
+	switch name {
+	case "rollouts":
+		return v, nil
+	case "history", "steps", "get", "diff", "workload", "object":
+		return v.One(ctx, name, object, ns)
+	}
+	return v.Single(name)
 }
 
 // oneLine joins the lines of an error's message.
