@@ -82,6 +82,8 @@ func TestClustersImport(t *testing.T) {
 		{[]string{"rollouts", "-A"}, `no cluster "default" in the history (it holds prod, stage): pick one with --cluster, or use --all-clusters`},
 		{[]string{"rollouts", "-A", "--cluster", "prod,qa"}, `no cluster "qa" in the history (it holds prod, stage)`},
 		{[]string{"rollouts", "-A", "--cluster", "prod", "--all-clusters"}, "--cluster prod and --all-clusters exclude each other: use one"},
+		{[]string{"import", "--cluster", "prod,stage", rec("max-surge-0")}, `--cluster "prod,stage": a command that records takes one cluster name`},
+		{[]string{"collect", "--cluster", "prod,stage"}, `--cluster "prod,stage": a command that records takes one cluster name`},
 		{[]string{"state", "--all-clusters"}, "state answers about one cluster at a time, not prod, stage: pick one with --cluster"},
 	} {
 		out, err := run(t, dir, c.args...)

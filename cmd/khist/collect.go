@@ -127,6 +127,9 @@ func newLogger(format, level string) (*slog.Logger, error) {
 }
 
 func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProjector projectFunc) error {
+	if err := checkRecordedCluster(g); err != nil {
+		return err
+	}
 	logger, err := newLogger(f.logFormat, f.logLevel)
 	if err != nil {
 		return err

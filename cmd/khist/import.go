@@ -39,6 +39,9 @@ func newImportCmd(g *globalFlags, afterImport func(cmd *cobra.Command, g *global
 }
 
 func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string, afterImport func(cmd *cobra.Command, g *globalFlags) error) error {
+	if err := checkRecordedCluster(g); err != nil {
+		return err
+	}
 	format := importer.Format(f.format)
 	if format != importer.FormatWatch && format != importer.FormatAudit {
 		return fmt.Errorf("--format: unknown format %q: use watch or audit", f.format)

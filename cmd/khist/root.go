@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/khist/khist/eventlog"
 	"github.com/spf13/cobra"
@@ -125,4 +127,13 @@ func sayDiskFull(c *cobra.Command, g *globalFlags) {
 	for _, sub := range c.Commands() {
 		sayDiskFull(sub, g)
 	}
+}
+
+// checkRecordedCluster refuses a --cluster of several names for a command that records: read
+// commands read commas as a list of clusters.
+func checkRecordedCluster(g *globalFlags) error {
+	if strings.Contains(g.Cluster, ",") {
+		return fmt.Errorf("--cluster %q: a command that records takes one cluster name, without commas (read commands read them as a list): name one", g.Cluster)
+	}
+	return nil
 }
