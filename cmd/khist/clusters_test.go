@@ -74,10 +74,15 @@ func TestClustersImport(t *testing.T) {
 	if err != nil || !strings.Contains(out, "web:broken") {
 		t.Errorf("history of stage's deploy/web with --all-clusters: %v\n%s", err, out)
 	}
+	// stage's deploy/web rolled out 3 times, prod's (in another namespace) twice.
+	if out, err := run(t, dir, "replay", "compare", "deploy/web", "-n", "never-ready-undo", "--all-clusters"); err != nil || !strings.HasPrefix(out, "deployment/web: MATCH (3 rollouts;") {
+		t.Errorf("replay compare of stage's deploy/web with --all-clusters: %v\n%.500s", err, out)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"replay", "compare", "deploy/nginx-deployment", "-n", "seed-rolling", "--cluster", "stage,prod"}, "compare: deploy/nginx-deployment exists in clusters stage, prod: pick one with --cluster"},
 		{[]string{"get", "deploy/nginx-deployment", "-n", "seed-rolling", "--all-clusters"}, "get: deploy/nginx-deployment exists in clusters prod, stage: pick one with --cluster"},
 		{[]string{"rollouts", "-A"}, `no cluster "default" in the history (it holds prod, stage): pick one with --cluster, or use --all-clusters`},
 		{[]string{"rollouts", "-A", "--cluster", "prod,qa"}, `no cluster "qa" in the history (it holds prod, stage)`},

@@ -42,6 +42,9 @@ Forbid while another ran. Jobs deleted by the history limits are listed with the
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, &f.queryFlags, args); err != nil {
+				return err
+			}
 			return withPrinterFormats(v.Runs(cmd.Context(), query.RunsArgs{
 				Object: objectArg(args), Namespace: f.ns(), Since: f.since, Until: f.until,
 				Output: f.output, Table: f.table, Printer: p,
@@ -49,6 +52,7 @@ Forbid while another ran. Jobs deleted by the history limits are listed with the
 		},
 	}
 	f.addNamespace(cmd, g, false)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	f.addTable(cmd, ".scheduled or .durationNanos")
 	fl := cmd.Flags()

@@ -87,6 +87,9 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, &f.queryFlags, args); err != nil {
+				return err
+			}
 			return v.ReplayCompare(cmd.Context(), query.ReplayCompareArgs{
 				Object: objectArg(args), Namespace: f.ns(), Rollout: f.rollout,
 				FreeRun: af.freeRun, MaxLag: af.maxLag, Output: f.output,
@@ -94,6 +97,7 @@ rollout to revision N), #N (the N-th rollout of the history), latest, or all (th
 		},
 	}
 	f.addNamespace(cmd, g, false)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	cmd.Flags().StringVar(&f.rollout, "rollout", "all", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N), latest or all")
 	af.add(cmd)
@@ -150,11 +154,15 @@ counterpart), p50, p90, max (that percentile of the recorded latencies) or a dur
 				return err
 			}
 			defer done()
+			if v, err = oneCluster(cmd, v, &f.queryFlags, args); err != nil {
+				return err
+			}
 			a.Namespace = f.ns()
 			return v.ReplayWhatIf(cmd.Context(), a, cmd.OutOrStdout())
 		},
 	}
 	f.addNamespace(cmd, g, false)
+	f.clusters = objectCluster
 	f.addViews(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.rollout, "rollout", "latest", "the rollout: KIND/NAME#N or '#N' as khist rollouts numbers them, revN (the rollout to revision N) or latest")

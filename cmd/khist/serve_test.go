@@ -149,7 +149,7 @@ func TestServeAPIErrors(t *testing.T) {
 		status     int
 	}{
 		{"/api/v1/rollouts?namespace=a&all-namespaces=true", "-n a and -A exclude each other: use one", 400},
-		{"/api/v1/history?object=deploy/web&colour=red", "history takes no parameter colour: use namespace, object", 400},
+		{"/api/v1/history?object=deploy/web&colour=red", "history takes no parameter colour: use allClusters, cluster, namespace, object", 400},
 		{"/api/v1/diff?object=deploy/web&unified=x", `--unified "x": use a number of 0 or more`, 400},
 		{"/api/v1/nothing", "/api/v1/nothing: no such endpoint", 404},
 	} {

@@ -349,13 +349,14 @@ func (s *Server) chooseClusters(ctx context.Context, v *query.Views, names []str
 }
 
 // narrowClusters narrows the clusters selected to what the endpoint name can answer about:
-// rollouts shows several side by side; history, steps, get, diff and the workload and object
-// pages the one that holds their object; the others one cluster.
+// rollouts shows several side by side; history, steps, get, diff, replay/compare,
+// replay/what-if and the workload and object pages the one that holds their object; the others
+// one cluster.
 func narrowClusters(ctx context.Context, v *query.Views, name, object, ns string) (*query.Views, error) {
 	switch name {
 	case "rollouts":
 		return v, nil
-	case "history", "steps", "get", "diff", "workload", "object":
+	case "history", "steps", "get", "diff", "replay/compare", "replay/what-if", "workload", "object":
 		return v.One(ctx, name, object, ns)
 	}
 	return v.Single(name)
