@@ -69,6 +69,30 @@ func TestClustersImport(t *testing.T) {
 		t.Errorf("rollouts -o json: rows per cluster and namespace %v", per)
 	}
 
+	// The raw log: both clusters' events, each under its cluster.
+	out, err = run(t, dir, "log", "deploy/web", "--cluster", "prod,stage", "-o", "json")
+	if err != nil {
+		t.Fatalf("log --cluster prod,stage: %v\n%.300s", err, out)
+	}
+	perLog := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e struct{ Cluster, Namespace, Name string }
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Name != "web" {
+			t.Fatalf("log -o json line %q: %v", l, err)
+		}
+		perLog[e.Cluster+" "+e.Namespace]++
+	}
+	if len(perLog) != 2 || perLog["prod max-surge-0"] == 0 || perLog["stage never-ready-undo"] == 0 {
+		t.Errorf("log deploy/web --cluster prod,stage: events per cluster and namespace %v", perLog)
+	}
+	out, err = run(t, dir, "log", "deploy/nginx-deployment", "-n", "seed-rolling", "--all-clusters", "--limit", "40")
+	if err != nil || !strings.HasPrefix(out, "CLUSTER    SEQ") || !strings.Contains(out, "\nprod ") || !strings.Contains(out, "\nstage ") {
+		t.Errorf("log --all-clusters: %v: want a CLUSTER column and both clusters:\n%s", err, out)
+	}
+	if out, err := run(t, dir, "log", "deploy/nginx-deployment", "-n", "seed-rolling", "--cluster", "qa"); err != nil || !strings.Contains(out, "No events of deployment/nginx-deployment recorded in namespace seed-rolling") {
+		t.Errorf("log --cluster qa: %v\n%s", err, out)
+	}
+
 	// Commands about one object: the cluster that holds it, or an error when several do.
 	out, err = run(t, dir, "history", "deploy/web", "-n", "never-ready-undo", "--all-clusters")
 	if err != nil || !strings.Contains(out, "web:broken") {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/khist/khist/eventlog"
@@ -14,6 +15,7 @@ import (
 type logFlags struct {
 	kind, namespace, name string
 	allNamespaces         bool
+	allClusters           bool
 	since, until          string
 	output                string
 	fromSeq               uint64
@@ -49,6 +51,7 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.kind, "kind", "", "only this kind (kind, plural or short name)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "only this namespace")
 	fl.BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "all namespaces (the default for log)")
+	fl.BoolVar(&f.allClusters, "all-clusters", false, "every recorded cluster (--cluster takes several too: --cluster prod,stage)")
 	fl.StringVar(&f.since, "since", "", "only events observed at or after this time ("+query.TimeForms+")")
 	fl.StringVar(&f.until, "until", "", "only events observed before this time")
 	fl.StringVarP(&f.output, "output", "o", "table", "table or json (one envelope per line)")
@@ -97,22 +100,36 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 		return err
 	}
 	defer l.Close()
+	// The clusters: --cluster a,b, or every one ("*", a subject wildcard) with --all-clusters.
+	clusters := query.SplitClusters(g.Cluster)
+	if len(clusters) == 0 {
+		clusters = []string{g.Cluster}
+	}
+	if f.allClusters {
+		if fl := cmd.Flag("cluster"); fl != nil && fl.Changed {
+			return fmt.Errorf("--cluster %s and --all-clusters exclude each other: use one", g.Cluster)
+		}
+		clusters = []string{"*"}
+	}
+	several := f.allClusters || len(clusters) > 1
 	var filters []string
-	if f.kind != "" {
-		k, _ := query.ResolveKind(f.kind, nil)
-		ns := "*"
-		if f.namespace != "" {
-			ns = f.namespace
+	for _, c := range clusters {
+		switch k, _ := query.ResolveKind(f.kind, nil); {
+		case f.kind != "" && f.name != "" && f.namespace != "" && c != "*":
+			filters = append(filters, eventlog.Subject(c, k.Group, k.Kind, f.namespace, f.name))
+		case f.kind != "":
+			ns := "*"
+			if f.namespace != "" {
+				ns = f.namespace
+			}
+			filters = append(filters, eventlog.Filter(c, k.Group, k.Kind, ns))
+		case f.namespace != "":
+			filters = append(filters, eventlog.Filter(c, "*", "*", f.namespace))
+		case c == "*":
+			filters = append(filters, eventlog.SubjectPrefix+".>")
+		default:
+			filters = append(filters, eventlog.SubjectPrefix+"."+eventlog.EncodeToken(c)+".>")
 		}
-		if f.name != "" && f.namespace != "" {
-			filters = []string{eventlog.Subject(g.Cluster, k.Group, k.Kind, f.namespace, f.name)}
-		} else {
-			filters = []string{eventlog.Filter(g.Cluster, k.Group, k.Kind, ns)}
-		}
-	} else if f.namespace != "" {
-		filters = []string{eventlog.Filter(g.Cluster, "*", "*", f.namespace)}
-	} else {
-		filters = []string{eventlog.SubjectPrefix + "." + eventlog.EncodeToken(g.Cluster) + ".>"}
 	}
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	defer w.Flush()
@@ -136,7 +153,13 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 				}
 			} else {
 				if printed == 0 {
+					if several {
+						fmt.Fprintf(w, "%-10s ", "CLUSTER")
+					}
 					fmt.Fprintf(w, "%-8s %-20s %-18s %-22s %-40s %-10s %s\n", "SEQ", "OBSERVED", "TYPE", "KIND", "NAMESPACE/NAME", "RV", "ACTOR")
+				}
+				if several {
+					fmt.Fprintf(w, "%-10s ", e.Cluster)
 				}
 				nn := e.Name
 				if e.Namespace != "" {
@@ -159,13 +182,13 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 		return nil
 	}
 	if err == nil && printed == 0 && f.output == "table" {
-		fmt.Fprintln(w, noEvents(g, f))
+		fmt.Fprintln(w, noEvents(clusters, f))
 	}
 	return err
 }
 
 // noEvents says that the log holds nothing the filters select, as rollouts does.
-func noEvents(g *globalFlags, f *logFlags) string {
+func noEvents(clusters []string, f *logFlags) string {
 	what := "No events"
 	if f.kind != "" {
 		k, _ := query.ResolveKind(f.kind, nil)
@@ -174,7 +197,13 @@ func noEvents(g *globalFlags, f *logFlags) string {
 			what = "No events of " + k.Singular() + "/" + f.name
 		}
 	}
-	where := " in cluster " + g.Cluster
+	where := " in cluster " + strings.Join(clusters, ", ")
+	switch {
+	case len(clusters) > 1:
+		where = " in clusters " + strings.Join(clusters, ", ")
+	case clusters[0] == "*":
+		where = " in any cluster"
+	}
 	if f.namespace != "" {
 		where = " in namespace " + f.namespace
 	}
