@@ -3,6 +3,8 @@ package query
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/khist/khist/projector"
 )
@@ -12,12 +14,13 @@ import (
 // Diffs), and the object the timeline files it under (an Event's subject).
 func (v *Views) ChangeDiff(ctx context.Context, seq uint64) (ObjectKey, Version, string, error) {
 	pv, err := v.DB.VersionBySeq(ctx, seq)
-	if errors.Is(err, projector.ErrNotFound) || err == nil && pv.Cluster != v.Cluster {
-		return ObjectKey{}, Version{}, "", errorf(ErrNotFound, "seq=%d: no change of cluster %s was recorded at that sequence", seq, v.Cluster)
+	if errors.Is(err, projector.ErrNotFound) || err == nil && !slices.Contains(v.Clusters(), pv.Cluster) {
+		return ObjectKey{}, Version{}, "", errorf(ErrNotFound, "seq=%d: no change of cluster %s was recorded at that sequence", seq, strings.Join(v.Clusters(), ", "))
 	}
 	if err != nil {
 		return ObjectKey{}, Version{}, "", err
 	}
+	v = v.In(pv.Cluster) // of the clusters selected, the change's
 	ver := fromProjector(pv)
 	vs, err := v.DB.Versions(ctx, projector.ObjectRef{Cluster: v.Cluster, Group: ver.Group, Kind: ver.Kind, Namespace: ver.Namespace, Name: ver.Name, UID: ver.UID})
 	if err != nil {

@@ -138,3 +138,56 @@ func TestClustersSelect(t *testing.T) {
 		t.Errorf("Single with two clusters: %v", err)
 	}
 }
+
+// TestClustersTimeline: the timeline of two clusters shows the groups of each under its
+// cluster (text, csv, json); the HTML page's diff of a change is found in its own cluster.
+func TestClustersTimeline(t *testing.T) {
+	ctx := context.Background()
+	v := twoClusters(t)
+	if err := v.SelectClusters(ctx, ClusterArgs{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	a := TimelineArgs{AllNamespaces: true, Since: "2026-11-22T02:09:00Z", Until: "2026-11-22T02:12:00Z", Kinds: []string{"deploy"}, Output: OutMD}
+	var out bytes.Buffer
+	if err := v.Timeline(ctx, a, &out); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, filepath.Join("testdata", "golden", "clusters", "timeline-all-clusters.md.golden"), out.Bytes())
+	for _, want := range []string{
+		"## deployment.apps/web (cluster prod, namespace max-surge-0)",
+		"## deployment.apps/web (cluster stage, namespace never-ready-undo)",
+		"## deployment.apps/nginx-deployment (cluster prod, namespace seed-rolling)",
+		"## deployment.apps/nginx-deployment (cluster stage, namespace seed-rolling)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("timeline -o md of both clusters lacks %q", want)
+		}
+	}
+	out.Reset()
+	a.Output = OutJSON
+	if err := v.Timeline(ctx, a, &out); err != nil {
+		t.Fatal(err)
+	}
+	var tl Timeline
+	if err := json.Unmarshal(out.Bytes(), &tl); err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	var stageSeq uint64
+	for _, g := range tl.Groups {
+		per[g.Cluster+" "+g.Workload.Namespace]++
+		if g.Cluster == "stage" && g.Workload.Namespace == "never-ready-undo" {
+			stageSeq = g.Lanes[0].Entries[1].Seq
+		}
+	}
+	if len(per) != 4 || per["prod max-surge-0"] != 1 || per["stage never-ready-undo"] != 1 {
+		t.Errorf("timeline groups per cluster and namespace: %v", per)
+	}
+	key, _, _, err := v.ChangeDiff(ctx, stageSeq)
+	if err != nil || key.Namespace != "never-ready-undo" {
+		t.Errorf("ChangeDiff of stage's seq %d with both clusters: %v %v", stageSeq, key, err)
+	}
+	if _, _, _, err := v.In("prod").ChangeDiff(ctx, stageSeq); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ChangeDiff of stage's seq %d in prod: %v, want not found", stageSeq, err)
+	}
+}

@@ -91,7 +91,12 @@ func TimelineHTML(w io.Writer, tl *Timeline, env Env) error {
 	}
 	for _, g := range tl.Groups {
 		hg := htmlGroup{Label: g.Workload.Ref()}
-		if g.Workload.Namespace != "" {
+		switch {
+		case g.Cluster != "" && g.Workload.Namespace != "":
+			hg.Label += "  (" + g.Cluster + ", " + g.Workload.Namespace + ")"
+		case g.Cluster != "":
+			hg.Label += "  (" + g.Cluster + ")"
+		case g.Workload.Namespace != "":
 			hg.Label += "  (" + g.Workload.Namespace + ")"
 		}
 		for _, l := range g.Lanes {

@@ -95,11 +95,7 @@ func timelineTable(w io.Writer, tl *Timeline, env Env) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, g := range tl.Groups {
 		fmt.Fprintln(tw)
-		ns := ""
-		if g.Workload.Namespace != "" {
-			ns = "  (namespace " + g.Workload.Namespace + ")"
-		}
-		fmt.Fprintf(tw, "%s%s\n", g.Workload.Ref(), ns)
+		fmt.Fprintf(tw, "%s%s\n", g.Workload.Ref(), g.where("  "))
 		fmt.Fprintln(tw, "  TIME\t \tOBJECT\tCHANGE\tWHAT\tBY")
 		for _, e := range g.Entries() {
 			ts := env.FormatTime(e.Time)
@@ -126,11 +122,40 @@ func oneLine(s string, n int) string {
 	return s
 }
 
+// where is what a group's heading says after the workload: its cluster when the timeline
+// shows several, its namespace, after sep; "" when neither.
+func (g *TimelineGroup) where(sep string) string {
+	var in []string
+	if g.Cluster != "" {
+		in = append(in, "cluster "+g.Cluster)
+	}
+	if g.Workload.Namespace != "" {
+		in = append(in, "namespace "+g.Workload.Namespace)
+	}
+	if len(in) == 0 {
+		return ""
+	}
+	return sep + "(" + strings.Join(in, ", ") + ")"
+}
+
 func timelineCSV(w io.Writer, tl *Timeline) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"time", "seq", "workload", "object", "depth", "type", "class", "marked", "summary", "actor", "event"})
+	// A cluster column first when the timeline shows several.
+	several := len(tl.Groups) > 0 && tl.Groups[0].Cluster != ""
+	head := []string{"time", "seq", "workload", "object", "depth", "type", "class", "marked", "summary", "actor", "event"}
+	if several {
+		head = append([]string{"cluster"}, head...)
+	}
+	cw.Write(head)
 	for _, g := range tl.Groups {
 		for _, e := range g.Entries() {
+			if several {
+				cw.Write(append([]string{g.Cluster},
+					e.Time.UTC().Format(time.RFC3339Nano), strconv.FormatUint(e.Seq, 10), g.Workload.nsRef(),
+					e.Object.nsRef(), strconv.Itoa(g.depthOf(e.Object)), e.Type, string(e.Class),
+					strconv.FormatBool(e.Marked), e.Summary, e.Actor, e.Event))
+				continue
+			}
 			cw.Write([]string{
 				e.Time.UTC().Format(time.RFC3339Nano), strconv.FormatUint(e.Seq, 10), g.Workload.nsRef(),
 				e.Object.nsRef(), strconv.Itoa(g.depthOf(e.Object)), e.Type, string(e.Class),
@@ -187,10 +212,7 @@ func timelineMarkdown(w io.Writer, tl *Timeline, env Env) error {
 	fmt.Fprintf(w, "%s in %s. Marks: * spec change, ^ scaling, + ready, - not ready, ! warning.\n", plural(int64(tl.Count()), "change", "changes"), plural(int64(len(tl.Groups)), "group", "groups"))
 	clock := oneDay(tl, env)
 	for _, g := range tl.Groups {
-		fmt.Fprintf(w, "\n## %s", g.Workload.Ref())
-		if g.Workload.Namespace != "" {
-			fmt.Fprintf(w, " (namespace %s)", g.Workload.Namespace)
-		}
+		fmt.Fprintf(w, "\n## %s%s", g.Workload.Ref(), g.where(" "))
 		fmt.Fprint(w, "\n\n| time | | object | change | what | by |\n|---|---|---|---|---|---|\n")
 		for _, e := range g.Entries() {
 			ts := env.FormatTime(e.Time)

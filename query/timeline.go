@@ -28,6 +28,8 @@ type Timeline struct {
 
 // TimelineGroup is one workload (or a standalone object) and everything it owns.
 type TimelineGroup struct {
+	// Cluster is the recorded cluster of the group when the timeline shows several.
+	Cluster  string          `json:"cluster,omitempty"`
 	Workload ObjectKey       `json:"workload"`
 	Lanes    []*TimelineLane `json:"lanes"`
 }

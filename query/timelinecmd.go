@@ -1,7 +1,9 @@
 package query
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -27,34 +29,74 @@ type TimelineArgs struct {
 
 // Timeline writes every change in a window, grouped by workload, in one of TimelineFormats.
 // The HTML form carries each change's diff, shown on a click.
+//
+// Of several clusters, their groups follow one another, each group naming its cluster; a
+// cluster whose history the window misses is left out.
 func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error {
 	out, err := ParseOutput(a.Output, TimelineFormats...)
 	if err != nil {
 		return err
 	}
+	cs := v.Clusters()
+	if len(cs) == 1 {
+		tl, err := v.In(cs[0]).timeline(ctx, a, out)
+		if err != nil {
+			return err
+		}
+		return RenderTimeline(w, tl, out, v.Env)
+	}
+	var tl *Timeline
+	var missed error
+	for _, c := range cs {
+		one, err := v.In(c).timeline(ctx, a, out)
+		if errors.Is(err, ErrOutOfRange) || errors.Is(err, ErrNotFound) {
+			missed = cmp.Or(missed, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, g := range one.Groups {
+			g.Cluster = c
+		}
+		if tl == nil {
+			tl = one
+		} else {
+			tl.Groups = append(tl.Groups, one.Groups...)
+		}
+	}
+	if tl == nil {
+		return missed
+	}
+	tl.Cluster = strings.Join(cs, ", ")
+	return RenderTimeline(w, tl, out, v.Env)
+}
+
+// timeline builds the timeline of v's cluster.
+func (v *Views) timeline(ctx context.Context, a TimelineArgs, out string) (*Timeline, error) {
 	scope, err := ScopeOf(a.Namespace, a.AllNamespaces, "default")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if strings.TrimSpace(a.Since) == "" {
-		return errorf(ErrBadTime, "--since: the start of the window is needed: use %s", TimeForms)
+		return nil, errorf(ErrBadTime, "--since: the start of the window is needed: use %s", TimeForms)
 	}
 	since, err := v.Env.Time("--since", a.Since)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	until := v.Env.Now
 	if a.Until != "" {
 		if until, err = v.Env.Time("--until", a.Until); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := CheckWindow(since, until, v.Env.loc()); err != nil {
-		return err
+		return nil, err
 	}
 	sel, err := ParseSelector(a.Selector)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var kinds []Kind
 	for _, ks := range a.Kinds {
@@ -64,7 +106,7 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 			}
 			ks, err := v.resolveKinds(ctx, s)
 			if err != nil {
-				return fmt.Errorf("--kind: %w", err)
+				return nil, fmt.Errorf("--kind: %w", err)
 			}
 			for _, k := range ks {
 				kinds = append(kinds, k)
@@ -74,25 +116,25 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 	}
 	first, last, err := v.Span(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if first.IsZero() {
-		return errorf(ErrNotFound, "the views of cluster %q are empty: record (khist collect) or import (khist import) first, or pick --cluster", v.Cluster)
+		return nil, errorf(ErrNotFound, "the views of cluster %q are empty: record (khist collect) or import (khist import) first, or pick --cluster", v.Cluster)
 	}
 	end := last.Add(time.Second)
 	if until.Before(first) {
-		return &RangeError{Flag: "--until", Time: until, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
+		return nil, &RangeError{Flag: "--until", Time: until, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
 	}
 	if since.After(end) {
-		return &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
+		return nil, &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
 	}
 	tl, err := BuildTimeline(v, TimelineOptions{
 		Cluster: v.Cluster, Scope: scope, Since: since, Until: until,
 		Kinds: kinds, Selector: sel, Diffs: out == OutHTML && a.DiffURL == "", All: a.All,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tl.DiffURL = a.DiffURL
-	return RenderTimeline(w, tl, out, v.Env)
+	return tl, nil
 }

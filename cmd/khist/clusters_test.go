@@ -93,6 +93,11 @@ func TestClustersImport(t *testing.T) {
 		t.Errorf("log --cluster qa: %v\n%s", err, out)
 	}
 
+	out, err = run(t, dir, "timeline", "-A", "--all-clusters", "--kind", "deploy", "--since", "2026-11-22T02:09:00Z", "--until", "2026-11-22T02:12:00Z")
+	if err != nil || !strings.Contains(out, "deployment.apps/web  (cluster stage, namespace never-ready-undo)") || !strings.Contains(out, "deployment.apps/web  (cluster prod, namespace max-surge-0)") {
+		t.Errorf("timeline --all-clusters: %v: want the groups of both clusters:\n%.2000s", err, out)
+	}
+
 	// Commands about one object: the cluster that holds it, or an error when several do.
 	out, err = run(t, dir, "history", "deploy/web", "-n", "never-ready-undo", "--all-clusters")
 	if err != nil || !strings.Contains(out, "web:broken") {

@@ -64,6 +64,7 @@ swimlanes on a time axis, zoom, and the diff of each change on a click.`,
 		},
 	}
 	f.addNamespace(cmd, g, true)
+	f.clusters = manyClusters
 	f.addViews(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.since, "since", "", "start of the window ("+query.TimeForms+"); required")

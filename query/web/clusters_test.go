@@ -113,7 +113,16 @@ func TestClusters(t *testing.T) {
 		t.Errorf("history of stage's deploy/web with allClusters: %d %.300s", code, body)
 	}
 
-	_, page := get(t, srv.Client(), srv.URL+"/rollouts?allClusters=true")
+	code, body := get(t, srv.Client(), srv.URL+"/api/v1/timeline?all-namespaces=true&kind=deploy&since=2026-11-22T02:09:00Z&until=2026-11-22T02:12:00Z&allClusters=true")
+	if code != http.StatusOK || !strings.Contains(body, `"cluster": "stage"`) || !strings.Contains(body, `"cluster": "prod"`) {
+		t.Errorf("timeline of all clusters: %d %.300s", code, body)
+	}
+	code, page := get(t, srv.Client(), srv.URL+"/timeline?all-namespaces=true&since=2026-11-22T02:09:00Z&until=2026-11-22T02:12:00Z&allClusters=true")
+	if code != http.StatusOK || !strings.Contains(page, "(stage, never-ready-undo)") {
+		t.Errorf("timeline page of all clusters: %d, no group of stage:\n%.1000s", code, page)
+	}
+
+	_, page = get(t, srv.Client(), srv.URL+"/rollouts?allClusters=true")
 	if !strings.Contains(page, "<th>cluster</th>") || !strings.Contains(page, `<td class="cluster">stage</td>`) || !strings.Contains(page, "cluster=stage") {
 		t.Errorf("rollouts page of all clusters lacks the cluster column or links:\n%.3000s", page)
 	}

@@ -771,9 +771,6 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	err = s.chooseClusters(ctx, v, query.SplitClusters(q.Get("cluster")), q.Get("allClusters"))
-	if err == nil {
-		v, err = v.Single("timeline")
-	}
 	if err != nil {
 		writeError(w, statusOf(err), oneLine(err))
 		return

@@ -349,12 +349,12 @@ func (s *Server) chooseClusters(ctx context.Context, v *query.Views, names []str
 }
 
 // narrowClusters narrows the clusters selected to what the endpoint name can answer about:
-// rollouts shows several side by side; history, steps, get, diff, replay/compare,
+// rollouts and timeline show several side by side, change finds its sequence's; history, steps, get, diff, replay/compare,
 // replay/what-if and the workload and object pages the one that holds their object; the others
 // one cluster.
 func narrowClusters(ctx context.Context, v *query.Views, name, object, ns string) (*query.Views, error) {
 	switch name {
-	case "rollouts":
+	case "rollouts", "timeline", "change":
 		return v, nil
 	case "history", "steps", "get", "diff", "replay/compare", "replay/what-if", "workload", "object":
 		return v.One(ctx, name, object, ns)
