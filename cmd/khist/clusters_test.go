@@ -98,6 +98,23 @@ func TestClustersImport(t *testing.T) {
 		t.Errorf("timeline --all-clusters: %v: want the groups of both clusters:\n%.2000s", err, out)
 	}
 
+	// Shell completion: --cluster's names, and the objects of the clusters selected.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "rollouts", "--cluster", ""}, "prod\nstage\n:6\n"},
+		{[]string{"__complete", "rollouts", "--cluster", "stage,"}, "stage,prod\n:6\n"},
+		{[]string{"__complete", "get", "--all-clusters", "-n", ""}, "max-surge-0\nnever-ready-undo\nseed-rolling\n:4\n"},
+		{[]string{"__complete", "get", "--cluster", "stage", "-n", "max-surge-0", "deploy/"}, ":4\n"},
+		{[]string{"__complete", "get", "--cluster", "prod", "-n", "max-surge-0", "deploy/"}, "deploy/web\n:4\n"},
+	} {
+		out, err := run(t, dir, c.args...)
+		if got, _, _ := strings.Cut(out, "Completion ended"); err != nil || got != c.want {
+			t.Errorf("khist %s: %v %q, want %q", strings.Join(c.args, " "), err, got, c.want)
+		}
+	}
+
 	// Commands about one object: the cluster that holds it, or an error when several do.
 	out, err = run(t, dir, "history", "deploy/web", "-n", "never-ready-undo", "--all-clusters")
 	if err != nil || !strings.Contains(out, "web:broken") {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -336,7 +337,11 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 		defer db.Close()
 		ctx := context.Background()
 		// The kind as the recorded discovery knows it (CRD short names).
-		k, err := query.NewViews(db, g.Cluster, query.DefaultEnv()).ResolveKind(ctx, ks)
+		clusters := completionClusters(g, cmd, db)
+		if len(clusters) == 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		k, err := query.NewViews(db, clusters[0], query.DefaultEnv()).ResolveKind(ctx, ks)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -346,7 +351,10 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 		case !k.Namespaced:
 			namespaces = []string{""}
 		case all:
-			namespaces, _ = db.Namespaces(ctx, g.Cluster)
+			for _, c := range clusters {
+				nss, _ := db.Namespaces(ctx, c)
+				namespaces = append(namespaces, nss...)
+			}
 		case ns != "":
 			namespaces = []string{ns}
 		default:
@@ -355,13 +363,15 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 		}
 		seen := map[string]bool{}
 		var out []string
-		for _, ns := range namespaces {
-			names, _ := db.Names(ctx, g.Cluster, k.Group, k.Kind, ns)
-			for _, n := range names {
-				c := ks + "/" + n
-				if strings.HasPrefix(n, prefix) && !seen[c] {
-					seen[c] = true
-					out = append(out, c)
+		for _, cl := range clusters {
+			for _, ns := range namespaces {
+				names, _ := db.Names(ctx, cl, k.Group, k.Kind, ns)
+				for _, n := range names {
+					c := ks + "/" + n
+					if strings.HasPrefix(n, prefix) && !seen[c] {
+						seen[c] = true
+						out = append(out, c)
+					}
 				}
 			}
 		}
@@ -370,7 +380,8 @@ func completeObject(g *globalFlags, workloads bool) cobra.CompletionFunc {
 	}
 }
 
-// completeNamespaces completes -n with the namespaces of the history.
+// completeNamespaces completes -n with the namespaces of the history's clusters named by
+// --cluster.
 func completeNamespaces(g *globalFlags) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		db := readOnlyViews(g, cmd)
@@ -378,14 +389,51 @@ func completeNamespaces(g *globalFlags) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer db.Close()
-		nss, _ := db.Namespaces(context.Background(), g.Cluster)
 		var out []string
-		for _, ns := range nss {
-			if ns != "" && strings.HasPrefix(ns, toComplete) {
-				out = append(out, ns)
+		for _, c := range completionClusters(g, cmd, db) {
+			nss, _ := db.Namespaces(context.Background(), c)
+			for _, ns := range nss {
+				if ns != "" && strings.HasPrefix(ns, toComplete) && !slices.Contains(out, ns) {
+					out = append(out, ns)
+				}
 			}
 		}
+		sort.Strings(out)
 		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completionClusters are the clusters completion looks in: those of --cluster, or every one
+// with --all-clusters.
+func completionClusters(g *globalFlags, cmd *cobra.Command, db *projector.DB) []string {
+	if all, _ := cmd.Flags().GetBool("all-clusters"); all {
+		cs, _ := db.Clusters(context.Background())
+		return cs
+	}
+	return query.SplitClusters(g.Cluster)
+}
+
+// completeClusters completes --cluster with the clusters of the history, after the names
+// already given before a comma.
+func completeClusters(g *globalFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		db := readOnlyViews(g, cmd)
+		if db == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		cs, _ := db.Clusters(context.Background())
+		given, prefix := "", toComplete
+		if i := strings.LastIndex(toComplete, ","); i >= 0 {
+			given, prefix = toComplete[:i+1], toComplete[i+1:]
+		}
+		var out []string
+		for _, c := range cs {
+			if strings.HasPrefix(c, prefix) && !slices.Contains(query.SplitClusters(given), c) {
+				out = append(out, given+c)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 	}
 }
 

@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.DataDir, "data-dir", defaultDataDir(), "directory of the embedded NATS store and the bbolt views ($KHIST_DATA_DIR, else $XDG_DATA_HOME/khist)")
 	pf.StringVar(&g.Cluster, "cluster", "default", "name of the recorded cluster; read commands take several, --cluster prod,stage")
+	root.RegisterFlagCompletionFunc("cluster", completeClusters(g))
 	pf.StringVar(&g.NATS.URL, "nats-url", "", "external NATS JetStream URL(s); empty runs an embedded server under --data-dir")
 	pf.StringVar(&g.NATS.Creds, "nats-creds", "", "NATS credentials file (JWT + nkey)")
 	pf.StringVar(&g.NATS.User, "nats-user", "", "NATS user name")
