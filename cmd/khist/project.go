@@ -94,7 +94,8 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr s
 	m.Watch(l, db)
 	seq, _ := db.Seq()
 	fmt.Fprintf(cmd.ErrOrStderr(), "projecting into %s from sequence %d; Ctrl-C stops\n", db.Path(), seq+1)
-	if err := runFold(ctx, l, db, watch, projector.WithDurable(f.durable), projector.WithMetrics(m)); err != nil {
+	if err := runFold(ctx, l, db, watch, projector.WithDurable(f.durable), projector.WithMetrics(m),
+		projector.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))); err != nil {
 		return err
 	}
 	c, _ := db.Counts()
@@ -111,7 +112,7 @@ func projectInProcess(ctx context.Context, g *globalFlags, l *eventlog.Log, m *p
 	}
 	defer db.Close()
 	m.Watch(l, db)
-	return runFold(ctx, l, db, w, projector.WithMetrics(m))
+	return runFold(ctx, l, db, w, projector.WithMetrics(m), projector.WithLogger(g.Logger))
 }
 
 // runFold follows the log into the views until ctx ends, with w (when not nil) running beside
