@@ -202,7 +202,7 @@ func Run(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) error {
 		return err
 	}
 	defer unlock()
-	// While the log is unavailable (a clustered JetStream electing a leader, a server
+	// While an external log is unavailable (a clustered JetStream electing a leader, a server
 	// restarting), Run waits and resumes from the views' position, which the fold commits
 	// with its effects: nothing is applied twice or skipped.
 	for failures := 0; ; {
@@ -211,7 +211,7 @@ func Run(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) error {
 		if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
 			return nil
 		}
-		if !eventlog.Unavailable(err) {
+		if !log.External() || !eventlog.Unavailable(err) {
 			return err
 		}
 		if after, _ := db.Seq(); after > before {
