@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -201,7 +200,6 @@ func TestClusteredLogFaults(t *testing.T) {
 		got := khist(ctx, t, bin, append(q, "--cluster", "fleet", "--data-dir", live, "--nats-url", nc.URL())...)
 		want := khist(ctx, t, bin, append(q, "--cluster", "fleet", "--data-dir", fresh, "--nats-url", nc.URL())...)
 		if !bytes.Equal(got, want) {
-			os.WriteFile(live+"/got.json", got, 0o644)
 			t.Errorf("khist %s: the views folded through the faults differ from views folded afresh\nlive:  %.2000s\nfresh: %.2000s", strings.Join(q, " "), got, want)
 		}
 		if q[0] == "rollouts" {

@@ -262,7 +262,6 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	exited chan error
-	lines  chan string // every log line, for waiters; dropped when nobody reads
 
 	mu         sync.Mutex
 	log        []string
