@@ -47,14 +47,12 @@ func (c *Collector) load(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("read the log's state: %w", err)
 			}
-			h := msg.Headers()
-			typ := eventlog.EventType(h.Get(eventlog.HdrType))
-			uid := h.Get(eventlog.HdrUID)
-			if typ.IsDelete() || !typ.Valid() || uid == "" {
+			e, err := eventlog.FromMsg(msg.Subject(), msg.Headers(), nil)
+			if err != nil || e.Type.IsDelete() || e.Type == eventlog.Discovered || e.UID == "" {
 				continue
 			}
-			t := c.state.table(h.Get(eventlog.HdrGroup), h.Get(eventlog.HdrKind), h.Get(eventlog.HdrResource))
-			t.load(uid, h.Get(eventlog.HdrNamespace), h.Get(eventlog.HdrName), h.Get(eventlog.HdrResourceVersion), md.Sequence.Stream)
+			t := c.state.table(e.Group, e.Kind, e.Resource)
+			t.load(e.UID, e.Namespace, e.Name, e.ResourceVersion, md.Sequence.Stream)
 			kept++
 			if md.NumPending == 0 {
 				pending = n
@@ -93,7 +91,7 @@ func (c *Collector) readBack(ctx context.Context, seq uint64, uid string) *event
 		}
 		return nil
 	}
-	e, err := eventlog.FromMsg(raw.Header, raw.Data)
+	e, err := eventlog.FromMsg(raw.Subject, raw.Header, raw.Data)
 	if err != nil || e.UID != uid {
 		return nil
 	}

@@ -46,7 +46,7 @@ func TestDiscoveryEnvelope(t *testing.T) {
 	if _, _, _, _, _, err := ParseSubject(m.Subject); err == nil {
 		t.Errorf("%s parses as an object's subject", m.Subject)
 	}
-	back, err := FromMsg(m.Header, m.Data)
+	back, err := FromMsg(m.Subject, m.Header, m.Data)
 	if err != nil || back.Type != Discovered || back.Cluster != "prod.eu" || back.MsgID() != e1.MsgID() {
 		t.Fatalf("read back: %+v, %v", back, err)
 	}

@@ -2,6 +2,8 @@ package eventlog
 
 import (
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +38,7 @@ func (t EventType) Valid() bool {
 // IsDelete reports whether the event ends the object's life.
 func (t EventType) IsDelete() bool { return t == Deleted || t == DeletedUnobserved }
 
-// Header names. Every envelope field but the body travels in a header.
+// Header names of the first encoding, one header per envelope field (see HdrEnvelope).
 const (
 	HdrType            = "Khist-Type"
 	HdrCluster         = "Khist-Cluster"
@@ -128,40 +130,112 @@ func (e *Envelope) Validate() error {
 	return nil
 }
 
+// HdrEnvelope is the header of the compact encoding, in which the log is written: one header
+// beside Nats-Msg-Id, "1 TYPE UID RV OBSERVED VERSION RESOURCE SOURCE ACTOR" (1 is the
+// encoding's version; OBSERVED in Unix nanoseconds; each field path-escaped, so that none holds
+// a space). Cluster, group, kind, namespace and name are read from the subject. The thirteen
+// Khist-* headers of the first encoding repeated the subject and named every field: on a real
+// recording they were a third of the stream's compressed bytes (issue 13). Logs written before
+// hold the first encoding, which FromMsg still reads.
+const HdrEnvelope = "Khist"
+
+const envelopeEncoding = "1"
+
 // Msg returns the NATS message for e on its subject (DiscoverySubject for a discovery record).
 func (e *Envelope) Msg() *nats.Msg {
-	subj := DiscoverySubject(e.Cluster)
-	if e.Type != Discovered {
-		subj = Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name)
-	}
+	subj, object := e.subject()
 	m := nats.NewMsg(subj)
-	h := m.Header
-	h[HdrType] = []string{string(e.Type)}
-	h[HdrCluster] = []string{e.Cluster}
-	h[HdrGroup] = []string{e.Group}
-	h[HdrVersion] = []string{e.Version}
-	h[HdrKind] = []string{e.Kind}
-	if e.Resource != "" {
-		h[HdrResource] = []string{e.Resource}
+	observed := ""
+	if !e.Observed.IsZero() {
+		observed = strconv.FormatInt(e.Observed.UnixNano(), 10)
 	}
-	h[HdrNamespace] = []string{e.Namespace}
-	h[HdrName] = []string{e.Name}
-	h[HdrUID] = []string{e.UID}
-	h[HdrResourceVersion] = []string{e.ResourceVersion}
-	h[HdrObserved] = []string{e.Observed.UTC().Format(time.RFC3339Nano)}
-	if e.Source != "" {
-		h[HdrSource] = []string{e.Source}
+	fields := []string{string(e.Type), e.UID, e.ResourceVersion, observed, e.Version, e.Resource, e.Source, e.Actor}
+	if !object { // the subject does not name the object: the header does
+		fields = append(fields, e.Group, e.Kind, e.Namespace, e.Name)
 	}
-	if e.Actor != "" {
-		h[HdrActor] = []string{e.Actor}
+	var b strings.Builder
+	b.WriteString(envelopeEncoding)
+	for _, f := range fields {
+		b.WriteByte(' ')
+		b.WriteString(url.PathEscape(f))
 	}
-	h[nats.MsgIdHdr] = []string{e.MsgID()}
+	m.Header[HdrEnvelope] = []string{b.String()}
+	m.Header[nats.MsgIdHdr] = []string{e.MsgID()}
 	m.Data = e.Object
 	return m
 }
 
-// FromMsg rebuilds an envelope from a message's headers and body. The body is not copied.
-func FromMsg(h nats.Header, data []byte) (*Envelope, error) {
+// subject is e's subject, and whether it is an object's (see Subject), which names its
+// cluster, group, kind, namespace and name; the other records' subjects name their cluster.
+func (e *Envelope) subject() (string, bool) {
+	if e.Type == Discovered {
+		return DiscoverySubject(e.Cluster), false
+	}
+	return Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name), true
+}
+
+// FromMsg rebuilds an envelope from a message's subject, headers and body (nil for a message
+// read without it). The body is not copied.
+func FromMsg(subject string, h nats.Header, data []byte) (*Envelope, error) {
+	v := h[HdrEnvelope]
+	if len(v) == 0 {
+		return fromLegacyMsg(h, data)
+	}
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !ok {
+		return nil, fmt.Errorf("%w: subject %q does not start with %s", ErrInvalidEnvelope, subject, SubjectPrefix)
+	}
+	tokens := strings.Split(rest, ".")
+	want := 9 // an object's: the rest is in its subject
+	if len(tokens) != 5 {
+		want = 13
+	}
+	// Header values lose their trailing spaces on the way: empty last fields are absent.
+	f := strings.Split(v[0], " ")
+	if n := len(f); n >= 4 && n < want {
+		f = append(f, make([]string, want-n)...)
+	}
+	if len(f) != want || f[0] != envelopeEncoding {
+		return nil, fmt.Errorf("%w: header %s is %q: not an envelope of encoding %s (written by a newer khist?)", ErrInvalidEnvelope, HdrEnvelope, v[0], envelopeEncoding)
+	}
+	for i := 1; i < len(f); i++ {
+		if strings.IndexByte(f[i], '%') >= 0 {
+			u, err := url.PathUnescape(f[i])
+			if err != nil {
+				return nil, fmt.Errorf("%w: header %s, field %d: %v", ErrInvalidEnvelope, HdrEnvelope, i, err)
+			}
+			f[i] = u
+		}
+	}
+	e := &Envelope{
+		Type: EventType(f[1]), UID: f[2], ResourceVersion: f[3], Version: f[5], Resource: f[6],
+		Source: f[7], Actor: f[8], Object: data,
+	}
+	if !e.Type.Valid() {
+		return nil, fmt.Errorf("%w: header %s: event type %q", ErrInvalidEnvelope, HdrEnvelope, e.Type)
+	}
+	if f[4] != "" {
+		ns, err := strconv.ParseInt(f[4], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: header %s: observed time %q: %v", ErrInvalidEnvelope, HdrEnvelope, f[4], err)
+		}
+		e.Observed = time.Unix(0, ns).UTC()
+	}
+	var err error
+	if want == 9 {
+		e.Cluster, e.Group, e.Kind, e.Namespace, e.Name, err = ParseSubject(subject)
+	} else {
+		e.Group, e.Kind, e.Namespace, e.Name = f[9], f[10], f[11], f[12]
+		e.Cluster, err = DecodeToken(tokens[0])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidEnvelope, err)
+	}
+	return e, nil
+}
+
+// fromLegacyMsg reads an envelope of the first encoding: one Khist-* header per field.
+func fromLegacyMsg(h nats.Header, data []byte) (*Envelope, error) {
 	get := func(k string) string {
 		if v := h[k]; len(v) > 0 {
 			return v[0]

@@ -414,7 +414,7 @@ func (l *Log) LastOf(ctx context.Context, subject string) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := FromMsg(raw.Header, raw.Data)
+	e, err := FromMsg(raw.Subject, raw.Header, raw.Data)
 	if err != nil {
 		return nil, err
 	}

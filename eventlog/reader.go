@@ -152,7 +152,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func([]*Envelope) erro
 				}
 			}
 			prev = seq
-			e, err := FromMsg(m.Headers(), m.Data())
+			e, err := FromMsg(m.Subject(), m.Headers(), m.Data())
 			if err != nil {
 				return fmt.Errorf("read log: message %d: %w", seq, err)
 			}

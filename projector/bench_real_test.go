@@ -3,13 +3,20 @@ package projector
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/eventlog/importer"
+	"github.com/nats-io/nats.go"
 )
 
 // benchRecording is a real recording kept in the repository, so that a fresh clone runs the
@@ -65,4 +72,192 @@ func BenchmarkRecordingVsGenerator(b *testing.B) {
 		})
 		b.Run(h.name+"/fold", func(b *testing.B) { measureFold(b, h.envs) })
 	}
+}
+
+// BenchmarkFollowLive measures the fold as khist collect runs it: following a log that grows at
+// a live cluster's pace (-khist.live-rate events/s of the real recording, published as they
+// come), under collect's default memory limit. It compares committing each fetch (linger 0,
+// transactions of a few events) with gathering -khist.live-linger of events per transaction
+// (WithLinger), in alternating order. The metrics are the process's CPU per event (publishing
+// and the embedded server included, the same in both modes), and events per transaction.
+func BenchmarkFollowLive(b *testing.B) {
+	if testing.Short() {
+		b.Skip("publishes at a live pace: not with -short")
+	}
+	real, _ := loadWatchRecording(b, benchRecording)
+	// Keep only the events published, each body copied out of the recording's buffers: the
+	// whole recording held in memory would be most of the heap under the limit.
+	envs := make([]*eventlog.Envelope, min(len(real), *liveEvents))
+	for i := range envs {
+		e := *real[i]
+		e.Object = bytes.Clone(e.Object)
+		envs[i] = &e
+	}
+	real = nil
+	runtime.GC()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(192 << 20)) // collect's --memory-limit default
+	run := func(linger time.Duration) (cpu time.Duration, txs int) {
+		l := mustOpenLog(b, "")
+		db, err := Open(filepath.Join(b.TempDir(), "views.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		p, err := l.NewPublisher(eventlog.PublisherOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		last := uint64(len(envs))
+		done := make(chan error, 1)
+		c0 := processCPU()
+		go func() {
+			done <- Run(ctx, l, db, WithLinger(linger), WithProgress(func(pr Progress) {
+				txs++
+				if pr.Seq >= last {
+					cancel()
+				}
+			}))
+		}()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		per := max(1, *liveRate/100)
+		for i := 0; i < len(envs); i += per {
+			<-tick.C
+			for _, e := range envs[i:min(i+per, len(envs))] {
+				if err := p.Publish(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := p.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		cpu = processCPU() - c0
+		if s, err := db.Seq(); err != nil || s != last {
+			b.Fatalf("views at %d (%v), want %d", s, err, last)
+		}
+		return cpu, txs
+	}
+	var cpu [2]time.Duration
+	var txs [2]int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := 0; k < 2; k++ {
+			mode := (i + k) % 2 // 0: linger 0, 1: -khist.live-linger
+			linger := time.Duration(0)
+			if mode == 1 {
+				linger = *liveLinger
+			}
+			c, t := run(linger)
+			cpu[mode] += c
+			txs[mode] += t
+		}
+	}
+	events := float64(len(envs) * b.N)
+	b.ReportMetric(float64(cpu[0].Microseconds())/events, "cpu-us/event-linger=0")
+	b.ReportMetric(float64(cpu[1].Microseconds())/events, "cpu-us/event-linger")
+	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
+	b.ReportMetric(events/float64(txs[0]), "events/tx-linger=0")
+	b.ReportMetric(events/float64(txs[1]), "events/tx-linger")
+}
+
+var (
+	liveEvents = flag.Int("khist.live-events", 4000, "BenchmarkFollowLive: events of the real recording to publish")
+	liveRate   = flag.Int("khist.live-rate", 200, "BenchmarkFollowLive: events per second")
+	liveLinger = flag.Duration("khist.live-linger", 250*time.Millisecond, "BenchmarkFollowLive: the linger compared with none")
+)
+
+// BenchmarkEnvelopeEncoding publishes the real recording into a new log in each of the log's
+// encodings (the first one, a Khist-* header per field, and the compact one, see
+// eventlog.HdrEnvelope) and reports the stream's bytes per event: logical (the messages as the
+// server counts them) and compressed, in the store's sealed blocks. The block being written is
+// not compressed until it is full (8 MB): on a log of this size it is most of the difference
+// between two runs' directories, so it is left out of the compressed figure.
+func BenchmarkEnvelopeEncoding(b *testing.B) {
+	envs, _ := loadWatchRecording(b, benchRecording)
+	for _, enc := range []string{"first", "compact"} {
+		b.Run(enc, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				dir := b.TempDir()
+				l := mustOpenLog(b, dir)
+				js := l.JetStream()
+				ctx := context.Background()
+				for j, e := range envs {
+					if j%1000 == 999 {
+						<-js.PublishAsyncComplete()
+					}
+					m := e.Msg()
+					if enc == "first" {
+						m = firstEncodingMsg(e)
+					}
+					if _, err := js.PublishMsgAsync(m); err != nil {
+						b.Fatal(err)
+					}
+				}
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(time.Minute):
+					b.Fatal("publish did not complete")
+				}
+				st, err := l.State(ctx)
+				if err != nil || st.Msgs != uint64(len(envs)) {
+					b.Fatalf("stream holds %d messages (%v), want %d", st.Msgs, err, len(envs))
+				}
+				l.Close()
+				sealed, last := blockSizes(b, dir)
+				n := float64(len(envs))
+				logical := float64(st.Bytes) / n
+				b.ReportMetric(logical, "logical-B/event")
+				b.ReportMetric(logical*float64(sealed)/float64(int64(st.Bytes)-last), "sealed-B/event")
+			}
+		})
+	}
+}
+
+// blockSizes returns the bytes of the stream's sealed (compressed) message blocks and of the
+// last one, which is still being written.
+func blockSizes(b *testing.B, dir string) (sealed, last int64) {
+	blks, err := filepath.Glob(filepath.Join(dir, "jetstream", "jetstream", "*", "streams", "*", "msgs", "*.blk"))
+	if err != nil || len(blks) == 0 {
+		b.Fatalf("no message blocks under %s (%v)", dir, err)
+	}
+	var lastN int
+	for _, p := range blks {
+		var n int
+		fmt.Sscanf(filepath.Base(p), "%d.blk", &n)
+		fi, err := os.Stat(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealed += fi.Size()
+		if n > lastN {
+			lastN, last = n, fi.Size()
+		}
+	}
+	return sealed - last, last
+}
+
+// firstEncodingMsg is e as the log's first encoding wrote it, one Khist-* header per field.
+func firstEncodingMsg(e *eventlog.Envelope) *nats.Msg {
+	m := nats.NewMsg(eventlog.Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name))
+	for k, v := range map[string]string{
+		eventlog.HdrType: string(e.Type), eventlog.HdrCluster: e.Cluster, eventlog.HdrGroup: e.Group,
+		eventlog.HdrVersion: e.Version, eventlog.HdrKind: e.Kind, eventlog.HdrNamespace: e.Namespace,
+		eventlog.HdrName: e.Name, eventlog.HdrUID: e.UID, eventlog.HdrResourceVersion: e.ResourceVersion,
+		eventlog.HdrObserved: e.Observed.UTC().Format(time.RFC3339Nano), nats.MsgIdHdr: e.MsgID(),
+	} {
+		m.Header[k] = []string{v}
+	}
+	for k, v := range map[string]string{eventlog.HdrResource: e.Resource, eventlog.HdrSource: e.Source, eventlog.HdrActor: e.Actor} {
+		if v != "" {
+			m.Header[k] = []string{v}
+		}
+	}
+	m.Data = e.Object
+	return m
 }

@@ -7,11 +7,16 @@ package projector
 // them) and is cleared when a fold transaction fails. Used under DB.foldMu only.
 type objCache struct{ g genCache[uint64, []byte] }
 
-func (c *objCache) init(limit int)          { c.g.init(limit, func(b []byte) int { return len(b) }) }
+func (c *objCache) init(limit int)          { c.g.init(limit, bodySize) }
 func (c *objCache) get(id uint64) []byte    { b, _ := c.g.get(id); return b }
 func (c *objCache) put(id uint64, b []byte) { c.g.put(id, b) }
 func (c *objCache) drop(id uint64)          { c.g.drop(id) }
 func (c *objCache) reset()                  { c.g.reset() }
+
+// bodySize is what a cached object body keeps in memory: a body read from the log shares its
+// array with the message's headers (about 430 bytes per event on a real recording), and the map
+// entry costs some more.
+func bodySize(b []byte) int { return len(b) + 512 }
 
 // genCache is an approximate LRU cache bounded in bytes: two generations of maps, each of up
 // to half the budget; when the young one is full the old one is dropped and the young one

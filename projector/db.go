@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -41,6 +42,34 @@ type Options struct {
 	// snapshots (a snapshot is also at least twice as many events apart as the cluster has
 	// live objects, which bounds their size). Fixed when the file is created. Default 50000.
 	SnapshotEvery int
+	// CacheBytes bounds the fold's caches together: the latest JSON of recently changed
+	// objects (two caches, one of the decoding stage and one of the fold, which mostly share
+	// their bodies), decoded segments of version records and decoded blocks of object heads.
+	// Default 0: 30% of the Go memory limit (debug.SetMemoryLimit, GOMEMLIMIT) when one is
+	// set, at most DefaultCacheBytes; DefaultCacheBytes otherwise. The caches must leave the
+	// limit room: a live heap near it makes the garbage collector run without pause (issue
+	// 13's soak: 80% of collect's CPU when 192 MiB of caches met a 192 MiB limit).
+	CacheBytes int64
+}
+
+// DefaultCacheBytes is the fold's cache budget when no Go memory limit is set.
+const DefaultCacheBytes = 192 << 20
+
+// cacheBudget is the default of Options.CacheBytes for the Go memory limit limit (math.MaxInt64
+// when none is set).
+func cacheBudget(limit int64) int64 {
+	if limit <= 0 || limit == math.MaxInt64 {
+		return DefaultCacheBytes
+	}
+	return min(DefaultCacheBytes, limit*3/10)
+}
+
+// caches is how a cache budget is shared: the two object caches 3/8 each (they hold mostly
+// the same bodies, so their memory is less than their sum), segments and head blocks 1/8 each.
+type caches struct{ obj, spec, segs, blocks int }
+
+func splitCache(total int64) caches {
+	return caches{obj: int(total * 3 / 8), spec: int(total * 3 / 8), segs: int(total / 8), blocks: int(total / 8)}
 }
 
 const (
@@ -84,6 +113,7 @@ type DB struct {
 	fullEvery     int
 	snapshotEvery int
 
+	budget caches            // the caches' sizes (Options.CacheBytes)
 	foldMu sync.Mutex        // one fold at a time
 	cache  objCache          // latest JSON of recently changed objects: a cache of the views
 	segs   segCache          // decoded segments of version records (see verStore)
@@ -150,9 +180,17 @@ func Open(path string, o *Options) (db *DB, err error) {
 	if db.timeout <= 0 {
 		db.timeout = defaultTimeout
 	}
-	db.cache.init(64 << 20)
-	db.segs.init(32 << 20)
-	db.blocks.init(32 << 20)
+	if o.CacheBytes < 0 {
+		return nil, fmt.Errorf("%w: CacheBytes must not be negative", ErrInvalidOption)
+	}
+	budget := o.CacheBytes
+	if budget == 0 {
+		budget = cacheBudget(debug.SetMemoryLimit(-1))
+	}
+	db.budget = splitCache(budget)
+	db.cache.init(db.budget.obj)
+	db.segs.init(db.budget.segs)
+	db.blocks.init(db.budget.blocks)
 	if !o.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("views: %w", err)

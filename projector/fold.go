@@ -93,7 +93,7 @@ type specEntry struct {
 
 func newSpecCache(limit int) *specCache {
 	c := &specCache{}
-	c.g.init(limit, func(e specEntry) int { return len(e.body) + 64 })
+	c.g.init(limit, func(e specEntry) int { return bodySize(e.body) + 64 })
 	return c
 }
 

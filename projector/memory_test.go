@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,3 +93,62 @@ func TestFollowMemoryIsFlat(t *testing.T) {
 }
 
 var eventlogPublisherOptions = eventlog.PublisherOptions{}
+
+// TestLingerGathersLiveEvents: with WithLinger, a log growing a few events at a time is folded
+// in transactions that gather what arrives within the linger, and every event is folded.
+func TestLingerGathersLiveEvents(t *testing.T) {
+	if _, err := buildOptions("", []Option{WithLinger(-time.Second)}); err == nil {
+		t.Fatal("a negative linger was accepted")
+	}
+	envs := genHistory(genConfig{Seed: 5, Events: 40, Namespaces: 1, Deployments: 1, Replicas: 3})
+	dir := t.TempDir()
+	l := mustOpenLog(t, dir)
+	db, err := Open(filepath.Join(dir, "views.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var txs atomic.Int64
+	last := uint64(len(envs))
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, l, db, WithLinger(2*time.Second), WithProgress(func(p Progress) {
+			txs.Add(1)
+			if p.Seq >= last {
+				cancel()
+			}
+		}))
+	}()
+	p, err := l.NewPublisher(eventlogPublisherOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	for i := 0; i < len(envs); i += 4 { // 4 events every 50 ms: 500 ms in all
+		for _, e := range envs[i:min(i+4, len(envs))] {
+			if err := p.Publish(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Since(began)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s, err := db.Seq(); err != nil || s != last {
+		t.Fatalf("views at %d (%v), want %d", s, err, last)
+	}
+	// Without the linger, each 30 ms fetch commits: 10 or more transactions. Publishing took
+	// about 500 ms of the 2 s linger, so one transaction holds them all, unless publishing was
+	// slowed past the linger by the machine.
+	if n := txs.Load(); n > 2 && published < 1500*time.Millisecond {
+		t.Fatalf("%d transactions for %d events published over %s with a 2 s linger, want 1", n, len(envs), published.Round(time.Millisecond))
+	}
+	t.Logf("%d transaction(s) for %d events published over %s", txs.Load(), len(envs), published.Round(time.Millisecond))
+}

@@ -59,6 +59,7 @@ type options struct {
 	maxTx    int
 	maxWait  time.Duration
 	hold     time.Duration
+	linger   time.Duration
 	progress func(Progress)
 	dbOpts   Options
 	force    bool // Rebuild: replace the views even with fewer events, read past damage
@@ -147,6 +148,22 @@ func WithHold(d time.Duration) Option {
 			return fmt.Errorf("%w: hold must not be negative, got %s", ErrInvalidOption, d)
 		}
 		o.hold = d
+		return nil
+	}
+}
+
+// WithLinger makes Run, following the log, gather the events that arrive within d of the
+// first one of a transaction into that transaction (up to its size limit) instead of
+// committing what came in one fetch. A live log trickles a few events per fetch; each commit
+// rewrites the object heads' and version segments' blocks it touches and syncs the file, so
+// that most of a live fold's CPU went to transactions of 1-3 events (issue 13's soak). The
+// views then lag the log by up to d more. Default 0: commit each fetch.
+func WithLinger(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("%w: linger must not be negative, got %s", ErrInvalidOption, d)
+		}
+		o.linger = d
 		return nil
 	}
 }
@@ -443,7 +460,7 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 	}()
 	go func() {
 		defer close(decoded)
-		spec := newSpecCache(64 << 20)
+		spec := newSpecCache(db.budget.spec)
 		for b := range raw {
 			evs := decodeEvents(b, spec)
 			select {
@@ -475,6 +492,12 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		defer t.Stop()
 		idle = t.C
 	}
+	var lingerT *time.Timer // see WithLinger
+	if follow && o.linger > 0 {
+		lingerT = time.NewTimer(time.Hour)
+		lingerT.Stop()
+		defer lingerT.Stop()
+	}
 	var applyErr error
 	for applyErr == nil {
 		var first []event
@@ -503,18 +526,36 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		}
 		batches := [][]event{first}
 		n := len(first)
+		var lingerC <-chan time.Time
+		if lingerT != nil {
+			lingerT.Reset(o.linger)
+			lingerC = lingerT.C
+		}
 	gather:
 		for n < o.maxTx {
+			var b []event
 			select {
-			case b, ok := <-decoded:
-				if !ok {
+			case b, ok = <-decoded:
+			default:
+				if lingerC == nil {
 					break gather
 				}
-				batches = append(batches, b)
-				n += len(b)
-			default:
+				select {
+				case b, ok = <-decoded:
+				case <-lingerC:
+					break gather
+				case <-ctx.Done():
+					break gather
+				}
+			}
+			if !ok {
 				break gather
 			}
+			batches = append(batches, b)
+			n += len(b)
+		}
+		if lingerT != nil {
+			lingerT.Stop()
 		}
 		if st.FirstSeq == 0 {
 			st.FirstSeq = first[0].env.Seq

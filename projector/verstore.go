@@ -36,7 +36,10 @@ const (
 
 var (
 	zstdEnc = sync.OnceValue(func() *zstd.Encoder {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault),
+			// A segment is about segBytes: a window of the default 8 MB kept 16 MB of history
+			// buffers alive for nothing (the soak's heap profile, issue 13).
+			zstd.WithWindowSize(2*segBytes), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			panic(err) // only for invalid options
 		}

@@ -736,12 +736,7 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 		}
 		rs := rolloutSteps{Rollout: r, Steps: []StepRow{}}
 		for _, s := range steps {
-			sr := StepRow{Seq: s.Seq, Time: s.At, Action: s.Action, Text: stepText(s), Target: s.Target.Kind + "/" + s.Target.Name,
-				Elapsed: "+" + FormatDuration(s.At.Sub(r.Started))}
-			if s.Event != nil {
-				sr.Event = s.Event.Reason
-			}
-			rs.Steps = append(rs.Steps, sr)
+			rs.Steps = append(rs.Steps, stepRow(s, r))
 		}
 		doc = append(doc, rs)
 	}
@@ -775,6 +770,16 @@ func (v *Views) Steps(ctx context.Context, a StepsArgs, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// stepRow is a step as khist steps shows it, in a rollout that started at r.Started.
+func stepRow(s projector.Step, r RolloutRow) StepRow {
+	sr := StepRow{Seq: s.Seq, Time: s.At, Action: s.Action, Text: stepText(s), Target: s.Target.Kind + "/" + s.Target.Name,
+		Elapsed: "+" + FormatDuration(s.At.Sub(r.Started))}
+	if s.Event != nil {
+		sr.Event = s.Event.Reason
+	}
+	return sr
 }
 
 // endSeq is the last sequence of a rollout's steps: its end, or (while it lasts, or when it

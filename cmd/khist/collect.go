@@ -42,8 +42,7 @@ type collectFlags struct {
 	metricsAddr       string
 	healthAddr        string
 	debugAddr         string
-	memoryLimit       string
-	memoryLimitSet    bool // --memory-limit given: it wins over GOMEMLIMIT
+	memoryLimit       memoryLimitFlag
 	discoveryInterval time.Duration
 	maxInFlight       int
 	logFormat         string
@@ -84,7 +83,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
   khist collect --cluster prod --nats-url nats://nats.khist:4222 --no-project`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f.memoryLimitSet = cmd.Flags().Changed("memory-limit")
+			f.memoryLimit.set = cmd.Flags().Changed("memory-limit")
 			return runCollect(cmd.Context(), g, f, runProjector)
 		},
 	}
@@ -102,7 +101,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (and /healthz) on this address (e.g. 127.0.0.1:9090) at /metrics, without authentication: prefer loopback; empty: no metrics server")
 	fl.StringVar(&f.healthAddr, "health-addr", "", "serve only /healthz on this address (e.g. :8081), for a kubelet probe while the metrics stay on loopback; empty: none")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiles on this address (e.g. localhost:6060) at /debug/pprof/, for `go tool pprof http://ADDR/debug/pprof/heap`; empty: none")
-	fl.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the Go memory (heap, stacks; as GOMEMLIMIT, which wins when set and this flag is not): garbage is collected more often near it. 0: none")
+	f.memoryLimit.add(cmd)
 	fl.DurationVar(&f.discoveryInterval, "discovery-interval", collector.DefaultDiscoveryInterval, "how often to look for resources added or removed (CRD changes are also noticed at once)")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", collector.DefaultMaxInFlight, "versions sent to the log and not yet acknowledged before the watches wait")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -136,7 +135,7 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	if err != nil {
 		return err
 	}
-	if err := setMemoryLimit(f.memoryLimit, f.memoryLimitSet); err != nil {
+	if err := setMemoryLimit(f.memoryLimit.value, f.memoryLimit.set); err != nil {
 		return err
 	}
 	if f.debugAddr != "" {
@@ -195,6 +194,8 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 		}
 	} else if f.notify.url != "" || f.notify.file != "" {
 		return errors.New("--notify-webhook: notifications follow the views, which --no-project leaves to another process: give the flag to that khist project")
+	} else if f.notify.otlp.endpoint != "" {
+		return errors.New("--otlp-endpoint: traces follow the views, which --no-project leaves to another process: give the flag to that khist project")
 	}
 	var started atomic.Pointer[collector.Collector]
 	var leading atomic.Bool // with --leader-elect: this replica holds the Lease

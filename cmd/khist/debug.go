@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -39,11 +40,28 @@ func serveDebug(addr string, logger *slog.Logger) (url string, stop func(), err 
 	return url, func() { srv.Close() }, nil
 }
 
-// defaultMemoryLimit is collect's soft memory limit. Its caches (the views' object, segment
-// and head-block caches, the embedded server's block buffers) fill up to about 130 MB of live
-// heap on a busy cluster; without a limit Go lets the heap reach twice the live heap before it
-// collects, over 280 MB of RSS (see BENCHMARKS.md, issue 13).
+// defaultMemoryLimit is the soft memory limit of collect and import. collect's caches (the
+// views' object, segment and head-block caches, the embedded server's block buffers) fill up to
+// about 130 MB of live heap on a busy cluster, and import's sort runs, de-duplication table and
+// messages in flight about 100 MB; without a limit Go lets the heap reach twice the live heap
+// before it collects, over 280 MB of RSS (see BENCHMARKS.md, issue 13).
 const defaultMemoryLimit = "192Mi"
+
+// memoryLimitFlag is --memory-limit, for the commands that hold large caches or buffers.
+type memoryLimitFlag struct {
+	value string
+	set   bool // given on the command line: it wins over GOMEMLIMIT
+}
+
+func (m *memoryLimitFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&m.value, "memory-limit", defaultMemoryLimit, "soft limit of the Go memory (heap, stacks; as GOMEMLIMIT, which wins when set and this flag is not): garbage is collected more often near it. 0: none")
+}
+
+// apply sets the limit; call it from the command's RunE.
+func (m *memoryLimitFlag) apply(cmd *cobra.Command) error {
+	m.set = cmd.Flags().Changed("memory-limit")
+	return setMemoryLimit(m.value, m.set)
+}
 
 // setMemoryLimit applies a --memory-limit (a Kubernetes quantity: 192Mi, 1Gi; 0 for none).
 // GOMEMLIMIT, when set, wins over the default but not over the flag given explicitly.

@@ -14,8 +14,9 @@ import (
 )
 
 type importFlags struct {
-	format    string
-	noProject bool
+	format      string
+	noProject   bool
+	memoryLimit memoryLimitFlag
 }
 
 // newImportCmd makes khist import; afterImport folds what was imported into the views, unless
@@ -33,6 +34,7 @@ func newImportCmd(g *globalFlags, afterImport func(cmd *cobra.Command, g *global
 	}
 	cmd.Flags().StringVar(&f.format, "format", "watch", "input format: watch (kubectl watch events or Lists) or audit (audit.k8s.io/v1 JSON lines)")
 	cmd.Flags().BoolVar(&f.noProject, "no-project", false, "only append to the log; do not fold into the views")
+	f.memoryLimit.add(cmd)
 	return cmd
 }
 
@@ -40,6 +42,9 @@ func runImport(cmd *cobra.Command, g *globalFlags, f *importFlags, args []string
 	format := importer.Format(f.format)
 	if format != importer.FormatWatch && format != importer.FormatAudit {
 		return fmt.Errorf("--format: unknown format %q: use watch or audit", f.format)
+	}
+	if err := f.memoryLimit.apply(cmd); err != nil {
+		return err
 	}
 	var inputs []importer.Input
 	for _, a := range args {

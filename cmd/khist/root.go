@@ -96,6 +96,7 @@ func newRootCmd() *cobra.Command {
 		newTimelineCmd(g),
 		newReplayCmd(g),
 		newServeCmd(g),
+		newExportCmd(g),
 		newDoctorCmd(g),
 	)
 	sayDiskFull(root, g)

@@ -154,7 +154,10 @@ func (s *Server) Handler() http.Handler {
 			}
 		}
 		login := r.URL.Path == "/login" && tokenAuth(s.opts.Authenticator)
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !(login && r.Method == http.MethodPost) {
+		// Grafana's JSON data sources send their queries as POST bodies; those answers only
+		// read, like the rest.
+		grafana := strings.HasPrefix(r.URL.Path, "/api/v1/grafana/")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !((login || grafana) && r.Method == http.MethodPost) {
 			writeError(w, http.StatusMethodNotAllowed, r.Method+": the API and pages only read: use GET")
 			return
 		}

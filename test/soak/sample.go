@@ -18,8 +18,10 @@ import (
 type Sample struct {
 	// Elapsed is the time since khist collect started.
 	Elapsed time.Duration
-	// RSS is khist's resident set (VmRSS), in bytes.
-	RSS int64
+	// RSS is khist's resident set (VmRSS), in bytes; RSSFile the part of it that is pages of
+	// mapped files (RssFile: the views file, which bbolt maps, and the binary), which the
+	// kernel may drop at any time, unlike the rest (the Go heap and stacks).
+	RSS, RSSFile int64
 	// CPU is khist's user+system CPU time so far.
 	CPU time.Duration
 	// Events is khist_collector_events_total: object versions sent to the log.
@@ -41,7 +43,7 @@ type Sample struct {
 }
 
 // csvHeader names Sample's columns.
-var csvHeader = []string{"elapsed_s", "rss_bytes", "cpu_s", "events", "objects", "disk_bytes", "kubectl_cpu_s", "kubectl_events", "load1", "folded", "projector_lag_s"}
+var csvHeader = []string{"elapsed_s", "rss_bytes", "rss_file_bytes", "cpu_s", "events", "objects", "disk_bytes", "kubectl_cpu_s", "kubectl_events", "load1", "folded", "projector_lag_s"}
 
 // WriteCSV writes samples as CSV with a header line.
 func WriteCSV(w io.Writer, samples []Sample) error {
@@ -53,6 +55,7 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 		rec := []string{
 			strconv.FormatFloat(s.Elapsed.Seconds(), 'f', 1, 64),
 			strconv.FormatInt(s.RSS, 10),
+			strconv.FormatInt(s.RSSFile, 10),
 			strconv.FormatFloat(s.CPU.Seconds(), 'f', 2, 64),
 			strconv.FormatInt(s.Events, 10),
 			strconv.FormatInt(s.Objects, 10),
@@ -103,7 +106,7 @@ func ReadCSV(r io.Reader) ([]Sample, error) {
 			f[name] = v
 		}
 		out = append(out, Sample{
-			Elapsed: seconds(f["elapsed_s"]), RSS: int64(f["rss_bytes"]), CPU: seconds(f["cpu_s"]),
+			Elapsed: seconds(f["elapsed_s"]), RSS: int64(f["rss_bytes"]), RSSFile: int64(f["rss_file_bytes"]), CPU: seconds(f["cpu_s"]),
 			Events: int64(f["events"]), Objects: int64(f["objects"]), Disk: int64(f["disk_bytes"]),
 			KubectlCPU: seconds(f["kubectl_cpu_s"]), KubectlEvents: int64(f["kubectl_events"]),
 			Load1: f["load1"], Folded: int64(f["folded"]), Lag: f["projector_lag_s"],
@@ -120,8 +123,9 @@ const clockTicks = 100
 
 // ProcStat is what /proc says of a process.
 type ProcStat struct {
-	RSS int64         // VmRSS, bytes
-	CPU time.Duration // utime + stime
+	RSS     int64         // VmRSS, bytes
+	RSSFile int64         // RssFile, bytes: pages of mapped files
+	CPU     time.Duration // utime + stime
 }
 
 // ReadProc reads /proc/PID/status and /proc/PID/stat.
@@ -135,7 +139,11 @@ func ReadProc(pid int) (ProcStat, error) {
 	if err != nil {
 		return ProcStat{}, err
 	}
-	rss, err := parseVmRSS(string(status))
+	rss, err := parseStatus(string(status), "VmRSS:")
+	if err != nil {
+		return ProcStat{}, err
+	}
+	file, err := parseStatus(string(status), "RssFile:")
 	if err != nil {
 		return ProcStat{}, err
 	}
@@ -143,20 +151,20 @@ func ReadProc(pid int) (ProcStat, error) {
 	if err != nil {
 		return ProcStat{}, err
 	}
-	return ProcStat{RSS: rss, CPU: cpu}, nil
+	return ProcStat{RSS: rss, RSSFile: file, CPU: cpu}, nil
 }
 
-// parseVmRSS returns the VmRSS line of /proc/PID/status in bytes.
-func parseVmRSS(status string) (int64, error) {
+// parseStatus returns a line of /proc/PID/status in kB (VmRSS:, RssFile:) in bytes.
+func parseStatus(status, field string) (int64, error) {
 	sc := bufio.NewScanner(strings.NewReader(status))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+		if len(f) == 3 && f[0] == field && f[2] == "kB" {
 			kb, err := strconv.ParseInt(f[1], 10, 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("/proc/PID/status: no VmRSS line")
+	return 0, fmt.Errorf("/proc/PID/status: no %s line", field)
 }
 
 // parseStatCPU returns utime+stime of a /proc/PID/stat line (fields 14 and 15, counted after

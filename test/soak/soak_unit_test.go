@@ -13,14 +13,14 @@ import (
 
 func TestCSVRoundTrip(t *testing.T) {
 	in := []Sample{
-		{Elapsed: 5 * time.Second, RSS: 80 << 20, CPU: 1500 * time.Millisecond, Events: 1200, Objects: 300, Disk: 4096, KubectlCPU: 250 * time.Millisecond, KubectlEvents: 900, Load1: 1.25, Folded: 1100, Lag: 0.5},
+		{Elapsed: 5 * time.Second, RSS: 80 << 20, RSSFile: 12 << 20, CPU: 1500 * time.Millisecond, Events: 1200, Objects: 300, Disk: 4096, KubectlCPU: 250 * time.Millisecond, KubectlEvents: 900, Load1: 1.25, Folded: 1100, Lag: 0.5},
 		{Elapsed: 10 * time.Second, RSS: 81 << 20, CPU: 2 * time.Second, Events: 2400, Objects: 310, Disk: 8192, KubectlCPU: 500 * time.Millisecond, KubectlEvents: 1800, Load1: 1.5, Folded: 2400},
 	}
 	var b bytes.Buffer
 	if err := WriteCSV(&b, in); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(b.String(), "elapsed_s,rss_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1,folded,projector_lag_s\n5.0,83886080,1.50,1200,300,4096,0.25,900,1.25,1100,0.5\n") {
+	if !strings.HasPrefix(b.String(), "elapsed_s,rss_bytes,rss_file_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1,folded,projector_lag_s\n5.0,83886080,12582912,1.50,1200,300,4096,0.25,900,1.25,1100,0.5\n") {
 		t.Errorf("CSV:\n%s", b.String())
 	}
 	out, err := ReadCSV(&b)
@@ -101,9 +101,13 @@ func abs(x float64) float64 {
 }
 
 func TestProcParsing(t *testing.T) {
-	rss, err := parseVmRSS("Name:\tkhist\nVmPeak:\t  999 kB\nVmRSS:\t  81234 kB\n")
+	status := "Name:\tkhist\nVmPeak:\t  999 kB\nVmRSS:\t  81234 kB\nRssAnon:\t  61234 kB\nRssFile:\t  20000 kB\n"
+	rss, err := parseStatus(status, "VmRSS:")
 	if err != nil || rss != 81234*1024 {
-		t.Errorf("parseVmRSS = %d, %v", rss, err)
+		t.Errorf("VmRSS = %d, %v", rss, err)
+	}
+	if file, err := parseStatus(status, "RssFile:"); err != nil || file != 20000*1024 {
+		t.Errorf("RssFile = %d, %v", file, err)
 	}
 	// The command name may hold spaces and parentheses; utime=250, stime=50 ticks.
 	cpu, err := parseStatCPU("4242 (kh (i) st) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 100 0 0")
