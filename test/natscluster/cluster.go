@@ -81,6 +81,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A name of its own, so that nodes of two clusters started side by side never join each
+	// other (were a port reused between them).
+	name := fmt.Sprintf("khist-test-%d", time.Now().UnixNano()%1e9)
 	var routes []string
 	for i := 0; i < o.Nodes; i++ {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3*i+1]))
@@ -101,11 +104,11 @@ jetstream {
   store_dir: %q
 }
 cluster {
-  name: khist-test
+  name: %s
   listen: 127.0.0.1:%d
   routes: [%s]
 }
-`, n.Name, ports[3*i], ports[3*i+2], filepath.Join(n.Dir, "jetstream"), ports[3*i+1], strings.Join(routes, ", "))
+`, n.Name, ports[3*i], ports[3*i+2], filepath.Join(n.Dir, "jetstream"), name, ports[3*i+1], strings.Join(routes, ", "))
 		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 			return nil, err
 		}

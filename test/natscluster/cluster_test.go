@@ -19,11 +19,16 @@ func TestClusterSurvivesLeaderKill(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	c, err := Start(ctx, Options{})
+	c, err := Start(ctx, Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("nodes' logs:\n%s", c.Logs(40))
+		}
+	}()
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +41,11 @@ func TestClusterSurvivesLeaderKill(t *testing.T) {
 	publish := func(from, to int) {
 		for i := from; i < to; i++ {
 			for {
-				_, err := js.Publish(ctx, "t.x", []byte(fmt.Sprint(i)), jetstream.WithMsgID(fmt.Sprint(i)))
+				// Each attempt has its own deadline: while no leader is elected a publish may
+				// get no answer at all.
+				pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := js.Publish(pctx, "t.x", []byte(fmt.Sprint(i)), jetstream.WithMsgID(fmt.Sprint(i)))
+				pcancel()
 				if err == nil {
 					break
 				}
