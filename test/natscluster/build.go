@@ -2,16 +2,16 @@ package natscluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/khist/khist/test/internal/proc"
 )
 
 // EnvBinary names a nats-server binary to use instead of building one.
@@ -53,7 +53,7 @@ func EnsureBinary(ctx context.Context, log io.Writer) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock"), func() {
+	unlock, err := proc.LockFile(ctx, filepath.Join(dir, ".lock"), func() {
 		fmt.Fprintf(log, "natscluster: waiting for another process building nats-server into %s\n", dir)
 	})
 	if err != nil {
@@ -75,33 +75,4 @@ func EnsureBinary(ctx context.Context, log io.Writer) (string, error) {
 	}
 	fmt.Fprintf(log, "natscluster: built nats-server in %s\n", time.Since(start).Round(time.Second))
 	return bin, nil
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel the wait; waiting
-// is called once if another process holds the lock.
-func lockFile(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for told := false; ; {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !told {
-			waiting()
-			told = true
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
 }

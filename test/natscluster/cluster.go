@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/khist/khist/test/internal/proc"
 )
 
 // Options configure Start. Zero values mean the documented defaults.
@@ -212,8 +214,8 @@ func (n *Node) spawn() error {
 	}
 	cmd := exec.Command(n.bin, "-c", filepath.Join(n.Dir, "nats.conf"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	if err := startCmd(cmd); err != nil {
+	cmd.SysProcAttr = proc.SysProcAttr()
+	if err := proc.Start(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("natscluster: start %s: %w", n.Name, err)
 	}
