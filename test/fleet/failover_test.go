@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 // Two `khist collect --leader-elect` replicas record into one clustered log: one records, the
@@ -16,7 +18,7 @@ import (
 // finds.
 func TestCollectorFailover(t *testing.T) {
 	c, cs := needCluster(t)
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	nc := startNATS(t)

@@ -12,6 +12,8 @@ import (
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/test/cluster"
 	"github.com/khist/khist/test/natscluster"
+
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 // startNATS starts a three-node NATS JetStream cluster for one test.
@@ -65,7 +67,7 @@ var faultMetrics = []string{
 // through the faults, equal views folded from scratch from the log by another process.
 func TestClusteredLogFaults(t *testing.T) {
 	c, cs := needCluster(t)
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
 	nc := startNATS(t)

@@ -1,13 +1,8 @@
 package fleet
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/khist/khist/test/cluster"
 	"k8s.io/client-go/kubernetes"
@@ -34,34 +29,4 @@ func needCluster(t testing.TB) (*cluster.Cluster, kubernetes.Interface) {
 		t.Fatal(err)
 	}
 	return testCluster, cs
-}
-
-var (
-	khistOnce sync.Once
-	khistBin  string
-	khistErr  error
-)
-
-// buildKhist builds the khist command once per test binary and returns its path.
-func buildKhist(t testing.TB) string {
-	t.Helper()
-	khistOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "khist-fleet-bin-")
-		if err != nil {
-			khistErr = err
-			return
-		}
-		khistBin = filepath.Join(dir, "khist")
-		start := time.Now()
-		out, err := exec.Command("go", "build", "-o", khistBin, "github.com/khist/khist/cmd/khist").CombinedOutput()
-		if err != nil {
-			khistErr = fmt.Errorf("go build ./cmd/khist: %v\n%s", err, out)
-			return
-		}
-		t.Logf("built khist in %s", time.Since(start).Round(time.Second))
-	})
-	if khistErr != nil {
-		t.Fatal(khistErr)
-	}
-	return khistBin
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/khist/khist/eventlog"
+
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 // Readers anywhere: two `khist project` processes, each with its own data directory (as on
@@ -20,7 +22,7 @@ import (
 // `rollouts -A -o json` and `replay all -A -o json` exactly as the collector's host does.
 func TestReadersAnywhere(t *testing.T) {
 	c, cs := needCluster(t)
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	nc := startNATS(t)
