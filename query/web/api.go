@@ -394,8 +394,9 @@ func (s *Server) routes() {
 	} {
 		s.mux.Handle("GET /api/v1/"+path, s.api(path, fn))
 	}
+	s.mux.HandleFunc("GET /api/v1/events", s.events)
 	s.mux.HandleFunc("GET /api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, r.URL.Path+": no such endpoint: use /api/v1/ rollouts, history, steps, get, diff, state, timeline, replay/compare, replay/what-if or replay/all (or POST /api/v1/grafana/query, Grafana's JSON data source)")
+		writeError(w, http.StatusNotFound, r.URL.Path+": no such endpoint: use /api/v1/ rollouts, history, steps, get, diff, state, timeline, replay/compare, replay/what-if, replay/all or events (or POST /api/v1/grafana/query, Grafana's JSON data source)")
 	})
 	s.grafanaRoutes()
 	s.pages()

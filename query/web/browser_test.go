@@ -295,3 +295,64 @@ func TestTimelinePageSpeed(t *testing.T) {
 			changes, until.Sub(since), m["resp"], m["painted"]-m["resp"], m["ready"]-m["resp"], markers, zoom)
 	}
 }
+
+// TestLivePageInBrowser: a live rollouts page in headless Chromium updates itself, without a
+// reload, when more of the recordings are folded into the views beside the server: its
+// EventSource on /api/v1/events hears the new position and the page fetches its content again.
+func TestLivePageInBrowser(t *testing.T) {
+	browser := chromium(t)
+	es := recordedEnvelopes(t)
+	half := len(es) / 2
+	path := filepath.Join(t.TempDir(), "views.db")
+	fold(t, path, es[:half])
+	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + runServer(t, srv)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	rows := func() int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#rollouts tbody tr').length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	wait := func(expr string) error {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr))
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/rollouts?all-namespaces=true&live=1"), chromedp.WaitVisible(chromedp.CSS(`#rollouts`))); err != nil {
+		t.Fatal(err)
+	}
+	// Connected: the first announcement came.
+	if err := wait(`document.getElementById('updated').textContent === 'live'`); err != nil {
+		t.Fatalf("the live page did not connect: %v", err)
+	}
+	before := rows()
+	// A mark that a reload would lose.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.khistNotReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	fold(t, path, es[half:])
+	if err := wait(`document.getElementById('updated').textContent.indexOf('updated ') === 0`); err != nil {
+		t.Fatalf("the page did not update after the fold: %v", err)
+	}
+	after := rows()
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.khistNotReloaded === true`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kept || after <= before {
+		t.Errorf("live rollouts page: %d rows before the fold, %d after; not reloaded: %v", before, after, kept)
+	}
+}
