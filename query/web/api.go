@@ -312,7 +312,16 @@ func checkKinds(ctx context.Context, v *query.Views, a *access, kinds []string, 
 			return a.check(ctx, "")
 		}
 	}
-	return a.check(ctx, sc.ns)
+	// The timeline takes several namespaces (a,b): each must be readable.
+	for _, ns := range strings.Split(sc.ns, ",") {
+		if ns = strings.TrimSpace(ns); ns == "" {
+			continue
+		}
+		if err := a.check(ctx, ns); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // filtered writes the JSON of a list answer keeping only the items of the namespaces the user
@@ -545,7 +554,7 @@ func apiTimeline(ctx context.Context, v *query.Views, p *params, a *access, w io
 		return err
 	}
 	args := query.TimelineArgs{Namespace: sc.ns, AllNamespaces: sc.all, Since: p.str("since"), Until: p.str("until"),
-		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutJSON}
+		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutJSON, Workload: p.str("workload")}
 	if args.All, err = p.bool("all"); err != nil {
 		return err
 	}

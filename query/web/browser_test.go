@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,31 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Errorf("timeline: the filter left %d of %d lanes", n, lanes)
 	}
 	shot("timeline")
+
+	// Several namespaces on one timeline, then a workload's tree; the state is in the URL.
+	const window = "&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z"
+	do("timeline of two namespaces",
+		chromedp.Navigate(base+"/timeline?namespace=sample-rolling,never-ready-undo"+window),
+		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+	)
+	groups, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.row.group text')).map(function (e) { return e.textContent })`))
+	must("group labels", err)
+	joined := strings.Join(groups, "\n")
+	if h := text("h1"); !strings.Contains(h, "namespaces sample-rolling, never-ready-undo") ||
+		!strings.Contains(joined, "(sample-rolling)") || !strings.Contains(joined, "(never-ready-undo)") || strings.Contains(joined, "(default-25)") {
+		t.Errorf("timeline of two namespaces: title %q, groups:\n%s", h, joined)
+	}
+	shot("timeline-namespaces")
+	do("timeline of a workload's tree",
+		chromedp.Navigate(base+"/timeline?namespace=never-ready-undo&workload=deploy/web"+window),
+		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+	)
+	kinds, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.row.lane text.label tspan.kind')).map(function (e) { return e.textContent })`))
+	must("lane kinds", err)
+	if n := countOf(".row.group"); n != 1 || !slices.Contains(kinds, "replicaset/") || !slices.Contains(kinds, "pod/") {
+		t.Errorf("timeline of deploy/web: %d groups, lane kinds %v", n, kinds)
+	}
+	shot("timeline-workload")
 }
 
 // TestTimelinePageSpeed measures, in headless Chromium, how long the served timeline page takes

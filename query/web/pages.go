@@ -795,7 +795,7 @@ func timelineHTML(ctx context.Context, v *query.Views, p *params, a *access, w i
 		return err
 	}
 	args := query.TimelineArgs{Namespace: sc.ns, AllNamespaces: sc.all, Since: p.str("since"), Until: p.str("until"),
-		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutHTML, DiffURL: "/api/v1/change?seq="}
+		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutHTML, DiffURL: "/api/v1/change?seq=", Workload: p.str("workload")}
 	if args.All, err = p.bool("all"); err != nil {
 		return err
 	}
