@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -325,10 +326,11 @@ func TestTimelinePageSpeed(t *testing.T) {
 // TestLivePageInBrowser: a live rollouts page in headless Chromium updates itself, without a
 // reload, when more of the recordings are folded into the views beside the server: its
 // EventSource on /api/v1/events hears the new position and the page fetches its content again.
+// A page made before a fold and made live after it updates on connecting.
 func TestLivePageInBrowser(t *testing.T) {
 	browser := chromium(t)
 	es := recordedEnvelopes(t)
-	half := len(es) / 2
+	half, most := len(es)/2, len(es)*3/4
 	path := filepath.Join(t.TempDir(), "views.db")
 	fold(t, path, es[:half])
 	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
@@ -369,7 +371,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.khistNotReloaded = true`)); err != nil {
 		t.Fatal(err)
 	}
-	fold(t, path, es[half:])
+	fold(t, path, es[half:most])
 	if err := wait(`document.getElementById('updated').textContent.indexOf('updated ') === 0`); err != nil {
 		t.Fatalf("the page did not update after the fold: %v", err)
 	}
@@ -380,5 +382,28 @@ func TestLivePageInBrowser(t *testing.T) {
 	}
 	if !kept || after <= before {
 		t.Errorf("live rollouts page: %d rows before the fold, %d after; not reloaded: %v", before, after, kept)
+	}
+	position := func() string {
+		t.Helper()
+		p, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('main').getAttribute('data-position')`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := position(); p != strconv.Itoa(most) {
+		t.Errorf("the updated page shows position %s, want %d", p, most)
+	}
+
+	// Not live while the rest is folded; made live, it catches up at once.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('live').click(); document.getElementById('updated').textContent === ''`)); err != nil {
+		t.Fatal(err)
+	}
+	fold(t, path, es[most:])
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('live').click(); true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(`document.getElementById('main').getAttribute('data-position') === '` + strconv.Itoa(len(es)) + `'`); err != nil {
+		t.Errorf("made live after a fold, the page still shows position %s, want %d: %v", position(), len(es), err)
 	}
 }

@@ -141,6 +141,9 @@ func (s *Server) page(name string, fn pageFn) http.HandlerFunc {
 		status := http.StatusOK
 		v, done, err := s.openViews()
 		if err == nil {
+			if seq, err := v.DB.Seq(); err == nil {
+				d["Position"] = seq // the views' position the page shows (live pages compare it)
+			}
 			err = fn(r.Context(), v, &access{s: s, user: u}, r.URL.Query(), d)
 			done()
 		}
@@ -769,6 +772,10 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := buf.Bytes()
+	position := ""
+	if seq, err := v.DB.Seq(); err == nil {
+		position = fmt.Sprintf(` data-position="%d"`, seq)
+	}
 	csp := "default-src 'none'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; script-src 'self'"
 	for _, m := range inlineScript.FindAllSubmatch(page, -1) {
 		csp += " " + hashSource(m[1])
@@ -777,7 +784,7 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 	for _, m := range inlineStyle.FindAllSubmatch(page, -1) {
 		csp += " " + hashSource(m[1])
 	}
-	page = bytes.Replace(page, []byte("</body>"), []byte(`<nav class="khist-serve"><a href="/rollouts">Rollouts</a> <label><input type="checkbox" id="live"> live</label> <span id="updated"></span></nav><main id="main" hidden></main><script src="/static/app.js"></script></body>`), 1)
+	page = bytes.Replace(page, []byte("</body>"), []byte(`<nav class="khist-serve"><a href="/rollouts">Rollouts</a> <label><input type="checkbox" id="live"> live</label> <span id="updated"></span></nav><main id="main" hidden`+position+`></main><script src="/static/app.js"></script></body>`), 1)
 	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(page)

@@ -2,7 +2,8 @@
 // URL: the "live" checkbox sets live=1, and a live page listens to /api/v1/events (Server-Sent
 // Events announcing the views' position) and, when the views advance, fetches itself again
 // and swaps its content. The browser reconnects by itself after an error; an announcement
-// after a reconnection refreshes the page if the views moved meanwhile.
+// after a reconnection refreshes the page if the views moved meanwhile, and so does the first
+// one if they moved since the page was made (its main element's data-position).
 (function () {
   'use strict';
   var box = document.getElementById('live');
@@ -20,14 +21,15 @@
   function say(s) { if (updated) updated.textContent = s; }
   function listen() {
     if (source) { source.close(); source = null; }
-    seen = null;
+    var main = document.getElementById('main');
+    var at = main && main.getAttribute('data-position');
+    seen = at ? +at : null;
     if (!box.checked) { say(''); return; }
     if (!window.EventSource) { say('live updates need EventSource'); return; }
     source = new EventSource('/api/v1/events');
     source.addEventListener('position', function (ev) {
       var seq = JSON.parse(ev.data).seq;
-      if (seen === null) { seen = seq; say('live'); return; }
-      if (seq === seen) return;
+      if (seen === null || seq === seen) { seen = seq; say('live'); return; }
       seen = seq;
       refresh();
     });
