@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -139,6 +140,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seq, err := s.position()
+	for errors.Is(err, projector.ErrInUse) {
+		// A long fold in another process (Open waited for it): a stream that failed here would
+		// not be retried by the browser, so wait on.
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.stopping:
+			return
+		case <-time.After(s.opts.Watch):
+		}
+		seq, err = s.position()
+	}
 	if err != nil {
 		writeError(w, statusOf(err), oneLine(err))
 		return
