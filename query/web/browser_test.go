@@ -135,6 +135,9 @@ func TestPagesInBrowser(t *testing.T) {
 		!strings.Contains(verdict, "decisions reproduced") || strings.Count(chart, ",") < 2 {
 		t.Errorf("workload page: title %q, verdict %q, steps %q, chart %q", title, verdict, steps, chart)
 	}
+	if h := attr(`#tree-timeline`, "href"); !strings.Contains(h, "namespace=never-ready-undo") || !strings.Contains(h, "workload=") || !strings.Contains(h, "web") {
+		t.Errorf("workload page: the link to the workload's timeline is %q", h)
+	}
 	do("what-if",
 		chromedp.SetValue(css(`#whatif input[name=set]`), "strategy.rollingUpdate.maxSurge=3"),
 		chromedp.Submit(css(`#whatif`)),

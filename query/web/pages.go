@@ -286,6 +286,7 @@ func workloadPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 	d["ReadyLatency"] = q.Get("ready-latency")
 	d["Latencies"] = []string{"recorded", "p50", "p90", "max", "1s", "5s", "30s"}
 	d["TimelineURL"] = "/timeline?" + url.Values{"namespace": {ns}}.Encode()
+	d["TreeTimelineURL"] = "/timeline?" + url.Values{"namespace": {ns}, "workload": {obj}}.Encode()
 	if obj == "" {
 		return badArg("workload: object is needed, e.g. /workload?namespace=shop&object=deploy/web")
 	}
