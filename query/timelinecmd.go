@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,9 +24,24 @@ type TimelineArgs struct {
 	// DiffURL followed by the change's sequence when it is clicked (khist serve: a page of many
 	// changes arrives fast). Default "": every diff inline, the page self-contained.
 	DiffURL string
+	// Workload, KIND/NAME (deploy/web), keeps only that object's tree: what it owns and the
+	// Events about them. It names an object of the one namespace of Namespace. Default "": all.
+	Workload string
+}
+
+// splitList splits a comma-separated list, blanks and repeats left out.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" && !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Timeline writes every change in a window, grouped by workload, in one of TimelineFormats.
+// Namespace may list several namespaces (a,b).
 // The HTML form carries each change's diff, shown on a click.
 func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error {
 	out, err := ParseOutput(a.Output, TimelineFormats...)
@@ -35,6 +51,11 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 	scope, err := ScopeOf(a.Namespace, a.AllNamespaces, "default")
 	if err != nil {
 		return err
+	}
+	if nss := splitList(scope.Namespace); len(nss) > 1 {
+		scope.Namespace, scope.Others = nss[0], nss[1:]
+	} else if len(nss) == 1 {
+		scope.Namespace = nss[0]
 	}
 	if strings.TrimSpace(a.Since) == "" {
 		return errorf(ErrBadTime, "--since: the start of the window is needed: use %s", TimeForms)
@@ -86,8 +107,24 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 	if since.After(end) {
 		return &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
 	}
+	var workload *ObjectKey
+	if a.Workload != "" {
+		if scope.AllNamespaces || len(scope.Others) > 0 {
+			return errorf(ErrBadArgument, "%s: a workload is named in one namespace: use -n NS, not -A or several", a.Workload)
+		}
+		k, name, err := v.ParseObject(ctx, a.Workload)
+		if err != nil {
+			return err
+		}
+		ns := namespaceOf(k, scope)
+		if _, err := v.lifetimes(ctx, k, ns, name); err != nil {
+			return err
+		}
+		workload = &ObjectKey{Group: k.Group, Kind: k.Kind, Namespace: ns, Name: name}
+		scope.ClusterScoped = scope.ClusterScoped || !k.Namespaced
+	}
 	tl, err := BuildTimeline(v, TimelineOptions{
-		Cluster: v.Cluster, Scope: scope, Since: since, Until: until,
+		Cluster: v.Cluster, Scope: scope, Since: since, Until: until, Workload: workload,
 		Kinds: kinds, Selector: sel, Diffs: out == OutHTML && a.DiffURL == "", All: a.All,
 	})
 	if err != nil {
