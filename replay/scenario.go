@@ -213,12 +213,14 @@ var (
 	ErrNoRollout = errors.New("replay: no rollout")
 )
 
-// normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...).
+// normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...) of the kinds the
+// pod simulation replays; a standaloneKind (CronJob) is refused with the entry point to use.
 func normalizeKind(k string) (string, error) {
-	if wk := kindByName(k); wk != nil {
-		return wk.kind(), nil
+	rk := kindByName(k)
+	if rk == nil || kindOf(rk.kind()) == nil {
+		return "", fmt.Errorf("%w %q: use %s (CompareReport and WhatIfReport take every kind of Kinds)", ErrUnsupportedKind, k, kindChoices())
 	}
-	return "", fmt.Errorf("%w %q: use %s", ErrUnsupportedKind, k, kindChoices())
+	return rk.kind(), nil
 }
 
 // ExtractScenario extracts from a history (versions in log order, see Version) the scenario

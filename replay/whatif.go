@@ -98,11 +98,32 @@ func WhatIf(h []Version, kind, ns, name string, opts WhatIfOptions) (*WhatIfResu
 		Recorded: recordedSummary(&scn, ro), Replay: replay.Summary, WhatIf: what.Summary, Steps: what.Steps, Availability: what.Availability, start: ro.Start}, nil
 }
 
+// WhatIfReport replays a workload of any registered kind with other settings: a standalone
+// kind's own replay with the overrides opts.Set (a CronJob's schedule decisions over the
+// recorded window; RolloutID and ReadyLatency do not apply), else WhatIf.
+func WhatIfReport(h []Version, kind, ns, name string, opts WhatIfOptions) (Report, error) {
+	if rk := kindByName(kind); rk != nil {
+		if sk := standaloneOf(rk.kind()); sk != nil {
+			if err := sk.checkSet(opts.Set); err != nil {
+				return nil, err
+			}
+			return sk.compare(h, ns, name, opts.Set)
+		}
+	}
+	return WhatIf(h, kind, ns, name, opts)
+}
+
 // CheckWhatIf checks what-if options for a workload kind before any history is read: the
 // --set paths and values and the --ready-latency, with the errors WhatIf gives (wrapping
 // ErrInvalidOverride). Checks that need the workload's spec (maxSurge and maxUnavailable both
-// 0 once the overrides apply to it) are WhatIf's.
+// 0 once the overrides apply to it) are WhatIf's. A standalone kind (CronJob) checks --set
+// only.
 func CheckWhatIf(kind string, opts WhatIfOptions) error {
+	if rk := kindByName(kind); rk != nil {
+		if sk := standaloneOf(rk.kind()); sk != nil {
+			return sk.checkSet(opts.Set)
+		}
+	}
 	k, err := normalizeKind(kind)
 	if err != nil {
 		return err
