@@ -262,8 +262,9 @@ func (v *Views) ReplayLoader() replay.HistoryLoader {
 	}
 }
 
-// listWorkloads lists the Deployments, StatefulSets and DaemonSets the history holds in a
-// namespace, or in all (those allow allows, when set).
+// listWorkloads lists the workloads of the kinds replay re-runs (replay.Kinds: Deployments,
+// StatefulSets, DaemonSets, Jobs, CronJobs) the history holds in a namespace, or in all (those
+// allow allows, when set).
 func (v *Views) listWorkloads(ctx context.Context, ns string, all bool, allow func(string) bool) ([]replay.WorkloadRef, error) {
 	namespaces := []string{ns}
 	if all {
@@ -279,8 +280,8 @@ func (v *Views) listWorkloads(ctx context.Context, ns string, all bool, allow fu
 		if n == "" || allow != nil && !allow(n) {
 			continue // workloads are namespaced
 		}
-		for _, kind := range []string{replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet} {
-			names, err := v.DB.Names(ctx, v.Cluster, "apps", kind, n)
+		for _, kind := range replay.Kinds() {
+			names, err := v.DB.Names(ctx, v.Cluster, kindGroup(kind), kind, n)
 			if err != nil {
 				return nil, err
 			}
