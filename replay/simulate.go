@@ -76,8 +76,13 @@ type RolloutSummary struct {
 	Steps               int `json:"steps"`
 	// Outcome is one of: complete, progress deadline exceeded, rolled back, superseded,
 	// in progress (the history ended first), stalled (the simulation could not progress any
-	// more), incomplete (the recorded window ended first).
+	// more), incomplete (the recorded window ended first); for a Job, complete or
+	// "failed: REASON".
 	Outcome string `json:"outcome"`
+	// Run is set for the runs of the kinds whose workloads end (Jobs): what the run did. Its
+	// serialized shape then replaces the availability figures, which mean little for them:
+	// {"duration","podsCreated","failures","steps","outcome"}.
+	Run *RunSummary `json:"-"`
 }
 
 // Outcomes.
@@ -733,6 +738,18 @@ func (s *simulation) result() *SimResult {
 		res.Summary.Outcome = OutcomeStalled
 	}
 	if f, ok := s.wk.(finisher); ok && s.st.w != nil {
+		run := &RunSummary{}
+		for _, st := range s.steps {
+			if st.Action == ActionCreate {
+				run.PodsCreated++
+			}
+		}
+		for _, p := range s.st.ever {
+			if p.phase == phaseFailed {
+				run.Failures++
+			}
+		}
+		res.Summary.Run = run
 		if outcome, at, done := f.finished(s.st.w.status); done {
 			res.Completed, res.CompletedAt = true, at
 			res.Summary.Outcome, res.Summary.Duration = outcome, Duration(at.Sub(s.ro.Start))

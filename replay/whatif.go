@@ -160,6 +160,14 @@ func (r *WhatIfResult) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, f(r.Recorded), f(r.Replay), f(r.WhatIf))
 	}
 	row("duration", func(s RolloutSummary) string { return time.Duration(s.Duration).Round(time.Millisecond).String() })
+	if r.Recorded.Run != nil && r.Replay.Run != nil && r.WhatIf.Run != nil {
+		// a run (a Job): what it did, not the availability of a rollout
+		row("pods created", func(s RolloutSummary) string { return strconv.Itoa(s.Run.PodsCreated) })
+		row("failures", func(s RolloutSummary) string { return strconv.Itoa(s.Run.Failures) })
+		row("steps", func(s RolloutSummary) string { return strconv.Itoa(s.Steps) })
+		row("outcome", func(s RolloutSummary) string { return s.Outcome })
+		return r.writeSteps(w, tw)
+	}
 	row("lowest available", func(s RolloutSummary) string {
 		return fmt.Sprintf("%d (%.0f%%)", s.LowestAvailable, 100*s.LowestAvailableShare)
 	})
@@ -167,6 +175,11 @@ func (r *WhatIfResult) WriteTable(w io.Writer) error {
 	row("peak incl. terminating", func(s RolloutSummary) string { return strconv.Itoa(s.PeakWithTerminating) })
 	row("steps", func(s RolloutSummary) string { return strconv.Itoa(s.Steps) })
 	row("outcome", func(s RolloutSummary) string { return s.Outcome })
+	return r.writeSteps(w, tw)
+}
+
+// writeSteps flushes the summary table tw, then writes the what-if's steps.
+func (r *WhatIfResult) writeSteps(w io.Writer, tw *tabwriter.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
