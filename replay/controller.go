@@ -59,7 +59,9 @@ type standaloneKind interface {
 // A workloadKind is a workload kind replay re-runs the controller of: how its objects parse,
 // which controllers its simulation runs, what wakes them, and what its steps look like. Each
 // kind is one file (deployment.go, statefulset.go, daemonset.go ...) and one line in
-// registerBuiltinKinds; nothing else in the package switches on the kind.
+// registerBuiltinKinds. What only some kinds do is an optional interface a kind implements:
+// replicaSetOwner, ordinalOwner, revisionNamer, simRevisionPrefixer, overrideRefuser,
+// rollingUpdateDefaulter, finisher, stepRecorder, deletionJudge.
 type workloadKind interface {
 	registeredKind
 	// controller is the workqueue of the workload's own controller: the one whose writes
@@ -102,6 +104,61 @@ type workloadKind interface {
 	// resize adapts a steady initial state to an overridden replica count (--set
 	// spec.replicas): the what-if starts from want available pods of the current revision.
 	resize(s *simulation, want int)
+}
+
+// A replicaSetOwner is a workload kind that owns its pods through ReplicaSets, one per
+// revision, which the ReplicaSet controller scales (a Deployment). The other kinds own their
+// pods themselves and keep their revisions in ControllerRevisions (or none: a Job).
+type replicaSetOwner interface {
+	podsViaReplicaSets()
+}
+
+// viaReplicaSets reports whether the workloads of kind own their pods through ReplicaSets (see
+// replicaSetOwner).
+func viaReplicaSets(kind string) bool {
+	_, ok := kindOf(kind).(replicaSetOwner)
+	return ok
+}
+
+// An ordinalOwner is a workload kind whose pods have stable identities: named NAME-ORDINAL,
+// with the claims of its volumeClaimTemplates named CLAIM-NAME-ORDINAL (a StatefulSet).
+type ordinalOwner interface {
+	podsByOrdinal()
+}
+
+// byOrdinal reports whether the pods of kind's workloads are named by ordinal (see
+// ordinalOwner).
+func byOrdinal(kind string) bool {
+	_, ok := kindOf(kind).(ordinalOwner)
+	return ok
+}
+
+// A revisionNamer is a workload kind whose pods name their revision otherwise than by the
+// controller-revision-hash label of its ControllerRevisions (the default; the revision's name
+// when the label is missing).
+type revisionNamer interface {
+	// podRevision is the revision the pods of workload name carry for the ControllerRevision
+	// named cr, whose controller-revision-hash label is hash ("" when it has none).
+	podRevision(name, cr, hash string) string
+}
+
+// podRevision is the revision the pods of a workload of kind named name carry for the
+// ControllerRevision cr with the label hash (see revisionNamer).
+func podRevision(kind, name, cr, hash string) string {
+	if n, ok := kindOf(kind).(revisionNamer); ok {
+		return n.podRevision(name, cr, hash)
+	}
+	if hash == "" {
+		return cr
+	}
+	return hash
+}
+
+// A simRevisionPrefixer is a workload kind whose simulated revisions (those the history does
+// not name) are named after the workload, as its real ones are: NAME-simHASH rather than
+// simHASH.
+type simRevisionPrefixer interface {
+	revisionsNamedAfterWorkload()
 }
 
 // kindRegistry is the workload kinds replay knows, in registration order. It is never

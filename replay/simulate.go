@@ -421,7 +421,7 @@ func (s *simulation) init() error {
 	}
 
 	// Controller revisions and claims.
-	if s.scn.Kind != KindDeployment {
+	if !viaReplicaSets(s.scn.Kind) {
 		s.initRevisions(S)
 		for name, seq := range x.pvcs {
 			if seq < S {
@@ -438,7 +438,7 @@ func (s *simulation) init() error {
 		}
 		p := &simPod{name: r.Name, uid: r.UID, revKey: r.revKey, revName: r.Revision, ordinal: r.Ordinal, node: r.Node,
 			created: r.Created, creationTS: r.createdTS(), phase: "Pending", rec: r}
-		if s.scn.Kind == KindDeployment {
+		if viaReplicaSets(s.scn.Kind) {
 			if p.owner = s.st.rsByName(r.Revision); p.owner == nil {
 				continue
 			}
@@ -458,7 +458,7 @@ func (s *simulation) init() error {
 			p.deleting, p.deletedAt = true, r.DeleteRequested
 		}
 		s.st.insertPod(p)
-		if s.scn.Kind == KindStatefulSet && len(x.pvcs) == 0 && s.st.w != nil {
+		if byOrdinal(s.scn.Kind) && len(x.pvcs) == 0 && s.st.w != nil {
 			for _, c := range s.st.w.spec.Claims {
 				s.st.pvcs[fmt.Sprintf("%s-%s-%d", c, s.scn.Name, r.Ordinal)] = true
 			}

@@ -210,6 +210,20 @@ type override struct {
 	apply       func(*spec)
 }
 
+// An overrideRefuser is a workload kind that explains why a --set path it does not take is
+// refused, when the field exists but replay does not simulate it.
+type overrideRefuser interface {
+	// refuseOverride returns the error for path, one of the kind's fields that is not among
+	// its overrides; nil to give the generic one.
+	refuseOverride(path string) error
+}
+
+// A rollingUpdateDefaulter is a workload kind whose updateStrategy RollingUpdate, set by a
+// what-if without maxSurge and maxUnavailable, takes the API server's defaults for them.
+type rollingUpdateDefaulter interface {
+	rollingUpdateDefaults() (maxSurge, maxUnavailable *intstr.IntOrString)
+}
+
 // overridePaths are the --set paths replay can change for a kind (see workloadKind.overrides).
 func overridePaths(kind string) []string {
 	if wk := kindOf(kind); wk != nil {
@@ -250,8 +264,10 @@ func parseOverride(kind, path, value string) (override, error) {
 		known = known || p == path
 	}
 	if !known {
-		if kind == KindStatefulSet && path == "spec.updateStrategy.rollingUpdate.maxUnavailable" {
-			return override{}, overrideErr("--set %s: StatefulSet maxUnavailable needs the alpha MaxUnavailableStatefulSet feature gate and is not simulated: use spec.podManagementPolicy=Parallel or spec.updateStrategy.rollingUpdate.partition", path)
+		if r, ok := kindOf(kind).(overrideRefuser); ok {
+			if err := r.refuseOverride(path); err != nil {
+				return override{}, err
+			}
 		}
 		last := path[strings.LastIndexByte(path, '.')+1:]
 		for _, p := range overridePaths(kind) {
@@ -345,8 +361,8 @@ func parseOverride(kind, path, value string) (override, error) {
 		}
 		o.apply = func(s *spec) {
 			s.Strategy = v
-			if kind == KindDaemonSet && v == strategyRollingUpdate && s.MaxSurge == nil && s.MaxUnavailable == nil {
-				s.MaxSurge, s.MaxUnavailable = ptrIS(intstr.FromInt32(0)), ptrIS(intstr.FromInt32(1))
+			if d, ok := kindOf(kind).(rollingUpdateDefaulter); ok && v == strategyRollingUpdate && s.MaxSurge == nil && s.MaxUnavailable == nil {
+				s.MaxSurge, s.MaxUnavailable = d.rollingUpdateDefaults()
 			}
 		}
 	case "spec.strategy.rollingUpdate.maxSurge", "spec.updateStrategy.rollingUpdate.maxSurge":
@@ -475,7 +491,7 @@ func resizePods(s *simulation, pods []*simPod, n int, owner *simRS) {
 		p := *pods[len(pods)-1]
 		p.rec = nil
 		p.uid = fmt.Sprintf("sim-initial-%05d", i)
-		if s.scn.Kind == KindStatefulSet {
+		if byOrdinal(s.scn.Kind) {
 			p.ordinal = i
 			p.name = fmt.Sprintf("%s-%d", s.scn.Name, i)
 			for _, c := range s.st.w.spec.Claims {
