@@ -121,24 +121,41 @@ func (c *Collector) Start(ctx context.Context) error {
 		failures++
 		c.metrics.sessions.Inc()
 		c.log.Error("the log failed: stopping the watches; they relist once it accepts events again", "err", err)
-		if !sleep(ctx, backoff(failures, err)) {
+		if !c.waitLog(ctx, backoff(failures, err)) {
 			return nil
 		}
-		// Wait until the log answers before watching again.
-		for {
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := c.elog.LastSeq(pctx)
-			cancel()
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.log.Warn("waiting for the log", "err", err)
-			if !sleep(ctx, 5*time.Second) {
-				return nil
-			}
+	}
+}
+
+// waitLog waits first, then until the log answers, and reports false if ctx ended. The time
+// shows in the metrics (khist_collector_log_waiting, khist_collector_log_wait_seconds_total).
+func (c *Collector) waitLog(ctx context.Context, first time.Duration) bool {
+	start := time.Now()
+	c.metrics.logWaiting.Set(1)
+	defer func() {
+		c.metrics.logWaiting.Set(0)
+		waited := time.Since(start)
+		c.metrics.logWait.Add(waited.Seconds())
+		if ctx.Err() == nil {
+			c.log.Info("the log accepts events again: relisting", "waited", waited.Round(time.Millisecond))
+		}
+	}()
+	if !sleep(ctx, first) {
+		return false
+	}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.elog.LastSeq(pctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.log.Warn("waiting for the log", "err", err)
+		if !sleep(ctx, 5*time.Second) {
+			return false
 		}
 	}
 }

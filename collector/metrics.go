@@ -20,6 +20,9 @@ type metrics struct {
 	resources       prometheus.Gauge         // resources watched
 	discoveryErrors prometheus.Counter
 	sessions        prometheus.Counter // restarts after the log failed
+	publishRetries  prometheus.Counter // re-sends after a failed acknowledgement
+	logWait         prometheus.Counter // seconds spent waiting for the log to accept events again
+	logWaiting      prometheus.Gauge   // 1 while waiting for the log
 	lastEvent       *prometheus.GaugeVec
 }
 
@@ -83,6 +86,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "khist_collector_log_recoveries_total",
 			Help: "Times the collector stopped its watches because the log failed, and started again with relists.",
 		}),
+		publishRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_collector_publish_retries_total",
+			Help: "Object versions sent again because the log did not acknowledge the last attempt (a clustered stream electing a leader, a server restarting).",
+		}),
+		logWait: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_collector_log_wait_seconds_total",
+			Help: "Time the watches were stopped because the log failed (no quorum, server gone), until it accepted events again.",
+		}),
+		logWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "khist_collector_log_waiting",
+			Help: "1 while the collector waits for the log to accept events again (its watches stopped), else 0.",
+		}),
 		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "khist_collector_last_event_timestamp_seconds",
 			Help: "Unix time of the last change observed, by API group and resource (lag shows as its age).",
@@ -91,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.events, m.filtered, m.publishErrors, m.publishLatency, m.publishBlocked,
 			m.inFlight, m.inFlightBytes, m.watchRestarts, m.relists, m.listDuration, m.objects,
-			m.resources, m.discoveryErrors, m.sessions, m.lastEvent)
+			m.resources, m.discoveryErrors, m.sessions, m.publishRetries, m.logWait, m.logWaiting, m.lastEvent)
 	}
 	return m
 }

@@ -48,7 +48,8 @@ const slowPublish = 5 * time.Second
 func (c *Collector) newPublisher() (*publisher, error) {
 	pp := &publisher{c: c, maxBytes: c.opts.MaxInFlightBytes}
 	pp.bcond = sync.NewCond(&pp.bmu)
-	p, err := c.elog.NewPublisher(eventlog.PublisherOptions{MaxInFlight: c.opts.MaxInFlight, AckTimeout: c.opts.PublishAckTimeout, OnAck: pp.onAck})
+	p, err := c.elog.NewPublisher(eventlog.PublisherOptions{MaxInFlight: c.opts.MaxInFlight, AckTimeout: c.opts.PublishAckTimeout, OnAck: pp.onAck,
+		OnRetry: func(*eventlog.Envelope, error) { c.metrics.publishRetries.Inc() }})
 	if err != nil {
 		return nil, err
 	}

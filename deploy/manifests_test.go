@@ -65,8 +65,12 @@ func TestRBACListsResources(t *testing.T) {
 	var roles []*rbacv1.ClusterRole
 	for _, d := range readDocs(t) {
 		switch d.kind {
-		case "Role", "RoleBinding":
-			t.Errorf("%s: a %s: the collector needs cluster-wide read access only", d.file, d.kind)
+		case "RoleBinding":
+			if rb := decode[rbacv1.RoleBinding](t, d); rb.Name != leaderElectionRole || rb.RoleRef.Name != leaderElectionRole {
+				t.Errorf("%s: RoleBinding %s: the collector needs cluster-wide read access, and its Lease only", d.file, rb.Name)
+			}
+		case "Role":
+			checkLeaderElectionRole(t, decode[rbacv1.Role](t, d))
 		case "ClusterRole":
 			roles = append(roles, decode[rbacv1.ClusterRole](t, d))
 		}
@@ -129,6 +133,33 @@ func TestRBACListsResources(t *testing.T) {
 		"apiextensions.k8s.io/customresourcedefinitions", "apiregistration.k8s.io/apiservices"} {
 		if granted[want] == "" {
 			t.Errorf("%s not granted: the collector records it", want)
+		}
+	}
+}
+
+// leaderElectionRole is the one namespaced Role: the collector's replicas take and renew their
+// Lease.
+const leaderElectionRole = "khist-collector-leader-election"
+
+// checkLeaderElectionRole: the Role grants create on leases, and get and update on the
+// collector's Lease alone.
+func checkLeaderElectionRole(t *testing.T, r *rbacv1.Role) {
+	t.Helper()
+	if r.Name != leaderElectionRole {
+		t.Errorf("Role %s: the collector needs cluster-wide read access, and its Lease only", r.Name)
+		return
+	}
+	for _, rule := range r.Rules {
+		if !slices.Equal(rule.APIGroups, []string{"coordination.k8s.io"}) || !slices.Equal(rule.Resources, []string{"leases"}) {
+			t.Errorf("%s: rule %v: leases only", r.Name, rule)
+		}
+		for _, v := range rule.Verbs {
+			switch {
+			case v == "create" && len(rule.ResourceNames) == 0:
+			case (v == "get" || v == "update") && slices.Equal(rule.ResourceNames, []string{"khist-collector"}):
+			default:
+				t.Errorf("%s: verb %q on %v: create, or get and update on the Lease khist-collector", r.Name, v, rule.ResourceNames)
+			}
 		}
 	}
 }

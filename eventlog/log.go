@@ -341,6 +341,11 @@ func (l *Log) JetStream() jetstream.JetStream { return l.js }
 // Conn returns the NATS connection.
 func (l *Log) Conn() *nats.Conn { return l.nc }
 
+// External reports whether the log is an external NATS (Options.URL), which may come back
+// after it was unavailable; an embedded server that stops (this process's, or another
+// khist process's on the same data directory) does not.
+func (l *Log) External() bool { return l.storeDir == "" }
+
 // StreamName is the name of the stream that holds the log.
 func (l *Log) StreamName() string { return l.name }
 

@@ -18,11 +18,19 @@ type PublisherOptions struct {
 	// Retries is how many times an envelope whose acknowledgement failed is re-sent (with the
 	// same message id, so a re-send of a stored envelope is dropped as a duplicate). Default 5.
 	Retries int
+	// RetryFor is how long, from the first failure, an envelope is re-sent beyond Retries while
+	// the log is Unavailable: a clustered stream without a leader answers at once that it has
+	// none, and would use up the Retries within seconds of an election. Default Retries times
+	// AckTimeout.
+	RetryFor time.Duration
 	// AckTimeout is how long one attempt waits for its acknowledgement. Default 10s.
 	AckTimeout time.Duration
 	// OnAck, if set, is called once per envelope, in publish order, when it is stored
 	// (duplicate reports a message JetStream already had) or has finally failed (err != nil).
 	OnAck func(e *Envelope, seq uint64, duplicate bool, err error)
+	// OnRetry, if set, is called before each re-send of an envelope whose last attempt failed
+	// (err), e.g. while a clustered stream elects a new leader.
+	OnRetry func(e *Envelope, err error)
 }
 
 // PublishStats counts what a Publisher has done.
@@ -71,6 +79,9 @@ func (l *Log) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 	}
 	if opts.AckTimeout == 0 {
 		opts.AckTimeout = 10 * time.Second
+	}
+	if opts.RetryFor == 0 {
+		opts.RetryFor = time.Duration(opts.Retries) * opts.AckTimeout
 	}
 	// The jetstream context's own async window is kept above ours so that it never stalls.
 	js, err := jetstream.New(l.nc, jetstream.WithPublishAsyncMaxPending(opts.MaxInFlight+16))
@@ -162,12 +173,17 @@ func (p *Publisher) acks() {
 func (p *Publisher) retry(e *Envelope, first error) (*jetstream.PubAck, error) {
 	last := first
 	wait := 100 * time.Millisecond
-	for i := 0; i < p.opts.Retries; i++ {
+	deadline := time.Now().Add(p.opts.RetryFor)
+	tries := 0
+	for ; tries < p.opts.Retries || Unavailable(last) && time.Now().Before(deadline); tries++ {
 		if err := p.l.notPermitted(last); errors.Is(err, ErrNotPermitted) {
 			return nil, fmt.Errorf("%w: %s not stored: %w", ErrPublish, e, err)
 		}
 		if err := p.l.diskFull(last, e.String()+" not stored", len(e.Object)); errors.Is(err, ErrDiskFull) {
 			return nil, fmt.Errorf("%w: %w", ErrPublish, err)
+		}
+		if p.opts.OnRetry != nil {
+			p.opts.OnRetry(e, last)
 		}
 		time.Sleep(wait)
 		if wait < 2*time.Second {
@@ -184,7 +200,7 @@ func (p *Publisher) retry(e *Envelope, first error) (*jetstream.PubAck, error) {
 	if err := p.l.diskFull(last, e.String()+" not stored", len(e.Object)); errors.Is(err, ErrDiskFull) {
 		return nil, fmt.Errorf("%w: %w", ErrPublish, err)
 	}
-	return nil, fmt.Errorf("%w: %s after %d retries: %v", ErrPublish, e, p.opts.Retries, last)
+	return nil, fmt.Errorf("%w: %s after %d retries: %v", ErrPublish, e, tries, last)
 }
 
 func (p *Publisher) settle(e *Envelope, ack *jetstream.PubAck, err error) {

@@ -296,6 +296,10 @@ func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstr
 		return c, nil
 	}
 	cfg.Durable = o.Durable
+	// A durable consumer whose reader went away for good (a replica's views on a volume that
+	// is gone) is removed by the server after a day; a reader back later recreates it at its
+	// views' position, which the views keep.
+	cfg.InactiveThreshold = durableInactive
 	cfg.AckPolicy = jetstream.AckAllPolicy
 	cfg.MaxAckPending = 0
 	if c, err := l.stream.Consumer(ctx, o.Durable); err == nil {
@@ -315,6 +319,9 @@ func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstr
 	}
 	return c, nil
 }
+
+// durableInactive is how long a durable consumer may go unread before the server removes it.
+const durableInactive = 24 * time.Hour
 
 // apiAttempts is how many times retryAPI tries a JetStream API request that timed out.
 const apiAttempts = 4

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/khist/khist/eventlog/kinds"
 	"github.com/khist/khist/projector"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -225,7 +226,7 @@ func (n *notifier) check(ctx context.Context) error {
 		}
 		p.msg.Ref = fmt.Sprintf("%s/%s#%d", strings.ToLower(r.Kind), r.Name, number[wl])
 		p.msg.Rollout = r
-		p.msg.Text = text(r, p.msg.Ref, p.msg.Event)
+		p.msg.Text = text(r, n.starter(ctx, r), p.msg.Ref, p.msg.Event)
 		todo = append(todo, p)
 	}
 	slices.SortFunc(toAudit, func(a, b pending) int { return cmp.Compare(a.seq, b.seq) })
@@ -285,8 +286,33 @@ func divergenceText(r *projector.Rollout, ref, detail string) string {
 	return s + ". khist replay compare -n " + r.Namespace + " " + strings.ToLower(r.Kind) + "/" + r.Name + " --rollout '#" + num + "' shows it."
 }
 
-// text is the message's line for people.
-func text(r *projector.Rollout, ref, event string) string {
+// starter is who started r: the user of the request that changed the workload's template when
+// the log holds its audit record (khist collect --audit-webhook), else the field manager that
+// wrote it.
+func (n *notifier) starter(ctx context.Context, r *projector.Rollout) string {
+	if r.Actor == "" {
+		return ""
+	}
+	group := ""
+	for _, w := range kinds.Workloads() {
+		if w.Kind == r.Kind {
+			group = w.Group
+			break
+		}
+	}
+	ref := projector.ObjectRef{Cluster: r.Cluster, Group: group, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	rec, err := n.db.Who(ctx, ref, projector.WhoOf{At: r.Start, Manager: r.Actor})
+	switch {
+	case err != nil || rec == nil:
+		return r.Actor
+	case rec.Impersonator != "":
+		return rec.User + " (impersonated by " + rec.Impersonator + ")"
+	}
+	return rec.User
+}
+
+// text is the message's line for people; starter is who started the rollout.
+func text(r *projector.Rollout, starter, ref, event string) string {
 	where := "namespace " + r.Namespace
 	if r.Cluster != "" {
 		where += " of cluster " + r.Cluster
@@ -308,8 +334,8 @@ func text(r *projector.Rollout, ref, event string) string {
 	if r.Desired > 0 {
 		s += fmt.Sprintf("; lowest availability %d/%d", r.MinAvailable, r.Desired)
 	}
-	if r.Actor != "" {
-		s += "; started by " + r.Actor
+	if starter != "" {
+		s += "; started by " + starter
 	}
 	return s + ". khist rollouts -n " + r.Namespace + " " + strings.ToLower(r.Kind) + "/" + r.Name + " tells more."
 }

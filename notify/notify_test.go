@@ -291,3 +291,50 @@ func TestNotifyDivergence(t *testing.T) {
 		t.Errorf("%d posts after a restart", posts)
 	}
 }
+
+// TestNotifyNamesTheUser: with the audit record of the request that started the rollout in the
+// log (khist collect --audit-webhook), the message names the user, not the field manager.
+func TestNotifyNamesTheUser(t *testing.T) {
+	envs, failAt := recording(t)
+	db := openDB(t)
+	ctx := context.Background()
+	if err := db.Apply(ctx, envs[:failAt]); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := db.Rollouts(ctx, projector.RolloutFilter{})
+	if err != nil || len(rs) < 2 {
+		t.Fatalf("rollouts: %d (%v)", len(rs), err)
+	}
+	r := rs[1]
+	if r.Actor == "" {
+		t.Fatal("the recording's second rollout has no field manager")
+	}
+	rec := eventlog.AuditRecord{AuditID: "a-1", Verb: "patch", Group: "apps", APIVersion: "v1", Resource: "deployments",
+		Namespace: r.Namespace, Name: r.Name, User: "alice", Impersonator: "ops-bot", Manager: r.Actor,
+		Completed: r.Start.Add(-5 * time.Millisecond)}
+	ae, err := eventlog.NewAuditEnvelope(r.Cluster, "audit-webhook", &rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The API server's batch arrives after the version it made: next in the log.
+	ae.Seq = envs[failAt-1].Seq + 1
+	rest := []*eventlog.Envelope{ae}
+	for _, e := range envs[failAt:] {
+		c := *e
+		c.Seq++
+		rest = append(rest, &c)
+	}
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	stop := start(t, db, Options{URL: srv.URL, StateFile: filepath.Join(t.TempDir(), "notify.json"), Interval: 10 * time.Millisecond, Retry: time.Millisecond})
+	if err := db.Apply(ctx, rest); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message", func() bool { _, got := rc.messages(); return len(got) > 0 })
+	stop()
+	_, got := rc.messages()
+	if want := "started by alice (impersonated by ops-bot)"; !strings.Contains(got[0].Text, want) {
+		t.Fatalf("message %q does not say %q", got[0].Text, want)
+	}
+}

@@ -24,6 +24,7 @@ type Metrics struct {
 	quarantined prometheus.Counter
 	txs         prometheus.Counter
 	rebuilds    prometheus.Counter
+	logWaits    prometheus.Counter
 
 	mu  sync.Mutex // guards log and db; one scrape reads the log at a time
 	log *eventlog.Log
@@ -66,9 +67,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "khist_projector_rebuilds_total",
 			Help: "Times the views were rebuilt from the whole log.",
 		}),
+		logWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_projector_log_waits_total",
+			Help: "Times following the log failed because it was unavailable (no quorum, server gone) and the projector waited to follow it again.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.folded, m.applied, m.quarantined, m.txs, m.rebuilds, m)
+		reg.MustRegister(m.folded, m.applied, m.quarantined, m.txs, m.rebuilds, m.logWaits, m)
 	}
 	return m
 }

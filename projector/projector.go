@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,7 @@ type options struct {
 	dbOpts   Options
 	force    bool // Rebuild: replace the views even with fewer events, read past damage
 	metrics  *Metrics
+	logger   *slog.Logger
 }
 
 // Holding the views file: Run closes it when no events came for settleAfter after a
@@ -80,13 +82,23 @@ const (
 // buildOptions applies opts over the defaults; durable is the default consumer's name ("":
 // an ephemeral consumer).
 func buildOptions(durable string, opts []Option) (*options, error) {
-	o := &options{durable: durable, batch: 500, maxTx: 5000, maxWait: 30 * time.Millisecond, hold: defaultHold}
+	o := &options{durable: durable, batch: 500, maxTx: 5000, maxWait: 30 * time.Millisecond, hold: defaultHold, logger: slog.Default()}
 	for _, f := range opts {
 		if err := f(o); err != nil {
 			return nil, err
 		}
 	}
 	return o, nil
+}
+
+// WithLogger sets where Run says that it waits for an unavailable log. Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l != nil {
+			o.logger = l
+		}
+		return nil
+	}
 }
 
 // WithDurable names the durable JetStream consumer (Run's default is "khist-projector"; CatchUp
@@ -207,11 +219,33 @@ func Run(ctx context.Context, log *eventlog.Log, db *DB, opts ...Option) error {
 		return err
 	}
 	defer unlock()
-	_, err = fold(ctx, log, db, o, true)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return nil
+	// While an external log is unavailable (a clustered JetStream electing a leader, a server
+	// restarting), Run waits and resumes from the views' position, which the fold commits
+	// with its effects: nothing is applied twice or skipped.
+	for failures := 0; ; {
+		before, _ := db.Seq()
+		_, err = fold(ctx, log, db, o, true)
+		if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
+			return nil
+		}
+		if !log.External() || !eventlog.Unavailable(err) {
+			return err
+		}
+		if after, _ := db.Seq(); after > before {
+			failures = 0
+		}
+		failures++
+		wait := min(time.Duration(failures)*time.Second, 10*time.Second)
+		o.logger.Warn("the log is unavailable: following it again", "err", err, "in", wait)
+		if o.metrics != nil {
+			o.metrics.logWaits.Inc()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
-	return err
 }
 
 // EnsureCurrent folds the tail of the log that the views lack, if any: read commands call it

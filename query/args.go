@@ -1,6 +1,7 @@
 package query
 
 import (
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -62,6 +63,9 @@ type Scope struct {
 	Namespace     string // -n; "" with AllNamespaces
 	AllNamespaces bool   // -A
 	ClusterScoped bool   // with Namespace: cluster-scoped objects (nodes, volumes) too
+	// Others are further namespaces besides Namespace: khist timeline -n a,b is Namespace a,
+	// Others [b]. Only the timeline takes several.
+	Others []string
 }
 
 // ScopeOf validates -n and -A: they exclude each other; without either the namespace is def
@@ -82,5 +86,5 @@ func ScopeOf(namespace string, all bool, def string) (Scope, error) {
 // Matches reports whether an object in namespace ns ("" for cluster-scoped objects) is in the
 // scope.
 func (s Scope) Matches(ns string) bool {
-	return s.AllNamespaces || ns == s.Namespace || ns == "" && s.ClusterScoped
+	return s.AllNamespaces || ns == s.Namespace || ns == "" && s.ClusterScoped || ns != "" && slices.Contains(s.Others, ns)
 }

@@ -74,9 +74,6 @@ func (v *Views) ReplayCompare(ctx context.Context, a ReplayCompareArgs, w io.Wri
 	if err != nil {
 		return err
 	}
-	if ok, err := v.cronJobReplay(ctx, a.Object, a.Namespace, nil, out, w); ok {
-		return err
-	}
 	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
 	if err != nil {
 		return err
@@ -90,7 +87,7 @@ func (v *Views) ReplayCompare(ctx context.Context, a ReplayCompareArgs, w io.Wri
 		return err
 	}
 	opts.RolloutID = id
-	res, err := replay.Compare(h, wl.Kind, wl.Namespace, wl.Name, opts)
+	res, err := replay.CompareReport(h, wl.Kind, wl.Namespace, wl.Name, opts)
 	if err != nil {
 		return replayErr(err)
 	}
@@ -119,43 +116,7 @@ func CheckReplayWhatIf(a ReplayWhatIfArgs) error {
 			return errorf(ErrBadArgument, "%s", err.Error())
 		}
 	}
-	if isCronJob(k) {
-		if err := replay.CheckCronWhatIf(a.Set); err != nil {
-			return errorf(ErrBadArgument, "%s", err.Error())
-		}
-	}
 	return nil
-}
-
-func isCronJob(k Kind) bool { return k.Group == "batch" && k.Kind == replay.KindCronJob }
-
-// cronJobReplay replays the schedule decisions of the CronJob arg names, if it names one:
-// compared with the recording, or with the overrides set (what-if). ok is false for other
-// kinds.
-func (v *Views) cronJobReplay(ctx context.Context, arg, ns string, set []string, out string, w io.Writer) (ok bool, err error) {
-	k, name, err := v.ParseObject(ctx, arg)
-	if err != nil || !isCronJob(k) {
-		return false, nil
-	}
-	if ns == "" {
-		ns = "default"
-	}
-	h, err := v.ReplayLoader()(ctx, replay.WorkloadRef{Kind: k.Kind, Namespace: ns, Name: name})
-	if errors.Is(err, projector.ErrNotFound) {
-		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
-		return true, &NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: Nearest(name, names, 3)}
-	}
-	if err != nil {
-		return true, err
-	}
-	res, err := replay.CompareCronJob(h, ns, name, set)
-	if err != nil {
-		return true, replayErr(err)
-	}
-	if out == OutJSON {
-		return true, writeIndentedJSON(w, res)
-	}
-	return true, res.WriteTable(w)
 }
 
 func whatIfOptions(a ReplayWhatIfArgs) replay.WhatIfOptions {
@@ -172,9 +133,6 @@ func (v *Views) ReplayWhatIf(ctx context.Context, a ReplayWhatIfArgs, w io.Write
 		return err
 	}
 	out, _ := ParseOutput(a.Output, ReplayFormats...)
-	if ok, err := v.cronJobReplay(ctx, a.Object, a.Namespace, a.Set, out, w); ok {
-		return err
-	}
 	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
 	if err != nil {
 		return err
@@ -183,7 +141,7 @@ func (v *Views) ReplayWhatIf(ctx context.Context, a ReplayWhatIfArgs, w io.Write
 	if opts.RolloutID, err = v.rolloutID(ctx, wl, a.Rollout, false); err != nil {
 		return err
 	}
-	res, err := replay.WhatIf(h, wl.Kind, wl.Namespace, wl.Name, opts)
+	res, err := replay.WhatIfReport(h, wl.Kind, wl.Namespace, wl.Name, opts)
 	if err != nil {
 		return replayErr(err)
 	}
@@ -239,7 +197,7 @@ func replayKind(k Kind) string {
 // replayKindsHint names the kinds replay re-runs the controllers of and how to ask for them:
 // "the Deployment, StatefulSet, DaemonSet and Job controllers: use deploy/NAME, ...".
 func replayKindsHint() string {
-	ks := append(replay.Kinds(), replay.KindCronJob) // CronJobs: replay.CompareCronJob
+	ks := replay.Kinds()
 	var uses []string
 	for _, k := range ks {
 		n := strings.ToLower(k)
@@ -304,8 +262,9 @@ func (v *Views) ReplayLoader() replay.HistoryLoader {
 	}
 }
 
-// listWorkloads lists the Deployments, StatefulSets and DaemonSets the history holds in a
-// namespace, or in all (those allow allows, when set).
+// listWorkloads lists the workloads of the kinds replay re-runs (replay.Kinds: Deployments,
+// StatefulSets, DaemonSets, Jobs, CronJobs) the history holds in a namespace, or in all (those
+// allow allows, when set).
 func (v *Views) listWorkloads(ctx context.Context, ns string, all bool, allow func(string) bool) ([]replay.WorkloadRef, error) {
 	namespaces := []string{ns}
 	if all {
@@ -321,8 +280,8 @@ func (v *Views) listWorkloads(ctx context.Context, ns string, all bool, allow fu
 		if n == "" || allow != nil && !allow(n) {
 			continue // workloads are namespaced
 		}
-		for _, kind := range []string{replay.KindDeployment, replay.KindStatefulSet, replay.KindDaemonSet} {
-			names, err := v.DB.Names(ctx, v.Cluster, "apps", kind, n)
+		for _, kind := range replay.Kinds() {
+			names, err := v.DB.Names(ctx, v.Cluster, kindGroup(kind), kind, n)
 			if err != nil {
 				return nil, err
 			}

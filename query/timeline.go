@@ -72,6 +72,9 @@ type TimelineOptions struct {
 	Selector labels.Selector // only groups with an object whose labels match; nil: all
 	Diffs    bool            // fill TimelineEntry.Diff
 	All      bool            // keep versions that changed only Noise fields
+	// Workload, when set, keeps only its tree: the object, what it owns (ReplicaSets, Jobs,
+	// their pods, ...) and the Events about them, as one group. Default nil: every group.
+	Workload *ObjectKey
 }
 
 // TimelineSource is what BuildTimeline reads: the versions in the window and, for the objects
@@ -104,10 +107,16 @@ type laneInfo struct {
 // BuildTimeline reads a window from src and groups its changes by workload.
 func BuildTimeline(src TimelineSource, o TimelineOptions) (*Timeline, error) {
 	tl := &Timeline{Cluster: o.Cluster, Since: o.Since, Until: o.Until}
-	if o.Scope.AllNamespaces {
+	switch {
+	case o.Scope.AllNamespaces:
 		tl.Scope = "all namespaces"
-	} else {
+	case len(o.Scope.Others) > 0:
+		tl.Scope = "namespaces " + strings.Join(append([]string{o.Scope.Namespace}, o.Scope.Others...), ", ")
+	default:
 		tl.Scope = "namespace " + o.Scope.Namespace
+	}
+	if o.Workload != nil {
+		tl.Scope = o.Workload.Ref() + " in " + tl.Scope
 	}
 	lanes := map[ObjectKey]*laneInfo{}
 	prevObj := map[string]map[string]any{} // uid -> last decoded version
@@ -262,6 +271,13 @@ func BuildTimeline(src TimelineSource, o TimelineOptions) (*Timeline, error) {
 		})
 	}
 	order(roots)
+	if w := o.Workload; w != nil {
+		// The workload's tree, whether or not it is a root (a ReplicaSet of a Deployment).
+		roots = nil
+		if lanes[*w] != nil {
+			roots = []ObjectKey{*w}
+		}
+	}
 	keepKind := func(k ObjectKey) bool {
 		if len(o.Kinds) == 0 {
 			return true

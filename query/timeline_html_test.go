@@ -3,9 +3,11 @@ package query
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -219,4 +221,99 @@ func checkTimelineHTML(t *testing.T, bctx context.Context, name string) {
 	}
 	os.WriteFile(filepath.Join(artifactDir(t), "timeline-"+name+".html"), html.Bytes(), 0o644)
 	t.Logf("screenshot: %s", out)
+}
+
+// TestTimelineHTMLVirtualRows checks, in headless Chromium, that a timeline of many lanes keeps
+// only the rows near the visible part of the page in the document, that scrolling to the end
+// draws the last lanes, and that the filter finds a lane that was not drawn. The timeline is
+// made up (fakeWideTimeline): 50 workloads of 20 objects, 3 changes each.
+func TestTimelineHTMLVirtualRows(t *testing.T) {
+	browser := chromiumPath(t)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tl := fakeWideTimeline(50, 20)
+	var html bytes.Buffer
+	if err := TimelineHTML(&html, tl, Env{Loc: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "timeline.html")
+	if err := os.WriteFile(page, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
+		must(err)
+		return n
+	}
+	label := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function(){var e=document.querySelector('`+sel+`'); return e ? e.textContent : ''})()`))
+		must(err)
+		return s
+	}
+	must(chromedp.Do(ctx, chromedp.Navigate("file://"+page), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))))
+	total := 50 * 20
+	if n := count(".row.lane"); n == 0 || n >= total/2 {
+		t.Errorf("at the top of the page %d of %d lanes are in the document, want the ones near the view only", n, total)
+	}
+	if n := count(".marker"); n == 0 || n >= 3*total/2 {
+		t.Errorf("at the top of the page %d of %d markers are in the document", n, 3*total)
+	}
+	if got := label(`.row.lane[data-lane="0"] text.label tspan:nth-of-type(2)`); got != "app-0-pod-0" {
+		t.Errorf("the first lane reads %q", got)
+	}
+	// Scrolled to the end: the last lane is drawn (on the next frame).
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.scrollTo(0, document.body.scrollHeight); true`))
+	must(err)
+	last := total - 1
+	must(chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS(`.row.lane[data-lane="`+strconv.Itoa(last)+`"]`))))
+	if got := label(`.row.lane[data-lane="` + strconv.Itoa(last) + `"] text.label tspan:nth-of-type(2)`); got != "app-49-pod-19" {
+		t.Errorf("the last lane reads %q", got)
+	}
+	if n := count(`.row.lane[data-lane="0"]`); n != 0 {
+		t.Errorf("scrolled to the end, the first lane is still in the document")
+	}
+	// The filter reaches lanes that were not drawn.
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0); var f=document.getElementById('filter'); f.value='app-25-pod-7'; f.dispatchEvent(new Event('input')); true`))
+	must(err)
+	if n, got := count(".row.lane"), label(".row.lane text.label tspan:nth-of-type(2)"); n != 1 || got != "app-25-pod-7" {
+		t.Errorf("filtered to app-25-pod-7: %d lanes, the first %q", n, got)
+	}
+}
+
+// fakeWideTimeline is a made-up timeline of groups workloads with lanes pods each, every pod
+// created, changed and made ready a minute apart.
+func fakeWideTimeline(groups, lanes int) *Timeline {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tl := &Timeline{Cluster: "fake", Scope: "all namespaces", Since: t0, Until: t0.Add(time.Hour)}
+	seq := uint64(0)
+	for g := range groups {
+		grp := &TimelineGroup{Workload: ObjectKey{Group: "apps", Kind: "Deployment", Namespace: "ns", Name: fmt.Sprintf("app-%d", g)}}
+		for l := range lanes {
+			obj := ObjectKey{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("app-%d-pod-%d", g, l)}
+			lane := &TimelineLane{Object: obj, Depth: 1}
+			for i, c := range []Class{ClassCreated, ClassSpec, ClassReady} {
+				seq++
+				lane.Entries = append(lane.Entries, TimelineEntry{Seq: seq, Time: t0.Add(time.Duration(g+l+i) * time.Minute), Object: obj,
+					Type: "MODIFIED", Class: c, Marked: c != ClassCreated, Summary: string(c)})
+			}
+			grp.Lanes = append(grp.Lanes, lane)
+		}
+		tl.Groups = append(tl.Groups, grp)
+	}
+	return tl
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,9 +26,24 @@ type TimelineArgs struct {
 	// DiffURL followed by the change's sequence when it is clicked (khist serve: a page of many
 	// changes arrives fast). Default "": every diff inline, the page self-contained.
 	DiffURL string
+	// Workload, KIND/NAME (deploy/web), keeps only that object's tree: what it owns and the
+	// Events about them. It names an object of the one namespace of Namespace. Default "": all.
+	Workload string
+}
+
+// splitList splits a comma-separated list, blanks and repeats left out.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" && !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Timeline writes every change in a window, grouped by workload, in one of TimelineFormats.
+// Namespace may list several namespaces (a,b).
 // The HTML form carries each change's diff, shown on a click.
 //
 // Of several clusters, their groups follow one another, each group naming its cluster; a
@@ -77,6 +93,11 @@ func (v *Views) timeline(ctx context.Context, a TimelineArgs, out string) (*Time
 	scope, err := ScopeOf(a.Namespace, a.AllNamespaces, "default")
 	if err != nil {
 		return nil, err
+	}
+	if nss := splitList(scope.Namespace); len(nss) > 1 {
+		scope.Namespace, scope.Others = nss[0], nss[1:]
+	} else if len(nss) == 1 {
+		scope.Namespace = nss[0]
 	}
 	if strings.TrimSpace(a.Since) == "" {
 		return nil, errorf(ErrBadTime, "--since: the start of the window is needed: use %s", TimeForms)
@@ -128,8 +149,24 @@ func (v *Views) timeline(ctx context.Context, a TimelineArgs, out string) (*Time
 	if since.After(end) {
 		return nil, &RangeError{Flag: "--since", Time: since, Subject: "the recorded history", From: first, To: end, Loc: v.Env.loc()}
 	}
+	var workload *ObjectKey
+	if a.Workload != "" {
+		if scope.AllNamespaces || len(scope.Others) > 0 {
+			return nil, errorf(ErrBadArgument, "%s: a workload is named in one namespace: use -n NS, not -A or several", a.Workload)
+		}
+		k, name, err := v.ParseObject(ctx, a.Workload)
+		if err != nil {
+			return nil, err
+		}
+		ns := namespaceOf(k, scope)
+		if _, err := v.lifetimes(ctx, k, ns, name); err != nil {
+			return nil, err
+		}
+		workload = &ObjectKey{Group: k.Group, Kind: k.Kind, Namespace: ns, Name: name}
+		scope.ClusterScoped = scope.ClusterScoped || !k.Namespaced
+	}
 	tl, err := BuildTimeline(v, TimelineOptions{
-		Cluster: v.Cluster, Scope: scope, Since: since, Until: until,
+		Cluster: v.Cluster, Scope: scope, Since: since, Until: until, Workload: workload,
 		Kinds: kinds, Selector: sel, Diffs: out == OutHTML && a.DiffURL == "", All: a.All,
 	})
 	if err != nil {

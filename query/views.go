@@ -224,7 +224,7 @@ func (v *Views) checkInHistory(ctx context.Context, flag string, t time.Time) er
 func (v *Views) VersionsBetween(scope Scope, since, until time.Time, fn func(*Version) error) error {
 	f := projector.TimelineFilter{Cluster: v.Cluster, From: since, To: until, WithObjects: true}
 	if !scope.AllNamespaces {
-		f.Namespaces = []string{scope.Namespace}
+		f.Namespaces = append([]string{scope.Namespace}, scope.Others...)
 		if scope.ClusterScoped {
 			f.Namespaces = append(f.Namespaces, "")
 		}

@@ -246,7 +246,7 @@ func computeViewPoints(scn *Scenario) []viewPoint {
 	for _, wv := range x.workload {
 		add(wv.seq, wv.t)
 	}
-	readsPods := scn.Kind != KindDeployment
+	readsPods := !viaReplicaSets(scn.Kind) // else it reads its ReplicaSets
 	for _, rs := range x.rs {
 		for _, v := range rs.vers {
 			add(v.seq, v.t)

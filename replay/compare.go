@@ -92,6 +92,24 @@ type Divergence struct {
 	Inputs []string `json:"inputs,omitempty"`
 }
 
+// A Report is a replay's answer for one workload: WriteTable renders it for a terminal, and
+// encoding/json serializes it. A *CompareResult, *WhatIfResult or *CronComparison.
+type Report interface {
+	WriteTable(w io.Writer) error
+}
+
+// CompareReport compares a workload of any registered kind with its recording: a standalone
+// kind's own replay (a CronJob's schedule decisions, whose window opts.RolloutID does not
+// select), else Compare.
+func CompareReport(h []Version, kind, ns, name string, opts CompareOptions) (Report, error) {
+	if rk := kindByName(kind); rk != nil {
+		if sk := standaloneOf(rk.kind()); sk != nil {
+			return sk.compare(h, ns, name, nil)
+		}
+	}
+	return Compare(h, kind, ns, name, opts)
+}
+
 // Compare audits the decisions the workload's controller was recorded making during every
 // rollout of a workload (or the one opts names): for each write, a sync of the re-implemented
 // controller on the state the log shows it could have seen must make the same write (see

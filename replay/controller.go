@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/khist/khist/eventlog/kinds"
 	corev1 "k8s.io/api/core/v1"
@@ -27,16 +28,42 @@ func (f controllerFunc) sync(key string) { f(key) }
 // controllerID names a controller's workqueue (and its reaction latencies, see latencyModel).
 type controllerID string
 
-// A workloadKind is a workload kind replay re-runs the controller of: how its objects parse,
-// which controllers its simulation runs, what wakes them, and what its steps look like. Each
-// kind is one file (deployment.go, statefulset.go, daemonset.go ...) and one line in
-// registerBuiltinKinds; nothing else in the package switches on the kind.
-type workloadKind interface {
+// A registeredKind is a kind replay re-runs the controller of, as the registry holds it: its
+// name and spellings. It is either a workloadKind, replayed by the pod simulation (Compare,
+// WhatIf, CompareAll), or a standaloneKind, whose controller runs in a simulation of its own.
+type registeredKind interface {
 	// kind is the Kubernetes kind, e.g. "Deployment".
 	kind() string
 	// names are the spellings a user may give for the kind, lowercase: singular, plural,
 	// short names, KIND.GROUP.
 	names() []string
+}
+
+// A standaloneKind is a kind whose controller writes no pods, replayed by a small simulation of
+// its own rather than the pod simulation: a CronJob's controller decides when Jobs start. The
+// entry points (CompareReport, WhatIfReport, CheckWhatIf, CompareAll) dispatch to it.
+type standaloneKind interface {
+	registeredKind
+	// stepKind is the shape of its steps in a survey's divergences.
+	stepKind
+	// compare replays the controller of the workload ns/name over the history h with the
+	// overrides set (PATH=VALUE; none: as recorded) and compares it with the recording.
+	compare(h []Version, ns, name string, set []string) (Report, error)
+	// checkSet refuses --set values the kind cannot apply, wrapping ErrInvalidOverride.
+	checkSet(set []string) error
+	// survey is the comparison as CompareAll counts it: one RolloutComparison per recorded
+	// window that ran at or after since (none when none did).
+	survey(h []Version, ns, name string, since time.Time) ([]RolloutComparison, error)
+}
+
+// A workloadKind is a workload kind replay re-runs the controller of: how its objects parse,
+// which controllers its simulation runs, what wakes them, and what its steps look like. Each
+// kind is one file (deployment.go, statefulset.go, daemonset.go ...) and one line in
+// registerBuiltinKinds. What only some kinds do is an optional interface a kind implements:
+// replicaSetOwner, ordinalOwner, revisionNamer, simRevisionPrefixer, overrideRefuser,
+// rollingUpdateDefaulter, finisher, stepRecorder, deletionJudge.
+type workloadKind interface {
+	registeredKind
 	// controller is the workqueue of the workload's own controller: the one whose writes
 	// are the recorded steps and whose reaction latencies are calibrated.
 	controller() controllerID
@@ -68,14 +95,8 @@ type workloadKind interface {
 	// revision) that a new simulated pod ps stands for, whose behaviour it replays (see
 	// environment.plan); nil when none.
 	counterpart(e *environment, list []*PodRecord, ps podSpec) *PodRecord
-	// stepJSON is the step's serialized shape (see Step).
-	stepJSON(s Step) any
-	// sameStep reports whether two steps describe the same controller action.
-	sameStep(a, b Step) bool
-	// stepString renders a step on one line.
-	stepString(s Step) string
-	// stepSortKey orders the steps of one concurrent batch canonically.
-	stepSortKey(s Step) string
+	// stepKind is the shape of its steps.
+	stepKind
 	// overrides are the --set paths a what-if can change (see WhatIf).
 	overrides() []string
 	// validate refuses a spec the overrides make invalid, as the API server would.
@@ -85,13 +106,68 @@ type workloadKind interface {
 	resize(s *simulation, want int)
 }
 
+// A replicaSetOwner is a workload kind that owns its pods through ReplicaSets, one per
+// revision, which the ReplicaSet controller scales (a Deployment). The other kinds own their
+// pods themselves and keep their revisions in ControllerRevisions (or none: a Job).
+type replicaSetOwner interface {
+	podsViaReplicaSets()
+}
+
+// viaReplicaSets reports whether the workloads of kind own their pods through ReplicaSets (see
+// replicaSetOwner).
+func viaReplicaSets(kind string) bool {
+	_, ok := kindOf(kind).(replicaSetOwner)
+	return ok
+}
+
+// An ordinalOwner is a workload kind whose pods have stable identities: named NAME-ORDINAL,
+// with the claims of its volumeClaimTemplates named CLAIM-NAME-ORDINAL (a StatefulSet).
+type ordinalOwner interface {
+	podsByOrdinal()
+}
+
+// byOrdinal reports whether the pods of kind's workloads are named by ordinal (see
+// ordinalOwner).
+func byOrdinal(kind string) bool {
+	_, ok := kindOf(kind).(ordinalOwner)
+	return ok
+}
+
+// A revisionNamer is a workload kind whose pods name their revision otherwise than by the
+// controller-revision-hash label of its ControllerRevisions (the default; the revision's name
+// when the label is missing).
+type revisionNamer interface {
+	// podRevision is the revision the pods of workload name carry for the ControllerRevision
+	// named cr, whose controller-revision-hash label is hash ("" when it has none).
+	podRevision(name, cr, hash string) string
+}
+
+// podRevision is the revision the pods of a workload of kind named name carry for the
+// ControllerRevision cr with the label hash (see revisionNamer).
+func podRevision(kind, name, cr, hash string) string {
+	if n, ok := kindOf(kind).(revisionNamer); ok {
+		return n.podRevision(name, cr, hash)
+	}
+	if hash == "" {
+		return cr
+	}
+	return hash
+}
+
+// A simRevisionPrefixer is a workload kind whose simulated revisions (those the history does
+// not name) are named after the workload, as its real ones are: NAME-simHASH rather than
+// simHASH.
+type simRevisionPrefixer interface {
+	revisionsNamedAfterWorkload()
+}
+
 // kindRegistry is the workload kinds replay knows, in registration order. It is never
 // modified once published: registerKind publishes a new one, so that reads (on every step the
 // comparisons look at) take no lock.
 type kindRegistry struct {
-	kinds  []workloadKind
-	byName map[string]workloadKind // user spellings, lowercase
-	byKind map[string]workloadKind // e.g. "Deployment"
+	kinds  []registeredKind
+	byName map[string]registeredKind // user spellings, lowercase
+	byKind map[string]registeredKind // e.g. "Deployment"
 }
 
 var (
@@ -107,11 +183,12 @@ func registerBuiltinKinds() {
 	registerKind(statefulSetKind{})
 	registerKind(daemonSetKind{})
 	registerKind(jobKind{})
+	registerKind(cronJobKind{})
 }
 
 // publish makes ks the registered kinds.
-func publish(ks []workloadKind) {
-	r := &kindRegistry{kinds: ks, byName: map[string]workloadKind{}, byKind: map[string]workloadKind{}}
+func publish(ks []registeredKind) {
+	r := &kindRegistry{kinds: ks, byName: map[string]registeredKind{}, byKind: map[string]registeredKind{}}
 	for _, k := range ks {
 		r.byKind[k.kind()] = k
 		r.byName[strings.ToLower(k.kind())] = k
@@ -131,7 +208,7 @@ func current() *kindRegistry {
 
 // registerKind adds a workload kind and returns a function that removes it again (tests
 // register kinds of their own). It panics when the kind or one of its names is taken.
-func registerKind(k workloadKind) (unregister func()) {
+func registerKind(k registeredKind) (unregister func()) {
 	registerMu.Lock()
 	defer registerMu.Unlock()
 	r := current()
@@ -147,16 +224,26 @@ func registerKind(k workloadKind) (unregister func()) {
 	return func() {
 		registerMu.Lock()
 		defer registerMu.Unlock()
-		publish(slices.DeleteFunc(slices.Clone(current().kinds), func(o workloadKind) bool { return o.kind() == k.kind() }))
+		publish(slices.DeleteFunc(slices.Clone(current().kinds), func(o registeredKind) bool { return o.kind() == k.kind() }))
 	}
 }
 
 // kindByName returns the registered kind a user's spelling names (Deployment, deploy,
 // deployments.apps ...), or nil.
-func kindByName(name string) workloadKind { return current().byName[strings.ToLower(name)] }
+func kindByName(name string) registeredKind { return current().byName[strings.ToLower(name)] }
 
-// kindOf returns the registered kind named exactly k (e.g. "Deployment"), or nil.
-func kindOf(k string) workloadKind { return current().byKind[k] }
+// kindOf returns the registered kind named exactly k (e.g. "Deployment") that the pod
+// simulation replays, or nil (for a standaloneKind too).
+func kindOf(k string) workloadKind {
+	wk, _ := current().byKind[k].(workloadKind)
+	return wk
+}
+
+// standaloneOf returns the registered standaloneKind named exactly k (e.g. "CronJob"), or nil.
+func standaloneOf(k string) standaloneKind {
+	sk, _ := current().byKind[k].(standaloneKind)
+	return sk
+}
 
 // registeredKinds lists the registered kinds, in registration order.
 func registeredKinds() []string {
@@ -170,15 +257,17 @@ func registeredKinds() []string {
 // Kinds lists the kinds whose controller replay re-runs, in registration order.
 func Kinds() []string { return registeredKinds() }
 
-// isWorkloadKind reports whether replay re-runs the controller of kind k.
+// isWorkloadKind reports whether the pod simulation re-runs the controller of kind k.
 func isWorkloadKind(k string) bool { return kindOf(k) != nil }
 
-// kindChoices lists the registered kinds for error messages: "deployment, statefulset or
-// daemonset".
+// kindChoices lists the registered kinds the pod simulation replays (Compare, WhatIf,
+// ExtractScenario) for error messages: "deployment, statefulset or daemonset".
 func kindChoices() string {
-	ns := registeredKinds()
-	for i := range ns {
-		ns[i] = strings.ToLower(ns[i])
+	var ns []string
+	for _, k := range registeredKinds() {
+		if kindOf(k) != nil {
+			ns = append(ns, strings.ToLower(k))
+		}
 	}
 	if len(ns) < 2 {
 		return strings.Join(ns, "")

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/khist/khist/eventlog/kinds"
 	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
 )
@@ -32,7 +33,79 @@ import (
 // The CronJob replay is its own small simulation: its steps are Jobs, not pods.
 
 // KindCronJob is the kind of CronJobs.
-const KindCronJob = "CronJob"
+const KindCronJob = kinds.CronJob
+
+// cronJobKind registers the CronJob controller: a standaloneKind, whose steps are Jobs.
+type cronJobKind struct{}
+
+func (cronJobKind) kind() string                { return KindCronJob }
+func (cronJobKind) names() []string             { return kubectlNames("batch", KindCronJob) }
+func (cronJobKind) checkSet(set []string) error { return CheckCronWhatIf(set) }
+
+func (cronJobKind) compare(h []Version, ns, name string, set []string) (Report, error) {
+	return CompareCronJob(h, ns, name, set)
+}
+
+func (cronJobKind) stepJSON(s Step) any {
+	return struct {
+		Job    string `json:"job"`
+		Action string `json:"action"`
+		Time   string `json:"time"`
+	}{s.Job, s.Action, s.Time.UTC().Format(stepTimeFormat)}
+}
+
+// Job names carry the scheduled time: a CronJob step is its action, Job and time.
+func (cronJobKind) sameStep(a, b Step) bool {
+	return a.Action == b.Action && a.Job == b.Job && absDur(a.Time.Sub(b.Time)) <= cronStepTolerance
+}
+
+func (cronJobKind) stepString(s Step) string  { return cronStepOf(s).String() }
+func (cronJobKind) stepSortKey(s Step) string { return s.Action + "/" + s.Job }
+func cronStepOf(s Step) CronStep              { return CronStep{Action: s.Action, Job: s.Job, Time: s.Time} }
+
+// cronAsStep is a CronJob step as a Step (of a survey's divergence).
+func cronAsStep(c CronStep) *Step {
+	return &Step{Kind: KindCronJob, Action: c.Action, Job: c.Job, Time: c.Time}
+}
+
+// survey counts the recorded window of a CronJob as one rollout whose decisions are its
+// recorded steps (Job creations and deletions): matched up to the first divergence. The
+// schedule replay runs free over the window, so its verdict is also the free run's. A CronJob
+// that created or deleted no Job at or after since has nothing to count.
+func (cronJobKind) survey(h []Version, ns, name string, since time.Time) ([]RolloutComparison, error) {
+	cs, err := ExtractCronScenario(ns, name, h)
+	if err != nil {
+		return nil, err
+	}
+	res, err := CompareCronJob(h, ns, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	recent := false
+	for _, s := range res.Recorded {
+		recent = recent || since.IsZero() || !s.Time.Before(since)
+	}
+	if len(res.Recorded) == 0 || !recent {
+		return nil, nil
+	}
+	rc := RolloutComparison{ID: "window", Start: cs.Start, Match: res.Match, Recorded: []Step{}, Simulated: []Step{},
+		Decisions: []Decision{}, DecisionsMatched: len(res.Recorded), Inputs: []Input{}, FreeRun: &FreeRunComparison{Match: res.Match, Simulated: []Step{}}}
+	for range res.Recorded {
+		rc.Decisions = append(rc.Decisions, Decision{})
+	}
+	if !res.Match {
+		rc.DecisionsMatched = min(res.Divergence-1, len(res.Recorded))
+		dv := &Divergence{Step: res.Divergence, Reason: "the replayed schedule decision differs"}
+		if i := res.Divergence - 1; i < len(res.Recorded) {
+			dv.Recorded = cronAsStep(res.Recorded[i])
+		}
+		if i := res.Divergence - 1; i < len(res.Simulated) {
+			dv.Simulated = cronAsStep(res.Simulated[i])
+		}
+		rc.Divergence, rc.FreeRun.Divergence = dv, dv
+	}
+	return []RolloutComparison{rc}, nil
+}
 
 // cronWakeDelay is how long after a scheduled time the controller wakes (nextScheduleDelta).
 const cronWakeDelay = 100 * time.Millisecond

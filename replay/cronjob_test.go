@@ -3,6 +3,7 @@ package replay
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,59 @@ func TestCronJobWhatIf(t *testing.T) {
 		if _, err := CompareCronJob(h, "cron-suspend", "backup", []string{bad}); !errors.Is(err, ErrInvalidOverride) {
 			t.Errorf("--set %s: %v, want ErrInvalidOverride", bad, err)
 		}
+	}
+}
+
+// TestCronJobRegistered checks that the CronJob is a registered kind that the entry points
+// dispatch to through the registry: CompareReport and WhatIfReport give its schedule replay
+// for any kubectl spelling, CheckWhatIf its --set checks, and without its registration the
+// kind is unknown to all of them.
+func TestCronJobRegistered(t *testing.T) {
+	h := jobFixture(t, "cron-forbid")
+	if !slices.Contains(Kinds(), KindCronJob) {
+		t.Fatalf("Kinds() = %v, want CronJob among them", Kinds())
+	}
+	for _, k := range []string{"CronJob", "cj", "cronjobs", "cronjob.batch"} {
+		rep, err := CompareReport(h, k, "cron-forbid", "report", CompareOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		c, ok := rep.(*CronComparison)
+		if !ok || !c.Match || len(c.Recorded) == 0 {
+			t.Fatalf("%s: got %T %+v, want a matching CronComparison", k, rep, rep)
+		}
+	}
+	rep, err := WhatIfReport(h, "cj", "cron-forbid", "report", WhatIfOptions{Set: []string{"spec.concurrencyPolicy=Allow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rep.(*CronComparison); c.Match || len(c.Simulated) <= len(c.Recorded) {
+		t.Errorf("what-if Allow: match %v, %d simulated steps for %d recorded, want more Jobs than Forbid made", c.Match, len(c.Simulated), len(c.Recorded))
+	}
+	if err := CheckWhatIf("cj", WhatIfOptions{Set: []string{"spec.replicas=3"}}); !errors.Is(err, ErrInvalidOverride) {
+		t.Errorf("CheckWhatIf(cj, spec.replicas): %v, want ErrInvalidOverride", err)
+	}
+	if _, err := WhatIfReport(h, "cj", "cron-forbid", "report", WhatIfOptions{Set: []string{"spec.parallelism=3"}}); !errors.Is(err, ErrInvalidOverride) {
+		t.Errorf("WhatIfReport(cj, spec.parallelism): %v, want ErrInvalidOverride", err)
+	}
+	// The pod simulation refuses it, naming the kinds it takes.
+	if _, err := Compare(h, "cj", "cron-forbid", "report", CompareOptions{}); !errors.Is(err, ErrUnsupportedKind) {
+		t.Errorf("Compare(cj): %v, want ErrUnsupportedKind", err)
+	}
+
+	registerMu.Lock()
+	saved := current().kinds
+	publish(slices.DeleteFunc(slices.Clone(saved), func(k registeredKind) bool { return k.kind() == KindCronJob }))
+	registerMu.Unlock()
+	defer func() {
+		registerMu.Lock()
+		publish(saved)
+		registerMu.Unlock()
+	}()
+	if _, err := CompareReport(h, "cj", "cron-forbid", "report", CompareOptions{}); !errors.Is(err, ErrUnsupportedKind) {
+		t.Errorf("unregistered: CompareReport(cj): %v, want ErrUnsupportedKind", err)
+	}
+	if err := CheckWhatIf("cj", WhatIfOptions{}); !errors.Is(err, ErrUnsupportedKind) {
+		t.Errorf("unregistered: CheckWhatIf(cj): %v, want ErrUnsupportedKind", err)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The DaemonSet controller, re-implemented from upstream pkg/controller/daemon
@@ -406,6 +408,19 @@ const ctrlDaemonSet controllerID = "DaemonSet"
 
 // daemonSetKind declares DaemonSets to replay.
 type daemonSetKind struct{}
+
+// The API server's defaults of a DaemonSet's rolling update: maxSurge 0, maxUnavailable 1.
+func (daemonSetKind) rollingUpdateDefaults() (maxSurge, maxUnavailable *intstr.IntOrString) {
+	return ptrIS(intstr.FromInt32(0)), ptrIS(intstr.FromInt32(1))
+}
+
+// DaemonSet pods carry the hash; without the label, the revision's name less "NAME-".
+func (daemonSetKind) podRevision(name, cr, hash string) string {
+	if hash == "" {
+		return strings.TrimPrefix(cr, name+"-")
+	}
+	return hash
+}
 
 func (daemonSetKind) kind() string             { return KindDaemonSet }
 func (daemonSetKind) names() []string          { return kubectlNames("apps", KindDaemonSet) }

@@ -775,9 +775,11 @@ const ctrlDeployment controllerID = "Deployment"
 // ReplicaSet controller working for it.
 type deploymentKind struct{}
 
-func (deploymentKind) kind() string             { return KindDeployment }
-func (deploymentKind) names() []string          { return kubectlNames("apps", KindDeployment) }
-func (deploymentKind) controller() controllerID { return ctrlDeployment }
+func (deploymentKind) kind() string                 { return KindDeployment }
+func (deploymentKind) podsViaReplicaSets()          {}
+func (deploymentKind) revisionsNamedAfterWorkload() {}
+func (deploymentKind) names() []string              { return kubectlNames("apps", KindDeployment) }
+func (deploymentKind) controller() controllerID     { return ctrlDeployment }
 
 func (deploymentKind) parse(obj []byte, w *workloadObj) error {
 	var d appsv1.Deployment

@@ -6,7 +6,8 @@
 // A CronJob's controller decides when Jobs start, not what pods run: CompareCronJob replays its
 // schedule decisions over the recorded window (concurrencyPolicy, startingDeadlineSeconds,
 // suspend, time zones, history limits) with the recorded Jobs' durations as the environment,
-// in a small simulation of its own.
+// in a small simulation of its own. It is registered like the others, as a standaloneKind:
+// CompareReport, WhatIfReport, CheckWhatIf and CompareAll take any registered kind.
 //
 // Each workload kind is one workloadKind (controller.go): how its objects parse, which
 // controllers its simulation runs and what wakes them, what its steps look like and which of

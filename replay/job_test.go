@@ -2,6 +2,8 @@ package replay
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +136,67 @@ func TestJobStepJSON(t *testing.T) {
 		if got.Kind != KindJob || !got.sameAction(s) || got.Pod != s.Pod {
 			t.Errorf("%s read back as %+v", b, got)
 		}
+	}
+}
+
+// TestJobWhatIfRunColumns checks the what-if of a Job reports runs, not rollouts: duration,
+// pods created, failures, steps and outcome, in the table and in JSON (which reads back), and
+// none of the availability figures. The failing migration (backoffLimit 3, recorded: 4 pods
+// created, each failing) with backoffLimit 1 creates 2 pods, both failing.
+func TestJobWhatIfRunColumns(t *testing.T) {
+	h := jobFixture(t, "job-backoff")
+	res, err := WhatIf(h, "job", "job-backoff", "migrate", WhatIfOptions{Set: []string{"spec.backoffLimit=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"pods created   4", "failures       4", "outcome        failed: BackoffLimitExceeded"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if strings.Contains(table.String(), "lowest available") || strings.Contains(table.String(), "peak pods") {
+		t.Errorf("table shows availability figures for a Job:\n%s", table.String())
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct{ Recorded, Replay, WhatIf map[string]any }
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]map[string]any{"recorded": raw.Recorded, "replay": raw.Replay, "whatIf": raw.WhatIf} {
+		for _, k := range []string{"duration", "podsCreated", "failures", "steps", "outcome"} {
+			if _, ok := s[k]; !ok {
+				t.Errorf("%s: no %q in %v", name, k, s)
+			}
+		}
+		if _, ok := s["lowestAvailable"]; ok {
+			t.Errorf("%s: availability figures for a Job: %v", name, s)
+		}
+	}
+	var back WhatIfResult
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		s            RolloutSummary
+		pods, failed int
+	}{"recorded": {back.Recorded, 4, 4}, "replay": {back.Replay, 4, 4}, "what-if": {back.WhatIf, 2, 2}} {
+		if c.s.Run == nil || c.s.Run.PodsCreated != c.pods || c.s.Run.Failures != c.failed || c.s.Outcome != "failed: BackoffLimitExceeded" {
+			t.Errorf("%s: %+v (run %+v), want %d pods created, %d failures, failed: BackoffLimitExceeded", name, c.s, c.s.Run, c.pods, c.failed)
+		}
+	}
+	// A Job whose pods all succeed: no failure.
+	res, err = WhatIf(jobFixture(t, "job-parallel"), "job", "job-parallel", "work", WhatIfOptions{Set: []string{"spec.parallelism=5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.WhatIf.Run; r == nil || r.PodsCreated != 10 || r.Failures != 0 || res.WhatIf.Outcome != OutcomeComplete {
+		t.Errorf("job-parallel, parallelism 5: %+v (run %+v), want 10 pods created, no failure, complete", res.WhatIf, r)
 	}
 }

@@ -146,7 +146,7 @@ func calibrateLatency(scn *Scenario, precise bool) *latencyModel {
 	// The ReplicaSet controller: its syncs, from a scale of its ReplicaSet to the first pod it
 	// created or asked to delete after it; its status writes, from the first change of a
 	// ReplicaSet's pods after its previous status write to the next status write.
-	if scn.Kind == KindDeployment {
+	if viaReplicaSets(scn.Kind) {
 		for _, ls := range x.steps {
 			if ls.external || ls.s.To == ls.s.From {
 				continue

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -180,6 +181,7 @@ func recordedSummary(scn *Scenario, ro *Rollout) RolloutSummary {
 		s.Outcome = OutcomeInProgress
 	}
 	if f, ok := kindOf(scn.Kind).(finisher); ok {
+		s.Run = recordedRun(scn, ro)
 		s.Outcome, s.Duration = OutcomeInProgress, Duration(ro.End.Sub(ro.Start))
 		for _, wv := range x.workload {
 			if wv.seq < ro.Seq || wv.seq >= ro.EndSeq || isDelete(wv.typ) {
@@ -313,4 +315,66 @@ func deadlineExceeded(x *extraction, ro *Rollout) bool {
 		}
 	}
 	return false
+}
+
+// RunSummary is what a run of a workload that ends (a Job) did, beside its duration and
+// outcome.
+type RunSummary struct {
+	PodsCreated int `json:"podsCreated"`
+	Failures    int `json:"failures"` // pods that ended Failed
+}
+
+// rolloutSummaryJSON is RolloutSummary's serialized shape without Run.
+type rolloutSummaryJSON RolloutSummary
+
+// runSummaryJSON is the serialized shape of a run's summary.
+type runSummaryJSON struct {
+	Duration    Duration `json:"duration"`
+	PodsCreated int      `json:"podsCreated"`
+	Failures    int      `json:"failures"`
+	Steps       int      `json:"steps"`
+	Outcome     string   `json:"outcome"`
+}
+
+// MarshalJSON writes a run's shape when Run is set, else the rollout's.
+func (s RolloutSummary) MarshalJSON() ([]byte, error) {
+	if s.Run != nil {
+		return json.Marshal(runSummaryJSON{s.Duration, s.Run.PodsCreated, s.Run.Failures, s.Steps, s.Outcome})
+	}
+	return json.Marshal(rolloutSummaryJSON(s))
+}
+
+// UnmarshalJSON reads either shape MarshalJSON writes.
+func (s *RolloutSummary) UnmarshalJSON(b []byte) error {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return err
+	}
+	if _, ok := probe["podsCreated"]; ok {
+		var r runSummaryJSON
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		*s = RolloutSummary{Duration: r.Duration, Steps: r.Steps, Outcome: r.Outcome, Run: &RunSummary{PodsCreated: r.PodsCreated, Failures: r.Failures}}
+		return nil
+	}
+	return json.Unmarshal(b, (*rolloutSummaryJSON)(s))
+}
+
+// recordedRun is what a recorded run did: the pods its controller created and those that
+// failed during it.
+func recordedRun(scn *Scenario, ro *Rollout) *RunSummary {
+	r := &RunSummary{}
+	for _, st := range ro.Recorded {
+		if st.Action == ActionCreate {
+			r.PodsCreated++
+		}
+	}
+	for i := range scn.Pods {
+		p := &scn.Pods[i]
+		if p.Phase == phaseFailed && p.finishSeq >= ro.Seq && (ro.EndSeq == 0 || p.finishSeq < ro.EndSeq) {
+			r.Failures++
+		}
+	}
+	return r
 }

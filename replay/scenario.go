@@ -213,12 +213,14 @@ var (
 	ErrNoRollout = errors.New("replay: no rollout")
 )
 
-// normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...).
+// normalizeKind accepts kubectl spellings (deployment, deploy, sts, ds, ...) of the kinds the
+// pod simulation replays; a standaloneKind (CronJob) is refused with the entry point to use.
 func normalizeKind(k string) (string, error) {
-	if wk := kindByName(k); wk != nil {
-		return wk.kind(), nil
+	rk := kindByName(k)
+	if rk == nil || kindOf(rk.kind()) == nil {
+		return "", fmt.Errorf("%w %q: use %s (CompareReport and WhatIfReport take every kind of Kinds)", ErrUnsupportedKind, k, kindChoices())
 	}
-	return "", fmt.Errorf("%w %q: use %s", ErrUnsupportedKind, k, kindChoices())
+	return rk.kind(), nil
 }
 
 // ExtractScenario extracts from a history (versions in log order, see Version) the scenario
@@ -301,7 +303,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 				return scn, fmt.Errorf("replay: %s %s seq %d: %v", kind, qualified(namespace, name), v.Seq, err)
 			}
 			x.workload = append(x.workload, wlVer{seq: v.Seq, t: v.Observed, typ: v.Type, w: w, actor: v.Actor, raw: v.Object})
-		case v.Kind == "ReplicaSet" && v.Namespace == namespace && kind == KindDeployment:
+		case v.Kind == "ReplicaSet" && v.Namespace == namespace && viaReplicaSets(kind):
 			t := rsByUID[v.UID]
 			o, err := parseReplicaSet(v.Object, t == nil)
 			if err != nil {
@@ -325,7 +327,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 				}
 			}
 			t.vers = append(t.vers, rsVer{seq: v.Seq, t: v.Observed, deleted: isDelete(v.Type), o: o, actor: v.Actor})
-		case v.Kind == "ControllerRevision" && v.Namespace == namespace && kind != KindDeployment:
+		case v.Kind == "ControllerRevision" && v.Namespace == namespace && !viaReplicaSets(kind):
 			var m objMeta
 			if decodeJSON(v.Object, &m) != nil {
 				continue
@@ -341,13 +343,7 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 			if err != nil || key == "" {
 				continue
 			}
-			hash := m.Metadata.Labels[labelCtrlRevision]
-			if kind == KindStatefulSet || hash == "" {
-				hash = v.Name // StatefulSet pods carry the revision's full name
-				if kind == KindDaemonSet {
-					hash = strings.TrimPrefix(v.Name, name+"-")
-				}
-			}
+			hash := podRevision(kind, name, v.Name, m.Metadata.Labels[labelCtrlRevision])
 			x.crs = append(x.crs, crRecord{name: v.Name, hash: hash, template: key, revision: cr.Revision, seq: v.Seq})
 		case v.Kind == "Node":
 			n, err := parseNode(v.Object)
@@ -372,12 +368,12 @@ func ExtractScenario(workloadKind, namespace, name string, history []Version) (S
 	for _, cr := range x.crs {
 		setRevName(x, cr.template, cr.hash)
 	}
-	if kind == KindStatefulSet {
-		for _, wv := range x.workload {
-			st := wv.w.status
-			if st.UpdateRevision != "" && st.ObservedGeneration >= wv.w.meta.Metadata.Generation {
-				setRevName(x, wv.w.spec.Template, st.UpdateRevision)
-			}
+	// A status.updateRevision (of the kinds that have one: StatefulSets) names the revision of
+	// the template its generation observed.
+	for _, wv := range x.workload {
+		st := wv.w.status
+		if st.UpdateRevision != "" && st.ObservedGeneration >= wv.w.meta.Metadata.Generation {
+			setRevName(x, wv.w.spec.Template, st.UpdateRevision)
 		}
 	}
 

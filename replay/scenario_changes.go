@@ -85,8 +85,7 @@ func revisionName(scn *Scenario, k string) string {
 	if len(h) > 10 {
 		h = h[:10]
 	}
-	switch scn.Kind {
-	case KindDeployment, KindStatefulSet:
+	if _, ok := kindOf(scn.Kind).(simRevisionPrefixer); ok {
 		return scn.Name + "-sim" + h
 	}
 	return "sim" + h

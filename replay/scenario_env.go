@@ -62,7 +62,7 @@ func alignEnvironment(scn *Scenario, history []Version) {
 	var group, held []member
 	var groupT, lastT time.Time
 	changes := map[uint64]*SpecChange{}
-	if scn.Kind == KindDeployment {
+	if viaReplicaSets(scn.Kind) {
 		for i := range scn.Changes {
 			if c := &scn.Changes[i]; c.Fields != nil && c.w != nil {
 				changes[c.Seq] = c
@@ -91,7 +91,7 @@ func alignEnvironment(scn *Scenario, history []Version) {
 				scn.Pods[m.pod].goneEff = groupT
 			} else {
 				scn.Pods[m.pod].readyEff = groupT
-				if scn.Kind == KindDeployment {
+				if viaReplicaSets(scn.Kind) {
 					rev := scn.Pods[m.pod].Revision
 					unconfirmed[rev] = append(unconfirmed[rev], m)
 				}
@@ -169,7 +169,7 @@ func alignEnvironment(scn *Scenario, history []Version) {
 			continue
 		}
 		p := &scn.Pods[idx]
-		if scn.Kind == KindDeployment {
+		if viaReplicaSets(scn.Kind) {
 			if v.Seq == p.readySeq && (p.delSeq == 0 || p.delSeq > v.Seq) {
 				readyActive[p.Revision]++
 			}

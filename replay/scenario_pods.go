@@ -30,7 +30,7 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 		if v.Namespace != scn.Namespace {
 			continue
 		}
-		if v.Kind == "PersistentVolumeClaim" && scn.Kind == KindStatefulSet && v.Type == Added {
+		if v.Kind == "PersistentVolumeClaim" && byOrdinal(scn.Kind) && v.Type == Added {
 			// claims from volumeClaimTemplates are named CLAIM-SET-ORDINAL
 			if i := strings.LastIndex(v.Name, "-"+scn.Name+"-"); i > 0 && ordinalOf(v.Name[i+1:], scn.Name) >= 0 {
 				x.pvcs[v.Name] = v.Seq
@@ -54,14 +54,14 @@ func extractPods(scn *Scenario, history []Version, owners map[string]bool, rsByU
 			if ts := p.meta.Metadata.CreationTimestamp; ts != nil {
 				r.creationTimestamp = ts.UTC()
 			}
-			switch scn.Kind {
-			case KindDeployment:
+			switch {
+			case viaReplicaSets(scn.Kind):
 				if rs := rsByUID[ouid]; rs != nil {
 					r.revKey, r.Revision = rs.template, rs.name
 				}
 			default:
 				r.Revision = p.meta.Metadata.Labels[labelCtrlRevision]
-				if scn.Kind == KindStatefulSet {
+				if byOrdinal(scn.Kind) {
 					r.Ordinal = ordinalOf(v.Name, scn.Name)
 				}
 				if r.Revision == "" {

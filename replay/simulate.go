@@ -76,8 +76,13 @@ type RolloutSummary struct {
 	Steps               int `json:"steps"`
 	// Outcome is one of: complete, progress deadline exceeded, rolled back, superseded,
 	// in progress (the history ended first), stalled (the simulation could not progress any
-	// more), incomplete (the recorded window ended first).
+	// more), incomplete (the recorded window ended first); for a Job, complete or
+	// "failed: REASON".
 	Outcome string `json:"outcome"`
+	// Run is set for the runs of the kinds whose workloads end (Jobs): what the run did. Its
+	// serialized shape then replaces the availability figures, which mean little for them:
+	// {"duration","podsCreated","failures","steps","outcome"}.
+	Run *RunSummary `json:"-"`
 }
 
 // Outcomes.
@@ -416,7 +421,7 @@ func (s *simulation) init() error {
 	}
 
 	// Controller revisions and claims.
-	if s.scn.Kind != KindDeployment {
+	if !viaReplicaSets(s.scn.Kind) {
 		s.initRevisions(S)
 		for name, seq := range x.pvcs {
 			if seq < S {
@@ -433,7 +438,7 @@ func (s *simulation) init() error {
 		}
 		p := &simPod{name: r.Name, uid: r.UID, revKey: r.revKey, revName: r.Revision, ordinal: r.Ordinal, node: r.Node,
 			created: r.Created, creationTS: r.createdTS(), phase: "Pending", rec: r}
-		if s.scn.Kind == KindDeployment {
+		if viaReplicaSets(s.scn.Kind) {
 			if p.owner = s.st.rsByName(r.Revision); p.owner == nil {
 				continue
 			}
@@ -453,7 +458,7 @@ func (s *simulation) init() error {
 			p.deleting, p.deletedAt = true, r.DeleteRequested
 		}
 		s.st.insertPod(p)
-		if s.scn.Kind == KindStatefulSet && len(x.pvcs) == 0 && s.st.w != nil {
+		if byOrdinal(s.scn.Kind) && len(x.pvcs) == 0 && s.st.w != nil {
 			for _, c := range s.st.w.spec.Claims {
 				s.st.pvcs[fmt.Sprintf("%s-%s-%d", c, s.scn.Name, r.Ordinal)] = true
 			}
@@ -733,6 +738,18 @@ func (s *simulation) result() *SimResult {
 		res.Summary.Outcome = OutcomeStalled
 	}
 	if f, ok := s.wk.(finisher); ok && s.st.w != nil {
+		run := &RunSummary{}
+		for _, st := range s.steps {
+			if st.Action == ActionCreate {
+				run.PodsCreated++
+			}
+		}
+		for _, p := range s.st.ever {
+			if p.phase == phaseFailed {
+				run.Failures++
+			}
+		}
+		res.Summary.Run = run
 		if outcome, at, done := f.finished(s.st.w.status); done {
 			res.Completed, res.CompletedAt = true, at
 			res.Summary.Outcome, res.Summary.Duration = outcome, Duration(at.Sub(s.ro.Start))

@@ -265,7 +265,19 @@ const ctrlStatefulSet controllerID = "StatefulSet"
 // statefulSetKind declares StatefulSets to replay.
 type statefulSetKind struct{}
 
-func (statefulSetKind) kind() string             { return KindStatefulSet }
+func (statefulSetKind) kind() string   { return KindStatefulSet }
+func (statefulSetKind) podsByOrdinal() {}
+
+// StatefulSet pods carry their revision's full name.
+func (statefulSetKind) podRevision(_, cr, _ string) string { return cr }
+func (statefulSetKind) revisionsNamedAfterWorkload()       {}
+
+func (statefulSetKind) refuseOverride(path string) error {
+	if path == "spec.updateStrategy.rollingUpdate.maxUnavailable" {
+		return overrideErr("--set %s: StatefulSet maxUnavailable needs the alpha MaxUnavailableStatefulSet feature gate and is not simulated: use spec.podManagementPolicy=Parallel or spec.updateStrategy.rollingUpdate.partition", path)
+	}
+	return nil
+}
 func (statefulSetKind) names() []string          { return kubectlNames("apps", KindStatefulSet) }
 func (statefulSetKind) controller() controllerID { return ctrlStatefulSet }
 

@@ -13,7 +13,7 @@ import (
 
 // WorkloadRef names one workload of a survey.
 type WorkloadRef struct {
-	Kind      string `json:"kind"` // KindDeployment, KindStatefulSet or KindDaemonSet
+	Kind      string `json:"kind"` // a registered kind: KindDeployment ... KindJob, KindCronJob
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 }
@@ -201,6 +201,13 @@ func compareWorkload(ctx context.Context, w WorkloadRef, load HistoryLoader, sin
 	h, err := load(ctx, w)
 	if err != nil {
 		return nil, err
+	}
+	if sk := standaloneOf(w.Kind); sk != nil {
+		rcs, err := sk.survey(h, w.Namespace, w.Name, since)
+		if err != nil || len(rcs) == 0 {
+			return nil, err
+		}
+		return &CompareResult{Workload: strings.ToLower(w.Kind) + "/" + w.Name, Match: true, Rollouts: rcs}, nil
 	}
 	scn, err := ExtractScenario(w.Kind, w.Namespace, w.Name, h)
 	if err != nil {

@@ -98,11 +98,32 @@ func WhatIf(h []Version, kind, ns, name string, opts WhatIfOptions) (*WhatIfResu
 		Recorded: recordedSummary(&scn, ro), Replay: replay.Summary, WhatIf: what.Summary, Steps: what.Steps, Availability: what.Availability, start: ro.Start}, nil
 }
 
+// WhatIfReport replays a workload of any registered kind with other settings: a standalone
+// kind's own replay with the overrides opts.Set (a CronJob's schedule decisions over the
+// recorded window; RolloutID and ReadyLatency do not apply), else WhatIf.
+func WhatIfReport(h []Version, kind, ns, name string, opts WhatIfOptions) (Report, error) {
+	if rk := kindByName(kind); rk != nil {
+		if sk := standaloneOf(rk.kind()); sk != nil {
+			if err := sk.checkSet(opts.Set); err != nil {
+				return nil, err
+			}
+			return sk.compare(h, ns, name, opts.Set)
+		}
+	}
+	return WhatIf(h, kind, ns, name, opts)
+}
+
 // CheckWhatIf checks what-if options for a workload kind before any history is read: the
 // --set paths and values and the --ready-latency, with the errors WhatIf gives (wrapping
 // ErrInvalidOverride). Checks that need the workload's spec (maxSurge and maxUnavailable both
-// 0 once the overrides apply to it) are WhatIf's.
+// 0 once the overrides apply to it) are WhatIf's. A standalone kind (CronJob) checks --set
+// only.
 func CheckWhatIf(kind string, opts WhatIfOptions) error {
+	if rk := kindByName(kind); rk != nil {
+		if sk := standaloneOf(rk.kind()); sk != nil {
+			return sk.checkSet(opts.Set)
+		}
+	}
 	k, err := normalizeKind(kind)
 	if err != nil {
 		return err
@@ -139,6 +160,14 @@ func (r *WhatIfResult) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, f(r.Recorded), f(r.Replay), f(r.WhatIf))
 	}
 	row("duration", func(s RolloutSummary) string { return time.Duration(s.Duration).Round(time.Millisecond).String() })
+	if r.Recorded.Run != nil && r.Replay.Run != nil && r.WhatIf.Run != nil {
+		// a run (a Job): what it did, not the availability of a rollout
+		row("pods created", func(s RolloutSummary) string { return strconv.Itoa(s.Run.PodsCreated) })
+		row("failures", func(s RolloutSummary) string { return strconv.Itoa(s.Run.Failures) })
+		row("steps", func(s RolloutSummary) string { return strconv.Itoa(s.Steps) })
+		row("outcome", func(s RolloutSummary) string { return s.Outcome })
+		return r.writeSteps(w, tw)
+	}
 	row("lowest available", func(s RolloutSummary) string {
 		return fmt.Sprintf("%d (%.0f%%)", s.LowestAvailable, 100*s.LowestAvailableShare)
 	})
@@ -146,6 +175,11 @@ func (r *WhatIfResult) WriteTable(w io.Writer) error {
 	row("peak incl. terminating", func(s RolloutSummary) string { return strconv.Itoa(s.PeakWithTerminating) })
 	row("steps", func(s RolloutSummary) string { return strconv.Itoa(s.Steps) })
 	row("outcome", func(s RolloutSummary) string { return s.Outcome })
+	return r.writeSteps(w, tw)
+}
+
+// writeSteps flushes the summary table tw, then writes the what-if's steps.
+func (r *WhatIfResult) writeSteps(w io.Writer, tw *tabwriter.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -174,6 +208,20 @@ type overrides struct {
 type override struct {
 	path, value string
 	apply       func(*spec)
+}
+
+// An overrideRefuser is a workload kind that explains why a --set path it does not take is
+// refused, when the field exists but replay does not simulate it.
+type overrideRefuser interface {
+	// refuseOverride returns the error for path, one of the kind's fields that is not among
+	// its overrides; nil to give the generic one.
+	refuseOverride(path string) error
+}
+
+// A rollingUpdateDefaulter is a workload kind whose updateStrategy RollingUpdate, set by a
+// what-if without maxSurge and maxUnavailable, takes the API server's defaults for them.
+type rollingUpdateDefaulter interface {
+	rollingUpdateDefaults() (maxSurge, maxUnavailable *intstr.IntOrString)
 }
 
 // overridePaths are the --set paths replay can change for a kind (see workloadKind.overrides).
@@ -216,8 +264,10 @@ func parseOverride(kind, path, value string) (override, error) {
 		known = known || p == path
 	}
 	if !known {
-		if kind == KindStatefulSet && path == "spec.updateStrategy.rollingUpdate.maxUnavailable" {
-			return override{}, overrideErr("--set %s: StatefulSet maxUnavailable needs the alpha MaxUnavailableStatefulSet feature gate and is not simulated: use spec.podManagementPolicy=Parallel or spec.updateStrategy.rollingUpdate.partition", path)
+		if r, ok := kindOf(kind).(overrideRefuser); ok {
+			if err := r.refuseOverride(path); err != nil {
+				return override{}, err
+			}
 		}
 		last := path[strings.LastIndexByte(path, '.')+1:]
 		for _, p := range overridePaths(kind) {
@@ -311,8 +361,8 @@ func parseOverride(kind, path, value string) (override, error) {
 		}
 		o.apply = func(s *spec) {
 			s.Strategy = v
-			if kind == KindDaemonSet && v == strategyRollingUpdate && s.MaxSurge == nil && s.MaxUnavailable == nil {
-				s.MaxSurge, s.MaxUnavailable = ptrIS(intstr.FromInt32(0)), ptrIS(intstr.FromInt32(1))
+			if d, ok := kindOf(kind).(rollingUpdateDefaulter); ok && v == strategyRollingUpdate && s.MaxSurge == nil && s.MaxUnavailable == nil {
+				s.MaxSurge, s.MaxUnavailable = d.rollingUpdateDefaults()
 			}
 		}
 	case "spec.strategy.rollingUpdate.maxSurge", "spec.updateStrategy.rollingUpdate.maxSurge":
@@ -441,7 +491,7 @@ func resizePods(s *simulation, pods []*simPod, n int, owner *simRS) {
 		p := *pods[len(pods)-1]
 		p.rec = nil
 		p.uid = fmt.Sprintf("sim-initial-%05d", i)
-		if s.scn.Kind == KindStatefulSet {
+		if byOrdinal(s.scn.Kind) {
 			p.ordinal = i
 			p.name = fmt.Sprintf("%s-%d", s.scn.Name, i)
 			for _, c := range s.st.w.spec.Claims {

@@ -46,3 +46,13 @@ if [ ! -x "$tools/jaeger" ]; then
   )
   rm -rf "$mod"
 fi
+
+# nats-server at the version go.mod requires, for the clustered JetStream tests (test/fleet);
+# test/natscluster builds it the same way on first use if this step was skipped.
+NATS_VERSION=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
+nats_tools="${XDG_CACHE_HOME:-$HOME/.cache}/khist/tools/nats-server-$NATS_VERSION"
+if [ ! -x "$nats_tools/nats-server" ]; then
+  echo "setup: building nats-server $NATS_VERSION"
+  mkdir -p "$nats_tools"
+  go build -o "$nats_tools/nats-server" github.com/nats-io/nats-server/v2
+fi

@@ -52,6 +52,13 @@ type collectFlags struct {
 	maxInFlight       int
 	logFormat         string
 	logLevel          string
+
+	leaderElect    bool
+	leaseName      string
+	leaseNamespace string
+	leaseDuration  time.Duration
+	renewDeadline  time.Duration
+	retryPeriod    time.Duration
 }
 
 func newCollectCmd(g *globalFlags, runProjector projectFunc) *cobra.Command {
@@ -108,6 +115,12 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 	fl.IntVar(&f.maxInFlight, "max-in-flight", collector.DefaultMaxInFlight, "versions sent to the log and not yet acknowledged before the watches wait")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "run as one of several replicas: only the holder of a coordination.k8s.io Lease records, the others stand by (and keep their views current) and one takes over when it stops renewing; needs --nats-url")
+	fl.StringVar(&f.leaseName, "leader-elect-lease-name", "khist-collector", "name of the Lease the replicas compete for (one per recorded cluster)")
+	fl.StringVar(&f.leaseNamespace, "leader-elect-lease-namespace", "", "namespace of the Lease (default: the pod's namespace when in a cluster, else default)")
+	fl.DurationVar(&f.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long the standby replicas wait after the leader's last renewal before taking over")
+	fl.DurationVar(&f.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew the Lease before it stops recording")
+	fl.DurationVar(&f.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often each replica tries to take or renew the Lease")
 	return cmd
 }
 
@@ -156,6 +169,21 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	if f.kubeCluster != "" {
 		f.kube.ClusterName = &f.kubeCluster
 	}
+	var leader collector.LeaderOptions
+	if f.leaderElect {
+		if g.NATS.URL == "" {
+			return errors.New("--leader-elect: the replicas must record into one log: give --nats-url (an embedded log under --data-dir is one replica's alone)")
+		}
+		if !(f.retryPeriod > 0 && f.retryPeriod < f.renewDeadline && f.renewDeadline < f.leaseDuration) {
+			return fmt.Errorf("--leader-elect: need 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)", f.retryPeriod, f.renewDeadline, f.leaseDuration)
+		}
+		ns := f.leaseNamespace
+		if ns == "" {
+			ns = podNamespace()
+		}
+		leader = collector.LeaderOptions{LeaseName: f.leaseName, LeaseNamespace: ns, LeaseDuration: f.leaseDuration,
+			RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod, Logger: logger}
+	}
 	// Nothing is written (not even the data directory) until the cluster has answered.
 	cfg, err := clusterConfig(ctx, f.kube)
 	if err != nil {
@@ -191,15 +219,19 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 		return errors.New("--otlp-endpoint: traces follow the views, which --no-project leaves to another process: give the flag to that khist project")
 	}
 	var started atomic.Pointer[collector.Collector]
+	var leading atomic.Bool // with --leader-elect: this replica holds the Lease
 	ready := func(ctx context.Context) error {
 		c := started.Load()
 		if c == nil {
 			return errors.New("starting")
 		}
-		select {
-		case <-c.Synced():
-		default:
-			return errors.New("the collector has not recorded its first lists yet")
+		// A standby replica is ready once its views are: it records nothing until it leads.
+		if !f.leaderElect || leading.Load() {
+			select {
+			case <-c.Synced():
+			default:
+				return errors.New("the collector has not recorded its first lists yet")
+			}
 		}
 		if pm != nil && !pm.CaughtUp(ctx) {
 			return errors.New("the projector has not caught up with the log yet")
@@ -288,7 +320,14 @@ func runCollect(ctx context.Context, g *globalFlags, f *collectFlags, runProject
 	} else {
 		hookDone <- nil
 	}
-	err = c.Start(ctx)
+	if f.leaderElect {
+		err = collector.RunElected(ctx, cfg, leader, func(ctx context.Context) error {
+			leading.Store(true)
+			return c.Start(ctx)
+		})
+	} else {
+		err = c.Start(ctx)
+	}
 	cancel()
 	if herr := <-hookDone; err == nil && herr != nil {
 		err = fmt.Errorf("audit webhook: %w", herr)
@@ -313,6 +352,16 @@ func redactURLs(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// podNamespace is the namespace of the pod this process runs in (its ServiceAccount's), or
+// "default" outside a cluster.
+func podNamespace() string {
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if ns := strings.TrimSpace(string(b)); err == nil && ns != "" {
+		return ns
+	}
+	return "default"
 }
 
 // collectClientWait is how long a stopping collector keeps its embedded NATS server for other

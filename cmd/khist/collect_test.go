@@ -186,3 +186,31 @@ func TestCollectAuditWebhookFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectLeaderElectFlags: --leader-elect without a shared log, or with lease timings that
+// cannot work, ends at once, non-zero, with one line saying what to give.
+func TestCollectLeaderElectFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--leader-elect"}, "--leader-elect: the replicas must record into one log: give --nats-url"},
+		{[]string{"--leader-elect", "--nats-url", "nats://127.0.0.1:1", "--leader-elect-retry-period", "20s"},
+			"--leader-elect: need 0 < --leader-elect-retry-period (20s) < --leader-elect-renew-deadline (10s) < --leader-elect-lease-duration (15s)"},
+		{[]string{"--leader-elect", "--nats-url", "nats://127.0.0.1:1", "--leader-elect-lease-duration", "5s"},
+			"--leader-elect: need 0 < --leader-elect-retry-period (2s) < --leader-elect-renew-deadline (10s) < --leader-elect-lease-duration (5s)"},
+	} {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		out, err, _ := khistProcess(t, nil, append([]string{"--data-dir", dataDir, "collect"}, c.args...)...)
+		if err == nil {
+			t.Errorf("khist collect %v exited 0:\n%s", c.args, out)
+			continue
+		}
+		if strings.Count(out, "\n") != 1 || !strings.Contains(out, c.want) {
+			t.Errorf("khist collect %v: %q, want one line with %q", c.args, out, c.want)
+		}
+		if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+			t.Errorf("khist collect left %s behind (%v)", dataDir, err)
+		}
+	}
+}

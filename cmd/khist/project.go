@@ -25,7 +25,7 @@ type viewsFlags struct {
 
 func (f *viewsFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.db, "db", "", "views file (default DATA_DIR/views.db)")
-	cmd.Flags().StringVar(&f.durable, "durable", projector.DefaultDurable, "name of the durable JetStream consumer (one per views file followed from the same stream)")
+	cmd.Flags().StringVar(&f.durable, "durable", projector.DefaultDurable, "name of the durable JetStream consumer (one per views file followed from the same stream); default khist-projector, or with --nats-url a name of the views' own, kept in VIEWS.consumer")
 }
 
 // viewsPath is the views file: --db, or views.db in the data directory.
@@ -93,9 +93,17 @@ func runProject(cmd *cobra.Command, g *globalFlags, f *viewsFlags, metricsAddr s
 	}
 	defer db.Close()
 	m.Watch(l, db)
+	durable := f.durable
+	if g.NATS.URL != "" && !cmd.Flags().Changed("durable") {
+		// A shared stream, which other processes may follow too: a consumer of these views' own.
+		if durable, err = projector.ViewsDurable(db.Path()); err != nil {
+			return err
+		}
+	}
 	seq, _ := db.Seq()
 	fmt.Fprintf(cmd.ErrOrStderr(), "projecting into %s from sequence %d; Ctrl-C stops\n", db.Path(), seq+1)
-	if err := runFold(ctx, l, db, watch, projector.WithDurable(f.durable), projector.WithMetrics(m)); err != nil {
+	if err := runFold(ctx, l, db, watch, projector.WithDurable(durable), projector.WithMetrics(m),
+		projector.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))); err != nil {
 		return err
 	}
 	c, _ := db.Counts()
@@ -112,7 +120,16 @@ func projectInProcess(ctx context.Context, g *globalFlags, l *eventlog.Log, m *p
 	}
 	defer db.Close()
 	m.Watch(l, db)
-	return runFold(ctx, l, db, w, projector.WithMetrics(m))
+	opts := []projector.Option{projector.WithMetrics(m), projector.WithLogger(g.Logger)}
+	if g.NATS.URL != "" {
+		// A shared stream: these views follow it with a consumer of their own.
+		name, err := projector.ViewsDurable(db.Path())
+		if err != nil {
+			return err
+		}
+		opts = append(opts, projector.WithDurable(name))
+	}
+	return runFold(ctx, l, db, w, opts...)
 }
 
 // foldLinger is how long collect's and project's folds gather the events of a live log into

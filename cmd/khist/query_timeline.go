@@ -21,18 +21,28 @@ type timelineFlags struct {
 func newTimelineCmd(g *globalFlags) *cobra.Command {
 	f := &timelineFlags{}
 	cmd := &cobra.Command{
-		Use:   "timeline --since T [--until T] [-n NS | -A] [--kind K] [-l SELECTOR] [-o table|json|csv|md|html]",
+		Use:   "timeline [KIND/NAME] --since T [--until T] [-n NS[,NS...] | -A] [--kind K] [-l SELECTOR] [-o table|json|csv|md|html]",
 		Short: "Show every change in a time window, in order, grouped by workload",
 		Long: `timeline lists every recorded change in a window, grouped by workload (a Deployment with
 its ReplicaSets and their Pods, a StatefulSet with its Pods and their PVCs, a Service with its
 Endpoints), with spec changes (*), scaling steps (^), readiness changes (+ ready, - not ready)
 and warning Events (!) marked. -o html writes one self-contained page (no network needed) with
-swimlanes on a time axis, zoom, and the diff of each change on a click.`,
+swimlanes on a time axis, zoom, and the diff of each change on a click.
+
+-n takes several namespaces (-n shop,payments). KIND/NAME (deploy/web) keeps only that
+workload's tree: the object, what it owns (ReplicaSets, Jobs, their pods) and the Events about
+them.`,
 		Example: `  khist timeline -n shop --since "2026-11-20 10:02" --until "2026-11-20 10:40"
   khist timeline -n shop --since 2h -l app=web -o md > incident.md
-  khist timeline -A --since 1h -o html --output-file timeline.html`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  khist timeline -A --since 1h -o html --output-file timeline.html
+  khist timeline -n shop,payments --since 1h
+  khist timeline deploy/web -n shop --since 1h`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			workload := ""
+			if len(args) == 1 {
+				workload = args[0]
+			}
 			// The document goes to a temporary file that replaces --output-file only when
 			// complete: an error below leaves an existing file as it was.
 			var w io.Writer = cmd.OutOrStdout()
@@ -52,7 +62,7 @@ swimlanes on a time axis, zoom, and the diff of each change on a click.`,
 			defer done()
 			err = v.Timeline(cmd.Context(), query.TimelineArgs{
 				Namespace: f.ns(), AllNamespaces: f.allNamespaces, Since: f.since, Until: f.until,
-				Kinds: f.kinds, Selector: f.selector, Output: f.output, All: f.all,
+				Kinds: f.kinds, Selector: f.selector, Output: f.output, All: f.all, Workload: workload,
 			}, w)
 			if out != nil && err == nil {
 				if err = out.Commit(); err != nil {

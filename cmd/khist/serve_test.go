@@ -80,6 +80,8 @@ func TestServeAPIEqualsCLI(t *testing.T) {
 		{[]string{"get", "rs", "-A", "--at", "2026-11-22T00:11:35Z"}, "get", q{"all-namespaces": {"true"}, "object": {"rs"}, "at": {"2026-11-22T00:11:35Z"}}},
 		{[]string{"state", "-n", "sample-rolling", "--at", "2026-11-22T00:11:36Z", "--kind", "deploy,rs"}, "state", q{"namespace": {"sample-rolling"}, "at": {"2026-11-22T00:11:36Z"}, "kind": {"deploy,rs"}}},
 		{[]string{"timeline", "-n", "sample-rolling", "--since", "2026-11-22T00:00:00Z", "--until", "2026-11-22T01:00:00Z"}, "timeline", q{"namespace": {"sample-rolling"}, "since": {"2026-11-22T00:00:00Z"}, "until": {"2026-11-22T01:00:00Z"}}},
+		{[]string{"timeline", "-n", "sample-rolling,default-25", "--since", "2020-01-01", "--until", "2030-01-01"}, "timeline", q{"namespace": {"sample-rolling,default-25"}, "since": {"2020-01-01"}, "until": {"2030-01-01"}}},
+		{[]string{"timeline", "deploy/web", "-n", "default-25", "--since", "2020-01-01", "--until", "2030-01-01"}, "timeline", q{"namespace": {"default-25"}, "workload": {"deploy/web"}, "since": {"2020-01-01"}, "until": {"2030-01-01"}}},
 		{[]string{"replay", "compare", "deploy/web", "-n", "default-25"}, "replay/compare", q{"namespace": {"default-25"}, "object": {"deploy/web"}}},
 		{[]string{"replay", "compare", "deploy/web", "-n", "default-25", "--rollout", "#2", "--free-run"}, "replay/compare", q{"namespace": {"default-25"}, "object": {"deploy/web"}, "rollout": {"#2"}, "free-run": {"true"}}},
 		{[]string{"replay", "what-if", "deploy/web", "-n", "default-25", "--set", "strategy.rollingUpdate.maxSurge=50%", "--ready-latency", "p90"}, "replay/what-if", q{"namespace": {"default-25"}, "object": {"deploy/web"}, "set": {"strategy.rollingUpdate.maxSurge=50%"}, "ready-latency": {"p90"}}},
@@ -267,4 +269,78 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestTimelineNamespacesAndWorkload: khist timeline -n a,b holds the groups of both namespaces
+// and no other; khist timeline deploy/web is the one group of deploy/web in its namespace's
+// timeline (its ReplicaSets, their pods, the Events about them), the same as that timeline
+// shows it; a workload is named in one namespace.
+func TestTimelineNamespacesAndWorkload(t *testing.T) {
+	dir, _ := serveFixture(t)
+	window := []string{"--since", "2020-01-01", "--until", "2030-01-01", "-o", "json"}
+	type timeline struct {
+		Scope  string
+		Groups []struct {
+			Workload struct{ Kind, Namespace, Name string }
+			Lanes    []struct {
+				Object  struct{ Kind string }
+				Entries []struct{ Event string }
+			}
+		}
+	}
+	read := func(args ...string) (timeline, string) {
+		t.Helper()
+		out, err := runOut(t, dir, append(args, window...)...)
+		if err != nil {
+			t.Fatalf("khist %s: %v", strings.Join(args, " "), err)
+		}
+		var tl timeline
+		if err := json.Unmarshal([]byte(out), &tl); err != nil {
+			t.Fatal(err)
+		}
+		return tl, out
+	}
+	two, _ := read("timeline", "-n", "sample-rolling,default-25")
+	seen := map[string]int{}
+	for _, g := range two.Groups {
+		seen[g.Workload.Namespace]++
+	}
+	one, _ := read("timeline", "-n", "sample-rolling")
+	other, _ := read("timeline", "-n", "default-25")
+	if two.Scope != "namespaces sample-rolling, default-25" || len(seen) != 2 || seen["sample-rolling"] != len(one.Groups) || seen["default-25"] != len(other.Groups) {
+		t.Errorf("timeline -n sample-rolling,default-25: scope %q, groups per namespace %v; alone: %d and %d", two.Scope, seen, len(one.Groups), len(other.Groups))
+	}
+	tree, _ := read("timeline", "deploy/web", "-n", "default-25")
+	if len(tree.Groups) != 1 {
+		t.Fatalf("timeline deploy/web: %d groups, want 1", len(tree.Groups))
+	}
+	g := tree.Groups[0]
+	kinds, events := map[string]bool{}, 0
+	for _, l := range g.Lanes {
+		kinds[l.Object.Kind] = true
+		for _, e := range l.Entries {
+			if e.Event != "" {
+				events++
+			}
+		}
+	}
+	if g.Workload.Kind != "Deployment" || g.Workload.Name != "web" || !kinds["ReplicaSet"] || !kinds["Pod"] || events == 0 {
+		t.Errorf("timeline deploy/web: workload %+v, lane kinds %v, %d events", g.Workload, kinds, events)
+	}
+	whole, _ := json.Marshal(g)
+	found := false
+	for _, og := range other.Groups {
+		if b, _ := json.Marshal(og); string(b) == string(whole) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("timeline deploy/web is not the deploy/web group of the namespace's timeline:\n%s", whole)
+	}
+	if _, err := runOut(t, dir, append([]string{"timeline", "deploy/web", "-A"}, window...)...); err == nil || !strings.Contains(err.Error(), "one namespace") {
+		t.Errorf("timeline deploy/web -A: %v, want an error naming one namespace", err)
+	}
+	if _, err := runOut(t, dir, append([]string{"timeline", "deploy/wbe", "-n", "default-25"}, window...)...); err == nil || !strings.Contains(err.Error(), "nearest: web") {
+		t.Errorf("timeline deploy/wbe: %v, want not found, nearest web", err)
+	}
 }

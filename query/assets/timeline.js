@@ -29,6 +29,30 @@
   var full = { t0: t0, t1: t1 };
   var view = { t0: t0, t1: t1 };
 
+  // Per lane, computed once: the object's lives within the window (a name can be deleted and
+  // re-created) and the order its markers are drawn in (notable ones last, on top of routine
+  // ones at the same time).
+  data.lanes.forEach(function (l) {
+    var es = l.entries, born = null, lives = [], order = [];
+    es.forEach(function (e, i) {
+      if (e.cls === 'created') { if (born === null) born = e.t; }
+      else if (e.cls === 'deleted') { lives.push([born === null ? full.t0 : born, e.t]); born = null; }
+      else if (born === null && (lives.length === 0 || i === 0)) { born = full.t0; }
+    });
+    if (born !== null || lives.length === 0) lives.push([born === null ? full.t0 : born, full.t1]);
+    es.forEach(function (e, ei) { if (!e.marked) order.push(ei); });
+    es.forEach(function (e, ei) { if (e.marked) order.push(ei); });
+    l.lives = lives;
+    l.order = order;
+  });
+
+  // Rows are virtualised: the chart is as tall as all of them, but only the rows within a
+  // screen of the visible part of the page are in the document (a timeline of 20,000 changes
+  // would otherwise hold as many elements, and every redraw would lay them all out). A scroll
+  // that leaves the drawn band draws again. Small timelines are drawn whole.
+  var WHOLE = 400;
+  var drawn = null; // {from, to}: the row indexes in the document; null: all of them
+
   function el(name, attrs, parent) {
     var e = document.createElementNS(NS, name);
     for (var k in attrs) e.setAttribute(k, attrs[k]);
@@ -60,7 +84,7 @@
       });
       if (!lanes.length) return;
       out.push({ group: g });
-      lanes.forEach(function (i) { out.push({ lane: data.lanes[i], index: i }); });
+      lanes.forEach(function (i, k) { out.push({ lane: data.lanes[i], index: i, alt: k % 2 === 1 }); });
     });
     return out;
   }
@@ -69,14 +93,22 @@
     .map(function (s) { return s * 1000; });
   [10, 20, 50, 100, 200, 500].reverse().forEach(function (ms) { STEPS.unshift(ms); });
 
+  // The band of the n rows that are visible, widened by over screens above and below.
+  function band(n, over) {
+    var top = chart.getBoundingClientRect().top, vh = window.innerHeight || 800;
+    var from = Math.floor((-top - over * vh - AXIS_H) / ROW_H), to = Math.ceil((-top + (1 + over) * vh - AXIS_H) / ROW_H);
+    return { from: Math.max(0, Math.min(n, from)), to: Math.min(n, Math.max(0, to)), n: n };
+  }
+
   function render() {
+    var rs = rows();
+    drawn = rs.length <= WHOLE ? null : band(rs.length, 1);
     var width = Math.max(chart.clientWidth, 600);
     var cw = width - LABEL_W - PAD_R;
     var span = view.t1 - view.t0;
     function x(t) { return LABEL_W + (t - view.t0) / span * cw; }
-    var rs = rows();
     var height = AXIS_H + rs.length * ROW_H + 8;
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    svg.textContent = '';
     svg.setAttribute('width', width);
     svg.setAttribute('height', height);
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
@@ -100,11 +132,15 @@
       tt.textContent = label;
     }
 
-    // Rows.
-    var body = el('g', { 'class': 'rows' }, svg);
-    rs.forEach(function (r, n) {
+    // Rows (of the drawn band), built detached and attached in one go.
+    var body = el('g', { 'class': 'rows' });
+    var from = drawn ? drawn.from : 0, to = drawn ? drawn.to : rs.length;
+    for (var n = from; n < to; n++) drawRow(rs[n], n);
+    svg.appendChild(body);
+
+    function drawRow(r, n) {
       var y = AXIS_H + n * ROW_H;
-      var g = el('g', { 'class': 'row ' + (r.group ? 'group' : 'lane'), transform: 'translate(0,' + y + ')' }, body);
+      var g = el('g', { 'class': 'row ' + (r.group ? 'group' : 'lane' + (r.alt ? ' alt' : '')), transform: 'translate(0,' + y + ')' }, body);
       el('rect', { 'class': 'bg', x: 0, y: 0, width: width, height: ROW_H }, g);
       if (r.group) {
         var gt = el('text', { 'class': 'label', x: 8, y: ROW_H / 2 }, g);
@@ -120,22 +156,11 @@
       nm.textContent = l.name;
       el('title', {}, lt).textContent = l.ref;
       var plot = el('g', { 'clip-path': 'url(#plot)' }, g);
-      // The object's lives within the window: a name can be deleted and re-created.
-      var es = l.entries, born = null, lives = [];
-      es.forEach(function (e, i) {
-        if (e.cls === 'created') { if (born === null) born = e.t; }
-        else if (e.cls === 'deleted') { lives.push([born === null ? full.t0 : born, e.t]); born = null; }
-        else if (born === null && (lives.length === 0 || i === 0)) { born = full.t0; }
-      });
-      if (born !== null || lives.length === 0) lives.push([born === null ? full.t0 : born, full.t1]);
-      lives.forEach(function (lv) {
+      var es = l.entries;
+      l.lives.forEach(function (lv) {
         el('rect', { 'class': 'life', x: x(lv[0]), y: ROW_H / 2 - 3, width: Math.max(1, x(lv[1]) - x(lv[0])), height: 6, rx: 3 }, plot);
       });
-      // Notable changes are drawn last, on top of routine ones at the same time.
-      var order = [];
-      es.forEach(function (e, ei) { if (!e.marked) order.push(ei); });
-      es.forEach(function (e, ei) { if (e.marked) order.push(ei); });
-      order.forEach(function (ei) {
+      l.order.forEach(function (ei) {
         var e = es[ei];
         if (hidden[e.cls]) return;
         var mx = x(e.t), my = ROW_H / 2, m;
@@ -152,7 +177,7 @@
         if (selected && selected.lane === r.index && selected.entry === ei) m.classList.add('selected');
         el('title', {}, m).textContent = fmtClock(e.t, true) + ' ' + e.cls + ': ' + e.summary;
       });
-    });
+    }
     document.getElementById('range').textContent = fmtDate(view.t0) + ' ' + fmtClock(view.t0) + ' \u2013 ' +
       (fmtDate(view.t1) === fmtDate(view.t0) ? '' : fmtDate(view.t1) + ' ') + fmtClock(view.t1) + ' ' + data.tz;
   }
@@ -265,6 +290,16 @@
     if (m) show(+m.getAttribute('data-lane'), +m.getAttribute('data-entry'));
   });
   window.addEventListener('resize', render);
+  // A scroll that brings rows outside the drawn band into view draws again, once per frame.
+  var pending = false;
+  window.addEventListener('scroll', function () {
+    if (!drawn || pending) return;
+    var seen = band(drawn.n, 0);
+    if (seen.from < drawn.from || seen.to > drawn.to) {
+      pending = true;
+      requestAnimationFrame(function () { pending = false; render(); });
+    }
+  }, { passive: true });
 
   // Legend: one switch per class present.
   var present = {};

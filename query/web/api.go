@@ -319,7 +319,16 @@ func checkKinds(ctx context.Context, v *query.Views, a *access, kinds []string, 
 			return a.check(ctx, "")
 		}
 	}
-	return a.check(ctx, sc.ns)
+	// The timeline takes several namespaces (a,b): each must be readable.
+	for _, ns := range strings.Split(sc.ns, ",") {
+		if ns = strings.TrimSpace(ns); ns == "" {
+			continue
+		}
+		if err := a.check(ctx, ns); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // filtered writes the JSON of a list answer keeping only the items of the namespaces the user
@@ -401,8 +410,9 @@ func (s *Server) routes() {
 	} {
 		s.mux.Handle("GET /api/v1/"+path, s.api(path, fn))
 	}
+	s.mux.HandleFunc("GET /api/v1/events", s.events)
 	s.mux.HandleFunc("GET /api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, r.URL.Path+": no such endpoint: use /api/v1/ rollouts, history, steps, get, diff, state, timeline, replay/compare, replay/what-if or replay/all (or POST /api/v1/grafana/query, Grafana's JSON data source)")
+		writeError(w, http.StatusNotFound, r.URL.Path+": no such endpoint: use /api/v1/ rollouts, history, steps, get, diff, state, timeline, replay/compare, replay/what-if, replay/all or events (or POST /api/v1/grafana/query, Grafana's JSON data source)")
 	})
 	s.grafanaRoutes()
 	s.pages()
@@ -551,7 +561,7 @@ func apiTimeline(ctx context.Context, v *query.Views, p *params, a *access, w io
 		return err
 	}
 	args := query.TimelineArgs{Namespace: sc.ns, AllNamespaces: sc.all, Since: p.str("since"), Until: p.str("until"),
-		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutJSON}
+		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutJSON, Workload: p.str("workload")}
 	if args.All, err = p.bool("all"); err != nil {
 		return err
 	}

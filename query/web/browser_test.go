@@ -3,16 +3,32 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/khist/khist/projector"
 )
+
+// readyWatch, run in a page before its own scripts, sets window.khistReady to the time the page
+// marks its body data-ready and window.khistPainted to the time the frame after it is painted.
+const readyWatch = `new MutationObserver(function (ms, o) {
+  if (!document.body || document.body.getAttribute('data-ready') !== 'true') return;
+  window.khistReady = performance.now();
+  o.disconnect();
+  requestAnimationFrame(function () { setTimeout(function () { window.khistPainted = performance.now(); }, 0); });
+}).observe(document, {attributes: true, subtree: true, attributeFilter: ['data-ready']});`
 
 // chromium finds the browser (Debian's chromium; test/setup.sh installs it). It skips the test
 // only when the browser is missing and -short is set.
@@ -122,6 +138,9 @@ func TestPagesInBrowser(t *testing.T) {
 		!strings.Contains(verdict, "decisions reproduced") || strings.Count(chart, ",") < 2 {
 		t.Errorf("workload page: title %q, verdict %q, steps %q, chart %q", title, verdict, steps, chart)
 	}
+	if h := attr(`#tree-timeline`, "href"); !strings.Contains(h, "namespace=never-ready-undo") || !strings.Contains(h, "workload=") || !strings.Contains(h, "web") {
+		t.Errorf("workload page: the link to the workload's timeline is %q", h)
+	}
 	do("what-if",
 		chromedp.SetValue(css(`#whatif input[name=set]`), "strategy.rollingUpdate.maxSurge=3"),
 		chromedp.Submit(css(`#whatif`)),
@@ -196,11 +215,37 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Errorf("timeline: the filter left %d of %d lanes", n, lanes)
 	}
 	shot("timeline")
+
+	// Several namespaces on one timeline, then a workload's tree; the state is in the URL.
+	const window = "&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z"
+	do("timeline of two namespaces",
+		chromedp.Navigate(base+"/timeline?namespace=sample-rolling,never-ready-undo"+window),
+		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+	)
+	groups, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.row.group text')).map(function (e) { return e.textContent })`))
+	must("group labels", err)
+	joined := strings.Join(groups, "\n")
+	if h := text("h1"); !strings.Contains(h, "namespaces sample-rolling, never-ready-undo") ||
+		!strings.Contains(joined, "(sample-rolling)") || !strings.Contains(joined, "(never-ready-undo)") || strings.Contains(joined, "(default-25)") {
+		t.Errorf("timeline of two namespaces: title %q, groups:\n%s", h, joined)
+	}
+	shot("timeline-namespaces")
+	do("timeline of a workload's tree",
+		chromedp.Navigate(base+"/timeline?namespace=never-ready-undo&workload=deploy/web"+window),
+		chromedp.WaitVisible(css(`body[data-ready="true"]`)),
+	)
+	kinds, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.row.lane text.label tspan.kind')).map(function (e) { return e.textContent })`))
+	must("lane kinds", err)
+	if n := countOf(".row.group"); n != 1 || !slices.Contains(kinds, "replicaset/") || !slices.Contains(kinds, "pod/") {
+		t.Errorf("timeline of deploy/web: %d groups, lane kinds %v", n, kinds)
+	}
+	shot("timeline-workload")
 }
 
 // TestTimelinePageSpeed measures, in headless Chromium, how long the served timeline page takes
 // to draw about 20,000 changes of all namespaces: from the start of the navigation to the
-// script's data-ready mark (the browser's performance timing). It runs on package query's
+// frame painted after the script's data-ready mark (the browser's performance timing, see
+// readyWatch), and how long a zoom step takes to redraw. It runs on package query's
 // synthetic week (see BenchmarkAPI) and is skipped without it, or without
 // KHIST_SERVE_TIMELINE_SPEED=1 (it takes minutes).
 func TestTimelinePageSpeed(t *testing.T) {
@@ -213,6 +258,9 @@ func TestTimelinePageSpeed(t *testing.T) {
 	}
 	browser := chromium(t)
 	s, err := New(Options{Views: path, Cluster: "bench"})
+	if errors.Is(err, projector.ErrSchema) {
+		t.Skipf("the views at %s are of an older schema: go test -run x -bench GetPodAt ./query/ builds them again (%v)", path, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,19 +301,118 @@ func TestTimelinePageSpeed(t *testing.T) {
 		}
 	}
 	u := base + "/timeline?all-namespaces=true&since=" + since.UTC().Format(time.RFC3339) + "&until=" + until.UTC().Format(time.RFC3339)
+	// Installed before the page's own script, whatever that script is: it notes when the page
+	// sets its ready mark (the end of its first draw) and when the frame after it is painted (a
+	// requestAnimationFrame, then a task: style, layout and paint of that draw are done).
+	watch := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: readyWatch})
+		return err
+	})
+	if err := chromedp.Do(ctx, watch); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 3; i++ {
 		if err := chromedp.Do(ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))); err != nil {
 			t.Fatal(err)
 		}
-		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.now()`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.getEntriesByType('navigation')[0].responseEnd`))
+		m, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`new Promise(function (ok) { (function poll() {
+			if (window.khistPainted) ok({resp: performance.getEntriesByType('navigation')[0].responseEnd, ready: window.khistReady, painted: window.khistPainted});
+			else setTimeout(poll, 10); })() })`, chromedp.EvalAwaitPromise))
 		if err != nil {
 			t.Fatal(err)
 		}
 		markers, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.marker').length`))
-		t.Logf("%d changes (%s): page received in %.0f ms, drawn (%d markers) %.0f ms after navigation start (%.0f ms in the browser)", changes, until.Sub(since), resp, markers, ms, ms-resp)
+		// One zoom step, then a pan by a scroll of the page: the time of the redraw.
+		zoom, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(function(){var t=performance.now(); document.getElementById('zoom-in').click(); return performance.now()-t})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d changes (%s): page received in %.0f ms; drawn %.0f ms after it arrived (script done %.0f ms after; %d marker elements in the document); a zoom step redraws in %.0f ms",
+			changes, until.Sub(since), m["resp"], m["painted"]-m["resp"], m["ready"]-m["resp"], markers, zoom)
+	}
+}
+
+// TestLivePageInBrowser: a live rollouts page in headless Chromium updates itself, without a
+// reload, when more of the recordings are folded into the views beside the server: its
+// EventSource on /api/v1/events hears the new position and the page fetches its content again.
+// A page made before a fold and made live after it updates on connecting.
+func TestLivePageInBrowser(t *testing.T) {
+	browser := chromium(t)
+	es := recordedEnvelopes(t)
+	half, most := len(es)/2, len(es)*3/4
+	path := filepath.Join(t.TempDir(), "views.db")
+	fold(t, path, es[:half])
+	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + runServer(t, srv)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	rows := func() int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#rollouts tbody tr').length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	wait := func(expr string) error {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr))
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/rollouts?all-namespaces=true&live=1"), chromedp.WaitVisible(chromedp.CSS(`#rollouts`))); err != nil {
+		t.Fatal(err)
+	}
+	// Connected: the first announcement came.
+	if err := wait(`document.getElementById('updated').textContent === 'live'`); err != nil {
+		t.Fatalf("the live page did not connect: %v", err)
+	}
+	before := rows()
+	// A mark that a reload would lose.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.khistNotReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	fold(t, path, es[half:most])
+	if err := wait(`document.getElementById('updated').textContent.indexOf('updated ') === 0`); err != nil {
+		t.Fatalf("the page did not update after the fold: %v", err)
+	}
+	after := rows()
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.khistNotReloaded === true`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kept || after <= before {
+		t.Errorf("live rollouts page: %d rows before the fold, %d after; not reloaded: %v", before, after, kept)
+	}
+	position := func() string {
+		t.Helper()
+		p, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('main').getAttribute('data-position')`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := position(); p != strconv.Itoa(most) {
+		t.Errorf("the updated page shows position %s, want %d", p, most)
+	}
+
+	// Not live while the rest is folded; made live, it catches up at once.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('live').click(); document.getElementById('updated').textContent === ''`)); err != nil {
+		t.Fatal(err)
+	}
+	fold(t, path, es[most:])
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('live').click(); true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(`document.getElementById('main').getAttribute('data-position') === '` + strconv.Itoa(len(es)) + `'`); err != nil {
+		t.Errorf("made live after a fold, the page still shows position %s, want %d: %v", position(), len(es), err)
 	}
 }

@@ -144,6 +144,9 @@ func (s *Server) page(name string, fn pageFn) http.HandlerFunc {
 		status := http.StatusOK
 		v, done, err := s.openViews()
 		if err == nil {
+			if seq, err := v.DB.Seq(); err == nil {
+				d["Position"] = seq // the views' position the page shows (live pages compare it)
+			}
 			q := r.URL.Query()
 			err = s.chooseClusters(r.Context(), v, query.SplitClusters(q.Get("cluster")), q.Get("allClusters"))
 			if err == nil {
@@ -306,6 +309,7 @@ func workloadPage(ctx context.Context, v *query.Views, a *access, q url.Values, 
 	d["ReadyLatency"] = q.Get("ready-latency")
 	d["Latencies"] = []string{"recorded", "p50", "p90", "max", "1s", "5s", "30s"}
 	d["TimelineURL"] = "/timeline?" + url.Values{"namespace": {ns}}.Encode()
+	d["TreeTimelineURL"] = "/timeline?" + url.Values{"namespace": {ns}, "workload": {obj}}.Encode()
 	if obj == "" {
 		return badArg("workload: object is needed, e.g. /workload?namespace=shop&object=deploy/web")
 	}
@@ -799,6 +803,10 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := buf.Bytes()
+	position := ""
+	if seq, err := v.DB.Seq(); err == nil {
+		position = fmt.Sprintf(` data-position="%d"`, seq)
+	}
 	csp := "default-src 'none'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; script-src 'self'"
 	for _, m := range inlineScript.FindAllSubmatch(page, -1) {
 		csp += " " + hashSource(m[1])
@@ -807,7 +815,7 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 	for _, m := range inlineStyle.FindAllSubmatch(page, -1) {
 		csp += " " + hashSource(m[1])
 	}
-	page = bytes.Replace(page, []byte("</body>"), []byte(`<nav class="khist-serve"><a href="/rollouts">Rollouts</a> <label><input type="checkbox" id="live"> live</label> <span id="updated"></span></nav><main id="main" hidden></main><script src="/static/app.js"></script></body>`), 1)
+	page = bytes.Replace(page, []byte("</body>"), []byte(`<nav class="khist-serve"><a href="/rollouts">Rollouts</a> <label><input type="checkbox" id="live"> live</label> <span id="updated"></span></nav><main id="main" hidden`+position+`></main><script src="/static/app.js"></script></body>`), 1)
 	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(page)
@@ -825,7 +833,7 @@ func timelineHTML(ctx context.Context, v *query.Views, p *params, a *access, w i
 		return err
 	}
 	args := query.TimelineArgs{Namespace: sc.ns, AllNamespaces: sc.all, Since: p.str("since"), Until: p.str("until"),
-		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutHTML, DiffURL: "/api/v1/change?seq="}
+		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutHTML, DiffURL: "/api/v1/change?seq=", Workload: p.str("workload")}
 	if args.All, err = p.bool("all"); err != nil {
 		return err
 	}

@@ -54,6 +54,12 @@ type Options struct {
 	OpenLog func(ctx context.Context) (*eventlog.Log, error)
 	// Refresh is how often OpenLog's log is folded. Default 5s.
 	Refresh time.Duration
+	// Watch is how often the views' position is read while a client listens to
+	// /api/v1/events. Default 1s.
+	Watch time.Duration
+	// Heartbeat is how often /api/v1/events sends a comment while the views stand still.
+	// Default 15s.
+	Heartbeat time.Duration
 
 	// TLSCertFile and TLSKeyFile serve HTTPS. Default none: HTTP, which only loopback allows.
 	TLSCertFile, TLSKeyFile string
@@ -80,6 +86,11 @@ type Server struct {
 	// loopback: listening on loopback without authentication; then the Host header must name
 	// loopback too (no DNS rebinding).
 	loopback bool
+	// watch announces the views' position to /api/v1/events; stopping is closed when the
+	// server shuts down, which ends the event streams.
+	watch    *watcher
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New checks the options and returns a Server.
@@ -93,10 +104,17 @@ func New(o Options) (*Server, error) {
 	if o.Refresh <= 0 {
 		o.Refresh = 5 * time.Second
 	}
+	if o.Watch <= 0 {
+		o.Watch = time.Second
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
 	if o.Views == "" {
 		return nil, fmt.Errorf("%w: no views file", ErrBadOption)
 	}
-	s := &Server{opts: o, log: o.Logger}
+	s := &Server{opts: o, log: o.Logger, stopping: make(chan struct{})}
+	s.watch = &watcher{s: s, interval: o.Watch}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -205,6 +223,8 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for requests to finish: the event streams end when it starts.
+	srv.RegisterOnShutdown(s.stopStreams)
 	if s.opts.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
 		if err != nil {
@@ -308,8 +328,13 @@ func (s *Server) Fold(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	_, err = projector.EnsureCurrent(ctx, l, db)
-	return err
+	if _, err = projector.EnsureCurrent(ctx, l, db); err != nil {
+		return err
+	}
+	if seq, err := db.Seq(); err == nil {
+		s.watch.announce(seq) // at once, not at the next poll
+	}
+	return nil
 }
 
 // openViews opens the views read-only for one request; done closes them.

@@ -218,6 +218,7 @@ func TestAuthorizedNamespaces(t *testing.T) {
 		"/api/v1/rollouts?namespace=default-25",
 		"/api/v1/get?object=node/kwok-node-0",
 		"/api/v1/state?namespace=sample-rolling&kind=nodes&at=now",
+		"/api/v1/timeline?namespace=sample-rolling,default-25&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z",
 	} {
 		if status, body := get(t, srv.Client(), srv.URL+path, as("a")...); status != http.StatusForbidden || !strings.Contains(body, "alice may not read the history of") {
 			t.Errorf("%s as alice: %d %s, want 403", path, status, body)

@@ -2,17 +2,17 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/khist/khist/test/internal/proc"
 )
 
 // Names of the files in a binary directory.
@@ -90,7 +90,7 @@ func ensureBinaries(ctx context.Context, log io.Writer) (string, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cache, ".lock"), func() {
+	unlock, err := proc.LockFile(ctx, filepath.Join(cache, ".lock"), func() {
 		fmt.Fprintf(log, "khist/cluster: waiting for another process building into %s\n", cache)
 	})
 	if err != nil {
@@ -114,35 +114,6 @@ func checkBinDir(dir string) error {
 		}
 	}
 	return nil
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel
-// the wait; waiting is called once if the lock is held by someone else.
-func lockFile(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for told := false; ; {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !told {
-			waiting()
-			told = true
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // build builds every binary into a temporary directory beside binDir and

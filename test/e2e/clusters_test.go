@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/khist/khist/test/cluster"
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 // TestTwoClustersOneHistory: two real control planes at once, the package's (recorded as
@@ -22,7 +23,7 @@ import (
 // --all-clusters, one with --cluster.
 func TestTwoClustersOneHistory(t *testing.T) {
 	prod, _ := needCluster(t)
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()

@@ -18,6 +18,8 @@ import (
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/test/cluster"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 // collectProc is `khist collect` running as a child process.
@@ -138,7 +140,7 @@ func currentRV(ctx context.Context, t *testing.T) uint64 {
 // DELETED_UNOBSERVED with the pods' last recorded state, and the rest of the rollout is there.
 func TestCollectorKilledMidRollout(t *testing.T) {
 	c, cs := needCluster(t)
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	dataDir := t.TempDir()

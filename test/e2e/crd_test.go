@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/khist/khist/eventlog"
+
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
@@ -157,7 +159,7 @@ spec:
 // category, and a cluster-scoped custom resource, which is not looked up in a namespace.
 func TestCRDDiscoveryKinds(t *testing.T) {
 	c, _ := needCluster(t)
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

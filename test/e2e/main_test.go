@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,35 +152,4 @@ func (n *natsChild) kill() {
 	}
 	n.cmd.Process.Kill()
 	n.cmd.Wait()
-}
-
-var (
-	khistOnce sync.Once
-	khistBin  string
-	khistErr  error
-)
-
-// buildKhist builds the khist command once per test binary and returns its path.
-func buildKhist(t testing.TB) string {
-	t.Helper()
-	khistOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "khist-e2e-bin-")
-		if err != nil {
-			khistErr = err
-			return
-		}
-		khistBin = filepath.Join(dir, "khist")
-		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", khistBin, "github.com/khist/khist/cmd/khist")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			khistErr = fmt.Errorf("go build ./cmd/khist: %v\n%s", err, out)
-			return
-		}
-		t.Logf("built khist in %s", time.Since(start).Round(time.Second))
-	})
-	if khistErr != nil {
-		t.Fatal(khistErr)
-	}
-	return khistBin
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/test/cluster"
+
+	"github.com/khist/khist/test/internal/khistbin"
 )
 
 // retryBackoff is the API server's first wait before it sends a failed batch again: it tries
@@ -45,7 +46,7 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
-	bin := buildKhist(t)
+	bin := khistbin.Build(t)
 	dataDir := t.TempDir()
 
 	p := startCollect(t, bin, c, dataDir)
@@ -428,32 +429,6 @@ func eventually(ctx context.Context, timeout time.Duration, check func() error) 
 		}
 		time.Sleep(time.Second)
 	}
-}
-
-var (
-	khistOnce sync.Once
-	khistBin  string
-	khistErr  error
-)
-
-// buildKhist builds the khist command once per test binary.
-func buildKhist(t *testing.T) string {
-	t.Helper()
-	khistOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "khist-e2e-webhook-bin-")
-		if err != nil {
-			khistErr = err
-			return
-		}
-		khistBin = filepath.Join(dir, "khist")
-		if out, err := exec.Command("go", "build", "-o", khistBin, "github.com/khist/khist/cmd/khist").CombinedOutput(); err != nil {
-			khistErr = fmt.Errorf("go build ./cmd/khist: %v\n%s", err, out)
-		}
-	})
-	if khistErr != nil {
-		t.Fatal(khistErr)
-	}
-	return khistBin
 }
 
 // collectProc is a running khist collect with the audit webhook.

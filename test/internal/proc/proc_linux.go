@@ -1,4 +1,4 @@
-package cluster
+package proc
 
 import (
 	"os/exec"
@@ -7,16 +7,16 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts each component in its own process group, so Stop can
+// SysProcAttr puts each child in its own process group, so a harness can
 // signal it and anything it started, and asks the kernel to SIGKILL it when
 // the thread that started it dies: a test binary that is killed takes its
-// cluster with it.
-func sysProcAttr() *syscall.SysProcAttr {
+// children with it.
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // The parent-death signal fires when the starting OS thread exits, not the
-// process, and the Go runtime may retire threads. So every component is
+// process, and the Go runtime may retire threads. So every child is
 // started from one goroutine locked to a thread that never exits.
 var (
 	spawnOnce sync.Once
@@ -28,8 +28,8 @@ type spawnReq struct {
 	done chan error
 }
 
-// startCmd starts cmd from the spawner thread.
-func startCmd(cmd *exec.Cmd) error {
+// Start starts cmd (whose SysProcAttr is SysProcAttr()) from the spawner thread.
+func Start(cmd *exec.Cmd) error {
 	spawnOnce.Do(func() {
 		spawnReqs = make(chan spawnReq)
 		go func() {
