@@ -22,7 +22,9 @@ func TestRetention(t *testing.T) {
 		return out
 	}
 	mustRun("import", first)
-	rollouts := func() string { return mustRun("rollouts", "-A", "--no-headers", "-o", "custom-columns=NS:.workload.namespace") }
+	rollouts := func() string {
+		return mustRun("rollouts", "-A", "--no-headers", "-o", "custom-columns=NS:.workload.namespace")
+	}
 	before := rollouts()
 	if !strings.Contains(before, "max-surge-0") {
 		t.Fatalf("no rollout of the first recording:\n%s", before)
