@@ -234,15 +234,19 @@ func FromMsg(subject string, h nats.Header, data []byte) (*Envelope, error) {
 		}
 		e.Observed = time.Unix(0, ns).UTC()
 	}
-	var err error
-	if want == 9 {
-		e.Cluster, e.Group, e.Kind, e.Namespace, e.Name, err = ParseSubject(subject)
-	} else {
+	// The subject's tokens, split above, are decoded once: an object's name it, the other
+	// records' their cluster only.
+	names := []*string{&e.Cluster, &e.Group, &e.Kind, &e.Namespace, &e.Name}
+	if want != 9 {
 		e.Group, e.Kind, e.Namespace, e.Name = f[9], f[10], f[11], f[12]
-		e.Cluster, err = DecodeToken(tokens[0])
+		names = names[:1]
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidEnvelope, err)
+	for i, p := range names {
+		t, err := DecodeToken(tokens[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidEnvelope, err)
+		}
+		*p = t
 	}
 	return e, nil
 }
