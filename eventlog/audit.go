@@ -51,6 +51,15 @@ type AuditRecord struct {
 	Completed time.Time `json:"completed"` // stageTimestamp of ResponseComplete
 }
 
+// Acting is how khist names who made the request (the BY columns, notifications): the user,
+// and who impersonated them if anyone did.
+func (r *AuditRecord) Acting() string {
+	if r.Impersonator != "" {
+		return r.User + " (impersonated by " + r.Impersonator + ")"
+	}
+	return r.User
+}
+
 // NewAuditEnvelope returns the envelope that records r for cluster. Its ResourceVersion is the
 // audit ID, so that a batch the API server sends again is stored once.
 func NewAuditEnvelope(cluster, source string, r *AuditRecord) (*Envelope, error) {

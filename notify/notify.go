@@ -302,13 +302,10 @@ func (n *notifier) starter(ctx context.Context, r *projector.Rollout) string {
 	}
 	ref := projector.ObjectRef{Cluster: r.Cluster, Group: group, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
 	rec, err := n.db.Who(ctx, ref, projector.WhoOf{At: r.Start, Manager: r.Actor})
-	switch {
-	case err != nil || rec == nil:
+	if err != nil || rec == nil {
 		return r.Actor
-	case rec.Impersonator != "":
-		return rec.User + " (impersonated by " + rec.Impersonator + ")"
 	}
-	return rec.User
+	return rec.Acting()
 }
 
 // text is the message's line for people; starter is who started the rollout.

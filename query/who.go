@@ -19,14 +19,6 @@ type Who struct {
 	AuditID      string   `json:"auditID"`
 }
 
-// Text is how BY columns name w: the user, and who impersonated them if anyone did.
-func (w *Who) Text() string {
-	if w.Impersonator != "" {
-		return w.User + " (impersonated by " + w.Impersonator + ")"
-	}
-	return w.User
-}
-
 // who joins a version of key (resourceVersion rv, when known; observed at at; written by the
 // field manager actor; deleted or not) to the audit record of its request. It returns the
 // actor to show (the user when a record is found, else actor) and the record.
@@ -41,7 +33,7 @@ func (v *Views) who(ctx context.Context, key ObjectKey, rv string, at time.Time,
 	}
 	w := &Who{User: r.User, Groups: r.Groups, Impersonator: r.Impersonator, UserAgent: r.UserAgent,
 		Manager: r.Manager, Verb: r.Verb, AuditID: r.AuditID}
-	return w.Text(), w
+	return r.Acting(), w
 }
 
 // whoOf implements whoSource for BuildTimeline.
