@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/khist/khist/eventlog/importer"
 	"github.com/khist/khist/projector"
 )
 
@@ -34,35 +33,14 @@ var recordings = []string{
 // testViews folds the recordings into a views file of cluster "default" and returns its path.
 func testViews(t testing.TB) string {
 	t.Helper()
-	var in []importer.Input
-	for _, r := range recordings {
-		files := []string{r}
-		if st, err := os.Stat(r); err == nil && st.IsDir() {
-			files, _ = filepath.Glob(filepath.Join(r, "*.json*"))
-		}
-		for _, f := range files {
-			fh, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fh.Close()
-			in = append(in, importer.Input{Name: f, R: fh})
-		}
-	}
-	res, err := importer.ReadWatch("default", in...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, e := range res.Envelopes {
-		e.Seq = uint64(i + 1)
-	}
+	envs := recordedEnvelopes(t)
 	path := filepath.Join(t.TempDir(), "views.db")
 	db, err := projector.Open(path, &projector.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Apply(context.Background(), res.Envelopes); err != nil {
+	if err := db.Apply(context.Background(), envs); err != nil {
 		t.Fatal(err)
 	}
 	return path
