@@ -70,10 +70,8 @@ func millis(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// TimelineHTML writes tl as one self-contained HTML page: swimlanes on a time axis (one lane per
-// object, grouped by workload), zoom and pan, and the change of a marker (its diff, when the
-// timeline was built with Diffs) shown on a click.
-func TimelineHTML(w io.Writer, tl *Timeline, env Env) error {
+// timelinePageData is the data of tl's page.
+func timelinePageData(tl *Timeline, env Env) htmlTimeline {
 	ref := tl.Since
 	if ref.IsZero() {
 		ref = env.Now
@@ -117,6 +115,14 @@ func TimelineHTML(w io.Writer, tl *Timeline, env Env) error {
 		d.Groups = []htmlGroup{}
 		d.Lanes = []htmlLane{}
 	}
+	return d
+}
+
+// TimelineHTML writes tl as one self-contained HTML page: swimlanes on a time axis (one lane per
+// object, grouped by workload), zoom and pan, and the change of a marker (its diff, when the
+// timeline was built with Diffs) shown on a click.
+func TimelineHTML(w io.Writer, tl *Timeline, env Env) error {
+	d := timelinePageData(tl, env)
 	// encoding/json escapes <, > and & in strings, so the data cannot end its script element.
 	data, err := json.Marshal(d)
 	if err != nil {

@@ -75,6 +75,9 @@ type TimelineOptions struct {
 	// Workload, when set, keeps only its tree: the object, what it owns (ReplicaSets, Jobs,
 	// their pods, ...) and the Events about them, as one group. Default nil: every group.
 	Workload *ObjectKey
+	// After, when not 0, keeps only the changes of sequence above it: what a live page lacks.
+	// The versions before it in the window are still read, as the earlier state of the later ones.
+	After uint64
 }
 
 // TimelineSource is what BuildTimeline reads: the versions in the window and, for the objects
@@ -119,7 +122,7 @@ func BuildTimeline(src TimelineSource, o TimelineOptions) (*Timeline, error) {
 		tl.Scope = o.Workload.Ref() + " in " + tl.Scope
 	}
 	lanes := map[ObjectKey]*laneInfo{}
-	prevObj := map[string]map[string]any{} // uid -> last decoded version
+	prevObj := map[string]map[string]any{} // uid -> last decoded version (nil: not decoded yet)
 	prevRaw := map[string][]byte{}
 	laneOf := func(k ObjectKey, seq uint64) *laneInfo {
 		li := lanes[k]
@@ -130,6 +133,13 @@ func BuildTimeline(src TimelineSource, o TimelineOptions) (*Timeline, error) {
 		return li
 	}
 	err := src.VersionsBetween(o.Scope, o.Since, o.Until, func(v *Version) error {
+		if v.Seq <= o.After {
+			// Not shown: kept, undecoded, as the earlier state of what follows.
+			if !v.IsDelete() {
+				prevObj[v.UID], prevRaw[v.UID] = nil, v.Object
+			}
+			return nil
+		}
 		cur, err := decodeObject(v.Object)
 		if err != nil {
 			return fmt.Errorf("%s %s/%s seq %d: %w", v.Kind, v.Namespace, v.Name, v.Seq, err)
@@ -138,6 +148,9 @@ func BuildTimeline(src TimelineSource, o TimelineOptions) (*Timeline, error) {
 		var prevBytes []byte
 		if seen {
 			prevBytes = prevRaw[v.UID]
+			if prev == nil {
+				prev, _ = decodeObject(prevBytes)
+			}
 		} else if v.Type != "ADDED" {
 			pv, err := src.Before(v, o.Since)
 			if err != nil {

@@ -3,6 +3,7 @@ package query
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ type TimelineArgs struct {
 	// Workload, KIND/NAME (deploy/web), keeps only that object's tree: what it owns and the
 	// Events about them. It names an object of the one namespace of Namespace. Default "": all.
 	Workload string
+	// After, when not 0, keeps only the changes of sequence above it (a live page's news).
+	After uint64
 }
 
 // splitList splits a comma-separated list, blanks and repeats left out.
@@ -53,13 +56,31 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 	if err != nil {
 		return err
 	}
+	tl, err := v.timelineOfClusters(ctx, a, out)
+	if err != nil {
+		return err
+	}
+	return RenderTimeline(w, tl, out, v.Env)
+}
+
+// TimelinePageData writes the data of the HTML timeline's page as JSON (the page's #khist-data
+// block), diffs left to a.DiffURL: what a live page fetches, with a.After, to add the changes
+// made since it was drawn.
+func (v *Views) TimelinePageData(ctx context.Context, a TimelineArgs, w io.Writer) error {
+	tl, err := v.timelineOfClusters(ctx, a, OutHTML)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(timelinePageData(tl, v.Env))
+}
+
+// timelineOfClusters builds the timeline of every cluster of v. Of several clusters, their
+// groups follow one another, each group naming its cluster; a cluster whose history the window
+// misses is left out.
+func (v *Views) timelineOfClusters(ctx context.Context, a TimelineArgs, out string) (*Timeline, error) {
 	cs := v.Clusters()
 	if len(cs) == 1 {
-		tl, err := v.In(cs[0]).timeline(ctx, a, out)
-		if err != nil {
-			return err
-		}
-		return RenderTimeline(w, tl, out, v.Env)
+		return v.In(cs[0]).timeline(ctx, a, out)
 	}
 	var tl *Timeline
 	var missed error
@@ -70,7 +91,7 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, g := range one.Groups {
 			g.Cluster = c
@@ -82,10 +103,10 @@ func (v *Views) Timeline(ctx context.Context, a TimelineArgs, w io.Writer) error
 		}
 	}
 	if tl == nil {
-		return missed
+		return nil, missed
 	}
 	tl.Cluster = strings.Join(cs, ", ")
-	return RenderTimeline(w, tl, out, v.Env)
+	return tl, nil
 }
 
 // timeline builds the timeline of v's cluster.
@@ -167,7 +188,7 @@ func (v *Views) timeline(ctx context.Context, a TimelineArgs, out string) (*Time
 	}
 	tl, err := BuildTimeline(v, TimelineOptions{
 		Cluster: v.Cluster, Scope: scope, Since: since, Until: until, Workload: workload,
-		Kinds: kinds, Selector: sel, Diffs: out == OutHTML && a.DiffURL == "", All: a.All,
+		Kinds: kinds, Selector: sel, Diffs: out == OutHTML && a.DiffURL == "", All: a.All, After: a.After,
 	})
 	if err != nil {
 		return nil, err

@@ -1,5 +1,8 @@
 // khist timeline: swimlanes on a time axis, one row per object, grouped by workload.
 // Self-contained: no network access, no libraries. Data comes from the #khist-data block.
+// The view (time range, filter, hidden classes, the selected change) is kept in the URL's
+// fragment, so that a reload or a pasted link shows the same thing. A page served live adds the
+// changes made since it was drawn through window.khistTimeline.merge (see khist serve's app.js).
 (function () {
   'use strict';
   var data = JSON.parse(document.getElementById('khist-data').textContent);
@@ -13,26 +16,31 @@
   var filter = '';
   var selected = null;
 
-  // The full window: the requested one, widened to every entry.
-  var t0 = data.since, t1 = data.until;
-  data.lanes.forEach(function (l) {
-    l.entries.forEach(function (e) {
-      if (!t0 || e.t < t0) t0 = e.t;
-      if (!t1 || e.t > t1) t1 = e.t;
+  // The full window: the requested one, widened to every entry, with a margin so that markers
+  // at the edges are drawn whole.
+  var full, seqs = {}, lastSeq = 0;
+  function measure() {
+    var t0 = data.since, t1 = data.until;
+    data.lanes.forEach(function (l) {
+      l.entries.forEach(function (e) {
+        if (!t0 || e.t < t0) t0 = e.t;
+        if (!t1 || e.t > t1) t1 = e.t;
+        seqs[e.seq] = true;
+        if (e.seq > lastSeq) lastSeq = e.seq;
+      });
     });
-  });
-  if (!t0) { t0 = Date.now(); t1 = t0 + 60000; }
-  if (t1 - t0 < MIN_SPAN) { t1 = t0 + MIN_SPAN; }
-  // A margin so that markers at the edges are drawn whole.
-  var margin = (t1 - t0) * 0.02;
-  t0 -= margin; t1 += margin;
-  var full = { t0: t0, t1: t1 };
-  var view = { t0: t0, t1: t1 };
+    if (!t0) { t0 = Date.now(); t1 = t0 + 60000; }
+    if (t1 - t0 < MIN_SPAN) { t1 = t0 + MIN_SPAN; }
+    var margin = (t1 - t0) * 0.02;
+    full = { t0: t0 - margin, t1: t1 + margin };
+  }
+  measure();
+  var view = { t0: full.t0, t1: full.t1 };
 
-  // Per lane, computed once: the object's lives within the window (a name can be deleted and
-  // re-created) and the order its markers are drawn in (notable ones last, on top of routine
-  // ones at the same time).
-  data.lanes.forEach(function (l) {
+  // Per lane: the object's lives within the window (a name can be deleted and re-created) and
+  // the order its markers are drawn in (notable ones last, on top of routine ones at the same
+  // time).
+  function prepare(l) {
     var es = l.entries, born = null, lives = [], order = [];
     es.forEach(function (e, i) {
       if (e.cls === 'created') { if (born === null) born = e.t; }
@@ -44,7 +52,8 @@
     es.forEach(function (e, ei) { if (e.marked) order.push(ei); });
     l.lives = lives;
     l.order = order;
-  });
+  }
+  data.lanes.forEach(prepare);
 
   // Rows are virtualised: the chart is as tall as all of them, but only the rows within a
   // screen of the visible part of the page are in the document (a timeline of 20,000 changes
@@ -174,12 +183,52 @@
           attrs.cx = mx; attrs.cy = my; attrs.r = 4.5;
           m = el('circle', attrs, plot);
         }
-        if (selected && selected.lane === r.index && selected.entry === ei) m.classList.add('selected');
+        if (selected && selected.lane === r.index && selected.seq === e.seq) m.classList.add('selected');
         el('title', {}, m).textContent = fmtClock(e.t, true) + ' ' + e.cls + ': ' + e.summary;
       });
     }
     document.getElementById('range').textContent = fmtDate(view.t0) + ' ' + fmtClock(view.t0) + ' \u2013 ' +
       (fmtDate(view.t1) === fmtDate(view.t0) ? '' : fmtDate(view.t1) + ' ') + fmtClock(view.t1) + ' ' + data.tz;
+    save();
+  }
+
+  // The state in the URL's fragment: #t0=MS&t1=MS&q=FILTER&hide=CLASS,CLASS&seq=SEQ. Written a
+  // moment after the last change (a drag changes it at every move).
+  var saving = null;
+  function save() {
+    if (saving) clearTimeout(saving);
+    saving = setTimeout(function () {
+      saving = null;
+      var h = new URLSearchParams();
+      if (view.t0 !== full.t0 || view.t1 !== full.t1) { h.set('t0', Math.round(view.t0)); h.set('t1', Math.round(view.t1)); }
+      if (filter) h.set('q', filter);
+      var hide = CLASSES.filter(function (c) { return hidden[c]; });
+      if (hide.length) h.set('hide', hide.join(','));
+      if (selected) h.set('seq', selected.seq);
+      var frag = h.toString();
+      if (frag !== location.hash.replace(/^#/, '')) {
+        try { history.replaceState(history.state, '', frag ? '#' + frag : location.pathname + location.search); } catch (e) { /* a page without history (about:blank) */ }
+      }
+    }, 200);
+  }
+  function restore() {
+    var h = new URLSearchParams(location.hash.replace(/^#/, ''));
+    var a = +h.get('t0'), b = +h.get('t1');
+    if (h.get('t0') && h.get('t1') && isFinite(a) && isFinite(b) && b - a >= MIN_SPAN) { view.t0 = a; view.t1 = b; }
+    filter = (h.get('q') || '').toLowerCase();
+    document.getElementById('filter').value = filter;
+    (h.get('hide') || '').split(',').forEach(function (c) { if (CLASSES.indexOf(c) >= 0) hidden[c] = true; });
+    var seq = +h.get('seq');
+    if (seq) return find(seq);
+    return null;
+  }
+  // find returns the lane and entry indexes of the change of sequence seq, or null.
+  function find(seq) {
+    for (var li = 0; li < data.lanes.length; li++) {
+      var es = data.lanes[li].entries;
+      for (var ei = 0; ei < es.length; ei++) if (es[ei].seq === seq) return { lane: li, entry: ei };
+    }
+    return null;
   }
 
   function text(parent, tag, s, cls) {
@@ -192,7 +241,7 @@
 
   function show(li, ei) {
     var l = data.lanes[li], e = l.entries[ei];
-    selected = { lane: li, entry: ei };
+    selected = { lane: li, seq: e.seq };
     detail.className = '';
     detail.innerHTML = '';
     detail.setAttribute('data-lane', li);
@@ -217,7 +266,7 @@
         e.diff = j.diff || '';
         if (j.error) e.summary = e.summary + ' (' + j.error + ')';
       }, function () { e.fetched = false; }).then(function () {
-        if (selected && selected.lane === li && selected.entry === ei) show(li, ei);
+        if (selected && selected.seq === e.seq) { var at = find(e.seq); if (at) show(at.lane, at.entry); }
       });
     } else if (!e.diff) {
       pre.textContent = e.event ? e.summary : 'No diff recorded for this change.';
@@ -302,24 +351,80 @@
   }, { passive: true });
 
   // Legend: one switch per class present.
-  var present = {};
-  data.lanes.forEach(function (l) { l.entries.forEach(function (e) { present[e.cls] = (present[e.cls] || 0) + 1; }); });
   var legend = document.getElementById('legend');
-  CLASSES.forEach(function (c) {
-    if (!present[c]) return;
-    var lab = document.createElement('label');
-    var cb = document.createElement('input');
-    cb.type = 'checkbox'; cb.checked = true; cb.setAttribute('data-class', c);
-    cb.addEventListener('change', function () { hidden[c] = !cb.checked; render(); });
-    lab.appendChild(cb);
-    var sw = document.createElement('span');
-    sw.className = 'sw';
-    sw.style.background = 'var(--' + c + ')';
-    lab.appendChild(sw);
-    lab.appendChild(document.createTextNode(c + ' (' + present[c] + ')'));
-    legend.appendChild(lab);
-  });
+  function legendBuild() {
+    var present = {};
+    data.lanes.forEach(function (l) { l.entries.forEach(function (e) { present[e.cls] = (present[e.cls] || 0) + 1; }); });
+    legend.textContent = '';
+    CLASSES.forEach(function (c) {
+      if (!present[c]) return;
+      var lab = document.createElement('label');
+      var cb = document.createElement('input');
+      cb.type = 'checkbox'; cb.checked = !hidden[c]; cb.setAttribute('data-class', c);
+      cb.addEventListener('change', function () { hidden[c] = !cb.checked; render(); });
+      lab.appendChild(cb);
+      var sw = document.createElement('span');
+      sw.className = 'sw';
+      sw.style.background = 'var(--' + c + ')';
+      lab.appendChild(sw);
+      lab.appendChild(document.createTextNode(c + ' (' + present[c] + ')'));
+      legend.appendChild(lab);
+    });
+  }
 
+  // merge adds the changes of d (the data of the same timeline, of later changes) that the page
+  // lacks: new lanes go after the lane that precedes them in d's group, new groups last. A view
+  // that showed the end of the window keeps showing it.
+  function merge(d) {
+    var groups = {}, lanes = {}, added = 0;
+    data.groups.forEach(function (g) {
+      groups[g.label] = g;
+      g.lanes.forEach(function (li) { lanes[g.label + '\n' + data.lanes[li].ref] = li; });
+    });
+    d.groups.forEach(function (dg) {
+      var g = groups[dg.label];
+      if (!g) { g = { label: dg.label, lanes: [] }; groups[dg.label] = g; data.groups.push(g); }
+      var anchor = -1;
+      dg.lanes.forEach(function (di) {
+        var dl = d.lanes[di], key = dg.label + '\n' + dl.ref, li = lanes[key];
+        if (li === undefined) {
+          li = data.lanes.length;
+          data.lanes.push({ kind: dl.kind, name: dl.name, label: dl.label, ref: dl.ref, depth: dl.depth, entries: [] });
+          lanes[key] = li;
+          g.lanes.splice(anchor + 1, 0, li);
+        }
+        anchor = g.lanes.indexOf(li);
+        var l = data.lanes[li], n = 0;
+        (dl.entries || []).forEach(function (e) {
+          if (seqs[e.seq]) return;
+          seqs[e.seq] = true;
+          l.entries.push(e);
+          n++;
+        });
+        if (n) l.entries.sort(function (a, b) { return a.t - b.t || a.seq - b.seq; });
+        added += n;
+      });
+    });
+    if (d.until > data.until) data.until = d.until;
+    var was = full, atEnd = view.t1 >= was.t1 - 1, whole = view.t0 <= was.t0 + 1 && atEnd;
+    measure();
+    if (whole) { view.t0 = full.t0; view.t1 = full.t1; }
+    else if (atEnd) { var span = view.t1 - view.t0; view.t1 = full.t1; view.t0 = full.t1 - span; }
+    data.lanes.forEach(prepare);
+    legendBuild();
+    render();
+    return added;
+  }
+  window.khistTimeline = {
+    // The sequence of the newest change the page holds, its window's start (ms) and how many
+    // changes it holds.
+    last: function () { return { seq: lastSeq, since: data.since, changes: Object.keys(seqs).length }; },
+    merge: merge
+  };
+
+  var chosen = restore();
+  legendBuild();
   render();
+  if (chosen) show(chosen.lane, chosen.entry);
   document.body.setAttribute('data-ready', 'true');
 })();

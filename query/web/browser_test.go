@@ -416,3 +416,115 @@ func TestLivePageInBrowser(t *testing.T) {
 		t.Errorf("made live after a fold, the page still shows position %s, want %d: %v", position(), len(es), err)
 	}
 }
+
+// TestLiveTimelineInBrowser opens a live timeline, folds more of the history, and checks that
+// the page adds the new changes without a reload, keeping its zoom; then that its state (range,
+// filter, selected change) is in the URL: a reload shows the same view.
+func TestLiveTimelineInBrowser(t *testing.T) {
+	browser := chromium(t)
+	es := recordedEnvelopes(t)
+	half := len(es) / 2
+	path := filepath.Join(t.TempDir(), "views.db")
+	fold(t, path, es[:half])
+	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + runServer(t, srv)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	eval := func(what, expr string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return s
+	}
+	wait := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 300) : ''`))
+			t.Fatalf("%s: %v; the page says %q", what, err, body)
+		}
+	}
+	ready := `document.body && document.body.getAttribute('data-ready') === 'true'`
+	first, last := es[0].Observed, es[0].Observed
+	for _, e := range es {
+		if e.Observed.Before(first) {
+			first = e.Observed
+		}
+		if e.Observed.After(last) {
+			last = e.Observed
+		}
+	}
+	since := first.Add(-time.Minute).UTC().Format(time.RFC3339)
+	page := base + "/timeline?all-namespaces=true&live=1&since=" + since
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the live timeline did not draw", ready)
+	wait("the live timeline did not connect", `document.getElementById('updated').textContent === 'live'`)
+	count := `String(window.khistTimeline.last().changes) + ' ' + window.khistTimeline.last().seq`
+	before := eval("changes", count)
+	eval("zoom in", `document.getElementById('zoom-in').click(); document.getElementById('zoom-in').click(); ''`)
+	zoomed := eval("range", `document.getElementById('range').textContent`)
+	eval("mark", `window.khistNotReloaded = true; ''`)
+
+	fold(t, path, es[half:])
+	wait("the page did not add the changes after the fold", `document.getElementById('updated').textContent.indexOf('updated ') === 0`)
+	after := eval("changes", count)
+	if eval("reloaded?", `String(window.khistNotReloaded === true)`) != "true" {
+		t.Fatal("the live timeline reloaded instead of adding the changes")
+	}
+	if after == before {
+		t.Fatalf("the live timeline holds %s changes (count, last seq) before the fold and after it", before)
+	}
+	if r := eval("range", `document.getElementById('range').textContent`); r != zoomed {
+		t.Errorf("the update moved the zoomed view from %q to %q", zoomed, r)
+	}
+	// The same page drawn fresh holds what the live one added, no more, no less.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the timeline did not draw again", ready)
+	if fresh := eval("changes", count); fresh != after {
+		t.Errorf("the live page held %s changes (count, last seq), the page drawn afresh %s", after, fresh)
+	}
+
+	// The view's state is in the URL: a filter, a selected change and the zoom survive a reload.
+	until := last.Add(time.Minute).UTC().Format(time.RFC3339)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/timeline?all-namespaces=true&since="+since+"&until="+until)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the timeline of the whole recording did not draw", ready)
+	eval("filter, select, zoom", `(function () {
+	  var f = document.getElementById('filter'); f.value = 'web'; f.dispatchEvent(new Event('input'));
+	  document.querySelector('.marker.c-spec').dispatchEvent(new MouseEvent('click', {bubbles: true}));
+	  document.getElementById('zoom-in').click();
+	  return '';
+	})()`)
+	state := `[document.getElementById('range').textContent, document.getElementById('filter').value,
+	  document.querySelector('#detail h2') ? document.querySelector('#detail h2').textContent : '',
+	  document.querySelectorAll('.row.lane').length].join(' | ')`
+	want := eval("state", state)
+	wait("the state did not reach the URL", `location.hash.indexOf('seq=') >= 0 && location.hash.indexOf('q=web') >= 0 && location.hash.indexOf('t0=') >= 0`)
+	hash := eval("hash", `location.hash`)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	wait("the timeline did not draw after the reload", ready)
+	if got := eval("state", state); got != want {
+		t.Errorf("after a reload of %s the view is\n%s\nwant\n%s", hash, got, want)
+	}
+}

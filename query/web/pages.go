@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -126,6 +125,7 @@ func (s *Server) pages() {
 	s.mux.Handle("GET /object", s.page("object", objectPage))
 	s.mux.Handle("GET /search", s.page("search", searchPage))
 	s.mux.HandleFunc("GET /timeline", s.timelinePage)
+	s.mux.HandleFunc("GET /timeline/data", s.timelineData)
 }
 
 // pageData is what a page's template reads: its own fields, and Title, User and Error.
@@ -763,8 +763,18 @@ var (
 
 // timelinePage serves khist timeline -o html for the window of the URL (default: the last hour
 // of the history), with a Content-Security-Policy that allows exactly its inline script and
-// style (by hash), and the live reload of app.js.
+// style (by hash), and the live updates of app.js.
 func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
+	s.timeline(w, r, false)
+}
+
+// timelineData serves the data of the timeline page of the same URL, as JSON, for a live page:
+// with after=SEQ, only the changes of sequence above SEQ (those it lacks).
+func (s *Server) timelineData(w http.ResponseWriter, r *http.Request) {
+	s.timeline(w, r, true)
+}
+
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request, data bool) {
 	u, _ := r.Context().Value(userKey{}).(*User)
 	v, done, err := s.openViews()
 	if err != nil {
@@ -796,10 +806,24 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request) {
 	delete(q, "cluster")
 	delete(q, "allClusters")
 	p := &params{v: q, used: map[string]bool{}}
-	var buf bytes.Buffer
-	err = timelineHTML(ctx, v, p, &access{s: s, user: u}, &buf)
+	args, err := timelineArgs(ctx, v, p, &access{s: s, user: u})
 	if err != nil {
 		writeError(w, statusOf(err), oneLine(err))
+		return
+	}
+	var buf bytes.Buffer
+	if data {
+		err = v.TimelinePageData(ctx, args, &buf)
+	} else {
+		err = v.Timeline(ctx, args, &buf)
+	}
+	if err != nil {
+		writeError(w, statusOf(err), oneLine(err))
+		return
+	}
+	if data {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(buf.Bytes())
 		return
 	}
 	page := buf.Bytes()
@@ -826,33 +850,39 @@ func hashSource(b []byte) string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 
-// timelineHTML is the timeline answer as -o html, with the API's access rules.
-func timelineHTML(ctx context.Context, v *query.Views, p *params, a *access, w io.Writer) error {
+// timelineArgs are the arguments of the timeline page of p, with the API's access rules;
+// after=SEQ keeps the changes after SEQ.
+func timelineArgs(ctx context.Context, v *query.Views, p *params, a *access) (query.TimelineArgs, error) {
 	sc, err := p.scope(true)
 	if err != nil {
-		return err
+		return query.TimelineArgs{}, err
 	}
 	args := query.TimelineArgs{Namespace: sc.ns, AllNamespaces: sc.all, Since: p.str("since"), Until: p.str("until"),
 		Kinds: p.list("kind"), Selector: p.str("selector"), Output: query.OutHTML, DiffURL: "/api/v1/change?seq=", Workload: p.str("workload")}
 	if args.All, err = p.bool("all"); err != nil {
-		return err
+		return args, err
+	}
+	if s := p.str("after"); s != "" {
+		if args.After, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return args, badArg("after=%q: give the sequence of the last change the page holds (a whole number)", s)
+		}
 	}
 	if err := p.unknown("timeline"); err != nil {
-		return err
+		return args, err
 	}
 	if sc.all {
 		args.Namespace = ""
 		allow, err := a.filter(ctx)
 		if err != nil {
-			return err
+			return args, err
 		}
 		if allow != nil {
-			return &forbiddenError{"the timeline of all namespaces shows cluster-scoped objects: name a namespace (namespace=NS)"}
+			return args, &forbiddenError{"the timeline of all namespaces shows cluster-scoped objects: name a namespace (namespace=NS)"}
 		}
 	} else if err := checkKinds(ctx, v, a, args.Kinds, sc); err != nil {
-		return err
+		return args, err
 	}
-	return v.Timeline(ctx, args, w)
+	return args, nil
 }
 
 // --- Login ---
