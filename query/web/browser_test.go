@@ -30,6 +30,24 @@ const readyWatch = `new MutationObserver(function (ms, o) {
   requestAnimationFrame(function () { setTimeout(function () { window.khistPainted = performance.now(); }, 0); });
 }).observe(document, {attributes: true, subtree: true, attributeFilter: ['data-ready']});`
 
+// browserTab starts headless Chromium (at path browser) with a window 1400 pixels wide and
+// height high, and returns a tab's context, ended after timeout (0: with the test).
+func browserTab(t *testing.T, browser string, height int, timeout time.Duration) context.Context {
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, height))
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		t.Cleanup(cancel)
+	}
+	return ctx
+}
+
 // chromium finds the browser (Debian's chromium; test/setup.sh installs it). It skips the test
 // only when the browser is missing and -short is set.
 func chromium(t *testing.T) string {
@@ -63,16 +81,7 @@ func TestPagesInBrowser(t *testing.T) {
 	if err := os.MkdirAll(art, 0o755); err != nil {
 		art = t.TempDir()
 	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1100))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browserTab(t, browser, 1100, 90*time.Second)
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
@@ -265,13 +274,7 @@ func TestTimelinePageSpeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + runServer(t, s)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := browserTab(t, browser, 1000, 0)
 	// The window: hours from the middle of the week until it holds about 20,000 changes.
 	var tl struct {
 		Since  time.Time
@@ -347,15 +350,7 @@ func TestLivePageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + runServer(t, srv)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := browserTab(t, browser, 1000, 60*time.Second)
 	rows := func() int {
 		t.Helper()
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#rollouts tbody tr').length`))
@@ -431,15 +426,7 @@ func TestLiveTimelineInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + runServer(t, srv)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browserTab(t, browser, 1000, 90*time.Second)
 	eval := func(what, expr string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
