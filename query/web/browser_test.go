@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/projector"
 )
 
@@ -46,6 +47,18 @@ func browserTab(t *testing.T, browser string, height int, timeout time.Duration)
 		t.Cleanup(cancel)
 	}
 	return ctx
+}
+
+// liveServer serves views folded from es, watched every 100 ms; it returns the server's URL
+// and the views' path, for the test to fold more.
+func liveServer(t *testing.T, es []*eventlog.Envelope) (base, path string) {
+	path = filepath.Join(t.TempDir(), "views.db")
+	fold(t, path, es)
+	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + runServer(t, srv), path
 }
 
 // chromium finds the browser (Debian's chromium; test/setup.sh installs it). It skips the test
@@ -343,13 +356,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	browser := chromium(t)
 	es := recordedEnvelopes(t)
 	half, most := len(es)/2, len(es)*3/4
-	path := filepath.Join(t.TempDir(), "views.db")
-	fold(t, path, es[:half])
-	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + runServer(t, srv)
+	base, path := liveServer(t, es[:half])
 	ctx := browserTab(t, browser, 1000, 60*time.Second)
 	rows := func() int {
 		t.Helper()
@@ -419,13 +426,7 @@ func TestLiveTimelineInBrowser(t *testing.T) {
 	browser := chromium(t)
 	es := recordedEnvelopes(t)
 	half := len(es) / 2
-	path := filepath.Join(t.TempDir(), "views.db")
-	fold(t, path, es[:half])
-	srv, err := New(Options{Views: path, Addr: "127.0.0.1:0", Watch: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + runServer(t, srv)
+	base, path := liveServer(t, es[:half])
 	ctx := browserTab(t, browser, 1000, 90*time.Second)
 	eval := func(what, expr string) string {
 		t.Helper()
