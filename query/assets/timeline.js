@@ -98,7 +98,10 @@
     return out;
   }
 
-  var STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
+  // Tick steps up to a year (a long window would otherwise draw a tick every week, labels over
+  // one another).
+  var STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+    2592000, 7776000, 31536000, 157680000]
     .map(function (s) { return s * 1000; });
   [10, 20, 50, 100, 200, 500].reverse().forEach(function (ms) { STEPS.unshift(ms); });
 

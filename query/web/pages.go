@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"html/template"
 	"math"
 	"net/http"
@@ -839,7 +840,14 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request, data bool) {
 	for _, m := range inlineStyle.FindAllSubmatch(page, -1) {
 		csp += " " + hashSource(m[1])
 	}
-	page = bytes.Replace(page, []byte("</body>"), []byte(`<nav class="khist-serve"><a href="/rollouts">Rollouts</a> <label><input type="checkbox" id="live"> live</label> <span id="updated"></span></nav><main id="main" hidden`+position+`></main><script src="/static/app.js"></script></body>`), 1)
+	// The pages' navigation bar on top (timeline.css styles it), the live switch's script last.
+	user := ""
+	if u != nil && u.Name != "" {
+		user = `<span>` + html.EscapeString(u.Name) + `</span> <a href="/login?logout=1">log out</a>`
+	}
+	page = bytes.Replace(page, []byte("<body>"), []byte(`<body>
+<nav class="khist-serve"><span class="brand">khist</span> <a href="/rollouts">Rollouts</a> <a href="/timeline">Timeline</a> <a href="/search">Search</a> <span class="right"><span id="updated"></span>`+user+`<label><input type="checkbox" id="live"> live</label></span></nav>`), 1)
+	page = bytes.Replace(page, []byte("</body>"), []byte(`<main id="main" hidden`+position+`></main><script src="/static/app.js"></script></body>`), 1)
 	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(page)
