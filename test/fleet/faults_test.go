@@ -68,7 +68,7 @@ var faultMetrics = []string{
 func TestClusteredLogFaults(t *testing.T) {
 	c, cs := needCluster(t)
 	bin := khistbin.Build(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	nc := startNATS(t)
 	ns := createNamespace(t, c, "faults")
@@ -131,6 +131,26 @@ func TestClusteredLogFaults(t *testing.T) {
 			n.Stop()
 			time.Sleep(15 * time.Second)
 			restart(n)()
+			return nil
+		}},
+		{"kill -9 two nodes, 15 s, restart", func() func() {
+			// No quorum: the stream takes nothing until a second node is back.
+			l := leader()
+			gone := []*natscluster.Node{l}
+			for _, n := range nc.Nodes {
+				if n != l {
+					gone = append(gone, n)
+					break
+				}
+			}
+			t.Logf("killing %s and %s (%s led) for 15 s", gone[0].Name, gone[1].Name, l.Name)
+			for _, n := range gone {
+				n.Kill()
+			}
+			time.Sleep(15 * time.Second)
+			for _, n := range gone {
+				restart(n)()
+			}
 			return nil
 		}},
 		{"restart all three one by one", func() func() {
