@@ -61,7 +61,8 @@ var faultMetrics = []string{
 
 // `khist collect` records rolling updates into a three-replica stream on three nats-server
 // processes while, one fault per rollout, the stream's leader is killed (SIGKILL), a follower
-// is killed, a node is stopped for 15 s, and all three are restarted one by one. After each:
+// is killed, a node is stopped for 15 s, two nodes are killed for 15 s (no quorum), and all
+// three are restarted one by one. After each:
 // every Pod and ReplicaSet version the API server served is in the log exactly once, and the
 // collector still runs. At the end the views that the collector's projector folded live,
 // through the faults, equal views folded from scratch from the log by another process.
