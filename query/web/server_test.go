@@ -219,10 +219,21 @@ func TestAuthorizedNamespaces(t *testing.T) {
 		"/api/v1/get?object=node/kwok-node-0",
 		"/api/v1/state?namespace=sample-rolling&kind=nodes&at=now",
 		"/api/v1/timeline?namespace=sample-rolling,default-25&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z",
+		"/timeline/data?namespace=default-25&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z&after=1",
 	} {
 		if status, body := get(t, srv.Client(), srv.URL+path, as("a")...); status != http.StatusForbidden || !strings.Contains(body, "alice may not read the history of") {
 			t.Errorf("%s as alice: %d %s, want 403", path, status, body)
 		}
+	}
+	// A live timeline page's news are checked as the page is.
+	if status, body := get(t, srv.Client(), srv.URL+"/timeline/data?all-namespaces=true&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z&after=1", as("a")...); status != http.StatusForbidden || !strings.Contains(body, "name a namespace") {
+		t.Errorf("the timeline's data of all namespaces as alice: %d %s, want 403", status, body)
+	}
+	if status, body := get(t, srv.Client(), srv.URL+"/timeline/data?namespace=sample-rolling&since=2020-01-01T00:00:00Z&until=2030-01-01T00:00:00Z&after=1", as("a")...); status != 200 || !strings.Contains(body, `"lanes":[{`) || strings.Contains(body, "default-25") {
+		t.Errorf("the timeline's data of sample-rolling as alice: %d %.300s", status, body)
+	}
+	if status, body := get(t, srv.Client(), srv.URL+"/timeline/data?namespace=sample-rolling&after=x", as("a")...); status != http.StatusBadRequest || !strings.Contains(body, `after=\"x\": give the sequence`) {
+		t.Errorf("the timeline's data after=x: %d %s, want 400 saying what to give", status, body)
 	}
 	if status, body := get(t, srv.Client(), srv.URL+"/api/v1/history?namespace=sample-rolling&object=deploy/web", as("a")...); status != 404 || strings.Contains(body, "default-25") {
 		t.Errorf("not found as alice: %d %s, want 404 naming nothing of default-25", status, body)
