@@ -2,9 +2,12 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/khist/khist/eventlog"
 )
 
 // TestCompactKeepsViews folds a generated history in small transactions (each leaves pages
@@ -49,5 +52,63 @@ func TestCompactKeepsViews(t *testing.T) {
 	foldAll(t, b, envs[cut:], 50)
 	if want, got := mustDump(t, a), mustDump(t, b); want != got {
 		t.Fatalf("folding after compacting differs:\n%s", firstDiff(want, got))
+	}
+}
+
+// TestLiveFoldCompacts follows a log as Run does, in transactions of 50 events, and checks that
+// the fold compacted the file on its way (every compactEvery events, when it was wasteful):
+// the file ends smaller than one folded in the same transactions without compacting, with the
+// same views.
+func TestLiveFoldCompacts(t *testing.T) {
+	envs := genHistory(genConfig{Seed: 3, Events: 30000, LateRate: 0.05})
+	l := mustOpenLog(t, "")
+	publishAll(t, l, envs)
+	last, err := l.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	live := mustOpenDBAt(t, filepath.Join(dir, "live.db"), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o, err := buildOptions(DefaultDurable, []Option{WithBatch(50), WithLinger(0), WithProgress(func(pr Progress) {
+		if pr.Seq >= last {
+			cancel()
+		}
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.maxTx = 50
+	if _, err := fold(ctx, l, live, o, true); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if s, err := live.Seq(); err != nil || s != last {
+		t.Fatalf("the live fold stopped at %d (%v), want %d", s, err, last)
+	}
+	// The same events read back from the log (numbered by it), folded 50 at a time.
+	var logged []*eventlog.Envelope
+	if err := l.Read(context.Background(), eventlog.ReadOptions{StartSeq: 1, Batch: 1000}, func(b []*eventlog.Envelope) error {
+		logged = append(logged, b...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	plain := mustOpenDBAt(t, filepath.Join(dir, "plain.db"), nil)
+	foldAll(t, plain, logged, 50)
+	ul, err := live.Space()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := plain.Space()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("followed: file %d, in use %d; folded 50 at a time, never compacted: file %d, in use %d", ul.FileBytes, ul.InuseBytes, up.FileBytes, up.InuseBytes)
+	if float64(ul.FileBytes) > 0.9*float64(up.FileBytes) {
+		t.Errorf("the live fold's file is %d bytes, against %d never compacted: it did not compact", ul.FileBytes, up.FileBytes)
+	}
+	if want, got := mustDump(t, plain), mustDump(t, live); want != got {
+		t.Fatalf("the live fold's views differ from the plain fold's:\n%s", firstDiff(want, got))
 	}
 }

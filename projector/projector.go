@@ -492,6 +492,7 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		defer t.Stop()
 		idle = t.C
 	}
+	var looked uint64       // st.Events at the last look at the file's waste (compactEvery)
 	var lingerT *time.Timer // see WithLinger
 	if follow && o.linger > 0 {
 		lingerT = time.NewTimer(time.Hour)
@@ -583,6 +584,12 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		}
 		if o.metrics != nil {
 			o.metrics.observe(uint64(n), c.applied, c.quarantined)
+		}
+		if follow && st.Events-looked >= compactEvery {
+			looked = st.Events
+			if applyErr = db.compactWasteLocked(ctx); applyErr != nil {
+				break
+			}
 		}
 		switch {
 		case o.hold > 0 && db.heldFor() >= o.hold:

@@ -28,7 +28,10 @@ import (
 // pod: X" or "create Pod X in StatefulSet S successful", SuccessfulDelete ... An Event that
 // repeats (its count grows) announces again. Steps and announcements are paired first come,
 // first served by (workload, action, target, from, to), whichever arrives first; unpaired ones
-// wait in "await" and "ann" and are dropped an hour (of observed time) later.
+// wait in "await" and "ann" and are dropped ten minutes (of observed time) later. An Event
+// follows its step within seconds (the controller records it right after its request), and
+// most steps of a busy controller never get one (its event recorder lets 25 through per
+// object, then one every five minutes), so that waiting longer only keeps those.
 //
 // Buckets: "steps": cluster NUL namespace NUL workload-kind NUL workload NUL seq (8) index (1)
 // -> JSON Step; "ann": signature NUL seq -> JSON EventRef; "await": signature NUL seq -> the
@@ -106,7 +109,8 @@ func (r *EventRef) enrich(tx *bolt.Tx) {
 	}
 }
 
-const pendingTTL = time.Hour
+// pendingTTL is how long, in observed time, an unpaired step or announcement waits for its pair.
+const pendingTTL = 10 * time.Minute
 
 func stepKey(cluster, ns string, w Ref, seq uint64) []byte {
 	return append(appendBE8(prefix(cluster, ns, w.Kind, w.Name), seq), 0)
