@@ -436,7 +436,7 @@ func (l *Log) notPermitted(err error) error {
 	if err == nil || d == nil || time.Since(d.at) > 30*time.Second || errors.Is(err, ErrNotPermitted) {
 		return err
 	}
-	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(d.msg, "nats: permissions violation: "), err)
+	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (khist-admin creates the stream and changes its settings; a collector appends its own cluster's events: deploy/nats-server.conf, deploy/fleet/nats-values.yaml)", ErrNotPermitted, strings.TrimPrefix(d.msg, "nats: permissions violation: "), err)
 }
 
 // writeAddr publishes the embedded server's address for other khist processes.
