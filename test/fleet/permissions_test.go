@@ -352,6 +352,29 @@ func TestFleetPermissions(t *testing.T) {
 		if err != nil || !strings.Contains(out, "recorded-by-prod") {
 			t.Errorf("the log of %s after khist collect as khist-collector-prod: %v\n%s", ns, err, out)
 		}
+		// The same arguments naming stage: the collector stops with one line saying so, rather
+		// than retrying for ever (its user will not be allowed stage's subjects by waiting).
+		stageArgs := slices.Clone(colArgs)
+		for i, a := range stageArgs {
+			switch {
+			case a == "--cluster=prod":
+				stageArgs[i] = "--cluster=stage"
+			case strings.HasPrefix(a, "--data-dir="):
+				stageArgs[i] = "--data-dir=" + filepath.Join(dir, "collect-stage")
+			}
+		}
+		start := time.Now()
+		err = khistAs(ctx, bin, "khist-collector-prod", "", stageArgs...)
+		last := ""
+		if err != nil {
+			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+			last = lines[len(lines)-1]
+		}
+		if err == nil || !strings.HasPrefix(last, "khist: ") || !strings.Contains(last, `not permitted by NATS: Permissions Violation for Publish to "khist.ev.stage.`) {
+			t.Errorf("khist collect --cluster=stage as khist-collector-prod: %v\nwant it to stop with a line saying stage's subjects are not permitted", err)
+		}
+		t.Logf("khist collect --cluster=stage as khist-collector-prod: stopped after %s: %s", time.Since(start).Round(100*time.Millisecond), last)
+
 		collected = subjectCount(ctx, t, nc.URL(), tlsFiles.CA, passwords["khist-admin"], "khist.ev.prod.>") - 188
 		if n := subjectCount(ctx, t, nc.URL(), tlsFiles.CA, passwords["khist-admin"], "khist.ev.prod.discovery"); n == 0 {
 			t.Error("khist collect as khist-collector-prod recorded no discovery record")
@@ -520,7 +543,9 @@ func khistAs(ctx context.Context, bin, user, password string, args ...string) er
 	cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, bin, args...)
-	cmd.Env = append(os.Environ(), "KHIST_NATS_PASSWORD="+password)
+	if password != "" {
+		cmd.Env = append(os.Environ(), "KHIST_NATS_PASSWORD="+password)
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("as %s: %v: %s", user, err, strings.TrimSpace(string(out)))
