@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -97,9 +98,11 @@ func New(cfg *rest.Config, l *eventlog.Log, opts Options) (*Collector, error) {
 }
 
 // Start reads what the log holds of the cluster, then lists and watches every resource until
-// ctx ends, when it returns nil. It returns an error only when it cannot start (the log cannot
-// be read); failures later (API server unreachable, log unavailable) are retried, logged and
-// counted in the metrics. Start may be called once.
+// ctx ends, when it returns nil. It returns an error when it cannot start (the log cannot be
+// read) and when the NATS server refuses its events (eventlog.ErrNotPermitted: its user may not
+// publish this cluster's subjects, which retrying does not change); other failures (API server
+// unreachable, log unavailable) are retried, logged and counted in the metrics. Start may be
+// called once.
 func (c *Collector) Start(ctx context.Context) error {
 	st, err := c.elog.JetStream().Stream(ctx, c.elog.StreamName())
 	if err != nil {
@@ -117,6 +120,9 @@ func (c *Collector) Start(ctx context.Context) error {
 		err := c.runSession(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, eventlog.ErrNotPermitted) {
+			return fmt.Errorf("collector: %w", err)
 		}
 		failures++
 		c.metrics.sessions.Inc()

@@ -150,10 +150,12 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	// An existing stream keeps its settings unless the caller says to apply them: a read
 	// command opened without --stream-* flags must not reset the retention a collector set.
 	st, err := js.Stream(ctx, cfg.Name)
+	verb := "create"
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		st, err = js.CreateStream(ctx, cfg)
-	case err == nil && o.Stream.Apply:
+	case err == nil && o.Stream.Apply && !sameSettings(st.CachedInfo().Config, cfg):
+		verb = "update"
 		st, err = js.UpdateStream(ctx, cfg)
 	}
 	if err != nil {
@@ -165,10 +167,18 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return nil, fmt.Errorf("NATS at %s has no JetStream: start nats-server with -js (or jetstream {} in its configuration): %w", o.URL, err)
 		}
-		return nil, fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("%s stream %s: %w", verb, cfg.Name, err)
 	}
 	l.stream = st
 	return l, nil
+}
+
+// sameSettings reports whether a stream's configuration already has the settings a user sets
+// (StreamConfig): applying them again is then no change, and needs no right to change the
+// stream (a collector restarted with --stream-replicas 3 under a NATS user that may not).
+func sameSettings(have, want jetstream.StreamConfig) bool {
+	return have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.Duplicates == want.Duplicates &&
+		have.Replicas == want.Replicas && have.Compression == want.Compression
 }
 
 func (l *Log) streamConfig(c StreamConfig) jetstream.StreamConfig {
@@ -436,7 +446,7 @@ func (l *Log) notPermitted(err error) error {
 	if err == nil || d == nil || time.Since(d.at) > 30*time.Second || errors.Is(err, ErrNotPermitted) {
 		return err
 	}
-	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (deploy/nats-server.conf: khist-writer appends, khist-admin changes the stream's settings)", ErrNotPermitted, strings.TrimPrefix(d.msg, "nats: permissions violation: "), err)
+	return fmt.Errorf("%w: %s (%v): use the credentials of a NATS user that may (khist-admin creates the stream and changes its settings; a collector appends its own cluster's events: deploy/nats-server.conf, deploy/fleet/nats-values.yaml)", ErrNotPermitted, strings.TrimPrefix(d.msg, "nats: permissions violation: "), err)
 }
 
 // writeAddr publishes the embedded server's address for other khist processes.

@@ -377,6 +377,46 @@ func TestStreamSettingsKeptUnlessApplied(t *testing.T) {
 	}
 }
 
+// TestStreamSettingsAppliedOnlyWhenChanged: applying the settings the stream already has asks
+// the server for nothing, so a user that may not change the stream (deploy/nats-server.conf's
+// khist-writer, a fleet's collector) can still be given them, e.g. a collector restarted with
+// --stream-replicas 3; other settings are refused with ErrNotPermitted.
+func TestStreamSettingsAppliedOnlyWhenChanged(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
+		MaxPayload: 8 << 20, NoSigs: true, NoLog: true, Users: []*server.User{
+			{Username: "admin", Password: "a"},
+			{Username: "writer", Password: "w", Permissions: &server.Permissions{Publish: &server.SubjectPermission{
+				Allow: []string{"khist.ev.>", "$JS.API.>"}, Deny: []string{"$JS.API.STREAM.UPDATE.>"}}}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server did not start")
+	}
+	ctx := context.Background()
+	open := func(user, password string, sc StreamConfig) error {
+		l, err := Open(ctx, Options{URL: srv.ClientURL(), User: user, Password: password, Stream: sc})
+		if err == nil {
+			l.Close()
+		}
+		return err
+	}
+	set := StreamConfig{MaxAge: time.Hour, Apply: true}
+	if err := open("admin", "a", set); err != nil {
+		t.Fatal(err)
+	}
+	if err := open("writer", "w", set); err != nil {
+		t.Fatalf("the writer applying the stream's own settings: %v", err)
+	}
+	err = open("writer", "w", StreamConfig{MaxAge: time.Minute, Apply: true})
+	if !errors.Is(err, ErrNotPermitted) || !strings.Contains(err.Error(), "$JS.API.STREAM.UPDATE.KHIST") {
+		t.Fatalf("the writer changing the max age: %v, want ErrNotPermitted naming the update", err)
+	}
+}
+
 // TestServerKeptForItsClients (issue 14, item 5): the process that runs the embedded server
 // keeps it running, when it is done, until the other processes on the data directory are done
 // with it; a process that starts meanwhile waits for an address rather than failing.

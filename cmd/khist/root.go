@@ -27,6 +27,7 @@ type natsFlags struct {
 	URL, Creds, User, Password, Token string
 	PasswordFile, TokenFile           string // --nats-password-file, --nats-token-file
 	TLSCA, TLSCert, TLSKey            string
+	resolved                          bool // resolveSecrets has run
 }
 
 // defaultDataDir is --data-dir's default: $KHIST_DATA_DIR, else $XDG_DATA_HOME/khist, else

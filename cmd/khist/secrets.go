@@ -24,8 +24,13 @@ type secret struct {
 // resolveSecrets fills the password and the token from --nats-password-file /
 // --nats-token-file or KHIST_NATS_PASSWORD / KHIST_NATS_TOKEN when their flags are not given.
 // Giving a secret both as a flag and as a file is an error; the environment is used only when
-// neither is given.
+// neither is given. It runs once: a command that opens the log twice (import, then its fold)
+// finds them resolved.
 func (n *natsFlags) resolveSecrets() error {
+	if n.resolved {
+		return nil
+	}
+	n.resolved = true
 	for _, s := range []secret{
 		{"--nats-password", "--nats-password-file", envNATSPassword, &n.Password, &n.PasswordFile},
 		{"--nats-token", "--nats-token-file", envNATSToken, &n.Token, &n.TokenFile},

@@ -48,6 +48,7 @@ func TestNATSSecretsFromEnvAndFiles(t *testing.T) {
 	empty, wrong := file("empty", "\n"), file("wrong", "nope\n")
 	pw := []string{"log", "--nats-url", pwURL, "--nats-user", "khist"}
 	tok := []string{"log", "--nats-url", tokURL}
+	samples, _ := filepath.Glob(filepath.Join(sampleDir, "*.json.gz"))
 
 	for _, c := range []struct {
 		name string
@@ -59,6 +60,8 @@ func TestNATSSecretsFromEnvAndFiles(t *testing.T) {
 		{"password from the environment", map[string]string{envNATSPassword: "s3cret"}, pw, ""},
 		{"password from a file, before the environment", map[string]string{envNATSPassword: "nope"}, append(pw, "--nats-password-file", pwFile), ""},
 		{"password flag before the environment", map[string]string{envNATSPassword: "nope"}, append(pw, "--nats-password", "s3cret"), ""},
+		// import opens the log twice (to append, then to fold): the file is read once.
+		{"password file, import", nil, append([]string{"import", "--nats-url", pwURL, "--nats-user", "khist", "--nats-password-file", pwFile}, samples...), ""},
 		{"wrong password file", nil, append(pw, "--nats-password-file", wrong), "Authorization Violation"},
 		{"password flag and file", nil, append(pw, "--nats-password", "s3cret", "--nats-password-file", pwFile), "--nats-password and --nats-password-file both given: keep --nats-password-file"},
 		{"missing password file", nil, append(pw, "--nats-password-file", filepath.Join(secrets, "none")), "--nats-password-file: open " + filepath.Join(secrets, "none") + ": no such file or directory: give a file that holds the secret"},

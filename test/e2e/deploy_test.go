@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/khist/khist/test/cluster"
 )
 
 // The in-cluster manifests (deploy/) are valid for the API server, and their ServiceAccount's
@@ -36,6 +39,7 @@ func TestDeployManifests(t *testing.T) {
 	if out, err := c.Kubectl(ctx, "apply", "--dry-run=server", "-k", dir); err != nil {
 		t.Fatalf("server-side dry run of deploy/: %v\n%s", err, out)
 	}
+	dryRunFleet(ctx, t, c, dir)
 	const sa = "system:serviceaccount:khist:khist-collector"
 	for _, check := range []struct {
 		verb, resource string
@@ -103,4 +107,53 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// dryRunFleet validates deploy/ with the fleet component turned on (as deploy/kustomization.yaml
+// says: uncomment it) and the stream's Job (deploy/fleet/stream) with server-side dry runs, and
+// checks that the collector then records as its cluster's own NATS user and changes no stream
+// setting.
+func dryRunFleet(ctx context.Context, t *testing.T, c *cluster.Cluster, dir string) {
+	t.Helper()
+	k := t.TempDir()
+	if err := os.Mkdir(filepath.Join(k, "fleet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	more, _ := filepath.Glob(filepath.Join(dir, "fleet", "*.yaml"))
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(dir, f)
+		if rel == "kustomization.yaml" {
+			const off = "# components:\n# - serve\n# - fleet"
+			if !strings.Contains(string(b), off) {
+				t.Fatalf("deploy/kustomization.yaml lacks the line to uncomment for the fleet component (%q)", off)
+			}
+			b = []byte(strings.Replace(string(b), off, "components:\n- fleet", 1))
+		}
+		if err := os.WriteFile(filepath.Join(k, rel), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := c.Kubectl(ctx, "apply", "--dry-run=server", "-k", k); err != nil {
+		t.Fatalf("server-side dry run of deploy/ with deploy/fleet: %v\n%s", err, out)
+	}
+	out, err := c.Kubectl(ctx, "kustomize", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"- --nats-user=khist-collector-$(KHIST_CLUSTER)", "- --nats-tls-ca=/etc/khist/nats/ca.crt", "- --leader-elect", "secretName: khist-nats-ca", "value: tls://"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kubectl kustomize deploy/ with deploy/fleet lacks %q", want)
+		}
+	}
+	if strings.Contains(string(out), "--stream-") {
+		t.Error("with deploy/fleet the collector is given a --stream-* flag: it would change the stream, which only khist-admin may")
+	}
+	if out, err := c.Kubectl(ctx, "apply", "--dry-run=server", "-k", filepath.Join(dir, "fleet", "stream")); err != nil {
+		t.Fatalf("server-side dry run of deploy/fleet/stream: %v\n%s", err, out)
+	}
 }

@@ -30,6 +30,26 @@ type Options struct {
 	Dir string
 	// Log receives build progress. Default os.Stderr.
 	Log io.Writer
+	// Conf is appended to every node's configuration, e.g. accounts with users and their
+	// permissions. Default: none (no authentication).
+	Conf string
+	// Env is added to every node's environment (name=value), e.g. the passwords Conf names
+	// as $VARIABLES. Default: none.
+	Env []string
+	// TLS, when set, makes every node require TLS from clients (with its certificate and key)
+	// and on its routes (mutual: each node verifies the other's certificate against the CA),
+	// as the NATS Helm chart renders config.nats.tls and config.cluster.tls. The certificate
+	// must name 127.0.0.1. Default: plain TCP.
+	TLS *TLSFiles
+	// ClientOptions are the options of the cluster's own connections (StreamLeader,
+	// WaitStreamCurrent), e.g. a user and password when Conf requires one; the CA of TLS is
+	// added. Default: none.
+	ClientOptions []nats.Option
+}
+
+// TLSFiles name a certificate authority and a certificate with its key, PEM files.
+type TLSFiles struct {
+	CA, Cert, Key string
 }
 
 // Cluster is a running NATS JetStream cluster.
@@ -39,7 +59,8 @@ type Cluster struct {
 	// Dir holds the nodes' directories.
 	Dir string
 
-	ownDir bool
+	ownDir  bool
+	clientO []nats.Option
 }
 
 // Node is one nats-server process of a Cluster. Its ports and store stay the same across
@@ -55,6 +76,7 @@ type Node struct {
 	Dir string
 
 	bin string
+	env []string
 	mu  sync.Mutex
 	cmd *exec.Cmd
 	end chan struct{} // closed when cmd has exited
@@ -72,7 +94,14 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: o.Dir}
+	c := &Cluster{Dir: o.Dir, clientO: o.ClientOptions}
+	scheme, clientTLS, routeTLS := "nats", "", ""
+	if o.TLS != nil {
+		scheme = "tls"
+		c.clientO = append(c.clientO, nats.RootCAs(o.TLS.CA))
+		clientTLS = fmt.Sprintf("tls {\n  cert_file: %q\n  key_file: %q\n}\n", o.TLS.Cert, o.TLS.Key)
+		routeTLS = fmt.Sprintf("  tls {\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n    verify: true\n  }\n", o.TLS.Cert, o.TLS.Key, o.TLS.CA)
+	}
 	if c.Dir == "" {
 		if c.Dir, err = os.MkdirTemp("", "khist-natscluster-"); err != nil {
 			return nil, err
@@ -93,10 +122,11 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	for i := 0; i < o.Nodes; i++ {
 		n := &Node{
 			Name:       fmt.Sprintf("n%d", i+1),
-			ClientURL:  fmt.Sprintf("nats://127.0.0.1:%d", ports[3*i]),
+			ClientURL:  fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[3*i]),
 			MonitorURL: fmt.Sprintf("http://127.0.0.1:%d", ports[3*i+2]),
 			Dir:        filepath.Join(c.Dir, fmt.Sprintf("n%d", i+1)),
 			bin:        bin,
+			env:        o.Env,
 		}
 		conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
@@ -109,8 +139,9 @@ cluster {
   name: %s
   listen: 127.0.0.1:%d
   routes: [%s]
-}
-`, n.Name, ports[3*i], ports[3*i+2], filepath.Join(n.Dir, "jetstream"), name, ports[3*i+1], strings.Join(routes, ", "))
+%s}
+%s%s
+`, n.Name, ports[3*i], ports[3*i+2], filepath.Join(n.Dir, "jetstream"), name, ports[3*i+1], strings.Join(routes, ", "), routeTLS, clientTLS, o.Conf)
 		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 			return nil, err
 		}
@@ -214,6 +245,9 @@ func (n *Node) spawn() error {
 	}
 	cmd := exec.Command(n.bin, "-c", filepath.Join(n.Dir, "nats.conf"))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(n.env) > 0 {
+		cmd.Env = append(os.Environ(), n.env...)
+	}
 	cmd.SysProcAttr = proc.SysProcAttr()
 	if err := proc.Start(cmd); err != nil {
 		logf.Close()
@@ -316,7 +350,7 @@ func (c *Cluster) streamInfo(ctx context.Context, stream string) (*jetstream.Str
 	if len(urls) == 0 {
 		return nil, errors.New("natscluster: no node is running")
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("natscluster"))
+	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{nats.Name("natscluster")}, c.clientO...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,10 @@
 // (${XDG_CACHE_HOME:-$HOME/.cache}/khist/tools/nats-server-vX.Y.Z); several test processes may
 // ask at once: one builds under a file lock, the others wait.
 //
+// [Options] add configuration to every node (Conf: accounts, users and their permissions, with
+// Env for the variables it names) and TLS (Options.TLS: clients over TLS, routes over mutual
+// TLS), as the NATS Helm chart configures a production cluster.
+//
 // [Start] returns once every node answers its health check. The faults a test injects are
 // whole-process ones: [Node.Kill] (SIGKILL), [Node.Stop] (SIGTERM), and [Node.Start] to run
 // the node again on the same ports and store. [Cluster.StreamLeader] names the node that leads
