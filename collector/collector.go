@@ -508,10 +508,10 @@ func (s *session) watchers() []*watcher {
 	return ws
 }
 
-// progressLoop writes the watches' progress records (see checkpointDue) every
-// Options.ProgressInterval until ctx ends.
+// progressLoop writes the watches' progress records when due (see checkpointDue), looking
+// five times per Options.ProgressInterval (at least once a second), until ctx ends.
 func (s *session) progressLoop(ctx context.Context) {
-	t := time.NewTicker(s.c.opts.ProgressInterval)
+	t := time.NewTicker(min(s.c.opts.ProgressInterval/5, time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -531,7 +531,11 @@ func (s *session) progressLoop(ctx context.Context) {
 func (s *session) writeProgress(ctx context.Context, w *watcher, final bool) error {
 	rv, n, changes := w.checkpoint()
 	changed := changes != w.writtenChanges || final
-	if !checkpointDue(rv, n, s.pub.acked.Load(), changed, w.written, w.writtenAt, time.Now()) || s.pub.failed.Load() {
+	interval := s.c.opts.ProgressInterval
+	if final {
+		interval = 0
+	}
+	if !checkpointDue(rv, n, s.pub.acked.Load(), changed, w.written, w.writtenAt, time.Now(), interval) || s.pub.failed.Load() {
 		return nil
 	}
 	e := eventlog.NewProgress(s.c.opts.Cluster, w.res.group, w.res.resource, w.ns, rv, s.c.opts.Source)

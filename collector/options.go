@@ -55,8 +55,8 @@ type Options struct {
 	// ListPageSize is the number of objects asked per page of a list. Default 500.
 	ListPageSize int64
 	// ProgressInterval is how often each watch's progress (the resourceVersion up to which
-	// the log holds its changes) is recorded, when it recorded changes since; a watch that
-	// only moves is recorded every 10 minutes. A collector that starts (a restart, a new
+	// the log holds its changes) is recorded, when it recorded changes since; the first is
+	// recorded at once, and that of a watch that only moves every 10 minutes. A collector that starts (a restart, a new
 	// leader) resumes each watch from its last progress, and the API server replays the
 	// changes made since, as long as its watch history (minutes) reaches back there; else the
 	// watch relists and says so. Default 5s.
@@ -126,8 +126,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: discovery interval %s is below 1s", ErrInvalidOption, o.DiscoveryInterval)
 	case o.WatchTimeout < time.Second:
 		return fmt.Errorf("%w: watch timeout %s is below 1s", ErrInvalidOption, o.WatchTimeout)
-	case o.ProgressInterval < 100*time.Millisecond:
-		return fmt.Errorf("%w: progress interval %s is below 100ms", ErrInvalidOption, o.ProgressInterval)
+	case o.ProgressInterval < 500*time.Millisecond:
+		return fmt.Errorf("%w: progress interval %s is below 500ms", ErrInvalidOption, o.ProgressInterval)
 	case o.ListPageSize < 1:
 		return fmt.Errorf("%w: list page size %d: use a positive number", ErrInvalidOption, o.ListPageSize)
 	case o.MaxInFlight < 1:

@@ -28,8 +28,8 @@ func TestResumeFrom(t *testing.T) {
 }
 
 // TestCheckpointDue: a progress record waits for every envelope sent before the watch got
-// there; it is written at once after changes, and every idleProgress when the watch only
-// moved; never twice for one resourceVersion.
+// there; the first is written at once, the next every interval after changes and every
+// idleProgress when the watch only moved; never twice for one resourceVersion.
 func TestCheckpointDue(t *testing.T) {
 	now := time.Now()
 	for _, c := range []struct {
@@ -43,13 +43,14 @@ func TestCheckpointDue(t *testing.T) {
 	}{
 		{"nothing reached", "", 0, 0, false, "", 0, false},
 		{"first progress", "5", 0, 0, false, "", 0, true},
-		{"versions unacknowledged", "7", 3, 2, true, "5", time.Second, false},
-		{"versions acknowledged", "7", 3, 3, true, "5", time.Second, true},
+		{"versions unacknowledged", "7", 3, 2, true, "5", time.Minute, false},
+		{"changes, within the interval", "7", 3, 3, true, "5", time.Second, false},
+		{"versions acknowledged", "7", 3, 3, true, "5", 5 * time.Second, true},
 		{"same resourceVersion", "7", 3, 3, true, "7", time.Hour, false},
 		{"moved only, recently", "9", 3, 3, false, "7", time.Minute, false},
 		{"moved only, long ago", "9", 3, 3, false, "7", idleProgress, true},
 	} {
-		if got := checkpointDue(c.rv, c.n, c.acked, c.changed, c.last, now.Add(-c.ago), now); got != c.want {
+		if got := checkpointDue(c.rv, c.n, c.acked, c.changed, c.last, now.Add(-c.ago), now, 5*time.Second); got != c.want {
 			t.Errorf("%s: checkpointDue = %v, want %v", c.name, got, c.want)
 		}
 	}

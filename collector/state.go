@@ -335,15 +335,18 @@ func resumeFrom(own, all string) string {
 // rv after the session had sent its n-th envelope, and acked envelopes are acknowledged (in
 // order); changed says it recorded versions since its last progress record, last, written at
 // lastAt. A progress record is written only once everything sent before it is stored, so that
-// no version up to rv can be missing from the log; at once after changes, and otherwise (the
-// watch only moved: bookmarks, filtered heartbeats) every idleProgress, so that the resume
-// point stays within the API server's watch history.
-func checkpointDue(rv string, n, acked uint64, changed bool, last string, lastAt, now time.Time) bool {
+// no version up to rv can be missing from the log: the first at once (after the first list),
+// then every interval after changes, and otherwise (the watch only moved: bookmarks, filtered
+// heartbeats) every idleProgress, so that the resume point stays within the API server's
+// watch history.
+func checkpointDue(rv string, n, acked uint64, changed bool, last string, lastAt, now time.Time, interval time.Duration) bool {
 	switch {
 	case rv == "" || rv == last || acked < n:
 		return false
-	case changed || last == "":
+	case last == "":
 		return true
+	case changed:
+		return now.Sub(lastAt) >= interval
 	}
 	return now.Sub(lastAt) >= idleProgress
 }
