@@ -161,7 +161,9 @@ func (c *Collector) waitLog(ctx context.Context, first time.Duration) bool {
 }
 
 // Synced is closed once every resource found by the first discovery has been listed (or its
-// first list has failed) and what the lists found is acknowledged by the log.
+// first list has failed), or its watch resumed from the log's progress (the API server
+// accepted it; the replayed changes follow), and what the lists found is acknowledged by the
+// log.
 func (c *Collector) Synced() <-chan struct{} { return c.synced }
 
 // Sync waits until the changes committed to the cluster before the call are in the log, as far

@@ -217,6 +217,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	raw.waitQuiet(t, ctx, 5*time.Second)
 
 	restartRV := currentRV(ctx, t)
+	restarted := time.Now()
 	p2 := startCollect(t, bin, c, dataDir)
 	resumeRV := currentRV(ctx, t)
 	if _, err := c.Kubectl(ctx, "-n", ns, "rollout", "resume", deploy); err != nil {
@@ -324,10 +325,13 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	}
 	var resync, gone int
 	for _, e := range envs {
-		if e.Namespace == ns && e.Type == eventlog.Resync {
+		if e.Namespace != ns || e.Observed.Before(restarted) {
+			continue
+		}
+		if e.Type == eventlog.Resync {
 			resync++
 		}
-		if e.Namespace == ns && e.Type == eventlog.DeletedUnobserved {
+		if e.Type == eventlog.DeletedUnobserved {
 			gone++
 		}
 	}
