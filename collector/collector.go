@@ -120,7 +120,7 @@ func (c *Collector) Start(ctx context.Context) error {
 		}
 		failures++
 		c.metrics.sessions.Inc()
-		c.log.Error("the log failed: stopping the watches; they relist once it accepts events again", "err", err)
+		c.log.Error("the log failed: stopping the watches; they resume from their last recorded progress once it accepts events again", "err", err)
 		if !c.waitLog(ctx, backoff(failures, err)) {
 			return nil
 		}
@@ -137,7 +137,7 @@ func (c *Collector) waitLog(ctx context.Context, first time.Duration) bool {
 		waited := time.Since(start)
 		c.metrics.logWait.Add(waited.Seconds())
 		if ctx.Err() == nil {
-			c.log.Info("the log accepts events again: relisting", "waited", waited.Round(time.Millisecond))
+			c.log.Info("the log accepts events again: resuming the watches", "waited", waited.Round(time.Millisecond))
 		}
 	}()
 	if !sleep(ctx, first) {

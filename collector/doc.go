@@ -20,5 +20,6 @@
 //
 // A Collector is created with New and runs with Start, which blocks until its context ends. When
 // the log is slow, publishing blocks (Options.MaxInFlight, MaxInFlightBytes) and the watches wait;
-// when it fails, the watches stop and start again with relists once it accepts events.
+// when it fails, the watches stop, and start again from their last recorded progress once it
+// accepts events.
 package collector
