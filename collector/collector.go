@@ -276,8 +276,9 @@ func (c *Collector) runSession(ctx context.Context) error {
 	<-progressDone
 	ws := s.watchers()
 	s.stopAll()
-	if ctx.Err() != nil && err == nil {
-		// Stopping: record how far each watch came, so that the next start resumes there.
+	if ctx.Err() != nil && !isPublishError(err) {
+		// Stopping (s.run returned ctx's error): record how far each watch came, so that the
+		// next start resumes there.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if pub.flush(fctx) == nil {
 			for _, w := range ws {

@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group", "resource", "reason"}),
 		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "khist_collector_publish_errors_total",
-			Help: "Object versions the log did not acknowledge after retries (they are recorded again on the next relist).",
+			Help: "Object versions the log did not acknowledge after retries (the watches then stop and start again from their last recorded progress, or relist: the versions are recorded again).",
 		}, []string{"group", "resource"}),
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "khist_collector_publish_latency_seconds",

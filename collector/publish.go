@@ -139,7 +139,7 @@ func (pp *publisher) onAck(e *eventlog.Envelope, seq uint64, dup bool, err error
 	t := pp.c.state.lookup(e.Group, e.Kind)
 	if err != nil {
 		m.publishErrors.WithLabelValues(e.Group, e.Resource).Inc()
-		pp.c.log.Error("the log did not store a version; it is recorded again on the next relist", "event", e.String(), "err", err)
+		pp.c.log.Error("the log did not store a version; it is recorded again when the watches start again (from their last recorded progress, or by a relist)", "event", e.String(), "err", err)
 		if t != nil {
 			t.lost(e.UID, e.Namespace, e.Name)
 		}
