@@ -360,3 +360,67 @@ func httpGet(ctx context.Context, url string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// A collector whose log holds a resume point the API server's watch history no longer reaches
+// (resourceVersion 1: older than any watch cache) falls back to a relist of that resource, and
+// says so: a warning, the relist reason resume-gone, and the objects the relist recorded
+// counted as unobserved changes.
+func TestCollectorResumeTooOld(t *testing.T) {
+	c, _ := needCluster(t)
+	bin := khistbin.Build(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dataDir := t.TempDir()
+	ns := createNamespace(t, c, "resume")
+	if _, err := c.Kubectl(ctx, "-n", ns, "create", "configmap", "cm-1", "--from-literal=v=1"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(ctx, eventlog.Options{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.NewPublisher(eventlog.PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(ctx, eventlog.NewProgress("e2e", "", "configmaps", ns, "1", "collector")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	col := startCollect(t, bin, c, dataDir, "--include", "configmaps", "--include-namespace", ns)
+	defer col.stop()
+	var url string
+	select {
+	case url = <-col.metricsURL:
+	case <-time.After(10 * time.Second):
+		t.Fatal("khist collect did not log its metrics address")
+	}
+	if err := eventually(ctx, 30*time.Second, func() error {
+		body, err := httpGet(ctx, url)
+		if err != nil {
+			return err
+		}
+		if want := `khist_collector_relists_total{group="",reason="resume-gone",resource="configmaps"} 1`; !strings.Contains(body, want) {
+			return fmt.Errorf("metrics lack %s", want)
+		}
+		// cm-1, and the namespace's kube-root-ca.crt when the list found it.
+		prefix := `khist_collector_unobserved_changes_total{group="",resource="configmaps"} `
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				if n, _ := strconv.ParseFloat(v, 64); n >= 1 {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("metrics lack %s with cm-1 counted", prefix)
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, col.log())
+	}
+	if !strings.Contains(col.log(), "cannot resume the watch from the log's progress") {
+		t.Errorf("no warning that the watch could not resume:\n%s", col.log())
+	}
+}
