@@ -126,7 +126,7 @@ func (c *Collector) Start(ctx context.Context) error {
 		}
 		failures++
 		c.metrics.sessions.Inc()
-		c.log.Error("the log failed: stopping the watches; they relist once it accepts events again", "err", err)
+		c.log.Error("the log failed: stopping the watches; they resume from their last recorded progress once it accepts events again", "err", err)
 		if !c.waitLog(ctx, backoff(failures, err)) {
 			return nil
 		}
@@ -143,7 +143,7 @@ func (c *Collector) waitLog(ctx context.Context, first time.Duration) bool {
 		waited := time.Since(start)
 		c.metrics.logWait.Add(waited.Seconds())
 		if ctx.Err() == nil {
-			c.log.Info("the log accepts events again: relisting", "waited", waited.Round(time.Millisecond))
+			c.log.Info("the log accepts events again: resuming the watches", "waited", waited.Round(time.Millisecond))
 		}
 	}()
 	if !sleep(ctx, first) {
@@ -167,7 +167,9 @@ func (c *Collector) waitLog(ctx context.Context, first time.Duration) bool {
 }
 
 // Synced is closed once every resource found by the first discovery has been listed (or its
-// first list has failed) and what the lists found is acknowledged by the log.
+// first list has failed), or its watch resumed from the log's progress (the API server
+// accepted it; the replayed changes follow), and what the lists found is acknowledged by the
+// log.
 func (c *Collector) Synced() <-chan struct{} { return c.synced }
 
 // Sync waits until the changes committed to the cluster before the call are in the log, as far
@@ -263,13 +265,36 @@ func (c *Collector) runSession(ctx context.Context) error {
 	c.mu.Lock()
 	c.cur = s
 	c.mu.Unlock()
+	pctx, stopProgress := context.WithCancel(ctx)
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		s.progressLoop(pctx)
+	}()
 	err = s.run(ctx)
 	c.mu.Lock()
 	c.cur = nil
 	c.mu.Unlock()
-	// Stop every watch, then wait for what is in flight: the shutdown order matters, as the
-	// acknowledgements tell the state which versions were lost.
+	// Stop the progress records and every watch, then wait for what is in flight: the
+	// shutdown order matters, as the acknowledgements tell the state which versions were
+	// lost.
+	stopProgress()
+	<-progressDone
+	ws := s.watchers()
 	s.stopAll()
+	if ctx.Err() != nil && !isPublishError(err) {
+		// Stopping (s.run returned ctx's error): record how far each watch came, so that the
+		// next start resumes there.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if pub.flush(fctx) == nil {
+			for _, w := range ws {
+				if s.writeProgress(fctx, w, true) != nil {
+					break
+				}
+			}
+		}
+		cancel()
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- pub.close() }()
 	if ctx.Err() == nil {
@@ -451,6 +476,8 @@ func (s *session) start(ctx context.Context, r apiResource, ns string, listed fu
 	c := s.c
 	w := c.newWatcher(r, ns, s.pub)
 	w.onListed = listed
+	w.resume = c.state.resumePoint(r.group, r.resource, ns)
+	w.written, w.writtenAt = w.resume, time.Now() // the log holds this progress already
 	if (r.group == "apiextensions.k8s.io" && r.resource == "customresourcedefinitions") ||
 		(r.group == "apiregistration.k8s.io" && r.resource == "apiservices") {
 		w.onChange = func() {
@@ -477,6 +504,56 @@ func (s *session) start(ctx context.Context, r apiResource, ns string, listed fu
 			}
 		}
 	}()
+}
+
+// watchers returns the running watchers.
+func (s *session) watchers() []*watcher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := make([]*watcher, 0, len(s.running))
+	for _, run := range s.running {
+		ws = append(ws, run.w)
+	}
+	return ws
+}
+
+// progressLoop writes the watches' progress records when due (see checkpointDue), looking
+// five times per Options.ProgressInterval (at least once a second), until ctx ends.
+func (s *session) progressLoop(ctx context.Context) {
+	t := time.NewTicker(min(s.c.opts.ProgressInterval/5, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, w := range s.watchers() {
+			if err := s.writeProgress(ctx, w, false); err != nil {
+				return // the log failed: the session ends
+			}
+		}
+	}
+}
+
+// writeProgress publishes a progress record of w when one is due (final: whenever it moved).
+func (s *session) writeProgress(ctx context.Context, w *watcher, final bool) error {
+	rv, n, changes := w.checkpoint()
+	changed := changes != w.writtenChanges || final
+	interval := s.c.opts.ProgressInterval
+	if final {
+		interval = 0
+	}
+	if !checkpointDue(rv, n, s.pub.acked.Load(), changed, w.written, w.writtenAt, time.Now(), interval) || s.pub.failed.Load() {
+		return nil
+	}
+	e := eventlog.NewProgress(s.c.opts.Cluster, w.res.group, w.res.resource, w.ns, rv, s.c.opts.Source)
+	e.Observed = time.Now().UTC()
+	if err := s.pub.publish(ctx, nil, e); err != nil {
+		return err
+	}
+	w.written, w.writtenAt, w.writtenChanges = rv, time.Now(), changes
+	return nil
 }
 
 func (s *session) stopAll() {

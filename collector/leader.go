@@ -75,8 +75,9 @@ func (o *LeaderOptions) defaults() error {
 // once; RunElected then returns nil. An error of run is returned as is, after giving up the
 // Lease.
 //
-// A collector that takes over reads what the log holds first (Start), so its relists add no
-// version the previous leader recorded.
+// A collector that takes over reads what the log holds first (Start): it resumes each watch
+// from the previous leader's last progress record, so that the changes made between the two
+// are replayed, and adds no version the previous leader recorded.
 func RunElected(ctx context.Context, cfg *rest.Config, o LeaderOptions, run func(ctx context.Context) error) error {
 	if err := o.defaults(); err != nil {
 		return err

@@ -12,13 +12,14 @@ import (
 )
 
 // load learns what the log holds of the cluster: the last envelope of each object subject,
-// headers only. Objects whose last envelope is a deletion are not kept.
+// headers only, and the last progress record of each watch (where it resumes). Objects whose
+// last envelope is a deletion are not kept.
 func (c *Collector) load(ctx context.Context) error {
 	start := time.Now()
 	cons, err := c.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
-		FilterSubject:     eventlog.Filter(c.opts.Cluster, "*", "*", "*"),
+		FilterSubjects:    []string{eventlog.Filter(c.opts.Cluster, "*", "*", "*"), eventlog.ProgressFilter(c.opts.Cluster)},
 		HeadersOnly:       true,
 		InactiveThreshold: time.Minute,
 		MaxAckPending:     -1,
@@ -33,7 +34,7 @@ func (c *Collector) load(ctx context.Context) error {
 		_ = c.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
 	pending := cons.CachedInfo().NumPending
-	n, kept := uint64(0), 0
+	n, kept, watches := uint64(0), 0, 0
 	for n < pending {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
@@ -47,16 +48,28 @@ func (c *Collector) load(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("read the log's state: %w", err)
 			}
-			e, err := eventlog.FromMsg(msg.Subject(), msg.Headers(), nil)
-			if err != nil || e.Type.IsDelete() || e.Type == eventlog.Discovered || e.UID == "" {
-				continue
-			}
-			t := c.state.table(e.Group, e.Kind, e.Resource)
-			t.load(e.UID, e.Namespace, e.Name, e.ResourceVersion, md.Sequence.Stream)
-			kept++
 			if md.NumPending == 0 {
 				pending = n
 			}
+			e, err := eventlog.FromMsg(msg.Subject(), msg.Headers(), nil)
+			if err != nil {
+				continue
+			}
+			if e.Type == eventlog.Progress {
+				c.state.setProgress(watchKey{e.Group, e.Resource, e.Namespace}, e.ResourceVersion)
+				watches++
+				continue
+			}
+			if !e.Type.IsObject() || e.UID == "" {
+				continue
+			}
+			t := c.state.table(e.Group, e.Kind, e.Resource)
+			t.noteStored(e.ResourceVersion)
+			if e.Type.IsDelete() {
+				continue
+			}
+			t.load(e.UID, e.Namespace, e.Name, e.ResourceVersion, md.Sequence.Stream)
+			kept++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("read the log's state: %w", err)
@@ -74,7 +87,7 @@ func (c *Collector) load(ctx context.Context) error {
 	for _, t := range c.state.all() {
 		c.metrics.objects.WithLabelValues(t.gk.group, t.gk.kind).Set(float64(t.len()))
 	}
-	c.log.Info("read the log's state", "objects", kept, "subjects", n, "took", time.Since(start).Round(time.Millisecond))
+	c.log.Info("read the log's state", "objects", kept, "subjects", n, "watch progress records", watches, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -24,6 +24,8 @@ type metrics struct {
 	logWait         prometheus.Counter // seconds spent waiting for the log to accept events again
 	logWaiting      prometheus.Gauge   // 1 while waiting for the log
 	lastEvent       *prometheus.GaugeVec
+	progress        prometheus.Counter     // progress records stored
+	unobserved      *prometheus.CounterVec // changes recorded only by a relist, by group, resource
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group", "resource", "reason"}),
 		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "khist_collector_publish_errors_total",
-			Help: "Object versions the log did not acknowledge after retries (they are recorded again on the next relist).",
+			Help: "Object versions the log did not acknowledge after retries (the watches then stop and start again from their last recorded progress, or relist: the versions are recorded again).",
 		}, []string{"group", "resource"}),
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "khist_collector_publish_latency_seconds",
@@ -63,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group", "resource", "reason"}),
 		relists: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "khist_collector_relists_total",
-			Help: "Lists of a resource, by API group, resource and reason (start, gone, error, forbidden, restart).",
+			Help: "Lists of a resource, by API group, resource and reason (start: first recording; resume-unknown: the log holds no progress of its watch; resume-gone: the log's progress is older than the API server's watch history; gone, error, forbidden).",
 		}, []string{"group", "resource", "reason"}),
 		listDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "khist_collector_list_duration_seconds",
@@ -102,11 +104,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "khist_collector_last_event_timestamp_seconds",
 			Help: "Unix time of the last change observed, by API group and resource (lag shows as its age).",
 		}, []string{"group", "resource"}),
+		progress: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "khist_collector_progress_records_total",
+			Help: "Progress records stored: how far each watch has come, for the next collector (a restart, a new leader) to resume the watches from there.",
+		}),
+		unobserved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khist_collector_unobserved_changes_total",
+			Help: "Objects whose changes were made while no watch ran and could not be replayed (the resume point was unknown or older than the API server's watch history, or a watch fell behind): a relist recorded only their state then (RESYNC) or their deletion (DELETED_UNOBSERVED); each hides one or more versions not recorded. By API group and resource.",
+		}, []string{"group", "resource"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.filtered, m.publishErrors, m.publishLatency, m.publishBlocked,
 			m.inFlight, m.inFlightBytes, m.watchRestarts, m.relists, m.listDuration, m.objects,
-			m.resources, m.discoveryErrors, m.sessions, m.publishRetries, m.logWait, m.logWaiting, m.lastEvent)
+			m.resources, m.discoveryErrors, m.sessions, m.publishRetries, m.logWait, m.logWaiting, m.lastEvent,
+			m.progress, m.unobserved)
 	}
 	return m
 }

@@ -54,6 +54,13 @@ type Options struct {
 	WatchTimeout time.Duration
 	// ListPageSize is the number of objects asked per page of a list. Default 500.
 	ListPageSize int64
+	// ProgressInterval is how often each watch's progress (the resourceVersion up to which
+	// the log holds its changes) is recorded, when it recorded changes since; the first is
+	// recorded at once, and that of a watch that only moves every 10 minutes. A collector that starts (a restart, a new
+	// leader) resumes each watch from its last progress, and the API server replays the
+	// changes made since, as long as its watch history (minutes) reaches back there; else the
+	// watch relists and says so. Default 5s.
+	ProgressInterval time.Duration
 
 	// MaxInFlight bounds the versions sent to the log and not yet acknowledged; beyond it the
 	// watches wait (back-pressure). Default 1024.
@@ -81,6 +88,7 @@ const (
 	DefaultDiscoveryInterval = time.Minute
 	DefaultWatchTimeout      = 5 * time.Minute
 	DefaultListPageSize      = 500
+	DefaultProgressInterval  = 5 * time.Second
 	DefaultMaxInFlight       = 1024
 	DefaultMaxInFlightBytes  = 64 << 20
 )
@@ -101,6 +109,9 @@ func (o *Options) defaults() error {
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
+	if o.ProgressInterval == 0 {
+		o.ProgressInterval = DefaultProgressInterval
+	}
 	if o.MaxInFlightBytes == 0 {
 		o.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
@@ -115,6 +126,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: discovery interval %s is below 1s", ErrInvalidOption, o.DiscoveryInterval)
 	case o.WatchTimeout < time.Second:
 		return fmt.Errorf("%w: watch timeout %s is below 1s", ErrInvalidOption, o.WatchTimeout)
+	case o.ProgressInterval < 500*time.Millisecond:
+		return fmt.Errorf("%w: progress interval %s is below 500ms", ErrInvalidOption, o.ProgressInterval)
 	case o.ListPageSize < 1:
 		return fmt.Errorf("%w: list page size %d: use a positive number", ErrInvalidOption, o.ListPageSize)
 	case o.MaxInFlight < 1:

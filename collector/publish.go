@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/khist/khist/eventlog"
@@ -37,6 +38,13 @@ type publisher struct {
 
 	lastSlowLog time.Time // guarded by mu
 
+	// sent counts the envelopes sent (in publish order), acked those stored, in the same
+	// order: acked >= n means that the first n envelopes sent are all in the log, which is
+	// what a progress record waits for (see checkpointDue).
+	// After a failure acked stops: the envelopes stored after one that was not do not count.
+	sent, acked atomic.Uint64
+	failed      atomic.Bool
+
 	// onFail is called when a version could not be stored: the session ends at once, even if
 	// no watch publishes again to learn of it.
 	onFail func(error)
@@ -57,17 +65,23 @@ func (c *Collector) newPublisher() (*publisher, error) {
 	return pp, nil
 }
 
-// publish sends e, waiting while too much is in flight. t is the table of e's kind. On failure
-// the table forgets that e's version is recorded, so that the next relist records it again.
+// publish sends e, waiting while too much is in flight. t is the table of e's kind (nil for a
+// progress record). On failure the table forgets that e's version is recorded, so that the
+// next relist records it again.
 func (pp *publisher) publish(ctx context.Context, t *table, e *eventlog.Envelope) error {
 	start := time.Now()
 	n := int64(len(e.Object))
 	if err := pp.acquire(ctx, n); err != nil {
-		t.lost(e.UID, e.Namespace, e.Name)
+		if t != nil {
+			t.lost(e.UID, e.Namespace, e.Name)
+		}
 		return err
 	}
 	pp.mu.Lock()
 	err := pp.p.Publish(ctx, e)
+	if err == nil {
+		pp.sent.Add(1)
+	}
 	waited := time.Since(start)
 	slow := waited > slowPublish && time.Since(pp.lastSlowLog) > time.Minute
 	if slow {
@@ -84,7 +98,9 @@ func (pp *publisher) publish(ctx context.Context, t *table, e *eventlog.Envelope
 	}
 	if err != nil {
 		pp.release(n)
-		t.lost(e.UID, e.Namespace, e.Name)
+		if t != nil {
+			t.lost(e.UID, e.Namespace, e.Name)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -103,10 +119,27 @@ func (pp *publisher) onAck(e *eventlog.Envelope, seq uint64, dup bool, err error
 	m := pp.c.metrics
 	m.inFlight.Dec()
 	m.inFlightBytes.Sub(float64(n))
+	if err != nil {
+		pp.failed.Store(true)
+	} else if !pp.failed.Load() {
+		pp.acked.Add(1)
+	}
+	if e.Type == eventlog.Progress {
+		if err != nil {
+			if pp.onFail != nil {
+				pp.onFail(&publishError{err})
+			}
+			return
+		}
+		m.progress.Inc()
+		// The next session of this process resumes its watches from here.
+		pp.c.state.setProgress(watchKey{e.Group, e.Resource, e.Namespace}, e.ResourceVersion)
+		return
+	}
 	t := pp.c.state.lookup(e.Group, e.Kind)
 	if err != nil {
 		m.publishErrors.WithLabelValues(e.Group, e.Resource).Inc()
-		pp.c.log.Error("the log did not store a version; it is recorded again on the next relist", "event", e.String(), "err", err)
+		pp.c.log.Error("the log did not store a version; it is recorded again when the watches start again (from their last recorded progress, or by a relist)", "event", e.String(), "err", err)
 		if t != nil {
 			t.lost(e.UID, e.Namespace, e.Name)
 		}
@@ -121,8 +154,11 @@ func (pp *publisher) onAck(e *eventlog.Envelope, seq uint64, dup bool, err error
 	} else {
 		m.events.WithLabelValues(e.Group, e.Resource, string(e.Type)).Inc()
 	}
-	if t != nil && !e.Type.IsDelete() && seq > 0 {
-		t.stored(e.UID, seq)
+	if t != nil {
+		t.noteStored(e.ResourceVersion)
+		if !e.Type.IsDelete() && seq > 0 {
+			t.stored(e.UID, seq)
+		}
 	}
 }
 

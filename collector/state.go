@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"strconv"
 	"sync"
+	"time"
 	"unique"
 )
 
@@ -59,6 +60,7 @@ type table struct {
 	mu       sync.Mutex
 	resource string // plural resource name, for the envelopes of DeletedUnobserved
 	objs     map[string]entry
+	hw       uint64 // highest resourceVersion of the kind the log holds (see highWater)
 }
 
 // state is the collector's memory of the log, by group/kind.
@@ -66,6 +68,9 @@ type state struct {
 	mu     sync.Mutex
 	tables map[gk]*table
 	gen    uint32 // last relist generation handed out
+	// progress is, per watch, the resourceVersion up to which the log holds its changes: the
+	// last progress record (eventlog.Progress) stored.
+	progress map[watchKey]string
 }
 
 func newState() *state { return &state{tables: map[gk]*table{}} }
@@ -259,3 +264,93 @@ func (t *table) len() int {
 	defer t.mu.Unlock()
 	return len(t.objs)
 }
+
+// noteStored raises the table's high-water mark: the highest resourceVersion of this kind the
+// log holds (versions and deletions alike), as far as the collector knows.
+func (t *table) noteStored(rv string) {
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	t.hw = max(t.hw, n)
+	t.mu.Unlock()
+}
+
+// highWater returns the highest resourceVersion of this kind the log holds (0: none known).
+// A resumed watch replays changes up to it that the log may hold already.
+func (t *table) highWater() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hw
+}
+
+// covers reports whether the object's version known to the table is n or newer: a replayed
+// version n of it is then in the log already (or was filtered).
+func (t *table) covers(uid string, n uint64) bool {
+	t.mu.Lock()
+	e, ok := t.objs[uid]
+	t.mu.Unlock()
+	return ok && e.rv&rvHashed == 0 && uint64(e.rv) >= n
+}
+
+// setProgress records how far the log holds a watch's changes (its last progress record).
+func (s *state) setProgress(k watchKey, rv string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.progress == nil {
+		s.progress = map[watchKey]string{}
+	}
+	s.progress[k] = rv
+}
+
+// resumePoint returns the resourceVersion from which a watch of the resource in namespace ns
+// ("" for all) resumes, "" when the log holds no progress of it.
+func (s *state) resumePoint(group, resource, ns string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	own := s.progress[watchKey{group, resource, ns}]
+	if ns == "" {
+		return own
+	}
+	return resumeFrom(own, s.progress[watchKey{group, resource, ""}])
+}
+
+// resumeFrom picks where a watch of one namespace resumes: from its own progress, or from that
+// of a watch of all namespaces (an earlier run without namespace filters, which recorded that
+// namespace's changes too), whichever came further; the own one when they cannot be compared.
+func resumeFrom(own, all string) string {
+	if own == "" || all == "" {
+		return own + all
+	}
+	a, err1 := strconv.ParseUint(own, 10, 64)
+	b, err2 := strconv.ParseUint(all, 10, 64)
+	if err1 == nil && err2 == nil && b > a {
+		return all
+	}
+	return own
+}
+
+// checkpointDue reports whether a watch's progress is to be recorded now. The watch has reached
+// rv after the session had sent its n-th envelope, and acked envelopes are acknowledged (in
+// order); changed says it recorded versions since its last progress record, last, written at
+// lastAt. A progress record is written only once everything sent before it is stored, so that
+// no version up to rv can be missing from the log: the first at once (after the first list),
+// then every interval after changes, and otherwise (the watch only moved: bookmarks, filtered
+// heartbeats) every idleProgress, so that the resume point stays within the API server's
+// watch history.
+func checkpointDue(rv string, n, acked uint64, changed bool, last string, lastAt, now time.Time, interval time.Duration) bool {
+	switch {
+	case rv == "" || rv == last || acked < n:
+		return false
+	case last == "":
+		return true
+	case changed:
+		return now.Sub(lastAt) >= interval
+	}
+	return now.Sub(lastAt) >= idleProgress
+}
+
+// idleProgress is how often the progress of a watch that records nothing (it only moves) is
+// written.
+const idleProgress = 10 * time.Minute

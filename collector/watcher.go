@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,9 +64,38 @@ type watcher struct {
 	o, ho scanned
 	rv    []byte // last resourceVersion seen
 
+	// resume is the resourceVersion up to which the log holds this watch's changes (its last
+	// progress record), "" when unknown: the watch resumes from there instead of listing.
+	resume string
+	// resuming is set while a watch resumed from resume has not yet received an event: a 410
+	// Gone then means the resume point is too old.
+	resuming bool
+	// replayTo is, while a resumed watch replays changes the log may hold already, the
+	// highest resourceVersion of the kind the log holds (0 once passed).
+	replayTo uint64
+	// covered: the log holds this resource's changes up to some point (recorded by this
+	// process or an earlier one), so that a relist now may miss changes (counted).
+	covered bool
+	// lossy is set during a relist of a covered resource.
+	lossy bool
+	// published is set by handle when it sent a version.
+	published bool
+	// onWatching, if set, is called once the first watch request is accepted.
+	onWatching func()
+
+	// ck is how far the watch has come, for the session's progress records (checkpointDue).
+	ckMu      sync.Mutex
+	ckRV      string
+	ckN       uint64 // envelopes the session had sent when the watch reached ckRV
+	ckChanges uint64 // versions recorded so far
+	// The last progress record written, and when (used by the session's progress loop only).
+	written        string
+	writtenAt      time.Time
+	writtenChanges uint64
+
 	// Metrics of this resource, looked up once.
-	mKnown, mHeartbeat, mNamespace prometheus.Counter
-	mLast, mObjects                prometheus.Gauge
+	mKnown, mHeartbeat, mNamespace, mUnobserved prometheus.Counter
+	mLast, mObjects                             prometheus.Gauge
 
 	lastRV atomic.Uint64 // numeric form of rv, for Sync
 	busy   atomic.Bool   // handling a change or listing
@@ -96,6 +126,7 @@ func (c *Collector) newWatcher(res apiResource, ns string, pub *publisher) *watc
 	w.mKnown = m.filtered.WithLabelValues(res.group, res.resource, "known")
 	w.mHeartbeat = m.filtered.WithLabelValues(res.group, res.resource, "heartbeat")
 	w.mNamespace = m.filtered.WithLabelValues(res.group, res.resource, "namespace")
+	w.mUnobserved = m.unobserved.WithLabelValues(res.group, res.resource)
 	w.mLast = m.lastEvent.WithLabelValues(res.group, res.resource)
 	w.mObjects = m.objects.WithLabelValues(res.group, res.kind)
 	w.log = c.log.With("resource", res.String())
@@ -132,10 +163,34 @@ func (w *watcher) run(ctx context.Context) error {
 	needList, reason := true, "start"
 	failures := 0
 	first := true
+	switch {
+	case w.resume != "":
+		// The API server replays, from its watch history, the changes since the log's
+		// progress: those made while no collector watched (a restart, a failover).
+		needList = false
+		w.rv = append(w.rv[:0], w.resume...)
+		w.noteRV()
+		w.resuming, w.covered = true, true
+		w.replayTo = w.t.highWater()
+		w.onWatching = func() {
+			if first {
+				first = false
+				if w.onListed != nil {
+					w.onListed(nil)
+				}
+			}
+		}
+		w.log.Debug("resuming the watch from the log's progress", "rv", w.resume)
+	case w.t.highWater() > 0:
+		reason, w.covered = "resume-unknown", true
+		w.log.Warn("the log holds this resource's changes but no progress of its watch (written by an older khist, or dropped by the stream's retention): relisting; changes made while no collector watched are recorded only as the state the list finds (khist_collector_unobserved_changes_total)")
+	}
 	for ctx.Err() == nil {
 		if needList {
 			m.relists.WithLabelValues(g, r, reason).Inc()
+			w.lossy = w.covered
 			err := w.list(ctx)
+			w.lossy = false
 			if first {
 				first = false
 				if w.onListed != nil {
@@ -158,6 +213,7 @@ func (w *watcher) run(ctx context.Context) error {
 				continue
 			}
 			needList, failures = false, 0
+			w.covered = true
 		}
 		err := w.watch(ctx)
 		switch {
@@ -168,6 +224,15 @@ func (w *watcher) run(ctx context.Context) error {
 		case err == nil:
 			m.watchRestarts.WithLabelValues(g, r, "closed").Inc()
 			failures = 0
+			w.resuming = false
+		case w.resuming && (errors.Is(err, errGone) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err) ||
+			apierrors.HasStatusCause(err, metav1.CauseTypeResourceVersionTooLarge)):
+			// The API server no longer has the changes since the resume point (its watch
+			// history is short: minutes), or never had it (another cluster's log?).
+			m.watchRestarts.WithLabelValues(g, r, "gone").Inc()
+			w.log.Warn("cannot resume the watch from the log's progress: the API server's watch history no longer reaches back to it (410 Gone); relisting: changes made while no collector watched are recorded only as the state the list finds (khist_collector_unobserved_changes_total)", "rv", string(w.rv), "err", err)
+			w.resuming, w.replayTo = false, 0
+			needList, reason = true, "resume-gone"
 		case errors.Is(err, errGone) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err):
 			m.watchRestarts.WithLabelValues(g, r, "gone").Inc()
 			w.log.Info("watch fell behind etcd compaction (410 Gone): relisting", "rv", string(w.rv))
@@ -270,6 +335,7 @@ func (w *watcher) list(ctx context.Context) error {
 	}
 	w.rv = append(w.rv[:0], meta.ResourceVersion...)
 	w.noteRV()
+	w.reached()
 	w.mObjects.Set(float64(w.t.len()))
 	w.c.metrics.listDuration.WithLabelValues(w.res.group, w.res.resource).Observe(time.Since(start).Seconds())
 	w.active.Store(time.Now().UnixNano())
@@ -349,6 +415,10 @@ func (w *watcher) watch(ctx context.Context) error {
 		return err
 	}
 	defer body.Close()
+	if w.onWatching != nil {
+		w.onWatching()
+		w.onWatching = nil
+	}
 	dec := jsontext.NewDecoder(body, decodeOpts...)
 	for {
 		v, err := dec.ReadValue()
@@ -399,11 +469,34 @@ func (w *watcher) event(ctx context.Context, v []byte) error {
 	if err != nil {
 		return err
 	}
+	w.resuming = false
 	if len(w.o.rv) > 0 {
 		w.rv = append(w.rv[:0], w.o.rv...)
 		w.noteRV()
+		w.reached()
 	}
 	return nil
+}
+
+// reached notes, for the session's progress records, that the watch has reached w.rv and
+// whether it recorded a version since the last call.
+func (w *watcher) reached() {
+	n := w.pub.sent.Load()
+	w.ckMu.Lock()
+	w.ckRV, w.ckN = string(w.rv), n
+	if w.published {
+		w.ckChanges++
+	}
+	w.ckMu.Unlock()
+	w.published = false
+}
+
+// checkpoint returns how far the watch has come: its resourceVersion, the envelopes sent when
+// it got there, and the versions it recorded so far.
+func (w *watcher) checkpoint() (rv string, n, changes uint64) {
+	w.ckMu.Lock()
+	defer w.ckMu.Unlock()
+	return w.ckRV, w.ckN, w.ckChanges
 }
 
 func (w *watcher) noteRV() {
@@ -427,6 +520,19 @@ func (w *watcher) handle(ctx context.Context, typ eventlog.EventType, data []byt
 	if !w.c.filter.object(w.res.group, w.res.kind, string(o.namespace), string(o.name)) {
 		w.mNamespace.Inc()
 		return nil
+	}
+	if gen == 0 && w.replayTo != 0 {
+		if n, err := strconv.ParseUint(string(o.rv), 10, 64); err == nil {
+			if n > w.replayTo {
+				w.replayTo = 0 // past what the log can hold: the replay is over
+			} else if w.inLogAlready(ctx, typ, n) {
+				if typ == eventlog.Deleted {
+					w.t.forget(string(o.uid))
+				}
+				w.mKnown.Inc()
+				return nil
+			}
+		}
 	}
 	rv := keyOf(o.rv)
 	if typ == eventlog.Deleted {
@@ -458,6 +564,10 @@ func (w *watcher) handle(ctx context.Context, typ eventlog.EventType, data []byt
 	w.mLast.Set(float64(e.Observed.Unix()))
 	if err := w.pub.publish(ctx, w.t, e); err != nil {
 		return err
+	}
+	w.published = true
+	if gen != 0 && w.lossy {
+		w.mUnobserved.Inc()
 	}
 	if gen == 0 {
 		w.mObjects.Set(float64(w.t.len()))
@@ -567,6 +677,27 @@ func (w *watcher) sweep(ctx context.Context, gen uint32) error {
 	}
 	if len(gone) > 0 {
 		w.log.Info("objects deleted while unobserved", "count", len(gone))
+		if w.lossy {
+			w.mUnobserved.Add(float64(len(gone)))
+		}
 	}
 	return nil
+}
+
+// inLogAlready reports whether version n of the scanned object, replayed by a resumed watch,
+// is in the log already: the table knows this version or a newer one of it, or the log's last
+// envelope of its name is a version of it at n or later (it was deleted since, or recorded
+// by the previous collector after its last progress record). JetStream's de-duplication
+// would drop most of these within its window; this holds beyond it.
+func (w *watcher) inLogAlready(ctx context.Context, typ eventlog.EventType, n uint64) bool {
+	o := &w.o
+	if typ != eventlog.Deleted && w.t.covers(string(o.uid), n) {
+		return true
+	}
+	last, err := w.c.elog.LastOf(ctx, eventlog.Subject(w.c.opts.Cluster, w.res.group, w.res.kind, string(o.namespace), string(o.name)))
+	if err != nil || last == nil || last.UID != string(o.uid) {
+		return false
+	}
+	m, err := strconv.ParseUint(last.ResourceVersion, 10, 64)
+	return err == nil && m >= n
 }

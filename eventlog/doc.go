@@ -9,7 +9,8 @@
 // cluster's API discovery returned (APIDiscovery, event type Discovered) on a subject of its own,
 // khist.ev.CLUSTER.discovery, once per distinct content; and who made each write request, as
 // the API server's audit webhook reports it (AuditRecord, event type Audited), on
-// khist.ev.CLUSTER.audit.
+// khist.ev.CLUSTER.audit; and how far each of its watches has come (event type Progress), on
+// khist.ev.CLUSTER.progress.KEY, for the next collector to resume from there.
 //
 // Guarantees: a Publisher returns every failure it could not recover from, never drops an
 // envelope silently, and publishes with a message id derived from cluster/uid/resourceVersion/type

@@ -26,10 +26,20 @@ const (
 	DeletedUnobserved EventType = "DELETED_UNOBSERVED"
 )
 
-// Valid reports whether t is one of the event types above, Discovered or Audited.
+// Valid reports whether t is one of the event types above, Discovered, Audited or Progress.
 func (t EventType) Valid() bool {
 	switch t {
-	case Added, Modified, Deleted, Resync, DeletedUnobserved, Discovered, Audited:
+	case Added, Modified, Deleted, Resync, DeletedUnobserved, Discovered, Audited, Progress:
+		return true
+	}
+	return false
+}
+
+// IsObject reports whether the event is an object version (not a discovery, audit or progress
+// record).
+func (t EventType) IsObject() bool {
+	switch t {
+	case Added, Modified, Deleted, Resync, DeletedUnobserved:
 		return true
 	}
 	return false
@@ -96,6 +106,9 @@ func (e *Envelope) MsgID() string {
 	if e.Type == Audited {
 		return e.Cluster + "/audit/" + e.ResourceVersion
 	}
+	if e.Type == Progress {
+		return e.Cluster + "/progress/" + e.Group + "/" + e.Resource + "/" + e.Namespace + "/" + e.ResourceVersion
+	}
 	id := e.UID
 	if id == "" {
 		id = e.Kind + "/" + e.Namespace + "/" + e.Name
@@ -120,9 +133,12 @@ func (e *Envelope) Validate() error {
 		}
 		return nil
 	}
+	if e.Type == Progress {
+		return e.validateProgress()
+	}
 	switch {
 	case !e.Type.Valid():
-		return fmt.Errorf("%w: event type %q is not one of ADDED, MODIFIED, DELETED, RESYNC, DELETED_UNOBSERVED, DISCOVERY", ErrInvalidEnvelope, e.Type)
+		return fmt.Errorf("%w: event type %q is not one of ADDED, MODIFIED, DELETED, RESYNC, DELETED_UNOBSERVED, DISCOVERY, AUDIT, PROGRESS", ErrInvalidEnvelope, e.Type)
 	case e.Cluster == "":
 		return fmt.Errorf("%w: cluster is empty", ErrInvalidEnvelope)
 	case e.Kind == "" || e.Version == "":
@@ -151,7 +167,7 @@ const HdrEnvelope = "Khist"
 const envelopeEncoding = "1"
 
 // Msg returns the NATS message for e on its subject (DiscoverySubject for a discovery record,
-// AuditSubject for an audit record).
+// AuditSubject for an audit record, ProgressSubject for a progress record).
 func (e *Envelope) Msg() *nats.Msg {
 	subj, object := e.subject()
 	m := nats.NewMsg(subj)
@@ -183,6 +199,8 @@ func (e *Envelope) subject() (string, bool) {
 		return DiscoverySubject(e.Cluster), false
 	case Audited:
 		return AuditSubject(e.Cluster), false
+	case Progress:
+		return ProgressSubject(e.Cluster, e.Group, e.Resource, e.Namespace), false
 	}
 	return Subject(e.Cluster, e.Group, e.Kind, e.Namespace, e.Name), true
 }
@@ -291,6 +309,16 @@ func fromLegacyMsg(h nats.Header, data []byte) (*Envelope, error) {
 func (e *Envelope) String() string {
 	if e.Type == Discovered {
 		return "DISCOVERY of " + e.Cluster + " hash=" + e.ResourceVersion
+	}
+	if e.Type == Progress {
+		r := e.Resource
+		if e.Group != "" {
+			r += "." + e.Group
+		}
+		if e.Namespace != "" {
+			r += " in " + e.Namespace
+		}
+		return "PROGRESS of the watch of " + r + " rv=" + e.ResourceVersion
 	}
 	if e.Type == Audited {
 		return "AUDIT " + e.Resource + " " + e.Namespace + "/" + e.Name + " by " + e.Actor + " id=" + e.ResourceVersion

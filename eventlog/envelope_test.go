@@ -22,6 +22,8 @@ func TestEnvelopeEncoding(t *testing.T) {
 		{Type: Discovered, Cluster: "prod.eu_1", ResourceVersion: "abc123", Source: "collector", Observed: time.Unix(5, 0).UTC(), Object: []byte(`{"format":1}`)},
 		// A record whose subject does not name an object carries its names in the header.
 		{Type: Discovered, Cluster: "c", Group: "g.io", Kind: "K", Namespace: "n s", Name: "x%y", ResourceVersion: "h", Object: []byte(`{}`)},
+		NewProgress("prod", "apps", "replicasets", "web", "123", "collector"),
+		NewProgress("prod", "", "pods", "", "124", "collector"),
 	}
 	for _, in := range cases {
 		m := in.Msg()
@@ -85,4 +87,52 @@ func TestLegacyEnvelope(t *testing.T) {
 	if _, err := FromMsg(m2.Subject, m2.Header, m2.Data); err == nil || !strings.Contains(err.Error(), "newer khist") {
 		t.Fatalf("unknown encoding: %v", err)
 	}
+}
+
+// TestProgressRecord: a progress record has a subject of its own per watch, which no object
+// filter matches and the cluster's progress filter does; its message id changes with its
+// resourceVersion only; it validates, and it is not an object version.
+func TestProgressRecord(t *testing.T) {
+	a := NewProgress("prod", "apps", "replicasets", "web", "123", "collector")
+	b := NewProgress("prod", "apps", "replicasets", "", "123", "collector")
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Type.IsObject() || !Added.IsObject() {
+		t.Error("IsObject")
+	}
+	sa, sb := a.Msg().Subject, b.Msg().Subject
+	if sa == sb || sa != ProgressSubject("prod", "apps", "replicasets", "web") {
+		t.Errorf("subjects %q %q", sa, sb)
+	}
+	if got := strings.Count(sa, "."); got != 4 {
+		t.Errorf("%q has %d dots, want 4 (object subjects have 6)", sa, got)
+	}
+	if !subjectMatches(ProgressFilter("prod"), sa) || subjectMatches(Filter("prod", "*", "*", "*"), sa) || subjectMatches(ProgressFilter("stage"), sa) {
+		t.Errorf("filters: %q", sa)
+	}
+	if a.MsgID() == b.MsgID() || a.MsgID() == NewProgress("prod", "apps", "replicasets", "web", "124", "collector").MsgID() {
+		t.Error("message ids collide")
+	}
+	if a.MsgID() != NewProgress("prod", "apps", "replicasets", "web", "123", "collector").MsgID() {
+		t.Error("the same progress twice has two message ids")
+	}
+	bad := NewProgress("prod", "", "", "", "1", "collector")
+	if err := bad.Validate(); err == nil {
+		t.Error("a progress record without a resource validates")
+	}
+}
+
+// subjectMatches reports whether a NATS subject filter (with * and > wildcards) matches subj.
+func subjectMatches(filter, subj string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subj, ".")
+	for i, t := range f {
+		if t == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || t != "*" && t != s[i] {
+			return false
+		}
+	}
+	return len(f) == len(s)
 }

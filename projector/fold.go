@@ -42,7 +42,7 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 	objs := make([]Object, len(envs))
 	for i, e := range envs {
 		evs[i].env = e
-		if spec != nil && e.Type != eventlog.Discovered && e.Type != eventlog.Audited {
+		if spec != nil && e.Type.IsObject() {
 			evs[i].baseSeq, evs[i].base = spec.next(e)
 			evs[i].speculate = true
 		}
@@ -51,7 +51,7 @@ func decodeEvents(envs []*eventlog.Envelope, spec *specCache) []event {
 		var enc deltaEncoder
 		for i := lo; i < hi; i++ {
 			ev := &evs[i]
-			if ev.env.Type == eventlog.Discovered || ev.env.Type == eventlog.Audited {
+			if !ev.env.Type.IsObject() {
 				continue
 			}
 			if DecodeObject(ev.env.Object, &objs[i]) == nil {
@@ -205,6 +205,8 @@ func (t *txn) apply(ev *event) error {
 		return foldDiscovery(t, ev)
 	case eventlog.Audited:
 		return foldAudit(t, ev)
+	case eventlog.Progress:
+		return nil // the collector's, for resuming its watches: no view holds it
 	}
 	if why := poison(ev.env); why != "" {
 		return t.quarantine(ev, why)

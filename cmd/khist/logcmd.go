@@ -140,6 +140,9 @@ func runLog(cmd *cobra.Command, g *globalFlags, f *logFlags) error {
 	// the command then fails naming what could not.
 	err = l.Read(ctx, eventlog.ReadOptions{StartSeq: f.fromSeq, Filters: filters, SkipDamage: true}, func(batch []*eventlog.Envelope) error {
 		for _, e := range batch {
+			if e.Type == eventlog.Progress {
+				continue // the collector's bookkeeping (where to resume its watches), not a change
+			}
 			if f.name != "" && e.Name != f.name {
 				continue
 			}

@@ -136,8 +136,10 @@ func currentRV(ctx context.Context, t *testing.T) uint64 {
 }
 
 // A collector killed with SIGKILL in the middle of a rollout, while pods are deleted, and
-// restarted: no version is recorded twice, the deletions it missed are recorded as
-// DELETED_UNOBSERVED with the pods' last recorded state, and the rest of the rollout is there.
+// restarted: it resumes its watches from the progress the log holds, so that every version the
+// API server served is in the log exactly once, including those that came and went while it
+// was down (the deletions then are DELETED with the pods' final state, not found missing by a
+// relist), and the rest of the rollout is there.
 func TestCollectorKilledMidRollout(t *testing.T) {
 	c, cs := needCluster(t)
 	bin := khistbin.Build(t)
@@ -189,7 +191,8 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	p1.kill()
-	t.Logf("collector killed at rv %d", currentRV(ctx, t))
+	killedRV := currentRV(ctx, t)
+	t.Logf("collector killed at rv %d", killedRV)
 
 	// While it is down: hold the rollout and delete two pods (their ReplicaSets replace them).
 	if _, err := c.Kubectl(ctx, "-n", ns, "rollout", "pause", deploy); err != nil {
@@ -213,6 +216,8 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	}
 	raw.waitQuiet(t, ctx, 5*time.Second)
 
+	restartRV := currentRV(ctx, t)
+	restarted := time.Now()
 	p2 := startCollect(t, bin, c, dataDir)
 	resumeRV := currentRV(ctx, t)
 	if _, err := c.Kubectl(ctx, "-n", ns, "rollout", "resume", deploy); err != nil {
@@ -239,13 +244,16 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 		for _, e := range envs {
 			inLog[e.UID+"/"+e.ResourceVersion] = true
 		}
+		var lost []string
 		for _, kind := range []string{"Pod", "ReplicaSet"} {
 			for _, v := range raw.versions(kind) {
-				rv, _ := strconv.ParseUint(v.RV, 10, 64)
-				if rv > resumeRV && !inLog[v.UID+"/"+v.RV] {
-					return fmt.Errorf("%s seen after the restart is not in the log", v)
+				if !inLog[v.UID+"/"+v.RV] {
+					lost = append(lost, v.String())
 				}
 			}
+		}
+		if len(lost) > 0 {
+			return fmt.Errorf("%d versions the API server served are not in the log: %s", len(lost), strings.Join(lost, "; "))
 		}
 		return nil
 	})
@@ -265,7 +273,8 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 		}
 		seen[key] = e
 	}
-	// The deletions it missed, with the pods' last recorded state.
+	// The deletions made while it was down, replayed by the API server: observed, with the
+	// pods' final state.
 	for uid, name := range deletedUIDs {
 		var found []*eventlog.Envelope
 		for _, e := range envs {
@@ -273,14 +282,29 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 				found = append(found, e)
 			}
 		}
-		if len(found) != 1 || found[0].Type != eventlog.DeletedUnobserved {
-			t.Errorf("pod %s deleted while the collector was down: deletions in the log %v", name, found)
+		if len(found) != 1 || found[0].Type != eventlog.Deleted {
+			t.Errorf("pod %s deleted while the collector was down: deletions in the log %v, want one DELETED", name, found)
 			continue
 		}
 		m, err := eventlog.ParseMeta(found[0].Object)
 		if err != nil || m.Metadata.UID != uid || m.Metadata.Name != name || len(m.Metadata.Labels) == 0 {
-			t.Errorf("DELETED_UNOBSERVED of %s has no last state: %s", name, found[0].Object)
+			t.Errorf("DELETED of %s has no final state: %s", name, found[0].Object)
 		}
+	}
+	// The versions served while it was down.
+	during, recovered := 0, 0
+	for _, kind := range []string{"Pod", "ReplicaSet"} {
+		for _, v := range raw.versions(kind) {
+			if rv, _ := strconv.ParseUint(v.RV, 10, 64); rv > killedRV && rv <= restartRV {
+				during++
+				if seen[v.UID+"/"+v.RV] != nil {
+					recovered++
+				}
+			}
+		}
+	}
+	if during == 0 {
+		t.Error("no version while the collector was down: the test did not make a gap")
 	}
 	// The state of every object when the collector came back is in the log.
 	lastBefore := map[string]version{}
@@ -301,14 +325,20 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	}
 	var resync, gone int
 	for _, e := range envs {
-		if e.Namespace == ns && e.Type == eventlog.Resync {
+		if e.Namespace != ns || e.Observed.Before(restarted) {
+			continue
+		}
+		if e.Type == eventlog.Resync {
 			resync++
 		}
-		if e.Namespace == ns && e.Type == eventlog.DeletedUnobserved {
+		if e.Type == eventlog.DeletedUnobserved {
 			gone++
 		}
 	}
-	t.Logf("%d envelopes; in %s: %d RESYNC, %d DELETED_UNOBSERVED after the restart", len(envs), ns, resync, gone)
+	t.Logf("%d envelopes; in %s: %d versions served while the collector was down, %d of them in the log; %d RESYNC, %d DELETED_UNOBSERVED after the restart", len(envs), ns, during, recovered, resync, gone)
+	if resync != 0 || gone != 0 {
+		t.Errorf("the restarted collector relisted the namespace's resources instead of resuming their watches")
+	}
 	if err := p2.stop(); err != nil {
 		t.Errorf("khist collect after SIGTERM: %v\n%s", err, p2.log())
 	}
@@ -329,4 +359,68 @@ func httpGet(ctx context.Context, url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// A collector whose log holds a resume point the API server's watch history no longer reaches
+// (resourceVersion 1: older than any watch cache) falls back to a relist of that resource, and
+// says so: a warning, the relist reason resume-gone, and the objects the relist recorded
+// counted as unobserved changes.
+func TestCollectorResumeTooOld(t *testing.T) {
+	c, _ := needCluster(t)
+	bin := khistbin.Build(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dataDir := t.TempDir()
+	ns := createNamespace(t, c, "resume")
+	if _, err := c.Kubectl(ctx, "-n", ns, "create", "configmap", "cm-1", "--from-literal=v=1"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(ctx, eventlog.Options{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.NewPublisher(eventlog.PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(ctx, eventlog.NewProgress("e2e", "", "configmaps", ns, "1", "collector")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	col := startCollect(t, bin, c, dataDir, "--include", "configmaps", "--include-namespace", ns)
+	defer col.stop()
+	var url string
+	select {
+	case url = <-col.metricsURL:
+	case <-time.After(10 * time.Second):
+		t.Fatal("khist collect did not log its metrics address")
+	}
+	if err := eventually(ctx, 30*time.Second, func() error {
+		body, err := httpGet(ctx, url)
+		if err != nil {
+			return err
+		}
+		if want := `khist_collector_relists_total{group="",reason="resume-gone",resource="configmaps"} 1`; !strings.Contains(body, want) {
+			return fmt.Errorf("metrics lack %s", want)
+		}
+		// cm-1, and the namespace's kube-root-ca.crt when the list found it.
+		prefix := `khist_collector_unobserved_changes_total{group="",resource="configmaps"} `
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				if n, _ := strconv.ParseFloat(v, 64); n >= 1 {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("metrics lack %s with cm-1 counted", prefix)
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, col.log())
+	}
+	if !strings.Contains(col.log(), "cannot resume the watch from the log's progress") {
+		t.Errorf("no warning that the watch could not resume:\n%s", col.log())
+	}
 }

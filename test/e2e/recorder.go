@@ -169,7 +169,7 @@ func (r *Recorder) Envelopes(ctx context.Context) ([]*eventlog.Envelope, error) 
 // ReadAll returns every object version of a log in stream order (the discovery and audit
 // records left out: see ReadDiscoveries).
 func ReadAll(ctx context.Context, l *eventlog.Log) ([]*eventlog.Envelope, error) {
-	return readLog(ctx, l, func(e *eventlog.Envelope) bool { return e.Type != eventlog.Discovered && e.Type != eventlog.Audited })
+	return readLog(ctx, l, func(e *eventlog.Envelope) bool { return e.Type.IsObject() })
 }
 
 // ReadDiscoveries returns the discovery records of a log in stream order.
@@ -269,8 +269,8 @@ func WriteWatchFileLevel(path string, envs []*eventlog.Envelope, level int) (err
 // WriteWatchEvents writes envelopes as kubectl watch events, one per line (see WriteWatchFile).
 func WriteWatchEvents(w io.Writer, envs []*eventlog.Envelope) error {
 	for _, e := range envs {
-		if e.Type == eventlog.Discovered {
-			continue // kubectl watch files carry no discovery
+		if !e.Type.IsObject() {
+			continue // kubectl watch files carry no discovery, audit or progress records
 		}
 		if !json.Valid(e.Object) {
 			return fmt.Errorf("%s: body is not JSON", e)

@@ -12,10 +12,11 @@ import (
 
 // Two `khist collect --leader-elect` replicas record into one clustered log: one records, the
 // other stands by (recording nothing); the leader is killed (SIGKILL) in the middle of a
-// rolling update and the other takes the Lease within 15 s, relists and records the rest of
-// the rollout and the next one without recording any version twice. The versions that changed while nobody
-// watched (between the kill and the relist) are counted: the relist records only the state it
-// finds.
+// rolling update and the other takes the Lease within 15 s, resumes the watches from the
+// progress the log holds and records the rest of the rollout and the next one. Every version
+// the API server served is in the log exactly once, including those that came and went while
+// no replica watched (between the kill and the takeover): the API server replays them to the
+// resumed watches.
 func TestCollectorFailover(t *testing.T) {
 	c, cs := needCluster(t)
 	bin := khistbin.Build(t)
@@ -50,7 +51,7 @@ func TestCollectorFailover(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if synced.IsZero() {
-		t.Fatal("the new leader did not record its lists within a minute")
+		t.Fatal("the new leader did not resume its watches within a minute")
 	}
 	failover, relisted := took.Sub(killed), synced.Sub(killed)
 	if failover > 15*time.Second {
@@ -68,8 +69,21 @@ func TestCollectorFailover(t *testing.T) {
 	}
 	// Every version after the new leader's lists is in the log, and so is the state of every
 	// object when it listed.
-	gap := lost
+	if len(lost) > 0 {
+		t.Errorf("%d versions the API server served are not in the log: %s", len(lost), strings.Join(lost, "; "))
+	}
 	lt.mu.Lock()
+	// The versions served while no replica watched: from the kill to the new leader's
+	// watches (the takeover plus the time to read the log's state and resume).
+	var during, recovered int
+	for _, v := range all {
+		if !v.Seen.Before(killed) && v.Seen.Before(synced) {
+			during++
+			if lt.counts[v.key()] == 1 {
+				recovered++
+			}
+		}
+	}
 	lastBefore := map[string]version{}
 	after := 0
 	for _, v := range all {
@@ -94,11 +108,16 @@ func TestCollectorFailover(t *testing.T) {
 	if after == 0 {
 		t.Error("no version after the takeover: the test did not see the new leader record")
 	}
-	line := fmt.Sprintf("failover: lease taken %.1fs after the kill -9, lists recorded %.1fs after; %d versions served, %d not in the log (changed while no replica watched), %d duplicates, %d versions after the takeover all recorded",
-		failover.Seconds(), relisted.Seconds(), len(all), len(gap), len(dups), after)
+	if during == 0 {
+		t.Error("no version between the kill and the takeover: the test did not make a gap")
+	}
+	resumed, _ := b.metric(ctx, "khist_collector_relists_total")
+	unobserved, _ := b.metric(ctx, "khist_collector_unobserved_changes_total")
+	line := fmt.Sprintf("failover: lease taken %.1fs after the kill -9, watches resumed %.1fs after; %d versions served, %d between the kill and the resumed watches, %d of them in the log; %d not in the log, %d duplicates, %d versions after the takeover; the new leader relisted %v times, %v unobserved changes",
+		failover.Seconds(), relisted.Seconds(), len(all), during, recovered, len(lost), len(dups), after, resumed, unobserved)
 	t.Log(line)
-	if len(gap) > 0 {
-		t.Logf("versions between the kill and the relist: %s", strings.Join(gap, "; "))
+	if resumed != 0 || unobserved != 0 {
+		t.Errorf("the new leader relisted (%v) instead of resuming its watches: %v changes recorded only as the state the list found", resumed, unobserved)
 	}
 	if !b.running() {
 		t.Error("the new leader exited")

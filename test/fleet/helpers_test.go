@@ -189,7 +189,7 @@ func (lt *logTracker) read(ctx context.Context, l *eventlog.Log, ns string) {
 	var envs []*eventlog.Envelope
 	err := l.Read(rctx, eventlog.ReadOptions{}, func(b []*eventlog.Envelope) error {
 		for _, e := range b {
-			if e.Namespace == ns && e.Type != eventlog.Discovered {
+			if e.Namespace == ns && e.Type.IsObject() {
 				e.Object = nil
 				envs = append(envs, e)
 			}
