@@ -261,3 +261,32 @@ func firstEncodingMsg(e *eventlog.Envelope) *nats.Msg {
 	m.Data = e.Object
 	return m
 }
+
+// BenchmarkFoldLiveTx folds the whole real recording as a live collect does, without the log:
+// in transactions of -khist.live-tx events (what WithLinger gathers at 100 events/s), under
+// collect's default memory limit, so the caches get collect's budget. It reports the process's
+// CPU per event; the fold is the part of collect's CPU that grows with the views.
+func BenchmarkFoldLiveTx(b *testing.B) {
+	envs, _ := loadWatchRecording(b, benchRecording)
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(192 << 20)) // collect's --memory-limit default
+	runtime.GC()
+	var cpu time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		db, err := Open(filepath.Join(b.TempDir(), "views.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		c0 := processCPU()
+		foldAll(b, db, envs, *liveTx)
+		cpu += processCPU() - c0
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(envs)*b.N), "cpu-us/event")
+}
+
+var liveTx = flag.Int("khist.live-tx", 48, "BenchmarkFoldLiveTx: events per transaction")
