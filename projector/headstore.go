@@ -63,12 +63,17 @@ func decodeBlock(bn uint64, v []byte) (*headBlock, error) {
 // kept them would keep every arena it ever took a slot from, a leak of about one chunk per
 // small transaction that the cache's byte count does not see.
 func (b *headBlock) encode(raw, zs []byte) (z, raw2, zs2 []byte) {
-	raw = raw[:0]
 	n := 0
+	for _, sl := range b.slots {
+		n += len(sl)
+	}
+	if m := n + headsPerBlock*binary.MaxVarintLen32; cap(raw) < m {
+		raw = make([]byte, 0, m)
+	}
+	raw = raw[:0]
 	for _, sl := range b.slots {
 		raw = binary.AppendUvarint(raw, uint64(len(sl)))
 		raw = append(raw, sl...)
-		n += len(sl)
 	}
 	if m := s2.MaxEncodedLen(len(raw)); cap(zs) < m {
 		zs = make([]byte, m)
