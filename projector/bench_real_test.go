@@ -261,3 +261,33 @@ func firstEncodingMsg(e *eventlog.Envelope) *nats.Msg {
 	m.Data = e.Object
 	return m
 }
+
+// BenchmarkFoldLiveTx folds the whole real recording as a live collect does, without the log:
+// in transactions of -khist.live-tx events (what WithLinger gathers at 100 events/s), with
+// the caches of collect's budget (under its 192 MiB memory limit; the limit itself is not set,
+// as the recording held in memory would be most of the heap under it). It reports the
+// process's CPU per event and the bytes allocated per event.
+func BenchmarkFoldLiveTx(b *testing.B) {
+	envs, _ := loadWatchRecording(b, benchRecording)
+	runtime.GC()
+	var cpu time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		db, err := Open(filepath.Join(b.TempDir(), "views.db"), &Options{CacheBytes: cacheBudget(192 << 20)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		c0 := processCPU()
+		foldAll(b, db, envs, *liveTx)
+		cpu += processCPU() - c0
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(envs)*b.N), "cpu-us/event")
+}
+
+var liveTx = flag.Int("khist.live-tx", 48, "BenchmarkFoldLiveTx: events per transaction")

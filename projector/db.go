@@ -119,6 +119,7 @@ type DB struct {
 	segs   segCache          // decoded segments of version records (see verStore)
 	blocks blockCache        // decoded blocks of object heads (see headStore)
 	bases  map[uint64][]byte // JSON of the versions that first versions are stored against
+	pendAt pendTimes         // observed times of the versions that steps and announcements wait with
 }
 
 // baseJSON returns the cached JSON of the version at seq, a base of first versions (nil if
@@ -713,6 +714,7 @@ func (db *DB) update(ctx context.Context, wait time.Duration, freelist bool, fn 
 		if db.stale {
 			db.cache.reset()
 			db.segs.reset()
+			db.pendAt.reset()
 			db.stale = false
 		}
 		defer db.track(tx)()

@@ -337,6 +337,7 @@ func (db *DB) applyEvents(ctx context.Context, wait time.Duration, freelist bool
 	if err != nil {
 		db.cache.reset()
 		db.segs.reset()
+		db.pendAt.reset()
 	}
 	return c, err
 }

@@ -56,17 +56,32 @@ func decodeBlock(bn uint64, v []byte) (*headBlock, error) {
 	return b, nil
 }
 
-// own copies the slots into one buffer of the block's own and counts them in size. The slots of
-// a block being written point into a fold's transaction arena (txn.keep, chunks of up to 1 MiB)
-// and into the blocks they replace: a cached block that kept them would keep every arena it
-// ever took a slot from, a leak of about one chunk per small transaction that the cache's
-// byte count does not see.
-func (b *headBlock) own() {
+// encode returns the block's stored value, in one allocation of its own with the slots,
+// which it copies there and counts in size (raw and zs are scratch buffers, returned for the
+// next block). The slots of a block being written point into a fold's transaction arena
+// (txn.keep, chunks of up to 1 MiB) and into the blocks they replace: a cached block that
+// kept them would keep every arena it ever took a slot from, a leak of about one chunk per
+// small transaction that the cache's byte count does not see.
+func (b *headBlock) encode(raw, zs []byte) (z, raw2, zs2 []byte) {
 	n := 0
 	for _, sl := range b.slots {
 		n += len(sl)
 	}
-	buf := make([]byte, 0, n)
+	if m := n + headsPerBlock*binary.MaxVarintLen32; cap(raw) < m {
+		raw = make([]byte, 0, m)
+	}
+	raw = raw[:0]
+	for _, sl := range b.slots {
+		raw = binary.AppendUvarint(raw, uint64(len(sl)))
+		raw = append(raw, sl...)
+	}
+	if m := s2.MaxEncodedLen(len(raw)); cap(zs) < m {
+		zs = make([]byte, m)
+	}
+	enc := s2.Encode(zs[:cap(zs)], raw)
+	buf := make([]byte, 0, 1+len(enc)+n)
+	buf = append(append(buf, blockFormat), enc...)
+	z = buf[:len(buf):len(buf)]
 	for i, sl := range b.slots {
 		if len(sl) > 0 {
 			start := len(buf)
@@ -75,21 +90,7 @@ func (b *headBlock) own() {
 		}
 	}
 	b.size += n
-}
-
-func (b *headBlock) encode() []byte {
-	n := 0
-	for _, sl := range b.slots {
-		n += len(sl) + binary.MaxVarintLen32
-	}
-	raw := make([]byte, 0, n)
-	for _, sl := range b.slots {
-		raw = binary.AppendUvarint(raw, uint64(len(sl)))
-		raw = append(raw, sl...)
-	}
-	z := make([]byte, 1+s2.MaxEncodedLen(len(raw)))
-	z[0] = blockFormat
-	return z[:1+len(s2.Encode(z[1:], raw))]
+	return z, raw, zs
 }
 
 // blockCache holds decoded head blocks by block number, each with the stored value it was
@@ -170,6 +171,7 @@ func (s *headStore) write(heads map[uint64][]byte) error {
 	}
 	slices.Sort(bns)
 	bns = slices.Compact(bns)
+	var raw, zs []byte
 	for _, bn := range bns {
 		old, err := s.block(bn)
 		if err != nil {
@@ -184,12 +186,12 @@ func (s *headStore) write(heads map[uint64][]byte) error {
 				nb.slots[i] = h
 			}
 		}
-		z := nb.encode()
+		var z []byte
+		z, raw, zs = nb.encode(raw, zs)
 		if err := s.obj.Put(be8(bn), z); err != nil {
 			return err
 		}
 		nb.z = z
-		nb.own()
 		nb.size += 2*len(z) + 64
 		s.mine[bn] = nb
 		if s.cache != nil {

@@ -299,6 +299,7 @@ func addStep(t *txn, ev *event, s *Step, from, to string) error {
 			if err := t.bucket(bAwait).Put(appendBE8(sigs[0], s.Seq), k); err != nil {
 				return err
 			}
+			t.db.pendAt.put(s.Seq, s.At)
 		}
 	}
 	return putRecord(t, bSteps, k, s)
@@ -401,6 +402,7 @@ func foldAnnouncement(t *txn, ev *event) error {
 			}
 		}
 	}
+	t.db.pendAt.put(ev.env.Seq, ev.env.Observed)
 	return putRecord(t, bAnn, appendBE8(sig, ev.env.Seq), &ref)
 }
 
@@ -422,17 +424,32 @@ func linkStep(t *txn, ak, sk []byte, ref *EventRef) (bool, error) {
 	return true, putRecord(t, bSteps, sk, &s)
 }
 
-// prunePending drops announcements and waiting steps older than pendingTTL.
+// prunePending drops announcements and waiting steps older than pendingTTL: those whose
+// version (the sequence that ends their key) was observed before now - pendingTTL.
 func prunePending(t *txn, now time.Time) error {
 	limit := now.Add(-pendingTTL)
+	pt := &t.db.pendAt
+	keep := make(map[uint64]int64, len(pt.m))
+	old := func(seq uint64) bool {
+		at, ok := pt.get(seq)
+		if !ok {
+			r, err := decodeVer(t.vs.get(seq), seq)
+			if err != nil {
+				return true
+			}
+			at = r.Observed
+		}
+		if at.Before(limit) {
+			return true
+		}
+		keep[seq] = pendNanos(at)
+		return false
+	}
 	var drop [][]byte
 	c := t.bucket(bAnn).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var ref EventRef
-		if err := unmarshalRecord(v, &ref); err != nil {
-			return err
-		}
-		if r, err := decodeVer(t.vs.get(ref.Seq), ref.Seq); err != nil || r.Observed.Before(limit) {
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		// The key ends with the Event's sequence, which is the EventRef's.
+		if len(k) < 8 || old(readBE8(k[len(k)-8:])) {
 			drop = append(drop, slices.Clone(k))
 		}
 	}
@@ -444,16 +461,8 @@ func prunePending(t *txn, now time.Time) error {
 	drop = drop[:0]
 	c = t.bucket(bAwait).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		raw := t.bucket(bSteps).Get(v)
-		if raw == nil {
-			drop = append(drop, slices.Clone(k))
-			continue
-		}
-		var s Step
-		if err := unmarshalRecord(raw, &s); err != nil {
-			return err
-		}
-		if r, err := decodeVer(t.vs.get(s.Seq), s.Seq); err != nil || r.Observed.Before(limit) {
+		// The key ends with the step's sequence (see addStep); the value is the step's key.
+		if len(k) < 8 || t.bucket(bSteps).Get(v) == nil || old(readBE8(k[len(k)-8:])) {
 			drop = append(drop, slices.Clone(k))
 		}
 	}
@@ -462,7 +471,51 @@ func prunePending(t *txn, now time.Time) error {
 			return err
 		}
 	}
+	if len(keep) <= pendTimesMax {
+		pt.m = keep
+	} else {
+		pt.m = nil
+	}
 	return nil
+}
+
+// pendTimes caches the observed time of the versions that the entries of "ann" and "await"
+// are keyed by (an Event's, a step's), put when the entry is, so that prunePending finds the
+// entries an hour old without reading each version back from its segment (decoding a
+// compressed segment per entry was a fifth of collect's CPU at the end of the soak, issue
+// 13). A version's observed time never changes, so the cache cannot be wrong; a miss reads
+// the version. It is a cache of the fold (dropped with the others), holds at most
+// pendTimesMax entries, and each prune keeps only the entries still waiting. Used under
+// DB.foldMu only.
+type pendTimes struct{ m map[uint64]int64 } // sequence -> pendNanos(observed)
+
+const pendTimesMax = 1 << 17 // 16 bytes of data each: 2 MiB
+
+func (p *pendTimes) put(seq uint64, at time.Time) {
+	if p.m == nil {
+		p.m = map[uint64]int64{}
+	}
+	if len(p.m) < pendTimesMax {
+		p.m[seq] = pendNanos(at)
+	}
+}
+
+func (p *pendTimes) get(seq uint64) (time.Time, bool) {
+	ns, ok := p.m[seq]
+	if !ok || ns == 0 {
+		return time.Time{}, ok
+	}
+	return time.Unix(0, ns).UTC(), true
+}
+
+func (p *pendTimes) reset() { p.m = nil }
+
+// pendNanos is at as a version record stores it (enc.t): 0 for the zero time.
+func pendNanos(at time.Time) int64 {
+	if at.IsZero() {
+		return 0
+	}
+	return at.UnixNano()
 }
 
 // StepFilter selects steps. Zero fields select everything.
