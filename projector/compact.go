@@ -103,31 +103,39 @@ func spaceOf(tx *bolt.Tx) SpaceUse {
 func (db *DB) compactIfWasteful(ctx context.Context) error {
 	db.foldMu.Lock()
 	defer db.foldMu.Unlock()
-	return db.compactWasteLocked(ctx)
+	_, _, err := db.compactWasteLocked(ctx)
+	return err
 }
 
-// compactWasteLocked is compactIfWasteful under the fold lock, held by the caller.
-func (db *DB) compactWasteLocked(ctx context.Context) error {
+// compactWasteLocked is compactIfWasteful under the fold lock, held by the caller. It returns
+// the file's size before and after when it compacted it (0, 0 when it did not).
+func (db *DB) compactWasteLocked(ctx context.Context) (from, to int64, err error) {
 	if db.readOnly {
-		return nil
+		return 0, 0, nil
 	}
 	fi, err := os.Stat(db.path)
 	if err != nil || fi.Size() < compactMin {
-		return nil
+		return 0, 0, nil
 	}
 	u, err := db.Space()
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if float64(u.InuseBytes) >= compactBelow*float64(fi.Size()) {
-		return nil
+		return 0, 0, nil
 	}
-	if err := db.compact(ctx); err != nil && !errors.Is(err, ErrInUse) {
-		return err
+	if err := db.compact(ctx); err != nil {
+		if errors.Is(err, ErrInUse) {
+			// A file that another process kept open stays as it is: its views are whole,
+			// and the next look compacts it.
+			return 0, 0, nil
+		}
+		return 0, 0, err
 	}
-	// A file that another process kept open stays as it is: its views are whole, and the
-	// next look compacts it.
-	return nil
+	if after, err := os.Stat(db.path); err == nil {
+		return fi.Size(), after.Size(), nil
+	}
+	return fi.Size(), 0, nil
 }
 
 // compact copies the views into a new file with full pages and renames it over the file.

@@ -587,8 +587,12 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		}
 		if follow && st.Events-looked >= compactEvery {
 			looked = st.Events
-			if applyErr = db.compactWasteLocked(ctx); applyErr != nil {
+			var from, to int64
+			if from, to, applyErr = db.compactWasteLocked(ctx); applyErr != nil {
 				break
+			}
+			if to > 0 {
+				o.logger.Info("views compacted", "bytes", from, "now", to)
 			}
 		}
 		switch {
