@@ -166,6 +166,10 @@ func TestAuditWebhookNamesUsers(t *testing.T) {
 		}
 		return nil
 	}); err != nil {
+		// What the collector said (relists, retries) and the Deployment's changes as recorded,
+		// to tell a missed version from a wrong join.
+		t.Logf("khist collect's log:\n%s", p.log())
+		t.Logf("timeline:\n%s", khist(ctx, t, bin, dataDir, "timeline", deploy, "-n", ns, "--since", "1h"))
 		t.Fatalf("%v\n%s", err, history)
 	}
 	t.Logf("khist history %s -n %s:\n%s", deploy, ns, history)
