@@ -419,48 +419,63 @@ func (db *DB) Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error) 
 	return out, err
 }
 
-// RolloutNumber returns a rollout's number among its workload's rollouts in start order (1 for
-// the first; 0 when the views hold no such rollout) and the rollout before it (nil for the
-// first). It reads the workload's spans and one record.
-func (db *DB) RolloutNumber(ctx context.Context, r Rollout) (int, *Rollout, error) {
-	n, found := 0, false
-	var prev *Rollout
+// RolloutOrder returns the start sequences of a workload's rollouts in start order (the order
+// khist rollouts numbers them in), reading their spans only.
+func (db *DB) RolloutOrder(ctx context.Context, w WorkloadRef) ([]uint64, error) {
+	type span struct {
+		start time.Time
+		seq   uint64
+	}
+	var all []span
 	err := db.view(func(tx *bolt.Tx) error {
-		p := prefix(r.Cluster, r.Namespace, r.Kind, r.Name)
-		type span struct {
-			start time.Time
-			seq   uint64
-			k     []byte
-		}
-		var all []span
+		p := prefix(w.Cluster, w.Namespace, w.Kind, w.Name)
 		c := tx.Bucket(bRollSpan).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			start, _, err := readSpan(v)
 			if err != nil {
 				return err
 			}
-			all = append(all, span{start, readBE8(k[len(k)-8:]), k})
-		}
-		slices.SortFunc(all, func(a, b span) int {
-			return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.seq, b.seq))
-		})
-		for i := range all {
-			if all[i].seq != r.StartSeq {
-				continue
-			}
-			n, found = i+1, true
-			if i > 0 {
-				prev = new(Rollout)
-				return unmarshalRecord(tx.Bucket(bRollouts).Get(all[i-1].k), prev)
-			}
-			return nil
+			all = append(all, span{start, readBE8(k[len(k)-8:])})
 		}
 		return nil
 	})
-	if err != nil || !found {
+	slices.SortFunc(all, func(a, b span) int { return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.seq, b.seq)) })
+	out := make([]uint64, len(all))
+	for i := range all {
+		out[i] = all[i].seq
+	}
+	return out, err
+}
+
+// Rollout returns the rollout of a workload that started at log sequence start, nil if none.
+func (db *DB) Rollout(ctx context.Context, w WorkloadRef, start uint64) (*Rollout, error) {
+	var out *Rollout
+	err := db.view(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bRollouts).Get(rolloutKey(w.Cluster, w.Namespace, w.Kind, w.Name, start))
+		if raw == nil {
+			return nil
+		}
+		out = new(Rollout)
+		return unmarshalRecord(raw, out)
+	})
+	return out, err
+}
+
+// RolloutNumber returns a rollout's number among its workload's rollouts in start order (1 for
+// the first; 0 when the views hold no such rollout) and the rollout before it (nil for the
+// first). It reads the workload's spans and one record.
+func (db *DB) RolloutNumber(ctx context.Context, r Rollout) (int, *Rollout, error) {
+	w := WorkloadRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	order, err := db.RolloutOrder(ctx, w)
+	if err != nil {
 		return 0, nil, err
 	}
-	return n, prev, nil
+	i := slices.Index(order, r.StartSeq)
+	if i <= 0 {
+		return i + 1, nil, nil
+	}
+	prev, err := db.Rollout(ctx, w, order[i-1])
+	return i + 1, prev, err
 }
 
 // RolloutSteps returns the reconcile steps attributed to the rollout's workload between its

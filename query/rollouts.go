@@ -156,8 +156,24 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 	}
 	// Each rollout's number among its workload's rollouts, whichever the filter selects, and
 	// the one before it.
+	orders := map[string][]uint64{} // namespace/kind/name -> start sequences in start order
 	numberOf := func(r *projector.Rollout) (int, *projector.Rollout, error) {
-		return v.DB.RolloutNumber(ctx, *r)
+		w := projector.WorkloadRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+		k := r.Namespace + "/" + r.Kind + "/" + r.Name
+		order, ok := orders[k]
+		if !ok {
+			var err error
+			if order, err = v.DB.RolloutOrder(ctx, w); err != nil {
+				return 0, nil, err
+			}
+			orders[k] = order
+		}
+		i := slices.Index(order, r.StartSeq)
+		if i <= 0 {
+			return i + 1, nil, nil
+		}
+		prev, err := v.DB.Rollout(ctx, w, order[i-1])
+		return i + 1, prev, err
 	}
 	out := make([]RolloutRow, 0, len(rs))
 	for i := range rs {
