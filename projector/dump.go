@@ -59,6 +59,7 @@ const (
 	valSeq   // seq(8)
 	valScope // scope(4)
 	valDisco // seq(8) time(8) JSON
+	valSpan  // time(8) time(8), 0 for none
 )
 
 // dumpLayouts describes every bucket of the views.
@@ -84,6 +85,7 @@ var dumpLayouts = map[string]struct {
 	"rev":        {shapeStrings, valJSON},
 	"revpods":    {shapeSeq, valUvarint},
 	"rollouts":   {shapeSeq, valJSON},
+	"rollspan":   {shapeSeq, valSpan},
 	"steps":      {shapeSeqIdx, valJSON},
 	"ann":        {shapeSeq, valJSON},
 	"await":      {shapeSeq, valStepKey},
@@ -222,6 +224,12 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 						body = string(v[16:])
 					}
 					vs = fmt.Sprintf("seq=%s at=%s %s", sm(readBE8(v)), fmtTime(time.Unix(0, int64(readBE8(v[8:]))).UTC()), body)
+				case valSpan:
+					start, end, err := readSpan(v)
+					if err != nil {
+						return fmt.Errorf("dump %s: %w", name, err)
+					}
+					vs = fmt.Sprintf("start=%s end=%s", fmtTime(start), fmtTime(end))
 				case valJSON:
 					var x any
 					js, err := recordJSON(v)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/khist/khist/eventlog"
 )
@@ -355,6 +356,81 @@ func TestRolloutStepCount(t *testing.T) {
 			if n != len(steps) || n == 0 {
 				t.Errorf("%s rollout %d: count %d, steps %d", rec, r.StartSeq, n, len(steps))
 			}
+		}
+	}
+}
+
+// TestRolloutSpans: a time window read through the spans selects the rollouts whose records
+// overlap it, and RolloutNumber is a rollout's place among its workload's rollouts.
+func TestRolloutSpans(t *testing.T) {
+	for _, rec := range []string{"sample-rolling", "sample-statefulset"} {
+		db, _ := foldRecording(t, rec)
+		ctx := context.Background()
+		all, err := db.Rollouts(ctx, RolloutFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) < 2 {
+			t.Fatalf("%s: %d rollouts", rec, len(all))
+		}
+		// Windows bounded by every rollout's start and end, and a nanosecond either side.
+		var edges []time.Time
+		for _, r := range all {
+			for _, at := range []time.Time{r.Start, r.End} {
+				if !at.IsZero() {
+					edges = append(edges, at.Add(-time.Nanosecond), at, at.Add(time.Nanosecond))
+				}
+			}
+		}
+		picked := 0
+		for i, from := range edges {
+			to := edges[(i*7+3)%len(edges)]
+			if to.Before(from) {
+				from, to = to, from
+			}
+			got, err := db.Rollouts(ctx, RolloutFilter{From: from, To: to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []uint64
+			for _, r := range all {
+				if r.Start.Before(to) && (r.End.IsZero() || !r.End.Before(from)) {
+					want = append(want, r.StartSeq)
+				}
+			}
+			var gotSeqs []uint64
+			for _, r := range got {
+				gotSeqs = append(gotSeqs, r.StartSeq)
+			}
+			if !slices.Equal(gotSeqs, want) {
+				t.Errorf("%s [%s, %s): rollouts %v, want %v", rec, from, to, gotSeqs, want)
+			}
+			picked += len(got)
+		}
+		if picked == 0 {
+			t.Errorf("%s: no window selected a rollout", rec)
+		}
+		type wk struct{ ns, kind, name string }
+		seen := map[wk]int{}
+		prev := map[wk]uint64{}
+		for _, r := range all {
+			k := wk{r.Namespace, r.Kind, r.Name}
+			seen[k]++
+			n, before, err := db.RolloutNumber(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != seen[k] {
+				t.Errorf("%s %s/%s rollout %d: number %d, want %d", rec, r.Kind, r.Name, r.StartSeq, n, seen[k])
+			}
+			if before != nil {
+				if before.StartSeq != prev[k] {
+					t.Errorf("%s %s/%s rollout %d: the one before is %d, want %d", rec, r.Kind, r.Name, r.StartSeq, before.StartSeq, prev[k])
+				}
+			} else if prev[k] != 0 {
+				t.Errorf("%s %s/%s rollout %d: none before, want %d", rec, r.Kind, r.Name, r.StartSeq, prev[k])
+			}
+			prev[k] = r.StartSeq
 		}
 	}
 }

@@ -251,6 +251,21 @@ func revisionPod(tx *bolt.Tx, k, v []byte) (RevisionPod, error) {
 	return rp, nil
 }
 
+// Revision returns the revision of a workload whose hash is hash, or nil when the workload has
+// none: one read, without the pods created from it (see Revisions).
+func (db *DB) Revision(ctx context.Context, w WorkloadRef, hash string) (*Revision, error) {
+	var out *Revision
+	err := db.view(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bRev).Get(key(w.Cluster, w.Namespace, w.Kind, w.Name, hash))
+		if raw == nil {
+			return nil
+		}
+		out = new(Revision)
+		return unmarshalRecord(raw, out)
+	})
+	return out, err
+}
+
 // WorkloadRevisions is a revision with the pods created from it.
 type WorkloadRevisions struct {
 	Revision

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -28,9 +29,12 @@ import (
 // share of the desired replicas) and the peak number of pods.
 //
 // Bucket "rollouts": cluster NUL namespace NUL kind NUL name NUL start-seq -> JSON Rollout.
-var bRollouts = []byte("rollouts")
+// Bucket "rollspan": the same keys -> the rollout's start and end (16 bytes: Unix nanoseconds,
+// 0 for none), written with each record: a query by time, and a rollout's number among its
+// workload's rollouts, read these instead of decoding every record.
+var bRollouts, bRollSpan = []byte("rollouts"), []byte("rollspan")
 
-func init() { registerBuckets(bRollouts) }
+func init() { registerBuckets(bRollouts, bRollSpan) }
 
 // Outcomes of a rollout.
 const (
@@ -98,6 +102,39 @@ func rolloutKey(cluster, ns, kind, name string, start uint64) []byte {
 	return appendBE8(prefix(cluster, ns, kind, name), start)
 }
 
+// putRollout writes a rollout's record and its span.
+func putRollout(t *txn, k []byte, r *Rollout) error {
+	if err := putRecord(t, bRollouts, k, r); err != nil {
+		return err
+	}
+	return t.bucket(bRollSpan).Put(k, appendSpan(make([]byte, 0, 16), r.Start, r.End))
+}
+
+// appendSpan appends a start and an end as two big-endian Unix nanoseconds, 0 for a zero time.
+func appendSpan(b []byte, start, end time.Time) []byte {
+	nanos := func(t time.Time) uint64 {
+		if t.IsZero() {
+			return 0
+		}
+		return uint64(t.UnixNano())
+	}
+	return appendBE8(appendBE8(b, nanos(start)), nanos(end))
+}
+
+// readSpan reads what appendSpan wrote.
+func readSpan(b []byte) (start, end time.Time, err error) {
+	if len(b) != 16 {
+		return start, end, fmt.Errorf("%w: a rollout span of %d bytes, not 16", ErrCorrupt, len(b))
+	}
+	at := func(n uint64) time.Time {
+		if n == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, int64(n)).UTC()
+	}
+	return at(readBE8(b)), at(readBE8(b[8:])), nil
+}
+
 func loadRollout(t *txn, k []byte) (*Rollout, error) {
 	raw := t.bucket(bRollouts).Get(k)
 	if raw == nil {
@@ -131,7 +168,7 @@ func foldRollouts(t *txn, ev *event) error {
 		if changed, err := rolloutTarget(t, r, w); err != nil || !changed {
 			return err
 		}
-		return putRecord(t, bRollouts, k, r)
+		return putRollout(t, k, r)
 	}
 	return nil
 }
@@ -158,7 +195,7 @@ func rolloutTarget(t *txn, r *Rollout, w *workloadState) (bool, error) {
 			}
 			if prev.Outcome == OutcomeSuperseded && prev.EndSeq == r.StartSeq && prev.FromHash == w.Current {
 				prev.Outcome = OutcomeRolledBack
-				if err := putRecord(t, bRollouts, slices.Clone(k), &prev); err != nil {
+				if err := putRollout(t, slices.Clone(k), &prev); err != nil {
 					return false, err
 				}
 			}
@@ -210,7 +247,7 @@ func foldWorkloadRollout(t *txn, ev *event) error {
 			}
 			if prev != nil {
 				prev.Outcome, prev.EndSeq, prev.End = OutcomeSuperseded, e.Seq, e.Observed
-				if err := putRecord(t, bRollouts, pk, prev); err != nil {
+				if err := putRollout(t, pk, prev); err != nil {
 					return err
 				}
 			}
@@ -245,7 +282,7 @@ func foldWorkloadRollout(t *txn, ev *event) error {
 		if rolloutStatus(r, h, o, e.Seq, e.Observed) {
 			w.OpenSeq = 0
 		}
-		if err := putRecord(t, bRollouts, k, r); err != nil {
+		if err := putRollout(t, k, r); err != nil {
 			return err
 		}
 	}
@@ -342,21 +379,31 @@ type RolloutFilter struct {
 	From, To  time.Time // rollouts that overlap [From, To); zero To has no end
 }
 
-// Rollouts returns the rollouts the filter selects, in start order.
+// Rollouts returns the rollouts the filter selects, in start order. A time range reads the
+// records of the rollouts it selects only.
 func (db *DB) Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error) {
 	var out []Rollout
 	err := db.view(func(tx *bolt.Tx) error {
 		p := filterPrefix(f.Cluster, f.Namespace, f.Kind, f.Name)
-		c := tx.Bucket(bRollouts).Cursor()
+		recs := tx.Bucket(bRollouts)
+		c := tx.Bucket(bRollSpan).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			start, end, err := readSpan(v)
+			if err != nil {
+				return err
+			}
+			if !f.To.IsZero() && !start.Before(f.To) || !f.From.IsZero() && !end.IsZero() && end.Before(f.From) {
+				continue
+			}
+			raw := recs.Get(k)
+			if raw == nil {
+				return fmt.Errorf("%w: the span of rollout %q has no record", ErrCorrupt, k)
+			}
 			var r Rollout
-			if err := unmarshalRecord(v, &r); err != nil {
+			if err := unmarshalRecord(raw, &r); err != nil {
 				return err
 			}
 			if f.Namespace != "" && r.Namespace != f.Namespace || f.Kind != "" && r.Kind != f.Kind || f.Name != "" && r.Name != f.Name {
-				continue
-			}
-			if !f.To.IsZero() && !r.Start.Before(f.To) || !f.From.IsZero() && !r.End.IsZero() && r.End.Before(f.From) {
 				continue
 			}
 			out = append(out, r)
@@ -370,6 +417,65 @@ func (db *DB) Rollouts(ctx context.Context, f RolloutFilter) ([]Rollout, error) 
 		return cmp.Compare(a.StartSeq, b.StartSeq)
 	})
 	return out, err
+}
+
+// RolloutOrder returns the start sequences of a workload's rollouts in start order (the order
+// khist rollouts numbers them in), reading their spans only.
+func (db *DB) RolloutOrder(ctx context.Context, w WorkloadRef) ([]uint64, error) {
+	type span struct {
+		start time.Time
+		seq   uint64
+	}
+	var all []span
+	err := db.view(func(tx *bolt.Tx) error {
+		p := prefix(w.Cluster, w.Namespace, w.Kind, w.Name)
+		c := tx.Bucket(bRollSpan).Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			start, _, err := readSpan(v)
+			if err != nil {
+				return err
+			}
+			all = append(all, span{start, readBE8(k[len(k)-8:])})
+		}
+		return nil
+	})
+	slices.SortFunc(all, func(a, b span) int { return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.seq, b.seq)) })
+	out := make([]uint64, len(all))
+	for i := range all {
+		out[i] = all[i].seq
+	}
+	return out, err
+}
+
+// Rollout returns the rollout of a workload that started at log sequence start, nil if none.
+func (db *DB) Rollout(ctx context.Context, w WorkloadRef, start uint64) (*Rollout, error) {
+	var out *Rollout
+	err := db.view(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bRollouts).Get(rolloutKey(w.Cluster, w.Namespace, w.Kind, w.Name, start))
+		if raw == nil {
+			return nil
+		}
+		out = new(Rollout)
+		return unmarshalRecord(raw, out)
+	})
+	return out, err
+}
+
+// RolloutNumber returns a rollout's number among its workload's rollouts in start order (1 for
+// the first; 0 when the views hold no such rollout) and the rollout before it (nil for the
+// first). It reads the workload's spans and one record.
+func (db *DB) RolloutNumber(ctx context.Context, r Rollout) (int, *Rollout, error) {
+	w := WorkloadRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	order, err := db.RolloutOrder(ctx, w)
+	if err != nil {
+		return 0, nil, err
+	}
+	i := slices.Index(order, r.StartSeq)
+	if i <= 0 {
+		return i + 1, nil, nil
+	}
+	prev, err := db.Rollout(ctx, w, order[i-1])
+	return i + 1, prev, err
 }
 
 // RolloutSteps returns the reconcile steps attributed to the rollout's workload between its

@@ -267,8 +267,18 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 		}
 		ver := versOf(tx)
 		hc := headCache{tx: tx}
+		var keep func(id uint64) (bool, error)
+		if len(f.Kinds) > 0 {
+			keep = func(id uint64) (bool, error) {
+				h, err := hc.get(id)
+				if err != nil {
+					return false, err
+				}
+				return slices.Contains(f.Kinds, h.Kind), nil
+			}
+		}
 		for _, cl := range clusters {
-			state, err := stateAt(ctx, tx, cl, f.Namespaces, f.At)
+			state, err := stateAt(ctx, tx, cl, f.Namespaces, f.At, keep)
 			if err != nil {
 				return err
 			}
@@ -303,8 +313,9 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 }
 
 // stateAt returns object id -> sequence of its version current at time at, for the objects of
-// a cluster (in the given namespaces, nil for all) that existed then.
-func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []string, at time.Time) (map[uint64]uint64, error) {
+// a cluster (in the given namespaces, nil for all) that existed then. Objects that keep (nil:
+// all) rejects may be left out or not; their versions after the snapshot are not read.
+func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []string, at time.Time, keep func(id uint64) (bool, error)) (map[uint64]uint64, error) {
 	p := prefix(cluster)
 	state := map[uint64]uint64{}
 	var from time.Time
@@ -349,12 +360,32 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 			}
 		}
 	}
-	slices.SortFunc(tail, func(a, b timeEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	// Folded in log order, an object's last entry decides: its version then, or gone. Only
+	// that entry's record is read.
+	latest := make(map[uint64]uint64, len(tail)) // object id -> its last entry's seq
+	for _, e := range tail {
+		latest[e.ID] = max(latest[e.ID], e.Seq)
+	}
+	last := tail[:0]
+	for _, e := range tail {
+		if latest[e.ID] == e.Seq {
+			last = append(last, e)
+		}
+	}
+	slices.SortFunc(last, func(a, b timeEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 	ver := versOf(tx)
-	for i, e := range tail {
+	for i, e := range last {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
+			}
+		}
+		if keep != nil {
+			if ok, err := keep(e.ID); err != nil {
+				return nil, err
+			} else if !ok {
+				delete(state, e.ID)
+				continue
 			}
 		}
 		r, err := decodeVer(ver.get(e.Seq), e.Seq)

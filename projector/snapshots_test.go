@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,21 @@ func TestStateAtAndTimeline(t *testing.T) {
 			}
 			if g, w := renderState(got), bruteState(envs, at, nss); !slices.Equal(g, w) {
 				t.Fatalf("state at %s of %v: %d objects, want %d\n%s", at, nss, len(g), len(w), firstDiff(fmt.Sprint(w), fmt.Sprint(g)))
+			}
+			// Of some kinds: the versions of the others after the snapshot are not read.
+			kinds := []string{"Pod", "Deployment"}
+			got, err = db.StateAt(ctx, StateFilter{Cluster: "gen", Namespaces: nss, Kinds: kinds, At: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, l := range bruteState(envs, at, nss) {
+				if slices.Contains(kinds, strings.Fields(l)[1]) {
+					want = append(want, l)
+				}
+			}
+			if g := renderState(got); !slices.Equal(g, want) {
+				t.Fatalf("state of %v at %s of %v: %d objects, want %d\n%s", kinds, at, nss, len(g), len(want), firstDiff(fmt.Sprint(want), fmt.Sprint(g)))
 			}
 		}
 	}

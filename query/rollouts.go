@@ -134,52 +134,46 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 	if err != nil {
 		return nil, err
 	}
-	images := map[string]map[string][]string{} // workload -> hash -> images
-	numbers := map[string][]int64{}            // workload/hash -> the revision's numbers, oldest first
-	imagesOf := func(r *projector.Rollout, hash string) []string {
+	// The revisions the rows name, each read once (without its pods): images and numbers.
+	revs := map[string]*projector.Revision{} // namespace/kind/name/hash
+	revisionOf := func(r *projector.Rollout, hash string) *projector.Revision {
 		if hash == "" {
 			return nil
 		}
-		wk := r.Namespace + "/" + r.Kind + "/" + r.Name
-		m, ok := images[wk]
+		k := r.Namespace + "/" + r.Kind + "/" + r.Name + "/" + hash
+		rv, ok := revs[k]
 		if !ok {
-			m = map[string][]string{}
-			revs, err := v.DB.Revisions(ctx, projector.WorkloadRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name})
-			if err == nil {
-				for _, rv := range revs {
-					m[rv.Hash] = rv.Images
-					for _, n := range rv.Numbers {
-						numbers[wk+"/"+rv.Hash] = append(numbers[wk+"/"+rv.Hash], n.Number)
-					}
-				}
-			}
-			images[wk] = m
+			rv, _ = v.DB.Revision(ctx, projector.WorkloadRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, hash)
+			revs[k] = rv
 		}
-		return m[hash]
+		return rv
+	}
+	imagesOf := func(r *projector.Rollout, hash string) []string {
+		if rv := revisionOf(r, hash); rv != nil {
+			return rv.Images
+		}
+		return nil
 	}
 	// Each rollout's number among its workload's rollouts, whichever the filter selects, and
 	// the one before it.
-	type wk struct{ ns, kind, name string }
-	all := map[wk][]projector.Rollout{}
+	orders := map[string][]uint64{} // namespace/kind/name -> start sequences in start order
 	numberOf := func(r *projector.Rollout) (int, *projector.Rollout, error) {
-		k := wk{r.Namespace, r.Kind, r.Name}
-		list, ok := all[k]
+		w := projector.WorkloadRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+		k := r.Namespace + "/" + r.Kind + "/" + r.Name
+		order, ok := orders[k]
 		if !ok {
 			var err error
-			if list, err = v.DB.Rollouts(ctx, projector.RolloutFilter{Cluster: r.Cluster, Namespace: r.Namespace, Kind: r.Kind, Name: r.Name}); err != nil {
+			if order, err = v.DB.RolloutOrder(ctx, w); err != nil {
 				return 0, nil, err
 			}
-			all[k] = list
+			orders[k] = order
 		}
-		for i := range list {
-			if list[i].StartSeq == r.StartSeq {
-				if i > 0 {
-					return i + 1, &list[i-1], nil
-				}
-				return 1, nil, nil
-			}
+		i := slices.Index(order, r.StartSeq)
+		if i <= 0 {
+			return i + 1, nil, nil
 		}
-		return 0, nil, nil
+		prev, err := v.DB.Rollout(ctx, w, order[i-1])
+		return i + 1, prev, err
 	}
 	out := make([]RolloutRow, 0, len(rs))
 	for i := range rs {
@@ -205,11 +199,12 @@ func (v *Views) rolloutRows(ctx context.Context, f projector.RolloutFilter, end 
 		row.Actor, row.Who = v.who(ctx, row.Workload, "", r.Start, r.Actor, false)
 		if r.Rollback {
 			// The number the revision had before the rollback renumbered it.
-			ns := numbers[r.Namespace+"/"+r.Kind+"/"+r.Name+"/"+r.ToHash]
-			for i := len(ns) - 1; i >= 0; i-- {
-				if ns[i] != r.ToRevision {
-					row.BackTo = ns[i]
-					break
+			if rv := revisionOf(r, r.ToHash); rv != nil {
+				for i := len(rv.Numbers) - 1; i >= 0; i-- {
+					if n := rv.Numbers[i].Number; n != r.ToRevision {
+						row.BackTo = n
+						break
+					}
 				}
 			}
 		}
