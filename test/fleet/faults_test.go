@@ -61,9 +61,9 @@ var faultMetrics = []string{
 
 // `khist collect` records rolling updates into a three-replica stream on three nats-server
 // processes while, one fault per rollout, the stream's leader is killed (SIGKILL), a follower
-// is killed, a node is stopped for 15 s, two nodes are killed for 15 s (no quorum), and all
-// three are restarted one by one. After each:
-// every Pod and ReplicaSet version the API server served is in the log exactly once, and the
+// is killed, the leader is stopped for 30 s (a partition of one node), two nodes are killed
+// for 15 s (no quorum), and all three are restarted one by one. After each: every Pod and
+// ReplicaSet version the API server served is in the log exactly once, and the
 // collector still runs. At the end the views that the collector's projector folded live,
 // through the faults, equal views folded from scratch from the log by another process.
 func TestClusteredLogFaults(t *testing.T) {
@@ -126,11 +126,11 @@ func TestClusteredLogFaults(t *testing.T) {
 			}
 			return nil
 		}},
-		{"stop the leader 15 s, restart", func() func() {
+		{"stop the leader 30 s, restart", func() func() {
 			n := leader()
-			t.Logf("stopping %s (stream leader) for 15 s", n.Name)
+			t.Logf("stopping %s (stream leader) for 30 s", n.Name)
 			n.Stop()
-			time.Sleep(15 * time.Second)
+			time.Sleep(30 * time.Second)
 			restart(n)()
 			return nil
 		}},
