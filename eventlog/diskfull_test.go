@@ -128,15 +128,7 @@ func TestFullDiskIsSaid(t *testing.T) {
 // TestFullExternalStoreIsSaid: an external server whose JetStream storage is full is named as
 // such, with what to change in its configuration.
 func TestFullExternalStoreIsSaid(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, JetStreamMaxStore: 512 << 10, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	defer srv.Shutdown()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server did not start")
-	}
+	srv := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, JetStreamMaxStore: 512 << 10, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
 	l, err := Open(context.Background(), Options{URL: srv.ClientURL()})
 	if err != nil {
 		t.Fatal(err)

@@ -195,32 +195,31 @@ func TestSecondProcessSharesEmbeddedServer(t *testing.T) {
 	}
 }
 
-func TestExternalMaxPayloadTooSmall(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+// startServer starts a nats-server in the test's process with o, stopped when the test ends.
+func startServer(t *testing.T, o *server.Options) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
-	defer srv.Shutdown()
+	t.Cleanup(srv.Shutdown)
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("server did not start")
 	}
-	_, err = Open(context.Background(), Options{URL: srv.ClientURL()})
+	return srv
+}
+
+func TestExternalMaxPayloadTooSmall(t *testing.T) {
+	srv := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	_, err := Open(context.Background(), Options{URL: srv.ClientURL()})
 	if !errors.Is(err, ErrMaxPayloadTooSmall) || !strings.Contains(err.Error(), "max_payload") {
 		t.Fatalf("open against a 1 MiB max_payload server: %v, want ErrMaxPayloadTooSmall naming max_payload", err)
 	}
 }
 
 func TestExternalServer(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	defer srv.Shutdown()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server did not start")
-	}
+	srv := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
 	l, err := Open(context.Background(), Options{URL: srv.ClientURL(), Stream: StreamConfig{MaxAge: time.Hour, MaxBytes: 1 << 30}})
 	if err != nil {
 		t.Fatal(err)
@@ -304,14 +303,7 @@ func TestFollowStopsOnCancel(t *testing.T) {
 }
 
 func TestPublisherFailsFastWhenServerDies(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server did not start")
-	}
+	srv := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
 	l, err := Open(context.Background(), Options{URL: srv.ClientURL()})
 	if err != nil {
 		t.Fatal(err)
@@ -382,20 +374,12 @@ func TestStreamSettingsKeptUnlessApplied(t *testing.T) {
 // khist-writer, a fleet's collector) can still be given them, e.g. a collector restarted with
 // --stream-replicas 3; other settings are refused with ErrNotPermitted.
 func TestStreamSettingsAppliedOnlyWhenChanged(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
+	srv := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
 		MaxPayload: 8 << 20, NoSigs: true, NoLog: true, Users: []*server.User{
 			{Username: "admin", Password: "a"},
 			{Username: "writer", Password: "w", Permissions: &server.Permissions{Publish: &server.SubjectPermission{
 				Allow: []string{"khist.ev.>", "$JS.API.>"}, Deny: []string{"$JS.API.STREAM.UPDATE.>"}}}},
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	defer srv.Shutdown()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server did not start")
-	}
 	ctx := context.Background()
 	open := func(user, password string, sc StreamConfig) error {
 		l, err := Open(ctx, Options{URL: srv.ClientURL(), User: user, Password: password, Stream: sc})
@@ -411,7 +395,7 @@ func TestStreamSettingsAppliedOnlyWhenChanged(t *testing.T) {
 	if err := open("writer", "w", set); err != nil {
 		t.Fatalf("the writer applying the stream's own settings: %v", err)
 	}
-	err = open("writer", "w", StreamConfig{MaxAge: time.Minute, Apply: true})
+	err := open("writer", "w", StreamConfig{MaxAge: time.Minute, Apply: true})
 	if !errors.Is(err, ErrNotPermitted) || !strings.Contains(err.Error(), "$JS.API.STREAM.UPDATE.KHIST") {
 		t.Fatalf("the writer changing the max age: %v, want ErrNotPermitted naming the update", err)
 	}

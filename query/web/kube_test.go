@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -145,20 +144,9 @@ func TestKubernetesAuth(t *testing.T) {
 			}
 		}
 		// deploy/ with the serve component turned on, as its kustomization.yaml says.
-		k := t.TempDir()
-		os.Mkdir(filepath.Join(k, "serve"), 0o755)
-		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-		more, _ := filepath.Glob(filepath.Join(dir, "serve", "*.yaml"))
-		for _, f := range append(files, more...) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rel, _ := filepath.Rel(dir, f)
-			if rel == "kustomization.yaml" {
-				b = []byte(strings.Replace(string(b), "# components:\n# - serve", "components:\n- serve", 1))
-			}
-			os.WriteFile(filepath.Join(k, rel), b, 0o644)
+		k, err := cluster.DeployWith(dir, t.TempDir(), "serve")
+		if err != nil {
+			t.Fatal(err)
 		}
 		if out, err := c.Kubectl(ctx, "apply", "--dry-run=server", "-k", k); err != nil {
 			t.Fatalf("server-side dry run of deploy/ with deploy/serve: %v\n%s", err, out)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,28 +114,9 @@ func label(m *dto.Metric, name string) string {
 // setting.
 func dryRunFleet(ctx context.Context, t *testing.T, c *cluster.Cluster, dir string) {
 	t.Helper()
-	k := t.TempDir()
-	if err := os.Mkdir(filepath.Join(k, "fleet"), 0o755); err != nil {
+	k, err := cluster.DeployWith(dir, t.TempDir(), "fleet")
+	if err != nil {
 		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	more, _ := filepath.Glob(filepath.Join(dir, "fleet", "*.yaml"))
-	for _, f := range append(files, more...) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(dir, f)
-		if rel == "kustomization.yaml" {
-			const off = "# components:\n# - serve\n# - fleet"
-			if !strings.Contains(string(b), off) {
-				t.Fatalf("deploy/kustomization.yaml lacks the line to uncomment for the fleet component (%q)", off)
-			}
-			b = []byte(strings.Replace(string(b), off, "components:\n- fleet", 1))
-		}
-		if err := os.WriteFile(filepath.Join(k, rel), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if out, err := c.Kubectl(ctx, "apply", "--dry-run=server", "-k", k); err != nil {
 		t.Fatalf("server-side dry run of deploy/ with deploy/fleet: %v\n%s", err, out)
