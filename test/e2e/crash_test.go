@@ -172,7 +172,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	}
 	// Mid-rollout: once the new ReplicaSet's first pod exists.
 	if err := eventually(ctx, time.Minute, func() error {
-		rss := raw.versions("ReplicaSet")
+		rss := raw.Versions("ReplicaSet")
 		names := map[string]bool{}
 		for _, v := range rss {
 			names[v.Name] = true
@@ -181,7 +181,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 			return fmt.Errorf("no second ReplicaSet yet")
 		}
 		newRS := rss[len(rss)-1].Name
-		for _, v := range raw.versions("Pod") {
+		for _, v := range raw.Versions("Pod") {
 			if strings.HasPrefix(v.Name, newRS+"-") {
 				return nil
 			}
@@ -204,7 +204,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	}
 	deleted := pods[:2]
 	deletedUIDs := map[string]string{}
-	for _, v := range raw.versions("Pod") {
+	for _, v := range raw.Versions("Pod") {
 		for _, d := range deleted {
 			if v.Name == d {
 				deletedUIDs[v.UID] = d
@@ -214,7 +214,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	if _, err := c.Kubectl(ctx, append([]string{"-n", ns, "delete", "pod", "--wait=true", "--timeout=1m"}, deleted...)...); err != nil {
 		t.Fatal(err)
 	}
-	raw.waitQuiet(t, ctx, 5*time.Second)
+	raw.WaitQuiet(t, ctx, 5*time.Second)
 
 	restartRV := currentRV(ctx, t)
 	restarted := time.Now()
@@ -226,7 +226,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	if _, err := c.Kubectl(ctx, "-n", ns, "rollout", "status", deploy, "--timeout=3m"); err != nil {
 		t.Fatal(err)
 	}
-	raw.waitQuiet(t, ctx, 5*time.Second)
+	raw.WaitQuiet(t, ctx, 5*time.Second)
 
 	// Read the log through the running collector's server.
 	l, err := eventlog.Open(ctx, eventlog.Options{DataDir: dataDir, Name: "khist-e2e-reader"})
@@ -246,7 +246,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 		}
 		var lost []string
 		for _, kind := range []string{"Pod", "ReplicaSet"} {
-			for _, v := range raw.versions(kind) {
+			for _, v := range raw.Versions(kind) {
 				if !inLog[v.UID+"/"+v.RV] {
 					lost = append(lost, v.String())
 				}
@@ -294,7 +294,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	// The versions served while it was down.
 	during, recovered := 0, 0
 	for _, kind := range []string{"Pod", "ReplicaSet"} {
-		for _, v := range raw.versions(kind) {
+		for _, v := range raw.Versions(kind) {
 			if rv, _ := strconv.ParseUint(v.RV, 10, 64); rv > killedRV && rv <= restartRV {
 				during++
 				if seen[v.UID+"/"+v.RV] != nil {
@@ -309,7 +309,7 @@ func TestCollectorKilledMidRollout(t *testing.T) {
 	// The state of every object when the collector came back is in the log.
 	lastBefore := map[string]version{}
 	for _, kind := range []string{"Pod", "ReplicaSet"} {
-		for _, v := range raw.versions(kind) {
+		for _, v := range raw.Versions(kind) {
 			if rv, _ := strconv.ParseUint(v.RV, 10, 64); rv <= resumeRV {
 				lastBefore[v.UID] = v
 			}

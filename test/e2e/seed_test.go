@@ -37,7 +37,7 @@ func TestSeedRollout(t *testing.T) {
 	if _, err := c.Kubectl(ctx, "-n", ns, "rollout", "status", "deployment/nginx-deployment", "--timeout=2m"); err != nil {
 		t.Fatal(err)
 	}
-	raw.waitQuiet(t, ctx, 5*time.Second)
+	raw.WaitQuiet(t, ctx, 5*time.Second)
 
 	var envs []*eventlog.Envelope
 	err := eventually(ctx, 30*time.Second, func() error {
@@ -50,7 +50,7 @@ func TestSeedRollout(t *testing.T) {
 			if kind == "ReplicaSet" {
 				group = "apps"
 			}
-			if d := diffVersions(logVersions(envs, ns, group, kind), raw.versions(kind)); d != "" {
+			if d := diffVersions(logVersions(envs, ns, group, kind), raw.Versions(kind)); d != "" {
 				return fmt.Errorf("%s versions differ:\n%s", kind, d)
 			}
 		}
@@ -59,7 +59,7 @@ func TestSeedRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, rss := raw.versions("Pod"), raw.versions("ReplicaSet")
+	pods, rss := raw.Versions("Pod"), raw.Versions("ReplicaSet")
 	t.Logf("%d Pod versions and %d ReplicaSet versions, all in the log in order", len(pods), len(rss))
 	// The rollout's scaling steps, as the log tells them.
 	var steps []string

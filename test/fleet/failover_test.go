@@ -61,8 +61,8 @@ func TestCollectorFailover(t *testing.T) {
 	// One more rollout, recorded by the new leader alone.
 	rollTo(ctx, t, c, cs, ns, "nginx:3.0")
 	rolloutDone(ctx, t, c, ns)
-	raw.waitQuiet(t, ctx, 2*time.Second)
-	all := raw.versions()
+	raw.WaitQuiet(t, ctx, 2*time.Second)
+	all := raw.Versions("")
 	lost, dups, _ := lt.waitHas(ctx, all, 20*time.Second)
 	if len(dups) > 0 {
 		t.Errorf("versions recorded twice across the failover: %v", dups)
@@ -79,7 +79,7 @@ func TestCollectorFailover(t *testing.T) {
 	for _, v := range all {
 		if !v.Seen.Before(killed) && v.Seen.Before(synced) {
 			during++
-			if lt.counts[v.key()] == 1 {
+			if lt.counts[v.Key()] == 1 {
 				recovered++
 			}
 		}
@@ -91,7 +91,7 @@ func TestCollectorFailover(t *testing.T) {
 			lastBefore[v.UID] = v
 		} else if v.Seen.After(synced.Add(time.Second)) {
 			after++
-			if lt.counts[v.key()] == 0 {
+			if lt.counts[v.Key()] == 0 {
 				t.Errorf("%s, seen after the new leader listed, is not in the log", v)
 			}
 		}
@@ -100,7 +100,7 @@ func TestCollectorFailover(t *testing.T) {
 		if v.Type == "DELETED" {
 			continue
 		}
-		if lt.counts[v.key()] == 0 {
+		if lt.counts[v.Key()] == 0 {
 			t.Errorf("%s, the state when the new leader listed, is not in the log", v)
 		}
 	}

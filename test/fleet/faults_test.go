@@ -171,7 +171,7 @@ func TestClusteredLogFaults(t *testing.T) {
 		for _, m := range faultMetrics {
 			before[m], _ = col.metric(ctx, m)
 		}
-		from := len(raw.versions())
+		from := len(raw.Versions(""))
 		rollTo(ctx, t, c, cs, ns, fmt.Sprintf("nginx:2.%d", i))
 		injected := time.Now()
 		repair := f.inject()
@@ -182,8 +182,8 @@ func TestClusteredLogFaults(t *testing.T) {
 		if err := nc.WaitStreamCurrent(ctx, stream); err != nil {
 			t.Fatal(err)
 		}
-		raw.waitQuiet(t, ctx, 2*time.Second)
-		all := raw.versions()
+		raw.WaitQuiet(t, ctx, 2*time.Second)
+		all := raw.Versions("")
 		lost, dups, _ := lt.waitHas(ctx, all, time.Minute)
 		_, _, lag := lt.check(all[from:])
 		if !col.running() {

@@ -17,128 +17,18 @@ import (
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/test/cluster"
-	"k8s.io/apimachinery/pkg/api/meta"
+	"github.com/khist/khist/test/internal/rawwatch"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 )
 
-// version is one object version as the test's own watch saw it.
-type version struct {
-	Type string
-	Kind string
-	Name string
-	UID  string
-	RV   string
-	Seen time.Time // when the test's watch received it
-}
+// version is one object version as the test's own watch (rawwatch) saw it.
+type version = rawwatch.Version
 
-func (v version) String() string { return fmt.Sprintf("%s %s %s rv=%s", v.Type, v.Kind, v.Name, v.RV) }
-
-// key identifies a version: one object at one resourceVersion.
-func (v version) key() string { return v.UID + "/" + v.RV }
-
-// rawWatch is the test's own watch of the Pods and ReplicaSets of a namespace, from before
-// anything happens in it: the ground truth the log is compared with.
-type rawWatch struct {
-	mu   sync.Mutex
-	seen []version
-	last time.Time
-	errs []error
-}
-
-func startRawWatch(t *testing.T, cs kubernetes.Interface, ns string) *rawWatch {
+func startRawWatch(t *testing.T, cs kubernetes.Interface, ns string) *rawwatch.Watch {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	w := &rawWatch{last: time.Now()}
-	start := func(kind string, list func(context.Context, metav1.ListOptions) (string, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) {
-		rv, err := list(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatalf("raw watch: list %s: %v", kind, err)
-		}
-		go func() {
-			for ctx.Err() == nil {
-				wi, err := watchFn(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
-				if err != nil {
-					if ctx.Err() == nil {
-						w.fail(fmt.Errorf("raw watch %s: %v", kind, err))
-					}
-					return
-				}
-				for ev := range wi.ResultChan() {
-					if ev.Type == watch.Error {
-						w.fail(fmt.Errorf("raw watch %s: error event %v", kind, ev.Object))
-						continue
-					}
-					m, err := meta.Accessor(ev.Object)
-					if err != nil {
-						continue
-					}
-					rv = m.GetResourceVersion()
-					if ev.Type == watch.Bookmark {
-						continue
-					}
-					w.mu.Lock()
-					w.seen = append(w.seen, version{Type: string(ev.Type), Kind: kind, Name: m.GetName(), UID: string(m.GetUID()), RV: rv, Seen: time.Now()})
-					w.last = time.Now()
-					w.mu.Unlock()
-				}
-				wi.Stop()
-			}
-		}()
-	}
-	start("Pod", func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := cs.CoreV1().Pods(ns).List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		return l.ResourceVersion, nil
-	}, cs.CoreV1().Pods(ns).Watch)
-	start("ReplicaSet", func(ctx context.Context, o metav1.ListOptions) (string, error) {
-		l, err := cs.AppsV1().ReplicaSets(ns).List(ctx, o)
-		if err != nil {
-			return "", err
-		}
-		return l.ResourceVersion, nil
-	}, cs.AppsV1().ReplicaSets(ns).Watch)
-	return w
-}
-
-func (w *rawWatch) fail(err error) {
-	w.mu.Lock()
-	w.errs = append(w.errs, err)
-	w.mu.Unlock()
-}
-
-// versions returns what the watch has seen, in order.
-func (w *rawWatch) versions() []version {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]version(nil), w.seen...)
-}
-
-// waitQuiet waits until the watch has seen nothing for d.
-func (w *rawWatch) waitQuiet(t *testing.T, ctx context.Context, d time.Duration) {
-	t.Helper()
-	for {
-		w.mu.Lock()
-		idle := time.Since(w.last)
-		errs := w.errs
-		w.mu.Unlock()
-		if len(errs) > 0 {
-			t.Fatalf("raw watch failed: %v", errs)
-		}
-		if idle >= d {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("raw watch never quiet: %v", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return rawwatch.Start(t, cs, ns)
 }
 
 // logTracker reads the log over and over (every 300 ms) and notes when each version of a
@@ -227,12 +117,12 @@ func (lt *logTracker) check(want []version) (lost, dups []string, lag time.Durat
 	defer lt.mu.Unlock()
 	wanted := map[string]bool{}
 	for _, v := range want {
-		wanted[v.key()] = true
-		if lt.counts[v.key()] == 0 {
+		wanted[v.Key()] = true
+		if lt.counts[v.Key()] == 0 {
 			lost = append(lost, v.String())
 			continue
 		}
-		if d := lt.arrived[v.key()].Sub(v.Seen); d > lag {
+		if d := lt.arrived[v.Key()].Sub(v.Seen); d > lag {
 			lag = d
 		}
 	}
