@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/internal/recording"
 	"github.com/khist/khist/projector"
 )
 
@@ -97,22 +97,9 @@ func loadScenario(t testing.TB, name string) *scenario {
 	if s := scenarioCache[name]; s != nil {
 		return s
 	}
-	files := scenarioFiles(name)
-	var in []importer.Input
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		in = append(in, importer.Input{Name: f, R: fh})
-	}
-	res, err := importer.ReadWatch("test", in...)
+	envs, err := recording.Envelopes("test", scenarioFiles(name)...)
 	if err != nil {
 		t.Fatalf("scenario %s: %v", name, err)
-	}
-	for i, e := range res.Envelopes {
-		e.Seq = uint64(i + 1)
 	}
 	dir, err := os.MkdirTemp("", "khist-query-"+name+"-")
 	if err != nil {
@@ -123,7 +110,7 @@ func loadScenario(t testing.TB, name string) *scenario {
 		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
-	if err := db.Apply(context.Background(), res.Envelopes); err != nil {
+	if err := db.Apply(context.Background(), envs); err != nil {
 		t.Fatalf("scenario %s: fold: %v", name, err)
 	}
 	s := &scenario{name: name, dir: dir}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -16,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/internal/recording"
 	"github.com/khist/khist/projector"
 	"github.com/khist/khist/query"
 )
@@ -25,28 +24,16 @@ import (
 // default-25, a failed rollout rolled back in never-ready-undo) into views of cluster "default".
 func testViews(t testing.TB) *query.Views {
 	t.Helper()
-	var in []importer.Input
-	for _, f := range []string{"../../test/fidelity/testdata/default-25.json.gz", "../../test/fidelity/testdata/never-ready-undo.json.gz"} {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		in = append(in, importer.Input{Name: f, R: fh})
-	}
-	res, err := importer.ReadWatch("default", in...)
+	envs, err := recording.Envelopes("default", "../../test/fidelity/testdata/default-25.json.gz", "../../test/fidelity/testdata/never-ready-undo.json.gz")
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i, e := range res.Envelopes {
-		e.Seq = uint64(i + 1)
 	}
 	db, err := projector.Open(filepath.Join(t.TempDir(), "views.db"), &projector.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Apply(context.Background(), res.Envelopes); err != nil {
+	if err := db.Apply(context.Background(), envs); err != nil {
 		t.Fatal(err)
 	}
 	return query.NewViews(db, "default", query.DefaultEnv())

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/khist/khist/eventlog"
-	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/internal/recording"
 	"github.com/khist/khist/projector"
 )
 
@@ -30,23 +30,11 @@ var recordings = []string{
 // recorded reads the recordings as the log's events, numbered from 1.
 func recorded(t testing.TB) []*eventlog.Envelope {
 	t.Helper()
-	var in []importer.Input
-	for _, f := range recordings {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		in = append(in, importer.Input{Name: f, R: fh})
-	}
-	res, err := importer.ReadWatch("default", in...)
+	es, err := recording.Envelopes("default", recordings...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range res.Envelopes {
-		e.Seq = uint64(i + 1)
-	}
-	return res.Envelopes
+	return es
 }
 
 // emptyDB opens a new views file.

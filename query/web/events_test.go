@@ -5,43 +5,24 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/khist/khist/eventlog"
-	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/internal/recording"
 	"github.com/khist/khist/projector"
 )
 
 // recordedEnvelopes reads the test recordings into envelopes numbered from 1.
 func recordedEnvelopes(t testing.TB) []*eventlog.Envelope {
 	t.Helper()
-	var in []importer.Input
-	for _, r := range recordings {
-		files := []string{r}
-		if st, err := os.Stat(r); err == nil && st.IsDir() {
-			files, _ = filepath.Glob(filepath.Join(r, "*.json*"))
-		}
-		for _, f := range files {
-			fh, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fh.Close()
-			in = append(in, importer.Input{Name: f, R: fh})
-		}
-	}
-	res, err := importer.ReadWatch("default", in...)
+	es, err := recording.Envelopes("default", recordings...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range res.Envelopes {
-		e.Seq = uint64(i + 1)
-	}
-	return res.Envelopes
+	return es
 }
 
 // fold folds envelopes into the views file as khist project beside the server would: its own
