@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/internal/diskuse"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -208,7 +208,7 @@ func measureDisk(b *testing.B, envs []*eventlog.Envelope, watch int64, perBucket
 	db.Close()
 	st, _ := l.State(context.Background())
 	l.Close()
-	stream := dirSize(filepath.Join(dir, "log", "jetstream"))
+	stream := diskuse.DirBytes(filepath.Join(dir, "log", "jetstream"))
 	b.ReportMetric(float64(watch)/float64(len(envs)), "watch-B/event")
 	b.ReportMetric(100*float64(stream+used)/float64(watch), "disk-%-of-watch")
 	b.ReportMetric(float64(raw)/float64(len(envs)), "raw-B/event")
@@ -239,19 +239,6 @@ func bucketSizes(db *DB) []bucketSize {
 		})
 	})
 	return out
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // BenchmarkRebuild rebuilds the views of a log of -khist.rebuild-events events (default

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"path/filepath"
 
 	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/internal/diskuse"
 	"github.com/khist/khist/projector"
 	"github.com/spf13/cobra"
 )
@@ -111,7 +111,7 @@ func printDiagnosis(w io.Writer, l *eventlog.Log, d *projector.Diagnosis, list i
 // --data-dir) and of the views, bucket by bucket: pages, what they hold, and how full they are.
 func printSpace(w io.Writer, g *globalFlags, path string) {
 	if g.NATS.URL == "" {
-		fmt.Fprintf(w, "space:  log store %s\n", mib(dirBytes(filepath.Join(g.DataDir, "jetstream"))))
+		fmt.Fprintf(w, "space:  log store %s\n", mib(diskuse.DirBytes(filepath.Join(g.DataDir, "jetstream"))))
 	}
 	db, err := projector.Open(path, &projector.Options{ReadOnly: true})
 	if err != nil {
@@ -135,16 +135,3 @@ func printSpace(w io.Writer, g *globalFlags, path string) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
-
-func dirBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}

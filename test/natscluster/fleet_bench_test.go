@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/khist/khist/eventlog"
 	"github.com/khist/khist/eventlog/importer"
+	"github.com/khist/khist/internal/diskuse"
 )
 
 var (
@@ -162,7 +162,7 @@ func BenchmarkFleetLog(b *testing.B) {
 		b.ReportMetric(ms(pct(readLat, 0.99)), "reader-lag-p99-ms")
 		mu.Unlock()
 		for _, n := range c.Nodes {
-			b.ReportMetric(float64(dirBytes(filepath.Join(n.Dir, "jetstream")))/events, "disk-B/event-"+n.Name)
+			b.ReportMetric(float64(diskuse.DirBytes(filepath.Join(n.Dir, "jetstream")))/events, "disk-B/event-"+n.Name)
 		}
 		c.Stop()
 		cancel()
@@ -179,19 +179,6 @@ func pct(d []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func dirBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
 
 // recordingBodies reads the busy recording kept in the repository (20 Deployments x 100
 // replicas rolled on the project's control plane), as khist import does.
