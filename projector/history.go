@@ -125,6 +125,10 @@ func (db *DB) WorkloadHistory(ctx context.Context, w WorkloadRef, from, to time.
 				}
 			}
 		}
+		// Read the objects in the order of their last versions: each chain is walked back from
+		// its last version, so objects read one after another touch the same version segments
+		// while they are cached. The answer is sorted by sequence below, whatever this order.
+		slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(seen[a].LastSeq, seen[b].LastSeq) })
 		for _, uid := range order {
 			if err := ctx.Err(); err != nil {
 				return err

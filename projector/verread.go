@@ -139,30 +139,34 @@ func headByID(tx *bolt.Tx, id uint64) (*objHead, error) {
 	return h, err
 }
 
-// chainOf returns the sequences of all versions of an object, oldest first.
-func chainOf(tx *bolt.Tx, h *objHead) ([]uint64, error) {
+// chainOf returns the sequences of all versions of an object, oldest first, with their
+// records (valid for the transaction): walking the chain decodes them anyway, and reading them
+// again by sequence looked each up in the version segments a second time.
+func chainOf(tx *bolt.Tx, h *objHead) ([]uint64, []verRec, error) {
 	ver := versOf(tx)
 	seqs := make([]uint64, 0, h.Versions)
+	recs := make([]verRec, 0, h.Versions)
 	for s := h.LastSeq; s != 0; {
-		seqs = append(seqs, s)
 		raw := ver.get(s)
 		if raw == nil {
-			return nil, fmt.Errorf("%w: version %d is missing", ErrCorrupt, s)
+			return nil, nil, fmt.Errorf("%w: version %d is missing", ErrCorrupt, s)
 		}
 		r, err := decodeVer(raw, s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		seqs, recs = append(seqs, s), append(recs, r)
 		s = r.Prev
 	}
 	slices.Reverse(seqs)
-	return seqs, nil
+	slices.Reverse(recs)
+	return seqs, recs, nil
 }
 
 // objectVersions rebuilds the versions of one object with sequences in [from, to] (to 0: no
 // limit), oldest first, with full JSON when withObject.
 func objectVersions(ctx context.Context, tx *bolt.Tx, h *objHead, from, to uint64, withObject bool) ([]Version, error) {
-	seqs, err := chainOf(tx, h)
+	seqs, recs, err := chainOf(tx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +177,7 @@ func objectVersions(ctx context.Context, tx *bolt.Tx, h *objHead, from, to uint6
 	if withObject && from > 0 {
 		// Start building at the last full copy at or before the first version wanted.
 		for i, s := range seqs {
-			r, err := decodeVer(ver.get(s), s)
-			if err != nil {
-				return nil, err
-			}
-			if r.isFull() {
+			if recs[i].isFull() {
 				needFrom = i
 			}
 			if s >= from {
@@ -194,19 +194,16 @@ func objectVersions(ctx context.Context, tx *bolt.Tx, h *objHead, from, to uint6
 		if to != 0 && s > to {
 			break
 		}
-		r, err := decodeVer(ver.get(s), s)
-		if err != nil {
-			return nil, err
-		}
+		r := &recs[i]
 		if withObject && i >= needFrom {
-			if cur, err = body(ver, cur, &r); err != nil {
+			if cur, err = body(ver, cur, r); err != nil {
 				return nil, err
 			}
 		}
 		if s < from {
 			continue
 		}
-		v := versionOf(s, &r, h)
+		v := versionOf(s, r, h)
 		if withObject {
 			v.Object = cur
 		}

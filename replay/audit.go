@@ -312,11 +312,7 @@ func snapshot(scn *Scenario, seq uint64, now time.Time, upcoming []loggedStep) *
 		return nil
 	}
 	// Where upstream picks at random (the DaemonSet's nodes), follow the recorded writes.
-	steps := make([]Step, len(upcoming))
-	for i, ls := range upcoming {
-		steps[i] = ls.s
-	}
-	s.nodePref, s.nodeCreated = nodeOrders(steps)
+	s.nodePref, s.nodeCreated = nodeOrders(len(upcoming), func(i int) *Step { return &upcoming[i].s })
 	return s
 }
 

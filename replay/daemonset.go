@@ -240,11 +240,14 @@ func (dsc *daemonSetController) nodeOrder(byNode map[string][]*simPod) []string 
 	return preferred(sortedKeys(byNode), dsc.s.nodePref)
 }
 
-// nodeOrders ranks nodes by the first step among steps on them (see preferred), and by the
-// first pod created on them.
-func nodeOrders(steps []Step) (touched, created map[string]int) {
+// nodeOrders ranks nodes by the first of n steps on them (step(i) is the i-th; see
+// preferred), and by the first pod created on them. The steps are read in place: a sync on a
+// recorded state passes every step after it (see snapshot), and copying them for each sync
+// cost the decision audit more than the syncs themselves.
+func nodeOrders(n int, step func(i int) *Step) (touched, created map[string]int) {
 	touched, created = map[string]int{}, map[string]int{}
-	for i, st := range steps {
+	for i := range n {
+		st := step(i)
 		if st.Node == "" {
 			continue
 		}

@@ -507,7 +507,7 @@ func (s *simulation) init() error {
 		s.at(stopAt, s.stop)
 	}
 	// Where upstream picks nodes in random order, follow the recording (see daemonset.go).
-	s.nodePref, s.nodeCreated = nodeOrders(ro.Recorded)
+	s.nodePref, s.nodeCreated = nodeOrders(len(ro.Recorded), func(i int) *Step { return &ro.Recorded[i] })
 	s.recordDesired()
 	return nil
 }
