@@ -222,7 +222,12 @@ func foldWorkloadRollout(t *txn, ev *event) error {
 	}
 	w.ClaimTemplates = claims
 	changed := !ev.isNew && ev.prev.TmplHash != 0 && tmpl != ev.prev.TmplHash
-	initial := ev.isNew && e.Type == "ADDED"
+	// The workload's creation, as the replay counts it: an ADDED that no controller has
+	// reconciled yet. An object first seen already reconciled (the ADDED of a watch file's
+	// initial list, a collector started after it existed) was created before the history:
+	// its first version is no rollout, and numbering it #1 would shift every later rollout's
+	// number against the replay's (#N of khist rollouts is the replay's #N).
+	initial := ev.isNew && e.Type == "ADDED" && o.Status.ObservedGeneration == 0 && o.Metadata.Generation <= 1
 	var r *Rollout
 	var k []byte
 	if changed && w.OpenSeq != 0 {

@@ -420,10 +420,22 @@ func TestRolloutsView(t *testing.T) {
 			"Deployment 2(h2)->0() 40..- paused min=2/3 peak=4",
 		}},
 		{"DaemonSet", []ev{
-			{"ADDED", 10, 0, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":1`, `"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"numberAvailable":0,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
+			{"ADDED", 10, 0, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":1`, `"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}},"status":{}`)},
 			{"ADDED", 11, 1, o("apps/v1", "ControllerRevision", "ns", "agent-1", "cr1", owner("DaemonSet", "agent", "ds1"), `"revision":1,"data":{"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}}}`)},
-			{"MODIFIED", 12, 2, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":1`, `"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"numberAvailable":2,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
+			{"MODIFIED", 12, 1, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":1`, `"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"numberAvailable":0,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
+			{"MODIFIED", 13, 2, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":1`, `"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"numberAvailable":2,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
 		}, []string{"DaemonSet 0()->1(agent-1) 0..2 complete min=0/2 peak=2 initial"}},
+		// First seen already reconciled (the ADDED of a watch file's initial list): created
+		// before the history, so no initial rollout; the template change is the first rollout,
+		// as the replay numbers it.
+		{"DaemonSetSeenReconciled", []ev{
+			{"ADDED", 10, 0, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":1`, `"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"numberAvailable":2,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
+			{"ADDED", 11, 0, o("apps/v1", "ControllerRevision", "ns", "agent-1", "cr1", owner("DaemonSet", "agent", "ds1"), `"revision":1,"data":{"spec":{"template":{"spec":{"containers":[{"image":"a:1"}]}}}}`)},
+			{"MODIFIED", 12, 5, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":2`, `"spec":{"template":{"spec":{"containers":[{"image":"a:2"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"numberAvailable":2,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
+			{"ADDED", 13, 5, o("apps/v1", "ControllerRevision", "ns", "agent-2", "cr2", owner("DaemonSet", "agent", "ds1"), `"revision":2,"data":{"spec":{"template":{"spec":{"containers":[{"image":"a:2"}]}}}}`)},
+			{"MODIFIED", 14, 6, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":2`, `"spec":{"template":{"spec":{"containers":[{"image":"a:2"}]}}},"status":{"observedGeneration":2,"desiredNumberScheduled":2,"numberAvailable":1,"currentNumberScheduled":2,"updatedNumberScheduled":1}`)},
+			{"MODIFIED", 15, 7, o("apps/v1", "DaemonSet", "ns", "agent", "ds1", `"generation":2`, `"spec":{"template":{"spec":{"containers":[{"image":"a:2"}]}}},"status":{"observedGeneration":2,"desiredNumberScheduled":2,"numberAvailable":2,"currentNumberScheduled":2,"updatedNumberScheduled":2}`)},
+		}, []string{"DaemonSet 1(agent-1)->2(agent-2) 5..7 complete min=1/2 peak=2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := foldTable(t, tc.evs)

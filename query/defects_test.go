@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/khist/khist/eventlog"
+	"github.com/khist/khist/internal/recording"
 	"github.com/khist/khist/projector"
+	"github.com/khist/khist/replay"
 )
 
 // Regression tests of the defects found by trying khist as a new user (issue 15, item 4), on
@@ -178,4 +183,114 @@ func TestOutcomeWords(t *testing.T) {
 			t.Errorf("%+v %+v: %q, want %q", c.r, c.row, got, c.want)
 		}
 	}
+}
+
+// TestRolloutNumbersMatchReplay: --rollout #N replays the rollout khist rollouts shows as #N,
+// for every rollout of the fixtures, as recorded (each workload created in the recording) and
+// as a collector started after the workloads existed records them (each one's first version an
+// ADDED already reconciled). The views counted such a first version as an initial rollout and
+// the replay did not: #2 of khist rollouts replayed the replay's #2, the views' #3.
+func TestRolloutNumbersMatchReplay(t *testing.T) {
+	ctx := context.Background()
+	for _, fixture := range []string{"undo-to-revision", "mid-rollout-update", "pause-resume", "sts-partition", "ds-node-added"} {
+		for _, seenLate := range []bool{false, true} {
+			name := fixture
+			if seenLate {
+				name += "/seen-reconciled"
+			}
+			t.Run(name, func(t *testing.T) {
+				envs, err := recording.Envelopes("test", scenarioFiles("fidelity-"+fixture)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seenLate {
+					envs = seenReconciled(t, envs)
+				}
+				db, err := projector.Open(filepath.Join(t.TempDir(), "views.db"), &projector.Options{NoSync: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				if err := db.Apply(ctx, envs); err != nil {
+					t.Fatal(err)
+				}
+				v := NewViews(db, "test", Env{Loc: time.UTC, Now: envs[len(envs)-1].Observed.Add(time.Hour)})
+				var out bytes.Buffer
+				if err := v.Rollouts(ctx, RolloutsArgs{AllNamespaces: true, Output: OutJSON}, &out); err != nil {
+					t.Fatal(err)
+				}
+				var doc struct{ Rollouts []RolloutRow }
+				if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+					t.Fatal(err)
+				}
+				if len(doc.Rollouts) == 0 {
+					t.Fatal("no rollouts")
+				}
+				for _, r := range doc.Rollouts {
+					if seenLate && r.Initial {
+						t.Errorf("%s: a workload first seen reconciled has an initial rollout", r.Ref)
+					}
+					out.Reset()
+					obj, _, _ := strings.Cut(r.Ref, "#")
+					err := v.ReplayCompare(ctx, ReplayCompareArgs{Object: obj, Namespace: r.Workload.Namespace, Rollout: r.Ref, MaxLag: replay.DefaultMaxLag, Output: OutJSON}, &out)
+					if err != nil {
+						t.Errorf("replay compare --rollout %s: %v", r.Ref, err)
+						continue
+					}
+					var res replay.CompareResult
+					if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+						t.Fatal(err)
+					}
+					// The same rollout: its number, and its start within the views' rollout (an
+					// edit of a paused Deployment starts the views' rollout, its resume the
+					// replay's).
+					if len(res.Rollouts) != 1 || res.Rollouts[0].Seq < r.ID || (r.EndSeq != 0 && res.Rollouts[0].Seq >= r.EndSeq) ||
+						!strings.HasSuffix(res.Rollouts[0].ID, "#"+strconv.Itoa(r.Number)) {
+						var got []string
+						for _, c := range res.Rollouts {
+							got = append(got, c.ID+" at "+strconv.FormatUint(c.Seq, 10))
+						}
+						t.Errorf("replay compare --rollout %s (started at %d) replayed %v", r.Ref, r.ID, got)
+					}
+				}
+			})
+		}
+	}
+}
+
+// seenReconciled is envs as a collector started after the workloads existed records them:
+// each Deployment's, StatefulSet's and DaemonSet's versions before its first reconciled one
+// (status.observedGeneration set) are left out, and that one is its ADDED.
+func seenReconciled(t *testing.T, envs []*eventlog.Envelope) []*eventlog.Envelope {
+	seen := map[string]bool{}
+	var out []*eventlog.Envelope
+	for _, e := range envs {
+		switch e.Kind {
+		case "Deployment", "StatefulSet", "DaemonSet":
+		default:
+			out = append(out, e)
+			continue
+		}
+		k := e.Kind + "/" + e.Namespace + "/" + e.Name
+		if seen[k] {
+			out = append(out, e)
+			continue
+		}
+		var o struct {
+			Status struct {
+				ObservedGeneration int64 `json:"observedGeneration"`
+			} `json:"status"`
+		}
+		if err := json.Unmarshal(e.Object, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Status.ObservedGeneration == 0 {
+			continue
+		}
+		seen[k] = true
+		c := *e
+		c.Type = eventlog.Added
+		out = append(out, &c)
+	}
+	return out
 }

@@ -309,12 +309,22 @@ func (v *Views) rolloutID(ctx context.Context, wl replay.WorkloadRef, sel string
 		return "", nil
 	case strings.Contains(sel, "#"):
 		// #N or KIND/NAME#N as khist rollouts shows it (deploy/web#3): the workload's Nth
-		// rollout, numbered alike by the views and the replay.
-		n := sel[strings.LastIndexByte(sel, '#')+1:]
-		if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+		// rollout of the rollouts view, passed to the replay by the sequence at which it
+		// started, so that the replay runs the rollout khist rollouts showed as #N.
+		n, err := strconv.ParseUint(sel[strings.LastIndexByte(sel, '#')+1:], 10, 64)
+		if err != nil || n == 0 {
 			break
 		}
-		return "#" + n, nil
+		// (Kinds the rollouts view does not hold, Jobs, and numbers past its last rollout go
+		// to the replay as #N: it numbers them alike, or says which it has.)
+		order, err := v.DB.RolloutOrder(ctx, projector.WorkloadRef{Cluster: v.Cluster, Kind: wl.Kind, Namespace: wl.Namespace, Name: wl.Name})
+		if err != nil {
+			return "", err
+		}
+		if n > uint64(len(order)) {
+			return "#" + strconv.FormatUint(n, 10), nil
+		}
+		return "@" + strconv.FormatUint(order[n-1], 10), nil
 	case strings.HasPrefix(sel, "rev"):
 		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(sel, "revision="), "rev"), 10, 64)
 		if err != nil {

@@ -497,7 +497,9 @@ func qualified(ns, name string) string {
 
 // rolloutOfChange finds the rollout of the template a spec change at LogSeq seq set, when the
 // change did not start it at once (an edit of a paused Deployment rolls out on resume): the
-// first rollout after the change, if it rolls out that template (not a later one's).
+// first rollout after the change, if it rolls out that template, or if the change edited the
+// template while paused (the edits made while paused roll out together on resume, as the last
+// one left the template: the views count them as one rollout from the first).
 func (s *Scenario) rolloutOfChange(seq uint64) (*Rollout, bool) {
 	for _, c := range s.Changes {
 		if c.w == nil || s.x == nil || s.x.toLogSeq(c.Seq) != seq {
@@ -505,7 +507,7 @@ func (s *Scenario) rolloutOfChange(seq uint64) (*Rollout, bool) {
 		}
 		for i := range s.Rollouts {
 			if r := &s.Rollouts[i]; r.Seq > c.Seq {
-				return r, r.template == c.w.spec.Template
+				return r, r.template == c.w.spec.Template || c.w.spec.Paused && slices.Contains(c.Fields, "template")
 			}
 		}
 	}

@@ -345,7 +345,10 @@ func TestRolloutBySequence(t *testing.T) {
 		{fmt.Sprintf("@%d", first.LogSeq), first},
 		{fmt.Sprintf("@%d", second.LogSeq), second},
 		{fmt.Sprintf("@%d", paused[len(paused)-1].Seq), second}, // kubectl set env: rolled out on resume
-		{fmt.Sprintf("@%d", paused[len(paused)-2].Seq), nil},    // kubectl set image: superseded by set env
+		// kubectl set image, then set env, while paused: both rolled out together on resume
+		// (khist rollouts counts them as one rollout from the first edit).
+		{fmt.Sprintf("@%d", paused[len(paused)-2].Seq), second},
+		{fmt.Sprintf("@%d", paused[0].Seq), nil}, // the pause itself: no template edit
 		{"@999999", nil},
 		{"@x", nil},
 		{"latest", second},
