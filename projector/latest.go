@@ -32,16 +32,16 @@ type latestCopy struct {
 // noteLatest records the version just folded as its object's latest copy, or its absence.
 func (t *txn) noteLatest(h *objHead, seq uint64, rec *verRec, obj []byte) {
 	if t.latest == nil {
-		t.latest = map[uint64]*latestCopy{}
+		t.latest = map[uint64]latestCopy{}
 	}
 	switch {
 	case h.Gone:
-		t.latest[h.ID] = &latestCopy{drop: true}
+		t.latest[h.ID] = latestCopy{drop: true}
 		return
 	case h.Versions < 2:
 		return // its one record is a full copy (or a delta against another object's)
 	}
-	c := &latestCopy{seq: seq, rec: *rec}
+	c := latestCopy{seq: seq, rec: *rec}
 	c.rec.Body, c.rec.Base, c.rec.Payload = bodyFull, 0, obj
 	t.latest[h.ID] = c
 }
@@ -66,8 +66,8 @@ func (t *txn) putLatest() error {
 			continue
 		}
 		t.rec = c.rec.encode(t.rec[:0], c.seq)
-		v := compress(be8(c.seq), t.rec)
-		if err := b.Put(be8(id), t.keep(v)); err != nil {
+		t.zscratch = compress(appendBE8(t.zscratch[:0], c.seq), t.rec)
+		if err := b.Put(t.keep(be8(id)), t.keep(t.zscratch)); err != nil {
 			return err
 		}
 	}
