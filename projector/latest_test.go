@@ -140,7 +140,8 @@ func TestStateAtLatestCopies(t *testing.T) {
 	}
 }
 
-// checkLatestCopies checks bucket "vlast" against the heads and the versions view.
+// checkLatestCopies checks bucket "vlast" against the heads and the versions view, and
+// headOfKind against each head.
 func checkLatestCopies(t *testing.T, db *DB) {
 	t.Helper()
 	err := db.view(func(tx *bolt.Tx) error {
@@ -150,6 +151,12 @@ func checkLatestCopies(t *testing.T, db *DB) {
 			h, err := headsOf(tx).get(id)
 			if err != nil || h == nil {
 				return fmt.Errorf("object %d: no head (%v)", id, err)
+			}
+			if ok, err := headOfKind(tx, id, []string{"Other", h.Kind}); !ok || err != nil {
+				return fmt.Errorf("object %d: headOfKind does not read its kind %s (%v)", id, h.Kind, err)
+			}
+			if ok, err := headOfKind(tx, id, []string{h.Kind + "s", h.Namespace, h.APIVersion}); ok || err != nil {
+				return fmt.Errorf("object %d: headOfKind reads kind %s as another (%v)", id, h.Kind, err)
 			}
 			v := tx.Bucket(bLatest).Get(be8(id))
 			want := !h.Gone && h.Versions > 1

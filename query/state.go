@@ -193,6 +193,11 @@ func writeList(w io.Writer, vs []Version, format string) error {
 func listJSON(vs []Version) ([]byte, error) {
 	const itemIndent = "        " // the items are at depth 2
 	var buf, ind bytes.Buffer
+	size := 0
+	for _, v := range vs {
+		size += len(v.Object)
+	}
+	buf.Grow(2*size + 256) // with the indentation
 	buf.WriteString("{\n    \"apiVersion\": \"v1\",\n    \"items\": [")
 	for i, v := range vs {
 		if i > 0 {
@@ -203,9 +208,17 @@ func listJSON(vs []Version) ([]byte, error) {
 			buf.WriteString("null") // as a nil json.RawMessage
 			continue
 		}
-		ind.Reset()
 		// json.Indent keeps trailing spaces, which compacting drops.
-		if err := json.Indent(&ind, bytes.TrimRight(v.Object, " \t\r\n"), itemIndent, "    "); err != nil {
+		obj := bytes.TrimRight(v.Object, " \t\r\n")
+		// What the encoder escapes: <, > and &, and U+2028 and U+2029 (0xE2 0x80 0xA8-9).
+		if !bytes.ContainsAny(obj, "<>&") && bytes.IndexByte(obj, 0xE2) < 0 {
+			if err := json.Indent(&buf, obj, itemIndent, "    "); err != nil {
+				return nil, fmt.Errorf("%s: %w", v.Ref(), err)
+			}
+			continue
+		}
+		ind.Reset()
+		if err := json.Indent(&ind, obj, itemIndent, "    "); err != nil {
 			return nil, fmt.Errorf("%s: %w", v.Ref(), err)
 		}
 		json.HTMLEscape(&buf, ind.Bytes())

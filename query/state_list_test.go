@@ -14,6 +14,7 @@ func TestListJSON(t *testing.T) {
 		`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","labels":{}},"spec":{"containers":[{"name":"c","command":["sh","-c","a && b < c > d"]}]},"status":{"conditions":[]}}`,
 		"  {\n\t\"kind\" : \"ConfigMap\", \"data\": {\"k\": \"line\u2028sep\u2029end\", \"n\": [1, 2.5e3, -0, true, false, null]}}  \n",
 		`{}`,
+		`{"note":"it’s — quoted"}`,
 		`[]`,
 		`{"a":[[],[{}],{"b":{"c":[1,[2,[3]]]}}],"e":"\"quoted\" \\ \u00e9 \u003c"}`,
 	}
