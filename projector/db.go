@@ -20,7 +20,7 @@ import (
 )
 
 // schemaVersion is the layout of the views; a file with another one must be rebuilt.
-const schemaVersion = 13 // 13: a workload first seen already reconciled has no initial rollout; 12: each rollout's span (bucket "rollspan"); 11: who made each write request (bucket "audit"); 7: a DaemonSet's pods are counted in its revisions; 8: the per-object time index (bucket "vtime", objHead.IdxMin); 9: the latest API discovery per cluster (bucket "disco"); 10: the jobs view (buckets "jobs", "jobsteps", "cronspecs")
+const schemaVersion = 14 // 14: a workload first seen already reconciled has no initial rollout; 13: the latest copy of each object (bucket "vlast"); 12: each rollout's span (bucket "rollspan"); 11: who made each write request (bucket "audit"); 7: a DaemonSet's pods are counted in its revisions; 8: the per-object time index (bucket "vtime", objHead.IdxMin); 9: the latest API discovery per cluster (bucket "disco"); 10: the jobs view (buckets "jobs", "jobsteps", "cronspecs")
 
 // Options tune Open. Zero values mean the documented defaults; nil Options are all defaults.
 type Options struct {

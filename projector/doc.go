@@ -1,7 +1,7 @@
 // Package projector folds khist's event log into bbolt views that answer questions about the
 // past: object versions, name lifetimes, workload revisions, rollouts, reconcile steps, pod
 // lifecycles, Job runs and CronJob schedules, Service endpoints, time indexes and
-// point-in-time snapshots, each cluster's latest recorded API discovery (Discovery), and who
+// point-in-time snapshots (with each live object's latest version kept whole), each cluster's latest recorded API discovery (Discovery), and who
 // made each write request, as the API server's audit webhook reported it (Who joins a version
 // to its request when read: the request's record usually follows the version in the log).
 //

@@ -55,11 +55,12 @@ const (
 	valSnapChunk
 	valMeta
 	valStepKey
-	valID    // id(8)
-	valSeq   // seq(8)
-	valScope // scope(4)
-	valDisco // seq(8) time(8) JSON
-	valSpan  // time(8) time(8), 0 for none
+	valID     // id(8)
+	valSeq    // seq(8)
+	valScope  // scope(4)
+	valDisco  // seq(8) time(8) JSON
+	valSpan   // time(8) time(8), 0 for none
+	valLatest // seq(8) S2 of a version record
 )
 
 // dumpLayouts describes every bucket of the views.
@@ -101,6 +102,7 @@ var dumpLayouts = map[string]struct {
 	"jobsteps":   {shapeSeqIdx, valJSON},
 	"cronspecs":  {shapeSeq, valJSON},
 	"audit":      {shapeTimeSeq, valJSON},
+	"vlast":      {shapeIDOnly, valLatest},
 }
 
 // Dump writes the logical contents of the views, deterministically: every bucket in name
@@ -230,6 +232,20 @@ func (db *DB) Dump(w io.Writer, o DumpOptions) error {
 						return fmt.Errorf("dump %s: %w", name, err)
 					}
 					vs = fmt.Sprintf("start=%s end=%s", fmtTime(start), fmtTime(end))
+				case valLatest:
+					if len(v) < 8 {
+						return fmt.Errorf("dump %s: short value", name)
+					}
+					seq := readBE8(v)
+					r, ok, err := latestOf(tx, readBE8(k), seq)
+					if err != nil || !ok {
+						return fmt.Errorf("dump %s: object %d: %v", name, readBE8(k), err)
+					}
+					body := fmt.Sprintf("%x", sha256.Sum256(r.Payload))
+					if o.Objects {
+						body = string(r.Payload)
+					}
+					vs = fmt.Sprintf("seq=%s %s rv=%s gen=%d at=%s actor=%q %s", sm(seq), r.Type, r.RV, r.Generation, fmtTime(r.Observed), r.Actor, body)
 				case valJSON:
 					var x any
 					js, err := recordJSON(v)

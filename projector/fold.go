@@ -138,6 +138,8 @@ type txn struct {
 	heads map[uint64]*objHead // heads read in this transaction, by object id
 	ids   map[string]uint64   // head key -> object id, for the heads read
 	dirty map[uint64]struct{} // heads changed in this transaction; written at finish
+	// latest copies of the objects changed in this transaction; written at finish
+	latest map[uint64]latestCopy
 
 	scopes map[string][]byte   // time index scopes read in this transaction
 	runs   map[string]*timeRun // time index runs by scope, read or written in this transaction
@@ -153,6 +155,7 @@ type txn struct {
 	denc              deltaEncoder
 	scratch           []byte
 	xscratch          []byte
+	zscratch          []byte // a latest copy being written
 	rec, hbuf, keyBuf []byte
 	arena             []byte // values put in this transaction (bbolt keeps them until commit)
 }
@@ -272,6 +275,9 @@ func (t *txn) finish() error {
 		return err
 	}
 	if err := t.putTimeRuns(); err != nil {
+		return err
+	}
+	if err := t.putLatest(); err != nil {
 		return err
 	}
 	ids := make([]uint64, 0, len(t.dirty))

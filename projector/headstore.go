@@ -220,3 +220,30 @@ func (s *headStore) each(fn func(id uint64, raw []byte) error) error {
 	}
 	return nil
 }
+
+// headOfKind says whether the object id is of one of kinds, reading only the start of its
+// head's encoding (its id, cluster, group, apiVersion and kind; see objHead.encode).
+func headOfKind(tx *bolt.Tx, id uint64, kinds []string) (bool, error) {
+	raw, err := headsOf(tx).raw(id)
+	if err != nil {
+		return false, err
+	}
+	if raw == nil {
+		return false, fmt.Errorf("%w: object id %d has no head", ErrCorrupt, id)
+	}
+	d := dec{b: raw}
+	d.u()
+	d.bs()
+	d.bs()
+	d.bs()
+	kind := d.bs()
+	if d.err != nil {
+		return false, fmt.Errorf("%w: head of object %d: %v", ErrCorrupt, id, d.err)
+	}
+	for _, k := range kinds {
+		if string(kind) == k {
+			return true, nil
+		}
+	}
+	return false, nil
+}

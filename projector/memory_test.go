@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,12 +46,22 @@ func TestFollowMemoryIsFlat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(ctx)
+	// heap is the least heap in use over a second: what stays, not what a live compaction of
+	// the views, running while it is read, holds for its moment (bbolt's nodes of the copy:
+	// 18 MB in a heap profile at 20,000 events, which made the growth read 4.5 KB per event).
 	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse
+		least := uint64(math.MaxUint64)
+		for i := range 5 {
+			if i > 0 {
+				time.Sleep(250 * time.Millisecond)
+			}
+			runtime.GC()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			least = min(least, ms.HeapInuse)
+		}
+		return least
 	}
 	const batch = 8
 	var at [5]uint64

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -21,8 +22,10 @@ import (
 //   - bucket "snapmeta": cluster NUL time (8) seq (8) -> number of objects: one snapshot, taken
 //     after the event seq, whose time is the cluster's watermark (the latest observed time of
 //     its events so far);
-//   - bucket "snap": cluster NUL time seq namespace -> the snapshot's objects in that namespace:
-//     S2 of (id, sequence of the object's latest version) pairs.
+//   - bucket "snap": cluster NUL time seq namespace NUL kind -> the snapshot's objects of that
+//     kind in that namespace: S2 of (id, sequence of the object's latest version) pairs, by
+//     id. A state of some kinds (khist state shows no Events, most of a busy namespace's
+//     objects) reads only their chunks.
 //
 // A snapshot of time Ts holds exactly the events of the cluster observed at or before Ts: when
 // an event observed at or before the time of an existing snapshot arrives late, the snapshots
@@ -176,29 +179,33 @@ func dropSnapshots(t *txn, cluster string, from time.Time, cs *clusterState) err
 	return nil
 }
 
-// takeSnapshot records the live objects of a cluster and their latest versions.
+// takeSnapshot records the live objects of a cluster and their latest versions, one chunk per
+// namespace and kind.
 func takeSnapshot(t *txn, cluster string, cs *clusterState) error {
 	p := prefix(cluster)
 	id := appendBE8(be8(timeKey(cs.WM)), t.seq)
 	live := t.bucket(bLive).Cursor()
 	var ns string
-	var pairs []uint64
+	byKind := map[string][]uint64{} // kind -> (id, seq) pairs of the namespace ns
 	var count uint64
 	flush := func() error {
-		if len(pairs) == 0 {
-			return nil
+		for _, kind := range slices.Sorted(maps.Keys(byKind)) {
+			pairs := byKind[kind]
+			e := enc{}
+			e.u(uint64(len(pairs) / 2))
+			var last uint64
+			for i := 0; i < len(pairs); i += 2 {
+				e.u(pairs[i] - last)
+				e.u(pairs[i+1])
+				last = pairs[i]
+			}
+			k := append(append(append(append(slices.Clone(p), id...), ns...), 0), kind...)
+			if err := t.bucket(bSnap).Put(k, compress(nil, e.b)); err != nil {
+				return err
+			}
 		}
-		e := enc{}
-		e.u(uint64(len(pairs) / 2))
-		var last uint64
-		for i := 0; i < len(pairs); i += 2 {
-			e.u(pairs[i] - last)
-			e.u(pairs[i+1])
-			last = pairs[i]
-		}
-		k := append(append(slices.Clone(p), id...), ns...)
-		pairs = pairs[:0]
-		return t.bucket(bSnap).Put(k, compress(nil, e.b))
+		clear(byKind)
+		return nil
 	}
 	for k, _ := live.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = live.Next() {
 		rest := k[len(p):]
@@ -216,7 +223,7 @@ func takeSnapshot(t *txn, cluster string, cs *clusterState) error {
 		if h == nil {
 			return fmt.Errorf("%w: live object %d has no head", ErrCorrupt, readBE8(k[len(k)-8:]))
 		}
-		pairs = append(pairs, h.ID, h.LastSeq)
+		byKind[h.Kind] = append(byKind[h.Kind], h.ID, h.LastSeq)
 		count++
 	}
 	if err := flush(); err != nil {
@@ -267,18 +274,9 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 		}
 		ver := versOf(tx)
 		hc := headCache{tx: tx}
-		var keep func(id uint64) (bool, error)
-		if len(f.Kinds) > 0 {
-			keep = func(id uint64) (bool, error) {
-				h, err := hc.get(id)
-				if err != nil {
-					return false, err
-				}
-				return slices.Contains(f.Kinds, h.Kind), nil
-			}
-		}
+		keep := func(h *objHead) bool { return len(f.Kinds) == 0 || slices.Contains(f.Kinds, h.Kind) }
 		for _, cl := range clusters {
-			state, err := stateAt(ctx, tx, cl, f.Namespaces, f.At, keep)
+			state, err := stateAt(ctx, tx, cl, f.Namespaces, f.At, f.Kinds, &hc, keep)
 			if err != nil {
 				return err
 			}
@@ -287,16 +285,28 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 				if err != nil {
 					return err
 				}
-				if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, h.Kind) {
+				if !keep(h) {
 					continue
 				}
-				r, err := decodeVer(ver.get(seq), seq)
-				if err != nil {
-					return err
+				// A version that is still the object's latest is read whole from its latest
+				// copy; an older one is rebuilt from its chain.
+				var r verRec
+				ok := false
+				if seq == h.LastSeq {
+					if r, ok, err = latestOf(tx, id, seq); err != nil {
+						return err
+					}
+				}
+				if !ok {
+					if r, err = decodeVer(ver.get(seq), seq); err != nil {
+						return err
+					}
 				}
 				v := versionOf(seq, &r, h)
 				if f.WithObjects {
-					if v.Object, _, err = loadVersion(ver, seq); err != nil {
+					if ok {
+						v.Object = r.Payload
+					} else if v.Object, _, err = loadVersion(ver, seq); err != nil {
 						return err
 					}
 				}
@@ -313,9 +323,12 @@ func (db *DB) StateAt(ctx context.Context, f StateFilter) ([]Version, error) {
 }
 
 // stateAt returns object id -> sequence of its version current at time at, for the objects of
-// a cluster (in the given namespaces, nil for all) that existed then. Objects that keep (nil:
-// all) rejects may be left out or not; their versions after the snapshot are not read.
-func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []string, at time.Time, keep func(id uint64) (bool, error)) (map[uint64]uint64, error) {
+// a cluster (in the given namespaces, nil for all) that existed then. Objects that keep
+// rejects, or whose kind is not one of kinds (none: any), may be left out or not. It reads
+// heads (through hc), not version records: the version of an object's last entry in the time
+// index is a deletion only if it is the one that ended the object (a deleted object has no
+// later version).
+func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []string, at time.Time, kinds []string, hc *headCache, keep func(h *objHead) bool) (map[uint64]uint64, error) {
 	p := prefix(cluster)
 	state := map[uint64]uint64{}
 	var from time.Time
@@ -328,20 +341,28 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 	}
 	if k != nil && bytes.HasPrefix(k, p) && len(k) == len(p)+16 {
 		from = keyTime(readBE8(k[len(p):]) + 1)
-		snap := tx.Bucket(bSnap)
+		// The chunks of the namespaces asked for (all: every chunk of the snapshot), of the
+		// kinds asked for.
+		var scans [][]byte
 		if namespaces == nil {
-			sc := snap.Cursor()
-			for sk, sv := sc.Seek(k); sk != nil && bytes.HasPrefix(sk, k); sk, sv = sc.Next() {
+			scans = append(scans, k)
+		}
+		for _, ns := range namespaces {
+			scans = append(scans, append(append(slices.Clone(k), ns...), 0))
+		}
+		sc := tx.Bucket(bSnap).Cursor()
+		for _, sp := range scans {
+			for sk, sv := sc.Seek(sp); sk != nil && bytes.HasPrefix(sk, sp); sk, sv = sc.Next() {
+				rest := sk[len(k):]
+				i := indexByte(rest, 0)
+				if i < 0 {
+					return nil, fmt.Errorf("%w: snapshot chunk %x has no kind", ErrCorrupt, sk)
+				}
+				if len(kinds) > 0 && !slices.Contains(kinds, string(rest[i+1:])) {
+					continue
+				}
 				if err := decodeSnapChunk(sv, state); err != nil {
 					return nil, err
-				}
-			}
-		} else {
-			for _, ns := range namespaces {
-				if sv := snap.Get(append(slices.Clone(k), ns...)); sv != nil {
-					if err := decodeSnapChunk(sv, state); err != nil {
-						return nil, err
-					}
 				}
 			}
 		}
@@ -373,26 +394,27 @@ func stateAt(ctx context.Context, tx *bolt.Tx, cluster string, namespaces []stri
 		}
 	}
 	slices.SortFunc(last, func(a, b timeEntry) int { return cmp.Compare(a.Seq, b.Seq) })
-	ver := versOf(tx)
 	for i, e := range last {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		if keep != nil {
-			if ok, err := keep(e.ID); err != nil {
+		if len(kinds) > 0 {
+			// Most objects changed since the snapshot are of kinds not asked for (Events):
+			// their kind is read without decoding their heads.
+			if ok, err := headOfKind(tx, e.ID, kinds); err != nil {
 				return nil, err
 			} else if !ok {
 				delete(state, e.ID)
 				continue
 			}
 		}
-		r, err := decodeVer(ver.get(e.Seq), e.Seq)
+		h, err := hc.get(e.ID)
 		if err != nil {
 			return nil, err
 		}
-		if r.Type.IsDelete() {
+		if !keep(h) || h.Gone && h.GoneSeq == e.Seq {
 			delete(state, e.ID)
 		} else {
 			state[e.ID] = e.Seq

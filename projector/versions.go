@@ -131,6 +131,7 @@ func foldVersions(t *txn, ev *event) (bool, error) {
 	} else {
 		t.db.cache.put(h.ID, e.Object)
 	}
+	t.noteLatest(h, e.Seq, &rec, e.Object)
 	return true, nil
 }
 

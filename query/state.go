@@ -1,6 +1,7 @@
 package query
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -167,12 +168,7 @@ func (v *Views) State(ctx context.Context, a StateArgs, w io.Writer) error {
 
 // writeList writes versions as a kubectl List.
 func writeList(w io.Writer, vs []Version, format string) error {
-	items := make([]json.RawMessage, 0, len(vs))
-	for _, v := range vs {
-		items = append(items, json.RawMessage(v.Object))
-	}
-	list := map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}, "items": items}
-	j, err := json.MarshalIndent(list, "", "    ")
+	j, err := listJSON(vs)
 	if err != nil {
 		return err
 	}
@@ -186,6 +182,52 @@ func writeList(w io.Writer, vs []Version, format string) error {
 	}
 	_, err = w.Write(append(j, '\n'))
 	return err
+}
+
+// listJSON returns what json.MarshalIndent(list, "", "    ") returns for the kubectl List
+// {"apiVersion": "v1", "items": [objects], "kind": "List", "metadata": {"resourceVersion": ""}}
+// with each object a json.RawMessage, written piece by piece: each object is indented in
+// place (json.Indent at the depth of the items) and escaped as the encoder escapes a raw
+// message (json.HTMLEscape), instead of being compacted into the whole list and the whole
+// list then indented again (a state of a busy namespace is about 2 MB of JSON).
+func listJSON(vs []Version) ([]byte, error) {
+	const itemIndent = "        " // the items are at depth 2
+	var buf, ind bytes.Buffer
+	size := 0
+	for _, v := range vs {
+		size += len(v.Object)
+	}
+	buf.Grow(2*size + 256) // with the indentation
+	buf.WriteString("{\n    \"apiVersion\": \"v1\",\n    \"items\": [")
+	for i, v := range vs {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString("\n" + itemIndent)
+		if v.Object == nil {
+			buf.WriteString("null") // as a nil json.RawMessage
+			continue
+		}
+		// json.Indent keeps trailing spaces, which compacting drops.
+		obj := bytes.TrimRight(v.Object, " \t\r\n")
+		// What the encoder escapes: <, > and &, and U+2028 and U+2029 (0xE2 0x80 0xA8-9).
+		if !bytes.ContainsAny(obj, "<>&") && bytes.IndexByte(obj, 0xE2) < 0 {
+			if err := json.Indent(&buf, obj, itemIndent, "    "); err != nil {
+				return nil, fmt.Errorf("%s: %w", v.Ref(), err)
+			}
+			continue
+		}
+		ind.Reset()
+		if err := json.Indent(&ind, obj, itemIndent, "    "); err != nil {
+			return nil, fmt.Errorf("%s: %w", v.Ref(), err)
+		}
+		json.HTMLEscape(&buf, ind.Bytes())
+	}
+	if len(vs) > 0 {
+		buf.WriteString("\n    ")
+	}
+	buf.WriteString("],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}")
+	return buf.Bytes(), nil
 }
 
 // age prints how old an object was at a time, as kubectl's AGE column does.
