@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // mustOpenLog opens an embedded log on t.TempDir() and closes it in t.Cleanup.
@@ -272,6 +275,76 @@ func TestReadFilterAndDurable(t *testing.T) {
 	if len(rest) != 6 || rest[0].Seq != 15 {
 		t.Fatalf("durable re-read from 15: %d envelopes", len(rest))
 	}
+}
+
+// A durable consumer keeps its state in the server's memory and takes no acknowledgements:
+// nothing of it is written to the store, and an older khist's durable consumer of the same
+// name (acknowledged, its state on disk) is replaced even at the position asked for.
+func TestDurableStateInMemory(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpenLog(t, dir)
+	var in []*Envelope
+	for i := 0; i < 20; i++ {
+		in = append(in, testEnvelope(i, nil))
+	}
+	publishAll(t, l, in)
+	ctx := context.Background()
+	if _, err := l.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "old", DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 1,
+		AckPolicy: jetstream.AckAllPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !consumerDirExists(t, dir, "old") {
+		t.Fatal("the old-style consumer has no state on disk: the test cannot tell the change")
+	}
+	for _, name := range []string{"old", "new"} {
+		if got := readAll(t, l, ReadOptions{Durable: name, Batch: 5}); len(got) != 20 {
+			t.Fatalf("durable %s read %d envelopes, want 20", name, len(got))
+		}
+		c, err := l.stream.Consumer(ctx, name)
+		if err != nil {
+			t.Fatalf("durable %s after the read: %v", name, err)
+		}
+		info := c.CachedInfo()
+		if !info.Config.MemoryStorage || info.Config.AckPolicy != jetstream.AckNonePolicy || info.Delivered.Stream != 20 {
+			t.Errorf("durable %s: memory %v, ack policy %v, delivered %d; want memory, none, 20", name, info.Config.MemoryStorage, info.Config.AckPolicy, info.Delivered.Stream)
+		}
+		if consumerDirExists(t, dir, name) {
+			t.Errorf("durable %s keeps state on disk", name)
+		}
+	}
+	// Resumed where the caller says: from its position (the consumer is kept) or before it.
+	if got := readAll(t, l, ReadOptions{Durable: "new", StartSeq: 21}); len(got) != 0 {
+		t.Fatalf("durable read from the end: %d envelopes", len(got))
+	}
+	publishAll(t, l, []*Envelope{testEnvelope(20, nil), testEnvelope(21, nil), testEnvelope(22, nil)})
+	if got := readAll(t, l, ReadOptions{Durable: "new", StartSeq: 21}); len(got) != 3 || got[0].Seq != 21 {
+		t.Fatalf("durable read of the 3 new events: %d envelopes", len(got))
+	}
+	if got := readAll(t, l, ReadOptions{Durable: "new", StartSeq: 19}); len(got) != 5 || got[0].Seq != 19 {
+		t.Fatalf("durable re-read from 19: %d envelopes", len(got))
+	}
+}
+
+// consumerDirExists says whether the embedded server's store under dir holds a directory for
+// the consumer name (a file-stored consumer's state).
+func consumerDirExists(t *testing.T, dir, name string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(filepath.Join(dir, "jetstream"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == name && filepath.Base(filepath.Dir(p)) == "obs" {
+			found = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 func TestFollowStopsOnCancel(t *testing.T) {

@@ -76,10 +76,11 @@ func BenchmarkRecordingVsGenerator(b *testing.B) {
 
 // BenchmarkFollowLive measures the fold as khist collect runs it: following a log that grows at
 // a live cluster's pace (-khist.live-rate events/s of the real recording, published as they
-// come), under collect's default memory limit. It compares committing each fetch (linger 0,
-// transactions of a few events) with gathering -khist.live-linger of events per transaction
-// (WithLinger), in alternating order. The metrics are the process's CPU per event (publishing
-// and the embedded server included, the same in both modes), and events per transaction.
+// come), under collect's default memory limit. It compares a baseline, by default committing
+// each fetch (-khist.live-base=0, transactions of a few events), with gathering
+// -khist.live-linger of events per transaction (WithLinger), in alternating order. The
+// metrics are the process's CPU per event (publishing and the embedded server included, the
+// same in both modes), and events per transaction.
 func BenchmarkFollowLive(b *testing.B) {
 	if testing.Short() {
 		b.Skip("publishes at a live pace: not with -short")
@@ -148,8 +149,8 @@ func BenchmarkFollowLive(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for k := 0; k < 2; k++ {
-			mode := (i + k) % 2 // 0: linger 0, 1: -khist.live-linger
-			linger := time.Duration(0)
+			mode := (i + k) % 2 // 0: -khist.live-base, 1: -khist.live-linger
+			linger := *liveBase
 			if mode == 1 {
 				linger = *liveLinger
 			}
@@ -159,17 +160,18 @@ func BenchmarkFollowLive(b *testing.B) {
 		}
 	}
 	events := float64(len(envs) * b.N)
-	b.ReportMetric(float64(cpu[0].Microseconds())/events, "cpu-us/event-linger=0")
+	b.ReportMetric(float64(cpu[0].Microseconds())/events, "cpu-us/event-base")
 	b.ReportMetric(float64(cpu[1].Microseconds())/events, "cpu-us/event-linger")
 	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
-	b.ReportMetric(events/float64(txs[0]), "events/tx-linger=0")
+	b.ReportMetric(events/float64(txs[0]), "events/tx-base")
 	b.ReportMetric(events/float64(txs[1]), "events/tx-linger")
 }
 
 var (
 	liveEvents = flag.Int("khist.live-events", 4000, "BenchmarkFollowLive: events of the real recording to publish")
 	liveRate   = flag.Int("khist.live-rate", 200, "BenchmarkFollowLive: events per second")
-	liveLinger = flag.Duration("khist.live-linger", 250*time.Millisecond, "BenchmarkFollowLive: the linger compared with none")
+	liveLinger = flag.Duration("khist.live-linger", 250*time.Millisecond, "BenchmarkFollowLive: the linger compared with the baseline's")
+	liveBase   = flag.Duration("khist.live-base", 0, "BenchmarkFollowLive: the baseline's linger (0: commit each fetch)")
 )
 
 // BenchmarkEnvelopeEncoding publishes the real recording into a new log in each of the log's

@@ -20,9 +20,17 @@ const crashChildEnv = "KHIST_PROJECTOR_CRASH_CHILD"
 // TestCrash kills the projector (a child process: this test binary re-executed) with SIGKILL
 // at random points while it folds a log of 100k events from a real JetStream, restarts it
 // several times, and checks that the views it finally has are those of an uninterrupted fold.
-func TestCrash(t *testing.T) {
+func TestCrash(t *testing.T) { crashTest(t, "TestCrash", false) }
+
+// TestCrashFollowing is TestCrash with the projector as khist collect and project run it: Run,
+// following the log with the durable consumer (its state in the server's memory, no
+// acknowledgements) and collect's linger. The server (this process's) outlives each killed
+// child and keeps the consumer where the killed reader left it, ahead of the views.
+func TestCrashFollowing(t *testing.T) { crashTest(t, "TestCrashFollowing", true) }
+
+func crashTest(t *testing.T, name string, follow bool) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
-		crashChild(t, dir)
+		crashChild(t, dir, follow)
 		return
 	}
 	if testing.Short() {
@@ -46,7 +54,7 @@ func TestCrash(t *testing.T) {
 	views := filepath.Join(dir, "views.db")
 	kills := 0
 	for run := 0; ; run++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -102,8 +110,8 @@ finished:
 }
 
 // crashChild is the projector process of TestCrash: it folds the log into the views until
-// they hold every event.
-func crashChild(t *testing.T, dir string) {
+// they hold every event, with CatchUp, or with Run (the default durable consumer) when follow.
+func crashChild(t *testing.T, dir string, follow bool) {
 	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: filepath.Join(dir, "log"), Name: "crash-child"})
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +122,28 @@ func crashChild(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	if follow {
+		last, err := l.LastSeq(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stop := func(seq uint64) {
+			if seq >= last {
+				cancel()
+			}
+		}
+		if seq, err := db.Seq(); err != nil {
+			t.Fatal(err)
+		} else {
+			stop(seq)
+		}
+		if err := Run(ctx, l, db, WithLinger(500*time.Millisecond), WithProgress(func(p Progress) { stop(p.Seq) })); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if _, err := CatchUp(context.Background(), l, db); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,8 @@ func newProjectCmd(g *globalFlags) *cobra.Command {
 		Use:   "project",
 		Short: "Fold the event log into the views and keep following it until interrupted",
 		Long: `project runs the projector alone: it folds every event of the log that the views lack, then
-follows the log, committing new events within tens of milliseconds, until Ctrl-C.
+follows the log, committing new events within about half a second (what arrives within 500 ms
+of an event is folded in one transaction with it), until Ctrl-C.
 khist import and khist collect run the projector in-process; run project when they were told
 not to (--no-project), or to build views from an external NATS JetStream.
 
