@@ -1,8 +1,8 @@
 package query
 
 // The replay commands over the views (compare, what-if, all): the history of a workload comes
-// from projector.WorkloadHistory (never from the raw log), converted to replay.Version, and the
-// answer is written as a table or as JSON. khist replay and khist serve's API both call these.
+// from projector.WorkloadHistory, or for one rollout projector.WorkloadWindow (never from the
+// raw log), converted to replay.Version, and the answer is written as a table or as JSON. khist replay and khist serve's API both call these.
 
 import (
 	"context"
