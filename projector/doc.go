@@ -14,7 +14,7 @@
 // eventlog.Log (raft's FSM contract: Apply is deterministic, Snapshot captures the file,
 // Restore replaces it); its read methods (Versions, VersionAt, Lifetimes, Revisions,
 // Rollouts, RolloutSteps, Steps, Pods, JobRuns, JobSteps, CronSpecs, Endpoints, StateAt,
-// Timeline, WorkloadHistory, Who ...)
+// Timeline, WorkloadHistory, WorkloadWindow, Who ...)
 // answer without exposing bbolt. Each view is a fold in its own file, whose comment says what
 // it keeps; each event's JSON is decoded once (Object) and handed to every view. A version
 // already applied (same uid and resourceVersion, e.g. re-sent by a relist as RESYNC) changes

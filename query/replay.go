@@ -1,8 +1,8 @@
 package query
 
 // The replay commands over the views (compare, what-if, all): the history of a workload comes
-// from projector.WorkloadHistory (never from the raw log), converted to replay.Version, and the
-// answer is written as a table or as JSON. khist replay and khist serve's API both call these.
+// from projector.WorkloadHistory, or for one rollout projector.WorkloadWindow (never from the
+// raw log), converted to replay.Version, and the answer is written as a table or as JSON. khist replay and khist serve's API both call these.
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func (v *Views) ReplayCompare(ctx context.Context, a ReplayCompareArgs, w io.Wri
 	if err != nil {
 		return err
 	}
-	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
+	wl, err := v.replayWorkload(ctx, a.Object, a.Namespace)
 	if err != nil {
 		return err
 	}
@@ -87,6 +87,15 @@ func (v *Views) ReplayCompare(ctx context.Context, a ReplayCompareArgs, w io.Wri
 		return err
 	}
 	opts.RolloutID = id
+	one := id
+	if id == "" {
+		one = "all"
+	}
+	h, before, err := v.rolloutHistory(ctx, wl, one)
+	if err != nil {
+		return err
+	}
+	opts.RolloutsBefore = before
 	res, err := replay.CompareReport(h, wl.Kind, wl.Namespace, wl.Name, opts)
 	if err != nil {
 		return replayErr(err)
@@ -133,7 +142,7 @@ func (v *Views) ReplayWhatIf(ctx context.Context, a ReplayWhatIfArgs, w io.Write
 		return err
 	}
 	out, _ := ParseOutput(a.Output, ReplayFormats...)
-	wl, h, err := v.workloadHistory(ctx, a.Object, a.Namespace)
+	wl, err := v.replayWorkload(ctx, a.Object, a.Namespace)
 	if err != nil {
 		return err
 	}
@@ -141,6 +150,11 @@ func (v *Views) ReplayWhatIf(ctx context.Context, a ReplayWhatIfArgs, w io.Write
 	if opts.RolloutID, err = v.rolloutID(ctx, wl, a.Rollout, false); err != nil {
 		return err
 	}
+	h, before, err := v.rolloutHistory(ctx, wl, opts.RolloutID)
+	if err != nil {
+		return err
+	}
+	opts.RolloutsBefore = before
 	res, err := replay.WhatIfReport(h, wl.Kind, wl.Namespace, wl.Name, opts)
 	if err != nil {
 		return replayErr(err)
@@ -225,26 +239,91 @@ func kindGroup(kind string) string {
 	return ""
 }
 
-// workloadHistory resolves KIND/NAME in namespace ns and reads the workload's whole history
-// from the views.
-func (v *Views) workloadHistory(ctx context.Context, arg, ns string) (replay.WorkloadRef, []replay.Version, error) {
+// replayWorkload resolves KIND/NAME in namespace ns to a workload of a kind replay re-runs
+// whose history the views hold.
+func (v *Views) replayWorkload(ctx context.Context, arg, ns string) (replay.WorkloadRef, error) {
 	k, name, err := v.ParseObject(ctx, arg)
 	if err != nil {
-		return replay.WorkloadRef{}, nil, err
+		return replay.WorkloadRef{}, err
 	}
 	if replayKind(k) == "" {
-		return replay.WorkloadRef{}, nil, errorf(ErrBadArgument, "%s: replay re-runs %s", arg, replayKindsHint())
+		return replay.WorkloadRef{}, errorf(ErrBadArgument, "%s: replay re-runs %s", arg, replayKindsHint())
 	}
 	if ns == "" {
 		ns = "default"
 	}
 	wl := replay.WorkloadRef{Kind: k.Kind, Namespace: ns, Name: name}
-	h, err := v.ReplayLoader()(ctx, wl)
-	if errors.Is(err, projector.ErrNotFound) {
-		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
-		return wl, nil, &NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: Nearest(name, names, 3)}
+	lts, err := v.DB.Lifetimes(ctx, projector.ObjectRef{Cluster: v.Cluster, Kind: k.Kind, Namespace: ns, Name: name})
+	if err != nil {
+		return wl, err
 	}
-	return wl, h, err
+	if len(lts) == 0 {
+		names, _ := v.DB.Names(ctx, v.Cluster, k.Group, k.Kind, ns)
+		return wl, &NotFoundError{Kind: k, Namespace: ns, Name: name, Nearest: Nearest(name, names, 3)}
+	}
+	return wl, nil
+}
+
+// rolloutHistory reads the history a replay of the rollout id needs (as rolloutID returns it,
+// "" for the latest, or "all"),
+// and the number of the workload's rollouts that started before it (replay's
+// RolloutsBefore). One rollout of the rollouts view is replayed on a window of the history
+// (rolloutWindow); all rollouts, and those the view does not hold, on the whole history.
+func (v *Views) rolloutHistory(ctx context.Context, wl replay.WorkloadRef, id string) ([]replay.Version, int, error) {
+	from, to, before, err := v.rolloutWindow(ctx, wl, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	hv, err := v.DB.WorkloadWindow(ctx, projector.WorkloadRef{Cluster: v.Cluster, Kind: wl.Kind, Namespace: wl.Namespace, Name: wl.Name}, from, to)
+	if err != nil {
+		return nil, 0, err
+	}
+	h := make([]replay.Version, len(hv))
+	for i := range hv {
+		h[i] = replay.Version(hv[i])
+	}
+	return h, before, nil
+}
+
+// RolloutLookback is how many of a workload's rollouts before the one replayed the replay's
+// window holds: the replay of a rollout reads the history from the start of the rollout
+// RolloutLookback before it (from the beginning for the first RolloutLookback), with the state
+// of every object then, to the start of the rollout RolloutLookback after it (to the end for
+// the last ones). The free run calibrates itself (the controllers' latencies, the pods'
+// termination, the never-Ready cutoff) on that window; the rollout after the next ends the
+// replayed rollout where the whole history's replay ends it (at the next rollout's start) and
+// lets its pods become Ready as recorded. A rollout's answer thus does not change as the
+// history grows, and costs what its window holds, not the whole history.
+const RolloutLookback = 2
+
+// rolloutWindow returns the log sequences [from, to) (0: open) of the window of the history
+// that the replay of the rollout id reads, and the number of the workload's rollouts before it
+// (see RolloutLookback): id is as rolloutID returns it ("" or "latest" for the latest), or
+// "all". The whole history (0, 0, 0) for all rollouts or a rollout the rollouts view does not
+// hold.
+func (v *Views) rolloutWindow(ctx context.Context, wl replay.WorkloadRef, id string) (from, to uint64, before int, err error) {
+	if id == "all" || strings.HasPrefix(id, "#") {
+		return 0, 0, 0, nil
+	}
+	order, err := v.DB.RolloutOrder(ctx, projector.WorkloadRef{Cluster: v.Cluster, Kind: wl.Kind, Namespace: wl.Namespace, Name: wl.Name})
+	if err != nil || len(order) == 0 {
+		return 0, 0, 0, err
+	}
+	i := len(order) - 1 // latest
+	if seq, ok := strings.CutPrefix(id, "@"); ok {
+		n, err := strconv.ParseUint(seq, 10, 64)
+		if i = slices.Index(order, n); err != nil || i < 0 {
+			return 0, 0, 0, nil
+		}
+	}
+	if i >= RolloutLookback {
+		before = i - RolloutLookback
+		from = order[before]
+	}
+	if i+RolloutLookback < len(order) {
+		to = order[i+RolloutLookback]
+	}
+	return from, to, before, nil
 }
 
 // ReplayLoader reads workload histories from the views.
@@ -390,18 +469,20 @@ func writeIndentedJSON(w io.Writer, v any) error {
 }
 
 // AuditRollout runs the decision audit (khist replay compare) on one recorded rollout of the
-// views and returns its comparison: nil, without error, for a kind replay does not re-run.
+// views, on the window of the history a replay of it reads (RolloutLookback), and returns its
+// comparison: nil, without error, for a kind replay does not re-run.
 func (v *Views) AuditRollout(ctx context.Context, r projector.Rollout) (*replay.RolloutComparison, error) {
 	if replayKind(Kind{Group: "apps", Kind: r.Kind}) == "" {
 		return nil, nil
 	}
 	wl := replay.WorkloadRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
-	h, err := v.ReplayLoader()(ctx, wl)
+	opts, _ := auditOptions(false, replay.DefaultMaxLag)
+	opts.RolloutID = "@" + strconv.FormatUint(r.StartSeq, 10)
+	h, before, err := v.rolloutHistory(ctx, wl, opts.RolloutID)
 	if err != nil {
 		return nil, err
 	}
-	opts, _ := auditOptions(false, replay.DefaultMaxLag)
-	opts.RolloutID = "@" + strconv.FormatUint(r.StartSeq, 10)
+	opts.RolloutsBefore = before
 	res, err := replay.Compare(h, r.Kind, r.Namespace, r.Name, opts)
 	if err != nil {
 		return nil, replayErr(err)

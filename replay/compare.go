@@ -15,6 +15,9 @@ type CompareOptions struct {
 	// RolloutID restricts the comparison to one rollout (see Scenario.Rollout); "" compares
 	// every rollout of the history.
 	RolloutID string
+	// RolloutsBefore is the number of the workload's rollouts that started before the history
+	// given, when it is a window of the whole (see Scenario.NumberFrom); 0 for a whole history.
+	RolloutsBefore int
 	// FreeRun makes the free-running simulation's comparison the verdict (Match, Simulated,
 	// Divergence), as before the decision audit; by default they are the audit's, and the
 	// free run's is reported beside it (RolloutComparison.FreeRun).
@@ -124,6 +127,7 @@ func Compare(h []Version, kind, ns, name string, opts CompareOptions) (*CompareR
 	if err != nil {
 		return nil, err
 	}
+	scn.NumberFrom(opts.RolloutsBefore)
 	rollouts := scn.Rollouts
 	if opts.RolloutID != "" {
 		ro, err := scn.Rollout(opts.RolloutID)

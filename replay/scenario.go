@@ -514,6 +514,21 @@ func (s *Scenario) rolloutOfChange(seq uint64) (*Rollout, bool) {
 	return nil, false
 }
 
+// NumberFrom numbers the scenario's rollouts from before+1 (their Index and ID): the numbers
+// they have in the workload's whole history when the history the scenario was extracted from
+// is a window of it, after before rollouts. Call it before any other method.
+func (s *Scenario) NumberFrom(before int) {
+	if before <= 0 {
+		return
+	}
+	kindLower := strings.ToLower(s.Kind)
+	for i := range s.Rollouts {
+		r := &s.Rollouts[i]
+		r.Index = before + i + 1
+		r.ID = fmt.Sprintf("%s/%s#%d", kindLower, s.Name, r.Index)
+	}
+}
+
 // Rollout returns the rollout with the given id: "deployment/checkout#2", "#2" or "2" (the
 // rollout's number in the history), or "@SEQ", the rollout that the change at LogSeq SEQ started
 // (the ID khist rollouts shows), or, for the edit of a paused Deployment, that rolled out the
@@ -548,8 +563,8 @@ func (s *Scenario) Rollout(id string) (*Rollout, error) {
 		n = id[i+1:]
 	}
 	k, err := strconv.Atoi(n)
-	if err == nil && k >= 1 && k <= len(s.Rollouts) {
-		r := &s.Rollouts[k-1]
+	if first := s.Rollouts[0].Index; err == nil && k >= first && k < first+len(s.Rollouts) {
+		r := &s.Rollouts[k-first]
 		if !strings.Contains(id, "/") || strings.EqualFold(id, r.ID) {
 			return r, nil
 		}

@@ -27,6 +27,8 @@ func overrideErr(format string, a ...any) error { return &overrideError{fmt.Spri
 type WhatIfOptions struct {
 	// RolloutID selects the rollout (see Scenario.Rollout); "" means the last one.
 	RolloutID string
+	// RolloutsBefore: see CompareOptions.RolloutsBefore.
+	RolloutsBefore int
 	// Set overrides spec fields as PATH=VALUE. Deployment: spec.replicas,
 	// spec.minReadySeconds, spec.progressDeadlineSeconds, spec.revisionHistoryLimit,
 	// spec.paused, spec.strategy.type, spec.strategy.rollingUpdate.maxSurge,
@@ -79,6 +81,7 @@ func WhatIf(h []Version, kind, ns, name string, opts WhatIfOptions) (*WhatIfResu
 	if err != nil {
 		return nil, err
 	}
+	scn.NumberFrom(opts.RolloutsBefore)
 	ro, err := scn.Rollout(opts.RolloutID)
 	if err != nil {
 		return nil, err

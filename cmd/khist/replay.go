@@ -1,7 +1,8 @@
 package main
 
 // khist replay: the replay engine over the projector's views. The history of a workload comes
-// from projector.WorkloadHistory (never from the raw log), converted to replay.Version.
+// from projector.WorkloadHistory or WorkloadWindow (never from the raw log), converted to
+// replay.Version.
 
 import (
 	"fmt"
