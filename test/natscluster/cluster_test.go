@@ -14,21 +14,7 @@ import (
 // acknowledged message when its leader is killed, a new leader is elected, and the killed node
 // comes back current.
 func TestClusterSurvivesLeaderKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three nats-server processes")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	c, err := Start(ctx, Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("nodes' logs:\n%s", c.Logs(40))
-		}
-	}()
+	ctx, c := startTestCluster(t)
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -87,4 +73,27 @@ func TestClusterSurvivesLeaderKill(t *testing.T) {
 		t.Errorf("stream holds %d messages, want 200", si.State.Msgs)
 	}
 	t.Logf("leader %s killed, %s elected, %s back and current", leader.Name, next.Name, leader.Name)
+}
+
+// startTestCluster starts three nats-server processes for a test (skipped with -short) and
+// returns them with a context of two minutes; they are stopped when the test ends, and their
+// logs' last lines printed if it failed.
+func startTestCluster(t *testing.T) (context.Context, *Cluster) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts three nats-server processes")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	c, err := Start(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("nodes' logs:\n%s", c.Logs(40))
+		}
+		c.Stop()
+	})
+	return ctx, c
 }

@@ -16,21 +16,7 @@ import (
 // acknowledgements) on a three-replica stream: created, read, its leader killed, and read on
 // from the caller's position with the same name, as a projector following a fleet's log does.
 func TestMemoryDurableSurvivesLeaderKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three nats-server processes")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	c, err := Start(ctx, Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("nodes' logs:\n%s", c.Logs(40))
-		}
-	}()
+	ctx, c := startTestCluster(t)
 	l, err := eventlog.Open(ctx, eventlog.Options{URL: c.URL(), Name: "durable-test", Stream: eventlog.StreamConfig{Replicas: 3}})
 	if err != nil {
 		t.Fatal(err)
