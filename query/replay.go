@@ -2,7 +2,8 @@ package query
 
 // The replay commands over the views (compare, what-if, all): the history of a workload comes
 // from projector.WorkloadHistory, or for one rollout projector.WorkloadWindow (never from the
-// raw log), converted to replay.Version, and the answer is written as a table or as JSON. khist replay and khist serve's API both call these.
+// raw log), converted to replay.Version, and the answer is written as a table or as JSON.
+// khist replay and khist serve's API both call these.
 
 import (
 	"context"
@@ -265,9 +266,8 @@ func (v *Views) replayWorkload(ctx context.Context, arg, ns string) (replay.Work
 }
 
 // rolloutHistory reads the history a replay of the rollout id needs (as rolloutID returns it,
-// "" for the latest, or "all"),
-// and the number of the workload's rollouts that started before it (replay's
-// RolloutsBefore). One rollout of the rollouts view is replayed on a window of the history
+// "" for the latest, or "all"), and the number of the workload's rollouts that started before
+// it (replay's RolloutsBefore). One rollout of the rollouts view is replayed on a window of the history
 // (rolloutWindow); all rollouts, and those the view does not hold, on the whole history.
 func (v *Views) rolloutHistory(ctx context.Context, wl replay.WorkloadRef, id string) ([]replay.Version, int, error) {
 	from, to, before, err := v.rolloutWindow(ctx, wl, id)
