@@ -278,11 +278,16 @@ func (v *Views) rolloutHistory(ctx context.Context, wl replay.WorkloadRef, id st
 	if err != nil {
 		return nil, 0, err
 	}
+	return replayVersions(hv), before, nil
+}
+
+// replayVersions is a history read from the views as the replay takes it.
+func replayVersions(hv []projector.HistoryVersion) []replay.Version {
 	h := make([]replay.Version, len(hv))
 	for i := range hv {
 		h[i] = replay.Version(hv[i])
 	}
-	return h, before, nil
+	return h
 }
 
 // RolloutLookback is how many of a workload's rollouts before the one replayed the replay's
@@ -333,11 +338,7 @@ func (v *Views) ReplayLoader() replay.HistoryLoader {
 		if err != nil {
 			return nil, err
 		}
-		h := make([]replay.Version, len(hv))
-		for i := range hv {
-			h[i] = replay.Version(hv[i])
-		}
-		return h, nil
+		return replayVersions(hv), nil
 	}
 }
 
