@@ -99,21 +99,34 @@ func New(cfg *rest.Config, l *eventlog.Log, opts Options) (*Collector, error) {
 
 // Start reads what the log holds of the cluster, then lists and watches every resource until
 // ctx ends, when it returns nil. It returns an error when it cannot start (the log cannot be
-// read) and when the NATS server refuses its events (eventlog.ErrNotPermitted: its user may not
-// publish this cluster's subjects, which retrying does not change); other failures (API server
-// unreachable, log unavailable) are retried, logged and counted in the metrics. Start may be
-// called once.
+// read for a reason other than its being unavailable for a while) and when the NATS server
+// refuses its events (eventlog.ErrNotPermitted: its user may not publish this cluster's
+// subjects, which retrying does not change); other failures (API server unreachable, log
+// unavailable) are retried, logged and counted in the metrics. Start may be called once.
 func (c *Collector) Start(ctx context.Context) error {
 	st, err := c.elog.JetStream().Stream(ctx, c.elog.StreamName())
 	if err != nil {
 		return fmt.Errorf("collector: open stream %s: %w", c.elog.StreamName(), err)
 	}
 	c.stream = st
-	if err := c.load(ctx); err != nil {
+	for tries := 1; ; tries++ {
+		err := c.load(ctx)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("collector: %w", err)
+		if !eventlog.Unavailable(err) {
+			return fmt.Errorf("collector: %w", err)
+		}
+		// A clustered log may not answer for a moment (a consumer just created whose leader
+		// is not yet serving, an election): read it again from the start.
+		c.log.Warn("the log did not answer while its state was read: reading it again", "err", err, "try", tries)
+		c.state = newState()
+		if !c.waitLog(ctx, backoff(tries, err)) {
+			return nil
+		}
 	}
 	failures := 0
 	for {
