@@ -18,13 +18,18 @@ type ReadOptions struct {
 	Filters []string
 	// Durable names a durable pull consumer: one the server lists under that name while the
 	// reader is away (another reader with the same name would move its position), whose
-	// position survives the reader's restarts but not the server's. Its state is kept in the
-	// server's memory and it takes no acknowledgements: a consumer's state on disk is written
-	// up to ten times a second while events flow (6% of khist collect's CPU, issue 13's
-	// fourth soak), and the reader's caller (e.g. the projector, which stores its position
-	// with its views) is the authority on where to resume anyway. When it exists at another
-	// position than StartSeq, or with other settings (an older khist's), it is re-created at
-	// StartSeq. Empty uses an ephemeral consumer.
+	// position survives the reader's restarts. It takes no acknowledgements: the reader's
+	// caller (e.g. the projector, which stores its position with its views) is the authority
+	// on where to resume. On a stream of one replica its state is kept in the server's memory
+	// (lost when the server restarts, when the reader re-creates it): a consumer's state on
+	// disk is written up to ten times a second while events flow (6% of khist collect's CPU
+	// with the embedded server, issue 13's fourth soak). On a replicated stream it is kept on
+	// the servers' disks: a replicated consumer whose state is in memory does not recover
+	// when a quorum of its servers restarts at once (they come back empty, and its group
+	// stays unhealthy, failing every server's /healthz), and the cost of its writes falls on
+	// the NATS servers, not on khist. When it exists at another position than StartSeq, or
+	// with other settings (an older khist's, or the stream's replicas changed), it is
+	// re-created at StartSeq. Empty uses an ephemeral consumer.
 	Durable string
 	// Batch is the most envelopes handed to fn at once; default 500.
 	Batch int
@@ -274,7 +279,8 @@ func (l *Log) stalledAt(ctx context.Context, o ReadOptions, from, last uint64, k
 }
 
 func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstream.Consumer, error) {
-	// No acknowledgements, state in memory: see ReadOptions.Durable.
+	// No acknowledgements; state in memory but for a durable consumer of a replicated
+	// stream: see ReadOptions.Durable.
 	cfg := jetstream.ConsumerConfig{
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    start,
@@ -297,15 +303,17 @@ func (l *Log) consumer(ctx context.Context, o ReadOptions, start uint64) (jetstr
 		return c, nil
 	}
 	cfg.Durable = o.Durable
+	cfg.MemoryStorage = l.stream.CachedInfo().Config.Replicas <= 1
 	// A durable consumer whose reader went away for good (a replica's views on a volume that
 	// is gone) is removed by the server after a day; a reader back later recreates it at its
 	// views' position, which the views keep.
 	cfg.InactiveThreshold = durableInactive
 	if c, err := l.stream.Consumer(ctx, o.Durable); err == nil {
 		info := c.CachedInfo()
-		// An older khist's durable consumer took acknowledgements and kept its state on disk:
-		// it is replaced, as one at another position is.
-		same := info.Config.AckPolicy == cfg.AckPolicy && info.Config.MemoryStorage
+		// An older khist's durable consumer took acknowledgements and kept its state on disk,
+		// and one made before the stream's replicas changed keeps its state where it did: it
+		// is replaced, as one at another position is.
+		same := info.Config.AckPolicy == cfg.AckPolicy && info.Config.MemoryStorage == cfg.MemoryStorage
 		if same && info.Delivered.Stream+1 == start {
 			return c, nil
 		}

@@ -12,11 +12,17 @@ import (
 	"github.com/khist/khist/eventlog"
 )
 
-// A reader's durable consumer (eventlog.ReadOptions.Durable: state in the servers' memory, no
-// acknowledgements) on a three-replica stream: created, read, its leader killed, and read on
-// from the caller's position with the same name, as a projector following a fleet's log does.
-func TestMemoryDurableSurvivesLeaderKill(t *testing.T) {
-	ctx, c := startTestCluster(t)
+// A reader's durable consumer (eventlog.ReadOptions.Durable: no acknowledgements; on a
+// replicated stream its state on the servers' disks) on a three-replica stream: created, read,
+// then its leader and another of its servers killed at once (no quorum) and restarted; every
+// server becomes healthy again, and the reader reads on from its position with the same name,
+// as a projector following a fleet's log does. With the consumer's state in memory, the two
+// servers came back without it and the consumer's group stayed unhealthy (TestClusteredLogFaults
+// in test/fleet saw /healthz fail for two minutes).
+func TestDurableSurvivesQuorumLoss(t *testing.T) {
+	_, c := startTestCluster(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
 	l, err := eventlog.Open(ctx, eventlog.Options{URL: c.URL(), Name: "durable-test", Stream: eventlog.StreamConfig{Replicas: 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,15 +76,33 @@ func TestMemoryDurableSurvivesLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := cons.CachedInfo()
-	if !info.Config.MemoryStorage || info.Config.AckPolicy != jetstream.AckNonePolicy || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
-		t.Fatalf("durable consumer: memory %v, ack %v, cluster %+v; want memory, none, 3 replicas", info.Config.MemoryStorage, info.Config.AckPolicy, info.Cluster)
+	if info.Config.MemoryStorage || info.Config.AckPolicy != jetstream.AckNonePolicy || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("durable consumer: memory %v, ack %v, cluster %+v; want state on disk, no acks, 3 replicas", info.Config.MemoryStorage, info.Config.AckPolicy, info.Cluster)
 	}
 	leader := c.Node(info.Cluster.Leader)
 	if leader == nil {
 		t.Fatalf("no node named %q", info.Cluster.Leader)
 	}
-	if err := leader.Kill(); err != nil {
-		t.Fatal(err)
+	gone := []*Node{leader}
+	for _, n := range c.Nodes {
+		if n != leader {
+			gone = append(gone, n)
+			break
+		}
+	}
+	for _, n := range gone {
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	for _, n := range gone {
+		hctx, hcancel := context.WithTimeout(ctx, time.Minute)
+		err := n.Start(hctx)
+		hcancel()
+		if err != nil {
+			t.Fatalf("restart after the loss of quorum: %v", err)
+		}
 	}
 	publish(100, 150)
 	// The views (the caller) are at 100: read on from 101, whichever node now leads.
