@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // projectFunc runs the projector in-process next to the collector, until ctx ends; m counts
@@ -31,7 +30,7 @@ import (
 type projectFunc func(ctx context.Context, g *globalFlags, l *eventlog.Log, m *projector.Metrics, w viewsWatcher) error
 
 type collectFlags struct {
-	kube        *genericclioptions.ConfigFlags
+	kube        *kubeFlags
 	kubeCluster string
 
 	include, exclude     []string
@@ -62,15 +61,14 @@ type collectFlags struct {
 }
 
 func newCollectCmd(g *globalFlags, runProjector projectFunc) *cobra.Command {
-	f := &collectFlags{kube: genericclioptions.NewConfigFlags(true)}
+	f := &collectFlags{kube: newKubeFlags()}
 	// --cluster is khist's name for the recorded cluster (a global flag), and namespaces are
 	// chosen with --include-namespace: kubectl's flags of those names are left out.
 	f.kube.ClusterName = nil
 	f.kube.Namespace = nil
 	// Watches last minutes (each request is bounded by the collector) and discovery is not
-	// cached on disk: kubectl's --request-timeout and --cache-dir do not apply.
-	f.kube.Timeout = nil
-	f.kube.CacheDir = nil
+	// cached on disk: kubectl's --request-timeout and --cache-dir do not apply (kubeFlags
+	// leaves them out).
 	cmd := &cobra.Command{
 		Use:   "collect",
 		Short: "Record every change of a cluster's objects into the log, until interrupted",
@@ -93,7 +91,7 @@ never recorded, and Node and Lease updates that only move heartbeat times are le
 		},
 	}
 	fl := cmd.Flags()
-	f.kube.AddFlags(fl)
+	f.kube.addFlags(fl)
 	fl.StringVar(&f.kubeCluster, "kube-cluster", "", "the kubeconfig cluster to use (kubectl's --cluster)")
 	fl.StringSliceVar(&f.include, "include", nil, "resources to record (default all): pods, deployments.apps, Deployment, or a glob such as *.example.com; repeatable or comma separated")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "resources not to record, as in --include; wins over --include")

@@ -92,6 +92,8 @@ func TestKubectlPrinters(t *testing.T) {
 	noKubeconfig(t)
 	cols := filepath.Join(t.TempDir(), "cols")
 	os.WriteFile(cols, []byte("NAME REPLICAS\n.metadata.name {.spec.replicas}\n"), 0o644)
+	tmpl := filepath.Join(t.TempDir(), "tmpl")
+	os.WriteFile(tmpl, []byte("{{.metadata.name}}"), 0o644)
 	ns := []string{"-n", "sample-rolling"}
 	before := []string{"--at", "2026-11-22T00:11:32Z"} // before the rollout to checkout:v2
 	during := []string{"--at", "2026-11-22T00:11:33Z"}
@@ -105,6 +107,9 @@ func TestKubectlPrinters(t *testing.T) {
 		{append([]string{"get", "deploy/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"}, before...), "checkout:v1"},
 		{[]string{"get", "deploy/checkout", "-o", "jsonpath", "--template", "{.metadata.name}"}, "checkout"},
 		{[]string{"get", "deploy/checkout", "-o", "go-template={{.spec.replicas}}"}, "6"},
+		{[]string{"get", "deploy/checkout", "-o", "template", "--template", "{{.kind}}"}, "Deployment"},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath-as-json={.spec.replicas}"}, "[\n    6\n]\n"},
+		{[]string{"get", "deploy/checkout", "-o", "go-template-file=" + tmpl}, "checkout"},
 		{[]string{"get", "deploy/checkout", "-o", "custom-columns=NAME:.metadata.name," + image}, "NAME       IMAGE\ncheckout   checkout:v2\n"},
 		{[]string{"get", "deploy/checkout", "-o", "custom-columns-file=" + cols}, "NAME       REPLICAS\ncheckout   6\n"},
 		{[]string{"get", "deploy/checkout", "-o", "name"}, "deployment.apps/checkout\n"},
@@ -142,6 +147,7 @@ func TestKubectlPrinters(t *testing.T) {
 		{[]string{"get", "deploy/checkout", "-o", "custom-columns=NAME:{.metadata.name"}, `-o custom-columns: column NAME: "{.metadata.name" is not a path such as .metadata.name or {.metadata.name}: give HEADER:JSONPATH columns`},
 		{[]string{"get", "deploy/checkout", "-o", "jsonpath-file=" + cols + ".missing"}, "-o jsonpath-file: error reading --template " + cols + ".missing"},
 		{[]string{"get", "deploy/checkout", "--template", "{{.kind}}"}, "--template: give it with -o go-template or -o jsonpath"},
+		{[]string{"get", "deploy/checkout", "-o", "jsonpath={.kind}", "--template", "{.kind}"}, `-o jsonpath: unable to match a printer suitable for the output format "jsonpath={.kind}", allowed formats are: go-template,`},
 		{[]string{"get", "deploy/checkout", "-o", "xml"}, `-o: unknown output format "xml": use yaml, json or name; or kubectl's jsonpath=TEMPLATE, `},
 	} {
 		out, err := run(t, dir, append(c.args, ns...)...)

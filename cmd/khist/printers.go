@@ -1,8 +1,8 @@
 package main
 
 // kubectl's printers for get and state: -o jsonpath=..., go-template=..., custom-columns=...
-// (and their -file forms), through cli-runtime's PrintFlags. The other -o values (table, wide,
-// name, json, yaml) are khist's own, written by package query.
+// (and their -file forms), through cli-runtime's printers made as its PrintFlags make them.
+// The other -o values (table, wide, name, json, yaml) are khist's own, written by package query.
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/util/jsonpath"
 )
@@ -50,12 +49,15 @@ func completeOutput(formats []string) cobra.CompletionFunc {
 
 // printFlags are kubectl's printer flags beside -o: --template, --allow-missing-template-keys.
 type printFlags struct {
-	kube *genericclioptions.PrintFlags
+	template         string // --template
+	allowMissingKeys bool   // --allow-missing-template-keys
 }
 
 func addPrintFlags(cmd *cobra.Command) *printFlags {
-	p := &printFlags{kube: genericclioptions.NewPrintFlags("")}
-	p.kube.TemplatePrinterFlags.AddFlags(cmd)
+	p := &printFlags{allowMissingKeys: true}
+	cmd.Flags().StringVar(&p.template, "template", "", "Template string or path to template file to use when -o=go-template, -o=go-template-file. The template format is golang templates [http://golang.org/pkg/text/template/#pkg-overview].")
+	cmd.MarkFlagFilename("template")
+	cmd.Flags().BoolVar(&p.allowMissingKeys, "allow-missing-template-keys", true, "If true, ignore any errors in templates when a field or map key is missing in the template. Only applies to golang and jsonpath output formats.")
 	return p
 }
 
@@ -72,21 +74,60 @@ func (p *printFlags) printer(output string) (query.Printer, error) {
 		return cc, nil
 	case "jsonpath", "jsonpath-file", "jsonpath-as-json", "go-template", "go-template-file", "template", "templatefile":
 	default:
-		if t := p.kube.TemplatePrinterFlags.TemplateArgument; t != nil && *t != "" {
+		if p.template != "" {
 			return nil, errors.New("--template: give it with -o go-template or -o jsonpath, as kubectl takes it")
 		}
 		return nil, nil
 	}
-	out := strings.TrimSpace(output)
-	p.kube.OutputFormat = &out
-	// -o names the format: --template only gives its template (else PrintFlags would take a
-	// --template as a Go template whatever -o says).
-	p.kube.OutputFlagSpecified = func() bool { return true }
-	pr, err := p.kube.ToPrinter()
+	pr, err := p.templatePrinter(strings.TrimSpace(output))
 	if err != nil {
 		return nil, printerError(format, err)
 	}
 	return templatePrinter{pr, format}, nil
+}
+
+// templatePrinter is the printer of a template -o, as kubectl's PrintFlags make it (with the
+// same errors): -o FORMAT=TEMPLATE, or -o FORMAT with --template TEMPLATE (-o names the format:
+// --template only gives its template, then a TEMPLATE after -o's = is not a format kubectl
+// knows). The -file forms read the template from a file.
+func (p *printFlags) templatePrinter(output string) (printers.ResourcePrinter, error) {
+	format, template := output, p.template
+	if template == "" {
+		format, template, _ = strings.Cut(output, "=")
+	}
+	jsonPath := false
+	switch format {
+	case "jsonpath", "jsonpath-file", "jsonpath-as-json":
+		jsonPath = true
+	case "go-template", "go-template-file", "template", "templatefile":
+	default:
+		return nil, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: %s", output, "go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,template,templatefile,yaml")
+	}
+	if template == "" {
+		return nil, errors.New("template format specified but no template given")
+	}
+	if format == "jsonpath-file" || format == "go-template-file" || format == "templatefile" {
+		b, err := os.ReadFile(template)
+		if err != nil {
+			return nil, fmt.Errorf("error reading --template %s, %v", template, err)
+		}
+		template = string(b)
+	}
+	if jsonPath {
+		jp, err := printers.NewJSONPathPrinter(template)
+		if err != nil {
+			return nil, fmt.Errorf("error parsing jsonpath %s, %v", template, err)
+		}
+		jp.AllowMissingKeys(p.allowMissingKeys)
+		jp.EnableJSONOutput(format == "jsonpath-as-json")
+		return jp, nil
+	}
+	gt, err := printers.NewGoTemplatePrinter([]byte(template))
+	if err != nil {
+		return nil, fmt.Errorf("error parsing template %s, %v", template, err)
+	}
+	gt.AllowMissingKeys(p.allowMissingKeys)
+	return gt, nil
 }
 
 // templatePrinter says which -o failed when a template cannot be applied to an object. It

@@ -21,7 +21,6 @@ import (
 	"github.com/khist/khist/query"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // queryFlags are the flags of every read command.
@@ -40,7 +39,7 @@ type queryFlags struct {
 	clusters clusterMode
 	// kube holds kubectl's --kubeconfig and --context (and -n): they choose the namespace a
 	// command reads when -n is not given. No server is ever contacted.
-	kube *genericclioptions.ConfigFlags
+	kube *kubeFlags
 }
 
 func (f *queryFlags) addNamespace(cmd *cobra.Command, g *globalFlags, all bool) {
@@ -88,8 +87,8 @@ func (f *queryFlags) addRowsOutput(cmd *cobra.Command, formats []string) {
 // readConfigFlags are the kubectl flags of the read commands: only those that choose a
 // namespace (--kubeconfig, --context, -n bound to namespace). khist's --cluster names the
 // recorded cluster, so kubectl's flag of that name is left out.
-func readConfigFlags(namespace *string) *genericclioptions.ConfigFlags {
-	return &genericclioptions.ConfigFlags{KubeConfig: new(string), Context: new(string), Namespace: namespace}
+func readConfigFlags(namespace *string) *kubeFlags {
+	return &kubeFlags{KubeConfig: new(string), Context: new(string), Namespace: namespace}
 }
 
 // ns returns -n, or the namespace of the kubeconfig's context (kubectl's default), or default;
@@ -106,12 +105,12 @@ func (f *queryFlags) ns() string {
 // the context (--context, else the kubeconfig's current context), else default. It only reads
 // the kubeconfig: with none at all it answers default. An error is returned only for what the
 // user named: a --kubeconfig that cannot be read, a --context the kubeconfig lacks.
-func kubeNamespace(kube *genericclioptions.ConfigFlags) (string, error) {
+func kubeNamespace(kube *kubeFlags) (string, error) {
 	if kube == nil {
 		kube = readConfigFlags(new(string))
 	}
 	named := *kube.KubeConfig != "" || *kube.Context != ""
-	loader := kube.ToRawKubeConfigLoader()
+	loader := kube.loader()
 	ns, _, err := loader.Namespace()
 	switch {
 	case err != nil && named:
@@ -132,7 +131,7 @@ func kubeNamespace(kube *genericclioptions.ConfigFlags) (string, error) {
 }
 
 // kubeFlagsOf rebuilds the read flags from a command's parsed flags, for shell completion.
-func kubeFlagsOf(cmd *cobra.Command) *genericclioptions.ConfigFlags {
+func kubeFlagsOf(cmd *cobra.Command) *kubeFlags {
 	ns, _ := cmd.Flags().GetString("namespace")
 	kube := readConfigFlags(&ns)
 	*kube.KubeConfig, _ = cmd.Flags().GetString("kubeconfig")
@@ -142,7 +141,7 @@ func kubeFlagsOf(cmd *cobra.Command) *genericclioptions.ConfigFlags {
 
 // completeContexts completes --context with the contexts of the kubeconfig.
 func completeContexts(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	raw, err := kubeFlagsOf(cmd).ToRawKubeConfigLoader().RawConfig()
+	raw, err := kubeFlagsOf(cmd).loader().RawConfig()
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -71,7 +71,7 @@ With token-file or kubernetes, a browser logs in at /login with its token (kept 
 			case "kubernetes":
 				kube := readConfigFlags(new(string))
 				*kube.KubeConfig, *kube.Context = f.kubeconfig, f.kubeContext
-				cfg, err := kube.ToRESTConfig()
+				cfg, err := kube.restConfig()
 				if err != nil {
 					return fmt.Errorf("--auth=kubernetes: no cluster to check tokens with: %s: run in the cluster, or name one with --kubeconfig and --context", oneLine(err))
 				}
