@@ -34,6 +34,7 @@ var (
 	soakDeploys   = flag.Int("soak-deployments", 20, "Deployments of the load")
 	soakReplicas  = flag.Int("soak-replicas", 100, "replicas of each Deployment (scaled to 1.5 times as many and back)")
 	soakParallel  = flag.Int("soak-concurrent", 5, "Deployments changed at once")
+	soakCollect   = flag.String("soak-collect-args", "", "more arguments of khist collect, space-separated (e.g. --memory-limit=160Mi), to measure a setting against the defaults")
 	soakProfileAt = flag.String("soak-profile-at", "0.5,0.9", "when to take khist's 30 s CPU profiles, as fractions of the load's duration, comma-separated (empty: none)")
 )
 
@@ -252,6 +253,7 @@ func startCollect(t *testing.T, bin string, c *cluster.Cluster, dataDir, logPath
 		"--metrics-addr", "127.0.0.1:0",
 		"--debug-addr", "127.0.0.1:0",
 	)
+	cmd.Args = append(cmd.Args, strings.Fields(*soakCollect)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
