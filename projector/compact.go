@@ -64,12 +64,14 @@ type BucketUse struct {
 	InuseBytes int64 // what they hold
 }
 
-// Space reports where the bytes of the views file go. It reads every page of the file.
+// Space reports where the bytes of the views file go. It reads every page of the file, with
+// pread rather than through bbolt's memory map (see pageWalk).
 func (db *DB) Space() (SpaceUse, error) {
 	var u SpaceUse
 	err := db.view(func(tx *bolt.Tx) error {
-		u = spaceOf(tx)
-		return nil
+		var err error
+		u, err = spaceOf(tx, db.path)
+		return err
 	})
 	if err != nil {
 		return u, err
@@ -80,21 +82,33 @@ func (db *DB) Space() (SpaceUse, error) {
 	return u, nil
 }
 
-func spaceOf(tx *bolt.Tx) SpaceUse {
+func spaceOf(tx *bolt.Tx, path string) (SpaceUse, error) {
 	ps := tx.DB().Info().PageSize
 	u := SpaceUse{PageBytes: tx.Size(), PageSize: ps}
+	w, err := newPageWalk(path, tx)
+	if err != nil {
+		return u, fmt.Errorf("views space: %w", err)
+	}
+	defer w.Close()
 	reached := int64(3) // two meta pages and the root bucket's leaf (at least)
-	tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-		s := b.Stats()
-		pages := int64(s.BranchPageN + s.BranchOverflowN + s.LeafPageN + s.LeafOverflowN)
-		reached += pages
-		in := int64(s.BranchInuse + s.LeafInuse)
+	err = tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		var s walkStats
+		if root := uint64(b.Root()); root != 0 {
+			if err := w.stats(root, nil, &s); err != nil {
+				return fmt.Errorf("views space: bucket %s: %w", name, err)
+			}
+		} else {
+			// An inline bucket lives in the root bucket's page, which bbolt has read already.
+			s.keys = b.Stats().KeyN
+		}
+		reached += s.pages
+		in := s.branchUsed + s.leafUsed
 		u.InuseBytes += in
-		u.Buckets = append(u.Buckets, BucketUse{Name: string(name), Keys: s.KeyN, PageBytes: pages * int64(ps), InuseBytes: in})
+		u.Buckets = append(u.Buckets, BucketUse{Name: string(name), Keys: s.keys, PageBytes: s.pages * int64(ps), InuseBytes: in})
 		return nil
 	})
 	u.FreeBytes = max(0, u.PageBytes-reached*int64(ps))
-	return u
+	return u, err
 }
 
 // compactIfWasteful compacts the file (see above) when less than compactBelow of it is in
@@ -168,9 +182,11 @@ func (db *DB) compact(ctx context.Context) (err error) {
 	var size int64
 	src.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
 	dst.AllocSize = allocSize(size)
-	// Copied in transactions of 8 MiB of pages: what a transaction holds is in memory until it
-	// commits (collect runs under a memory limit).
-	if err := bolt.Compact(dst, src, 8<<20); err != nil {
+	// Copied in transactions of 4 MiB of keys and values: what a transaction holds is in memory
+	// until it commits (collect runs under a memory limit). The source's pages are read with
+	// pread, not through its memory map, which would keep them all in the process's resident
+	// set until the file is closed.
+	if err := copyBuckets(dst, src, db.path, 4<<20); err != nil {
 		dst.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("compact views: %w", err)
