@@ -22,6 +22,8 @@ type Sample struct {
 	// mapped files (RssFile: the views file, which bbolt maps, and the binary), which the
 	// kernel may drop at any time, unlike the rest (the Go heap and stacks).
 	RSS, RSSFile int64
+	// HWM is khist's peak resident set so far (VmHWM), in bytes: the peak between samples too.
+	HWM int64
 	// CPU is khist's user+system CPU time so far.
 	CPU time.Duration
 	// Events is khist_collector_events_total: object versions sent to the log.
@@ -43,7 +45,7 @@ type Sample struct {
 }
 
 // csvHeader names Sample's columns.
-var csvHeader = []string{"elapsed_s", "rss_bytes", "rss_file_bytes", "cpu_s", "events", "objects", "disk_bytes", "kubectl_cpu_s", "kubectl_events", "load1", "folded", "projector_lag_s"}
+var csvHeader = []string{"elapsed_s", "rss_bytes", "rss_file_bytes", "cpu_s", "events", "objects", "disk_bytes", "kubectl_cpu_s", "kubectl_events", "load1", "folded", "projector_lag_s", "rss_hwm_bytes"}
 
 // WriteCSV writes samples as CSV with a header line.
 func WriteCSV(w io.Writer, samples []Sample) error {
@@ -65,6 +67,7 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 			strconv.FormatFloat(s.Load1, 'f', 2, 64),
 			strconv.FormatInt(s.Folded, 10),
 			strconv.FormatFloat(s.Lag, 'f', 1, 64),
+			strconv.FormatInt(s.HWM, 10),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -109,7 +112,7 @@ func ReadCSV(r io.Reader) ([]Sample, error) {
 			Elapsed: seconds(f["elapsed_s"]), RSS: int64(f["rss_bytes"]), RSSFile: int64(f["rss_file_bytes"]), CPU: seconds(f["cpu_s"]),
 			Events: int64(f["events"]), Objects: int64(f["objects"]), Disk: int64(f["disk_bytes"]),
 			KubectlCPU: seconds(f["kubectl_cpu_s"]), KubectlEvents: int64(f["kubectl_events"]),
-			Load1: f["load1"], Folded: int64(f["folded"]), Lag: f["projector_lag_s"],
+			Load1: f["load1"], Folded: int64(f["folded"]), Lag: f["projector_lag_s"], HWM: int64(f["rss_hwm_bytes"]),
 		})
 	}
 	return out, nil
@@ -125,6 +128,7 @@ const clockTicks = 100
 type ProcStat struct {
 	RSS     int64         // VmRSS, bytes
 	RSSFile int64         // RssFile, bytes: pages of mapped files
+	HWM     int64         // VmHWM, bytes: the peak of VmRSS so far
 	CPU     time.Duration // utime + stime
 }
 
@@ -147,11 +151,15 @@ func ReadProc(pid int) (ProcStat, error) {
 	if err != nil {
 		return ProcStat{}, err
 	}
+	hwm, err := parseStatus(string(status), "VmHWM:")
+	if err != nil {
+		return ProcStat{}, err
+	}
 	cpu, err := parseStatCPU(string(stat))
 	if err != nil {
 		return ProcStat{}, err
 	}
-	return ProcStat{RSS: rss, RSSFile: file, CPU: cpu}, nil
+	return ProcStat{RSS: rss, RSSFile: file, HWM: hwm, CPU: cpu}, nil
 }
 
 // parseStatus returns a line of /proc/PID/status in kB (VmRSS:, RssFile:) in bytes.

@@ -547,7 +547,7 @@ func startSampler(col *collectProc, ref *watches, dataDir string) *sampler {
 		kcpu, kev := ref.cpu()
 		s.mu.Lock()
 		s.samples = append(s.samples, Sample{
-			Elapsed: time.Since(start), RSS: ps.RSS, RSSFile: ps.RSSFile, CPU: ps.CPU, Events: m.events, Objects: m.objects,
+			Elapsed: time.Since(start), RSS: ps.RSS, RSSFile: ps.RSSFile, HWM: ps.HWM, CPU: ps.CPU, Events: m.events, Objects: m.objects,
 			Disk: disk, KubectlCPU: kcpu, KubectlEvents: kev, Load1: loadAvg1(), Folded: m.folded, Lag: m.lag,
 		})
 		s.mu.Unlock()

@@ -13,14 +13,14 @@ import (
 
 func TestCSVRoundTrip(t *testing.T) {
 	in := []Sample{
-		{Elapsed: 5 * time.Second, RSS: 80 << 20, RSSFile: 12 << 20, CPU: 1500 * time.Millisecond, Events: 1200, Objects: 300, Disk: 4096, KubectlCPU: 250 * time.Millisecond, KubectlEvents: 900, Load1: 1.25, Folded: 1100, Lag: 0.5},
+		{Elapsed: 5 * time.Second, RSS: 80 << 20, RSSFile: 12 << 20, CPU: 1500 * time.Millisecond, Events: 1200, Objects: 300, Disk: 4096, KubectlCPU: 250 * time.Millisecond, KubectlEvents: 900, Load1: 1.25, Folded: 1100, Lag: 0.5, HWM: 90 << 20},
 		{Elapsed: 10 * time.Second, RSS: 81 << 20, CPU: 2 * time.Second, Events: 2400, Objects: 310, Disk: 8192, KubectlCPU: 500 * time.Millisecond, KubectlEvents: 1800, Load1: 1.5, Folded: 2400},
 	}
 	var b bytes.Buffer
 	if err := WriteCSV(&b, in); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(b.String(), "elapsed_s,rss_bytes,rss_file_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1,folded,projector_lag_s\n5.0,83886080,12582912,1.50,1200,300,4096,0.25,900,1.25,1100,0.5\n") {
+	if !strings.HasPrefix(b.String(), "elapsed_s,rss_bytes,rss_file_bytes,cpu_s,events,objects,disk_bytes,kubectl_cpu_s,kubectl_events,load1,folded,projector_lag_s,rss_hwm_bytes\n5.0,83886080,12582912,1.50,1200,300,4096,0.25,900,1.25,1100,0.5,94371840\n") {
 		t.Errorf("CSV:\n%s", b.String())
 	}
 	out, err := ReadCSV(&b)
@@ -101,10 +101,13 @@ func abs(x float64) float64 {
 }
 
 func TestProcParsing(t *testing.T) {
-	status := "Name:\tkhist\nVmPeak:\t  999 kB\nVmRSS:\t  81234 kB\nRssAnon:\t  61234 kB\nRssFile:\t  20000 kB\n"
+	status := "Name:\tkhist\nVmPeak:\t  999 kB\nVmHWM:\t  91234 kB\nVmRSS:\t  81234 kB\nRssAnon:\t  61234 kB\nRssFile:\t  20000 kB\n"
 	rss, err := parseStatus(status, "VmRSS:")
 	if err != nil || rss != 81234*1024 {
 		t.Errorf("VmRSS = %d, %v", rss, err)
+	}
+	if hwm, err := parseStatus(status, "VmHWM:"); err != nil || hwm != 91234*1024 {
+		t.Errorf("VmHWM = %d, %v", hwm, err)
 	}
 	if file, err := parseStatus(status, "RssFile:"); err != nil || file != 20000*1024 {
 		t.Errorf("RssFile = %d, %v", file, err)
