@@ -375,6 +375,65 @@ func TestFollowStopsOnCancel(t *testing.T) {
 	}
 }
 
+// TestQuietFollowerWaits: a follower that has read everything waits for the next event with
+// a long request instead of asking the server again every MaxWait (issue 13: that polling was
+// most of an idle khist collect's CPU), yet delivers a new event at once and stops at once.
+func TestQuietFollowerWaits(t *testing.T) {
+	l := mustOpenLog(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Read(ctx, ReadOptions{Follow: true, MaxWait: 30 * time.Millisecond}, func(b []*Envelope) error { got <- len(b); return nil })
+	}()
+	deliver := func(i int) time.Duration {
+		t.Helper()
+		sent := time.Now()
+		publishAll(t, l, []*Envelope{testEnvelope(i, nil)})
+		select {
+		case <-got:
+			return time.Since(sent)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d not delivered", i)
+			return 0
+		}
+	}
+	deliver(1)
+	time.Sleep(1500 * time.Millisecond) // the follower checks its consumer and goes idle
+	inMsgs := func() int64 {
+		v, err := l.srv.Varz(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.InMsgs
+	}
+	in := inMsgs()
+	time.Sleep(3 * time.Second)
+	// Polling, it sent one request every 30ms (100 in 3s) and asked for the consumer's
+	// state every second; waiting, none or one.
+	if n := inMsgs() - in; n > 10 {
+		t.Errorf("a quiet follower sent %d messages to the server in 3s, want at most 10", n)
+	}
+	if d := deliver(2); d > time.Second {
+		t.Errorf("an idle follower delivered a new event after %s", d)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow returned %v, want context.Canceled", err)
+		}
+		if d := time.Since(stopped); d > time.Second {
+			t.Errorf("an idle follower took %s to stop", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("follow did not stop on cancel")
+	}
+}
+
 func TestPublisherFailsFastWhenServerDies(t *testing.T) {
 	srv := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), MaxPayload: 8 << 20, NoSigs: true, NoLog: true})
 	l, err := Open(context.Background(), Options{URL: srv.ClientURL()})

@@ -104,10 +104,14 @@ type DB struct {
 	// flDirty: a transaction committed without writing bbolt's freelist, which then must
 	// be written before the file is closed (else the next writer to open it rebuilds the
 	// freelist by reading the whole file).
-	flDirty bool
-	stale   bool         // the object cache must be dropped before the next fold transaction
-	lastUse atomic.Int64 // unix nanoseconds when bdb was last used
-	reopens atomic.Int64 // times the file was opened again after a release (for tests)
+	flDirty   bool
+	stale     bool         // the object cache must be dropped before the next fold transaction
+	lastUse   atomic.Int64 // unix nanoseconds when bdb was last used
+	reopens   atomic.Int64 // times the file was opened again after a release (for tests)
+	idleLooks atomic.Int64 // times Run looked whether the open file was unused (for tests)
+	// reopened is signalled (without blocking) when the file is opened again after a release,
+	// for Run to close it again once unused (see fold).
+	reopened chan struct{}
 
 	// Fixed parameters of the fold, read from the file.
 	fullEvery     int
@@ -177,7 +181,7 @@ func Open(path string, o *Options) (db *DB, err error) {
 	if o.FullEvery < 0 || o.SnapshotEvery < 0 {
 		return nil, fmt.Errorf("%w: FullEvery and SnapshotEvery must not be negative", ErrInvalidOption)
 	}
-	db = &DB{path: path, readOnly: o.ReadOnly, noSync: o.NoSync, timeout: o.Timeout}
+	db = &DB{path: path, readOnly: o.ReadOnly, noSync: o.NoSync, timeout: o.Timeout, reopened: make(chan struct{}, 1)}
 	if db.timeout <= 0 {
 		db.timeout = defaultTimeout
 	}
@@ -475,6 +479,10 @@ func (db *DB) reopen(ctx context.Context, wait time.Duration) error {
 	}
 	db.bdb, db.openedAt = bdb, time.Now()
 	db.reopens.Add(1)
+	select {
+	case db.reopened <- struct{}{}:
+	default:
+	}
 	return nil
 }
 

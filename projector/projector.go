@@ -486,11 +486,16 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 	settle.Stop()
 	defer settle.Stop()
 	var settling, trickle bool
+	// While the file is open, a ticker looks whether it is unused (a read in this process
+	// opened it while the log is quiet); while it is released, none runs (an idle collector
+	// then wakes for nothing), until the DB says it was opened again.
 	var idle <-chan time.Time
+	var idleT *time.Ticker
+	var reopened <-chan struct{}
 	if release {
-		t := time.NewTicker(idleAfter / 2)
-		defer t.Stop()
-		idle = t.C
+		idleT = time.NewTicker(idleAfter / 2)
+		defer idleT.Stop()
+		idle, reopened = idleT.C, db.reopened
 	}
 	var looked uint64       // st.Events at the last look at the file's waste (compactEvery)
 	var lingerT *time.Timer // see WithLinger
@@ -513,9 +518,18 @@ func fold(pctx context.Context, log *eventlog.Log, db *DB, o *options, follow bo
 		case <-idle:
 			// A read in this process opened the file while the log is quiet: let other
 			// processes have it again.
-			if db.idleFor() >= idleAfter {
+			db.idleLooks.Add(1)
+			if db.heldFor() > 0 && db.idleFor() >= idleAfter {
 				applyErr = db.release()
 			}
+			if db.heldFor() == 0 {
+				idleT.Stop()
+				idle = nil
+			}
+			continue
+		case <-reopened:
+			idleT.Reset(idleAfter / 2)
+			idle = idleT.C
 			continue
 		}
 		if settling {

@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -79,6 +80,66 @@ func TestRunFollowsAndStops(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop")
+	}
+}
+
+// TestRunReleasesAfterRead: following a quiet log, Run closes the views file (for other
+// processes) after a read in this process opened it again, each time, and meanwhile does
+// not wake up to look at a file it has closed (issue 13: an idle collector's CPU).
+func TestRunReleasesAfterRead(t *testing.T) {
+	envs := loadRecording(t, "testdata/sample-rolling", "test")
+	l := mustOpenLog(t, "")
+	db := MustOpenDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, l, db, WithMaxWait(10*time.Millisecond)) }()
+	publishAll(t, l, envs[:100])
+	released := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); db.heldFor() > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the views file is still open after 5s", what)
+			}
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := db.Seq(); s == 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not fold the events")
+		}
+	}
+	released("after the fold")
+	for i := range 3 {
+		if _, err := db.Counts(); err != nil {
+			t.Fatal(err)
+		}
+		if db.heldFor() == 0 {
+			t.Fatalf("read %d: the file is not open", i)
+		}
+		released(fmt.Sprintf("after read %d", i))
+		looks := db.idleLooks.Load()
+		time.Sleep(time.Second)
+		if n := db.idleLooks.Load() - looks; n > 2 {
+			t.Errorf("read %d: Run looked %d times in 1s at the file it had closed", i, n)
+		}
+	}
+	// Events after the quiet spell are folded, and the file released again.
+	publishAll(t, l, envs[100:])
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := db.Seq(); s == uint64(len(envs)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not fold the later events")
+		}
+	}
+	released("after the later events")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }
 
