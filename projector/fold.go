@@ -157,7 +157,7 @@ type txn struct {
 	xscratch          []byte
 	zscratch          []byte // a latest copy being written
 	rec, hbuf, keyBuf []byte
-	arena             []byte // values put in this transaction (bbolt keeps them until commit)
+	arena             valueArena // values put in this transaction (bbolt keeps them until commit)
 }
 
 func (db *DB) newTxn(tx *bolt.Tx) *txn {
@@ -179,18 +179,24 @@ func (db *DB) newTxn(tx *bolt.Tx) *txn {
 	return t
 }
 
-// keep copies b to memory that stays valid until the transaction ends: bbolt keeps the keys
-// and values given to Put until commit, so scratch buffers must not be put directly. Nothing
-// that outlives the transaction may keep what it returns (a cache must copy it): a slice keeps
-// its whole chunk. Chunks start at 64 KiB and double up to 1 MiB, so that the small
-// transactions of a live fold allocate little.
-func (t *txn) keep(b []byte) []byte {
-	if len(t.arena)+len(b) > cap(t.arena) {
-		t.arena = make([]byte, 0, max(min(2*cap(t.arena), 1<<20), 64<<10, len(b)))
+// keep copies b to memory that stays valid until the transaction ends (see valueArena).
+func (t *txn) keep(b []byte) []byte { return t.arena.keep(b) }
+
+// valueArena holds copies of the values of one bbolt write transaction: bbolt keeps the
+// values given to Put until commit, so scratch buffers must not be put directly. Nothing that
+// outlives the transaction may keep what keep returns (a cache must copy it): a slice keeps
+// its whole chunk. Chunks start at 64 KiB and double up to 1 MiB, so that small transactions
+// (a live fold's) allocate little. A new transaction takes a new (zero) arena.
+type valueArena struct{ buf []byte }
+
+// keep copies b into the arena.
+func (a *valueArena) keep(b []byte) []byte {
+	if len(a.buf)+len(b) > cap(a.buf) {
+		a.buf = make([]byte, 0, max(min(2*cap(a.buf), 1<<20), 64<<10, len(b)))
 	}
-	n := len(t.arena)
-	t.arena = append(t.arena, b...)
-	return t.arena[n:len(t.arena):len(t.arena)]
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[n:len(a.buf):len(a.buf)]
 }
 
 // bucket returns a bucket of the views (created by Open).

@@ -1,9 +1,11 @@
 package projector
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -379,20 +381,15 @@ type bucketCopy struct {
 	dst       *bolt.DB
 	tx        *bolt.Tx
 	max, size int64
-	// The values of the transaction in progress: bbolt keeps the slices Put is given until
-	// the commit, and the walk's are valid only during its call.
-	arena [][]byte
-	used  int      // chunks of arena in use
-	path  [][]byte // the bucket of b
-	b     *bolt.Bucket
+	// The values of the transaction in progress: the walk's are valid only during its call.
+	vals valueArena
+	path [][]byte // the bucket of b
+	b    *bolt.Bucket
 }
 
 func (c *bucketCopy) begin() (err error) {
 	c.tx, err = c.dst.Begin(true)
-	c.size, c.used, c.b, c.path = 0, 0, nil, nil
-	for i := range c.arena {
-		c.arena[i] = c.arena[i][:0]
-	}
+	c.size, c.vals, c.b, c.path = 0, valueArena{}, nil, nil
 	return err
 }
 
@@ -408,32 +405,10 @@ func (c *bucketCopy) rollback() {
 	}
 }
 
-// keep copies v into the arena.
-func (c *bucketCopy) keep(v []byte) []byte {
-	for ; c.used < len(c.arena); c.used++ {
-		if a := c.arena[c.used]; cap(a)-len(a) >= len(v) {
-			c.arena[c.used] = append(a, v...)
-			return c.arena[c.used][len(a):len(c.arena[c.used]):len(c.arena[c.used])]
-		}
-	}
-	c.arena = append(c.arena, make([]byte, 0, max(1<<20, len(v))))
-	c.arena[c.used] = append(c.arena[c.used], v...)
-	return c.arena[c.used]
-}
-
 // bucket returns the bucket at path in the transaction in progress.
 func (c *bucketCopy) bucket(path [][]byte) (*bolt.Bucket, error) {
-	if c.b != nil && len(path) == len(c.path) {
-		same := true
-		for i := range path {
-			if string(path[i]) != string(c.path[i]) {
-				same = false
-				break
-			}
-		}
-		if same {
-			return c.b, nil
-		}
+	if c.b != nil && slices.EqualFunc(path, c.path, bytes.Equal) {
+		return c.b, nil
 	}
 	var b *bolt.Bucket
 	for i, name := range path {
@@ -486,5 +461,5 @@ func (c *bucketCopy) put(path [][]byte, k, v []byte, isBucket bool, seq uint64) 
 	if err != nil {
 		return err
 	}
-	return b.Put(k, c.keep(v))
+	return b.Put(k, c.vals.keep(v))
 }
