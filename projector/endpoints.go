@@ -150,14 +150,14 @@ func foldEndpoints(t *txn, ev *event) error {
 	slices.SortFunc(union, cmpAddr)
 	union = slices.CompactFunc(union, func(a, b Address) bool { return a == b })
 	uk := key(h.Cluster, h.Namespace, svc)
+	hadPrev := t.bucket(bEPUnion).Get(uk) != nil
 	prev, err := loadAddresses(t.bucket(bEPUnion), uk)
 	if err != nil {
 		return err
 	}
-	if slices.Equal(prev, union) && t.bucket(bEPUnion).Get(uk) != nil {
+	if hadPrev && slices.Equal(prev, union) {
 		return nil
 	}
-	hadPrev := t.bucket(bEPUnion).Get(uk) != nil
 	ch := epRecord{Service: svc, Seq: ev.env.Seq, At: ev.env.Observed, Ready: union}
 	for _, a := range union {
 		if _, found := slices.BinarySearchFunc(prev, a, cmpAddr); !found {
