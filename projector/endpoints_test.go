@@ -87,11 +87,7 @@ func TestEndpointsDeltas(t *testing.T) {
 	}
 	var got [][]string
 	for _, c := range chs {
-		s := []string{}
-		for _, a := range c.Ready {
-			s = append(s, a.IP+"/"+a.Pod)
-		}
-		got = append(got, s)
+		got = append(got, readyNames(c))
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d changes, want %d", len(got), len(want))
@@ -146,13 +142,5 @@ func TestEndpointsOldRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range chs {
-		var ips []string
-		for _, a := range c.Ready {
-			ips = append(ips, a.IP)
-		}
-		got = append(got, fmt.Sprintf("%s %v +%d -%d", sec(c.At), ips, len(c.Added), len(c.Removed)))
-	}
-	check(t, got, []string{"0 [10.0.0.1 10.0.0.2] +2 -0", "1 [] +0 -2", "2 [10.0.0.3] +1 -0"})
+	check(t, renderEndpoints(chs), []string{"0 [10.0.0.1/p1 10.0.0.2/p2] +2 -0", "1 [] +0 -2", "2 [10.0.0.3/p3] +1 -0"})
 }

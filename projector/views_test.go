@@ -503,18 +503,28 @@ func TestEndpointsView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range chs {
-		var ips []string
-		for _, a := range c.Ready {
-			ips = append(ips, a.IP+"/"+a.Pod)
-		}
-		got = append(got, fmt.Sprintf("%s %v +%d -%d", sec(c.At), ips, len(c.Added), len(c.Removed)))
-	}
-	check(t, got, []string{"0 [] +0 -0", "2 [10.0.0.1/p1] +1 -0", "3 [10.0.0.1/p1 10.0.0.2/p2] +1 -0", "5 [10.0.0.2/p2] +0 -1"})
+	check(t, renderEndpoints(chs), []string{"0 [] +0 -0", "2 [10.0.0.1/p1] +1 -0", "3 [10.0.0.1/p1 10.0.0.2/p2] +1 -0", "5 [10.0.0.2/p2] +0 -1"})
 	// From a time on: the state then, and the changes after.
 	chs, _ = db.Endpoints(ctx, ServiceRef{Cluster: "c", Namespace: "ns", Name: "web"}, t0.Add(2500*time.Millisecond), timeZero)
 	if len(chs) != 3 || sec(chs[0].At) != "2" {
 		t.Errorf("from 2.5s: %+v", chs)
 	}
+}
+
+// readyNames lists a change's ready addresses as IP/pod.
+func readyNames(c EndpointsChange) []string {
+	var out []string
+	for _, a := range c.Ready {
+		out = append(out, a.IP+"/"+a.Pod)
+	}
+	return out
+}
+
+// renderEndpoints renders changes as "seconds [IP/pod ...] +added -removed".
+func renderEndpoints(chs []EndpointsChange) []string {
+	var out []string
+	for _, c := range chs {
+		out = append(out, fmt.Sprintf("%s %v +%d -%d", sec(c.At), readyNames(c), len(c.Added), len(c.Removed)))
+	}
+	return out
 }
